@@ -1,0 +1,126 @@
+/**
+ * One module of typed errors. Every error Tourniquet raises on purpose is a TourniquetError with a
+ * stable `code` (for logs, metrics and API bodies), an HTTP status where one applies, and a
+ * `retriable` flag that retry policies (cockatiel) and consumers (Kafka offset handling) trust.
+ */
+export type ErrorCode =
+  | 'VALIDATION_FAILED'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'WRONG_EXPECTED_REVISION'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'APPROVAL_INVALID'
+  | 'POLICY_INVALID'
+  | 'HISTORY_INVALID'
+  | 'PROVIDER_RETRIABLE'
+  | 'PROVIDER_PERMANENT'
+  | 'PROVIDER_VERIFY_FAILED'
+  | 'STORE_UNAVAILABLE'
+  | 'BUS_UNAVAILABLE'
+  | 'CONFIG_INVALID'
+  | 'DECODE_FAILED'
+  | 'NORMALIZE_FAILED'
+  | 'INTERNAL';
+
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+export class TourniquetError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    opts: { retriable?: boolean; status?: number; details?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'TourniquetError';
+    this.code = code;
+    this.retriable = opts.retriable ?? false;
+    this.status = opts.status ?? 500;
+    this.details = opts.details;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, retriable: this.retriable, ...(this.details ?? {}) };
+  }
+}
+
+export class ValidationError extends TourniquetError {
+  readonly issues: FieldIssue[];
+  constructor(message: string, issues: FieldIssue[]) {
+    super('VALIDATION_FAILED', message, { status: 400, details: { issues } });
+    this.name = 'ValidationError';
+    this.issues = issues;
+  }
+}
+
+export class NotFoundError extends TourniquetError {
+  constructor(what: string, id: string) {
+    super('NOT_FOUND', `${what} ${id} not found`, { status: 404, details: { what, id } });
+    this.name = 'NotFoundError';
+  }
+}
+
+export class ConflictError extends TourniquetError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('CONFLICT', message, { status: 409, ...(details ? { details } : {}) });
+    this.name = 'ConflictError';
+  }
+}
+
+/** Optimistic concurrency: the stream moved on since the writer read it. Retriable after a re-read. */
+export class WrongExpectedRevisionError extends TourniquetError {
+  readonly stream: string;
+  readonly expected: unknown;
+  readonly actual: number | 'no_stream';
+  constructor(stream: string, expected: unknown, actual: number | 'no_stream') {
+    super(
+      'WRONG_EXPECTED_REVISION',
+      `stream ${stream}: expected revision ${String(expected)}, actual ${String(actual)}`,
+      { retriable: true, status: 409, details: { stream, expected, actual } },
+    );
+    this.name = 'WrongExpectedRevisionError';
+    this.stream = stream;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+export class ApprovalError extends TourniquetError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('APPROVAL_INVALID', message, { status: 409, ...(details ? { details } : {}) });
+    this.name = 'ApprovalError';
+  }
+}
+
+export class ProviderError extends TourniquetError {
+  constructor(
+    message: string,
+    opts: { retriable: boolean; provider: string; cause?: unknown; details?: Record<string, unknown> },
+  ) {
+    super(opts.retriable ? 'PROVIDER_RETRIABLE' : 'PROVIDER_PERMANENT', message, {
+      retriable: opts.retriable,
+      status: 502,
+      details: { provider: opts.provider, ...(opts.details ?? {}) },
+      cause: opts.cause,
+    });
+    this.name = 'ProviderError';
+  }
+}
+
+export function isRetriable(err: unknown): boolean {
+  return err instanceof TourniquetError && err.retriable;
+}
+
+/** Turns zod issues into the FieldIssue list every 400 carries. */
+export function issuesFromZod(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): FieldIssue[] {
+  return issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
+}

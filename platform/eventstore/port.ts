@@ -1,0 +1,71 @@
+import type { EventType, NewEvent, RecordedEvent } from '../../schemas/events.ts';
+
+/**
+ * Optimistic concurrency for append:
+ * - 'any': no check;
+ * - 'no_stream': the stream must not exist (first writer wins: claims, dedupe);
+ * - 'stream_exists': the stream must exist;
+ * - n: the stream's last revision must be exactly n (0-based).
+ * A mismatch raises WrongExpectedRevisionError (retriable after a re-read).
+ */
+export type ExpectedRevision = 'any' | 'no_stream' | 'stream_exists' | number;
+
+export interface AppendResult {
+  /** Revision of the last event now in the stream. */
+  nextRevision: number;
+  /** Global position of the last appended event. */
+  position: number;
+}
+
+export interface ReadAllOptions {
+  /** Exclusive: events with position > after. 0 (default) reads from the start. */
+  after?: number;
+  limit?: number;
+  /** Only these event types (server-side filter where the engine has one). */
+  types?: readonly EventType[];
+}
+
+export interface SubscribeOptions extends Omit<ReadAllOptions, 'limit'> {
+  /** Catch-up page size before switching to live. */
+  pageSize?: number;
+  /** Called once if the handler or the store fails: the subscription stops, nothing is skipped. */
+  onError?: (err: unknown) => void;
+  /** Called once the catch-up phase has read everything that existed when it started. */
+  onLive?: () => void;
+}
+
+export interface Subscription {
+  /** Position of the last event handled. */
+  readonly position: number;
+  stop(): Promise<void>;
+  /** Resolves when the subscription has stopped (by stop() or by an error). */
+  readonly done: Promise<void>;
+}
+
+export type EventHandler = (event: RecordedEvent) => void | Promise<void>;
+
+/** The event store port: every adapter (SQLite, KurrentDB) passes test/contract/eventstore.contract.ts. */
+export interface EventStore {
+  readonly name: string;
+  append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult>;
+  /**
+   * Appends to several streams at once. SQLite does it in one transaction (one fsync, all or nothing);
+   * engines without multi-stream transactions append in order and stop at the first failure.
+   */
+  appendMany(
+    batches: ReadonlyArray<{ stream: string; events: readonly NewEvent[]; expected: ExpectedRevision }>,
+  ): Promise<AppendResult[]>;
+  /** Events of one stream in revision order, from a revision (inclusive, default 0). */
+  readStream(stream: string, opts?: { fromRevision?: number; limit?: number }): Promise<RecordedEvent[]>;
+  /** Last revision of a stream, or 'no_stream'. */
+  streamRevision(stream: string): Promise<number | 'no_stream'>;
+  /** All events in global order, paged by position. */
+  readAll(opts?: ReadAllOptions): Promise<RecordedEvent[]>;
+  /** Position of the newest event (0 when empty). */
+  headPosition(): Promise<number>;
+  /** Catch-up subscription: reads history after `after`, then switches to live events, in order. */
+  subscribeAll(opts: SubscribeOptions, handler: EventHandler): Subscription;
+  getCheckpoint(name: string): Promise<number | undefined>;
+  saveCheckpoint(name: string, position: number): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,321 @@
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { EventType, NewEvent, RecordedEvent } from '../../schemas/events.ts';
+import { TourniquetError, WrongExpectedRevisionError } from '../errors.ts';
+import { catchUpSubscription } from './catch-up.ts';
+import type {
+  AppendResult,
+  EventHandler,
+  EventStore,
+  ExpectedRevision,
+  ReadAllOptions,
+  SubscribeOptions,
+  Subscription,
+} from './port.ts';
+
+/**
+ * Durability of the embedded store.
+ * - 'full' (default): WAL + synchronous=FULL. An append that returned is on disk and survives
+ *   power loss; this is what makes "202 only once durably appended" true.
+ * - 'normal': WAL + synchronous=NORMAL. Survives a process crash (SIGKILL) but an OS crash or
+ *   power loss may lose the last transactions. Only for replay scratch stores and benchmarks.
+ */
+export type Durability = 'full' | 'normal';
+
+export interface SqliteEventStoreOptions {
+  /** File path, or ':memory:'. */
+  path: string;
+  durability?: Durability;
+  /** Wall clock for `recordedAt`, injectable for tests. */
+  now?: () => Date;
+  /** Poll interval for writers in other processes (same-process appends wake subscribers at once). */
+  pollMs?: number;
+}
+
+interface EventRow {
+  position: number;
+  id: string;
+  stream: string;
+  revision: number;
+  type: string;
+  occurred_at: string;
+  recorded_at: string;
+  causation_id: string | null;
+  correlation_id: string | null;
+  schema_version: number;
+  data: string;
+  hash: string;
+}
+
+const GENESIS = '0'.repeat(64);
+
+/** The hash chain link over one recorded event: altered, missing or reordered rows break it. */
+export function chainHash(prev: string, e: Omit<EventRow, 'hash'>): string {
+  return createHash('sha256')
+    .update(prev)
+    .update('\n')
+    .update(
+      JSON.stringify([
+        e.position,
+        e.id,
+        e.stream,
+        e.revision,
+        e.type,
+        e.occurred_at,
+        e.recorded_at,
+        e.causation_id,
+        e.correlation_id,
+        e.schema_version,
+        e.data,
+      ]),
+    )
+    .digest('hex');
+}
+
+function toRecorded(r: EventRow): RecordedEvent {
+  return {
+    id: r.id,
+    type: r.type as EventType,
+    stream: r.stream,
+    occurredAt: r.occurred_at,
+    recordedAt: r.recorded_at,
+    causationId: r.causation_id,
+    correlationId: r.correlation_id,
+    schemaVersion: r.schema_version,
+    data: JSON.parse(r.data),
+    revision: r.revision,
+    position: r.position,
+  } as RecordedEvent;
+}
+
+export class SqliteEventStore implements EventStore {
+  readonly name = 'sqlite';
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly now: () => Date;
+  private readonly appended = new EventEmitter();
+  private readonly pollMs: number;
+  private readonly stmts;
+  private readonly txAppend;
+  private readonly txAppendMany;
+  private closed = false;
+
+  constructor(opts: SqliteEventStoreOptions) {
+    this.path = opts.path;
+    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
+    this.db = new Database(opts.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${(opts.durability ?? 'full') === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.db.pragma('busy_timeout = 10000');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS events (
+        position INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        stream TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        causation_id TEXT,
+        correlation_id TEXT,
+        schema_version INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        UNIQUE (stream, revision)
+      );
+      CREATE INDEX IF NOT EXISTS events_type ON events (type, position);
+      CREATE TABLE IF NOT EXISTS streams (stream TEXT PRIMARY KEY, revision INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL, updated_at TEXT NOT NULL);
+    `);
+    this.now = opts.now ?? (() => new Date());
+    this.pollMs = opts.pollMs ?? 100;
+    this.appended.setMaxListeners(0);
+    this.stmts = {
+      streamRev: this.db.prepare<[string], { revision: number }>('SELECT revision FROM streams WHERE stream = ?'),
+      upsertStream: this.db.prepare('INSERT INTO streams (stream, revision) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET revision = excluded.revision'),
+      lastHash: this.db.prepare<[], { hash: string }>('SELECT hash FROM events ORDER BY position DESC LIMIT 1'),
+      nextPosition: this.db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'"),
+      insert: this.db.prepare(
+        `INSERT INTO events (position, id, stream, revision, type, occurred_at, recorded_at, causation_id, correlation_id, schema_version, data, hash)
+         VALUES (@position, @id, @stream, @revision, @type, @occurred_at, @recorded_at, @causation_id, @correlation_id, @schema_version, @data, @hash)`,
+      ),
+      byId: this.db.prepare<[string], { stream: string; revision: number; position: number }>(
+        'SELECT stream, revision, position FROM events WHERE id = ?',
+      ),
+      readStream: this.db.prepare<[string, number, number], EventRow>(
+        'SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?',
+      ),
+      readAll: this.db.prepare<[number, number], EventRow>('SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?'),
+      head: this.db.prepare<[], { p: number | null }>('SELECT MAX(position) AS p FROM events'),
+      getCheckpoint: this.db.prepare<[string], { position: number }>('SELECT position FROM checkpoints WHERE name = ?'),
+      saveCheckpoint: this.db.prepare(
+        'INSERT INTO checkpoints (name, position, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at',
+      ),
+    };
+    this.txAppend = this.db.transaction(this.appendTx);
+    this.txAppendMany = this.db.transaction(
+      (bs: ReadonlyArray<{ stream: string; events: readonly NewEvent[]; expected: ExpectedRevision }>) =>
+        bs.map((b) => this.appendTx(b.stream, b.events, b.expected)),
+    );
+  }
+
+  /** The underlying database, for projections that live in the same file. */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  private readonly appendTx = (stream: string, events: readonly NewEvent[], expected: ExpectedRevision): AppendResult => {
+    const current = this.stmts.streamRev.get(stream)?.revision;
+    const actual: number | 'no_stream' = current ?? 'no_stream';
+    const first = events[0];
+    // Idempotent retry: the same batch appended again (same first event id in this stream) succeeds without writing.
+    if (first) {
+      const existing = this.stmts.byId.get(first.id);
+      if (existing) {
+        if (existing.stream !== stream) {
+          throw new TourniquetError('CONFLICT', `event id ${first.id} already exists in stream ${existing.stream}`, {
+            status: 409,
+          });
+        }
+        const lastId = events[events.length - 1]!.id;
+        const last = this.stmts.byId.get(lastId);
+        if (last && last.stream === stream) return { nextRevision: last.revision, position: last.position };
+      }
+    }
+    if (expected === 'no_stream' && current !== undefined) throw new WrongExpectedRevisionError(stream, expected, actual);
+    if (expected === 'stream_exists' && current === undefined) throw new WrongExpectedRevisionError(stream, expected, actual);
+    if (typeof expected === 'number' && current !== expected) throw new WrongExpectedRevisionError(stream, expected, actual);
+    if (events.length === 0) return { nextRevision: current ?? -1, position: this.stmts.head.get()?.p ?? 0 };
+
+    let prevHash = this.stmts.lastHash.get()?.hash ?? GENESIS;
+    let position = this.stmts.nextPosition.get()?.seq ?? 0;
+    let revision = current ?? -1;
+    const recordedAt = this.now().toISOString();
+    for (const e of events) {
+      position += 1;
+      revision += 1;
+      const row = {
+        position,
+        id: e.id,
+        stream,
+        revision,
+        type: e.type,
+        occurred_at: e.occurredAt,
+        recorded_at: recordedAt,
+        causation_id: e.causationId,
+        correlation_id: e.correlationId,
+        schema_version: e.schemaVersion,
+        data: JSON.stringify(e.data),
+      };
+      const hash = chainHash(prevHash, row);
+      this.stmts.insert.run({ ...row, hash });
+      prevHash = hash;
+    }
+    this.stmts.upsertStream.run(stream, revision);
+    return { nextRevision: revision, position };
+  };
+
+
+  async append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    this.assertOpen();
+    for (const e of events) {
+      if (e.stream !== stream) {
+        throw new TourniquetError('VALIDATION_FAILED', `event ${e.id} names stream ${e.stream}, appended to ${stream}`, {
+          status: 400,
+        });
+      }
+    }
+    const result = this.txAppend.immediate(stream, events, expected);
+    if (events.length > 0) this.appended.emit('append', result.position);
+    return result;
+  }
+
+  /** Appends to several streams in one transaction (one fsync): used by batch consumers. */
+  async appendMany(
+    batches: ReadonlyArray<{ stream: string; events: readonly NewEvent[]; expected: ExpectedRevision }>,
+  ): Promise<AppendResult[]> {
+    this.assertOpen();
+    const results = this.txAppendMany.immediate(batches);
+    if (results.length > 0) this.appended.emit('append', results[results.length - 1]!.position);
+    return results;
+  }
+
+  async readStream(stream: string, opts: { fromRevision?: number; limit?: number } = {}): Promise<RecordedEvent[]> {
+    this.assertOpen();
+    return this.stmts.readStream.all(stream, opts.fromRevision ?? 0, opts.limit ?? -1).map(toRecorded);
+  }
+
+  async streamRevision(stream: string): Promise<number | 'no_stream'> {
+    this.assertOpen();
+    return this.stmts.streamRev.get(stream)?.revision ?? 'no_stream';
+  }
+
+  async readAll(opts: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    this.assertOpen();
+    const after = opts.after ?? 0;
+    const limit = opts.limit ?? -1;
+    if (opts.types && opts.types.length > 0) {
+      const placeholders = opts.types.map(() => '?').join(',');
+      const rows = this.db
+        .prepare<unknown[], EventRow>(
+          `SELECT * FROM events WHERE position > ? AND type IN (${placeholders}) ORDER BY position LIMIT ?`,
+        )
+        .all(after, ...opts.types, limit);
+      return rows.map(toRecorded);
+    }
+    return this.stmts.readAll.all(after, limit).map(toRecorded);
+  }
+
+  /** Raw rows with their chain hashes, for `audit verify`. */
+  *iterateRows(): IterableIterator<EventRow> {
+    yield* this.db.prepare<[], EventRow>('SELECT * FROM events ORDER BY position').iterate();
+  }
+
+  async headPosition(): Promise<number> {
+    this.assertOpen();
+    return this.stmts.head.get()?.p ?? 0;
+  }
+
+  subscribeAll(opts: SubscribeOptions, handler: EventHandler): Subscription {
+    this.assertOpen();
+    return catchUpSubscription(
+      (o) => (this.closed ? Promise.resolve([]) : this.readAll(o)),
+      (timeoutMs) =>
+        new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            this.appended.off('append', done);
+            resolve();
+          };
+          const timer = setTimeout(done, timeoutMs);
+          this.appended.once('append', done);
+        }),
+      { pollMs: this.pollMs, ...opts },
+      handler,
+    );
+  }
+
+  async getCheckpoint(name: string): Promise<number | undefined> {
+    this.assertOpen();
+    return this.stmts.getCheckpoint.get(name)?.position;
+  }
+
+  async saveCheckpoint(name: string, position: number): Promise<void> {
+    this.assertOpen();
+    this.stmts.saveCheckpoint.run(name, position, this.now().toISOString());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.appended.emit('append', 0);
+    this.db.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new TourniquetError('STORE_UNAVAILABLE', 'event store is closed', { retriable: false, status: 503 });
+  }
+}

@@ -1,0 +1,54 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { eventStoreContract, sampleEvent } from '../../test/contract/eventstore.contract.ts';
+import { SqliteEventStore } from './sqlite.ts';
+
+eventStoreContract('sqlite (file, durable)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tq-store-'));
+  return new SqliteEventStore({ path: join(dir, 'events.db') });
+});
+eventStoreContract('sqlite (memory)', async () => new SqliteEventStore({ path: ':memory:' }));
+
+describe('SqliteEventStore specifics', () => {
+  it('is durable by default: WAL with synchronous=FULL', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tq-store-'));
+    const store = new SqliteEventStore({ path: join(dir, 'e.db') });
+    expect(store.database.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(store.database.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    const fast = new SqliteEventStore({ path: join(dir, 'f.db'), durability: 'normal' });
+    expect(fast.database.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+  });
+
+  it('sees appends made by another connection to the same file (other process) through polling', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tq-store-'));
+    const path = join(dir, 'shared.db');
+    const reader = new SqliteEventStore({ path, pollMs: 20 });
+    const writer = new SqliteEventStore({ path });
+    const seen: string[] = [];
+    const sub = reader.subscribeAll({}, (e) => {
+      seen.push(e.id);
+    });
+    await writer.append('x', [sampleEvent('x', 0, 'p')], 'no_stream');
+    const start = Date.now();
+    while (seen.length === 0 && Date.now() - start < 3000) await new Promise((r) => setTimeout(r, 10));
+    expect(seen).toEqual(['p-x-0']);
+    await sub.stop();
+    await reader.close();
+    await writer.close();
+  });
+
+  it('rolls back a multi-stream append entirely when one stream conflicts', async () => {
+    const store = new SqliteEventStore({ path: ':memory:' });
+    await store.append('b', [sampleEvent('b', 0, 'r')], 'no_stream');
+    await expect(
+      store.appendMany([
+        { stream: 'a', events: [sampleEvent('a', 0, 'r')], expected: 'no_stream' },
+        { stream: 'b', events: [sampleEvent('b', 1, 'r')], expected: 'no_stream' },
+      ]),
+    ).rejects.toThrow(/expected revision/);
+    expect(await store.streamRevision('a')).toBe('no_stream');
+    expect(await store.headPosition()).toBe(1);
+  });
+});

@@ -1,0 +1,192 @@
+import { z } from 'zod';
+import { CatalogueEntry } from './catalogue.ts';
+import { IdentityRef, NormalizedDetection, Timestamp } from './detection.ts';
+
+/**
+ * The event catalogue. Every event travels in one envelope; `data` is typed per `type`.
+ * `recordedAt` is wall-clock time set by the store at append and is the only field that
+ * replay does not reproduce (fidelity compares everything else).
+ */
+export const SCHEMA_VERSION = 1;
+
+export const ACTION_TYPES = [
+  'revoke_sessions',
+  'revoke_tokens',
+  'force_step_up',
+  'rotate_credential',
+  'disable_account',
+  'disable_service_account',
+  'quarantine',
+  'revoke_oauth_grant',
+  'jit_reissue',
+] as const;
+export const ActionType = z.enum(ACTION_TYPES);
+export type ActionType = z.infer<typeof ActionType>;
+
+export const APPROVAL_MODES = ['auto', 'analyst', 'two-person', 'external', 'never'] as const;
+export const ApprovalMode = z.enum(APPROVAL_MODES);
+export type ApprovalMode = z.infer<typeof ApprovalMode>;
+
+export const Actor = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('policy'), ruleId: z.string(), policyId: z.string(), policyVersion: z.string() }),
+  z.object({ kind: z.literal('human'), id: z.string().min(1), role: z.string().optional() }),
+  z.object({ kind: z.literal('system'), id: z.string().min(1) }),
+]);
+export type Actor = z.infer<typeof Actor>;
+
+export const GuardNote = z.object({
+  guard: z.string(),
+  effect: z.string(),
+  reason: z.string(),
+});
+export type GuardNote = z.infer<typeof GuardNote>;
+
+export const BlastRadius = z.object({
+  consumers: z.number().int(),
+  tier: z.string(),
+  shared: z.boolean(),
+  thirdParty: z.boolean(),
+  reversible: z.boolean(),
+  /** Automatic actions of this type already spent in the current budget window. */
+  budgetUsed: z.number().int(),
+  budgetLimit: z.number().int(),
+});
+export type BlastRadius = z.infer<typeof BlastRadius>;
+
+const ActionRef = { actionId: z.string(), caseId: z.string(), identity: IdentityRef };
+
+export const EventData = {
+  DetectionReceived: z.object({ detection: NormalizedDetection }),
+  IdentityCatalogued: z.object({ entry: CatalogueEntry, by: Actor }),
+  CaseOpened: z.object({ caseId: z.string(), identity: IdentityRef, detectionIds: z.array(z.string()) }),
+  ActionProposed: z.object({
+    ...ActionRef,
+    action: ActionType,
+    stage: z.number().int().min(1),
+    ruleId: z.string(),
+    policyId: z.string(),
+    policyVersion: z.string(),
+    detectionIds: z.array(z.string()),
+    args: z.record(z.string(), z.unknown()),
+    argsDigest: z.string(),
+    blastRadius: BlastRadius,
+    approval: z.object({
+      mode: ApprovalMode,
+      ttlSeconds: z.number().int().positive(),
+      expiresAt: Timestamp,
+      reason: z.string(),
+    }),
+    guards: z.array(GuardNote),
+    rollback: z.object({ complete: z.boolean(), notes: z.array(z.string()) }),
+  }),
+  ActionApproved: z.object({
+    ...ActionRef,
+    argsDigest: z.string(),
+    by: Actor,
+    /** Two-person approvals: the first approval is recorded but not final. */
+    final: z.boolean(),
+  }),
+  ActionRejected: z.object({ ...ActionRef, by: Actor, reason: z.string() }),
+  ActionExpired: z.object({ ...ActionRef, expiredAt: Timestamp }),
+  ExecutionClaimed: z.object({ ...ActionRef, executor: z.string(), attempt: z.number().int().min(1) }),
+  ActionExecuted: z.object({
+    ...ActionRef,
+    action: ActionType,
+    provider: z.string(),
+    idempotencyKey: z.string(),
+    result: z.record(z.string(), z.unknown()),
+    priorState: z.record(z.string(), z.unknown()),
+    reconciled: z.boolean().default(false),
+  }),
+  ActionFailed: z.object({
+    ...ActionRef,
+    action: ActionType,
+    provider: z.string(),
+    error: z.object({ code: z.string(), message: z.string(), retriable: z.boolean() }),
+    attempts: z.number().int(),
+    phase: z.enum(['apply', 'verify', 'rollback']),
+  }),
+  ActionVerified: z.object({ ...ActionRef, probes: z.array(z.object({ probe: z.string(), ok: z.boolean(), detail: z.string() })) }),
+  ActionRolledBack: z.object({
+    ...ActionRef,
+    action: ActionType,
+    restored: z.array(z.string()),
+    /** What could NOT be restored: tokens valid until expiry, rotated secrets, third-party grants. */
+    residue: z.array(z.string()),
+    complete: z.boolean(),
+  }),
+  CaseResolved: z.object({ caseId: z.string(), identity: IdentityRef, verdict: z.enum(['benign', 'malicious']), by: Actor }),
+  GuardTripped: z.object({
+    guard: z.string(),
+    actionType: ActionType,
+    scope: z.string(),
+    limit: z.number().int(),
+    windowSeconds: z.number().int(),
+    identity: IdentityRef,
+  }),
+  CoordinationRequested: z.object({ ...ActionRef, partner: z.string(), grant: z.string(), reason: z.string() }),
+  PolicyActivated: z.object({ policyId: z.string(), version: z.string(), digest: z.string(), author: z.string(), policy: z.unknown() }),
+  AutomationPaused: z.object({ by: Actor, reason: z.string() }),
+  AutomationResumed: z.object({ by: Actor, reason: z.string() }),
+} as const;
+
+export type EventType = keyof typeof EventData;
+export const EVENT_TYPES = Object.keys(EventData) as EventType[];
+export type EventDataOf<T extends EventType> = z.infer<(typeof EventData)[T]>;
+
+/** An event as the core produces it: everything but store-assigned fields. */
+export type NewEvent<T extends EventType = EventType> = {
+  [K in T]: {
+    id: string;
+    type: K;
+    stream: string;
+    occurredAt: string;
+    causationId: string | null;
+    correlationId: string | null;
+    schemaVersion: number;
+    data: EventDataOf<K>;
+  };
+}[T];
+
+/** An event as read back from a store. */
+export type RecordedEvent<T extends EventType = EventType> = NewEvent<T> & {
+  recordedAt: string;
+  /** 0-based revision within its stream. */
+  revision: number;
+  /** Global, gap-tolerant, strictly increasing position (bigint-safe as number up to 2^53). */
+  position: number;
+};
+
+const envelopeBase = {
+  id: z.string().min(1),
+  stream: z.string().min(1),
+  occurredAt: Timestamp,
+  recordedAt: Timestamp.optional(),
+  causationId: z.string().nullable(),
+  correlationId: z.string().nullable(),
+  schemaVersion: z.number().int().positive(),
+};
+
+/** Validates any event envelope with its typed data (used at trust boundaries: import, replay, API). */
+export const AnyEvent = z.discriminatedUnion(
+  'type',
+  EVENT_TYPES.map((t) => z.object({ ...envelopeBase, type: z.literal(t), data: EventData[t] })) as unknown as [
+    z.ZodObject,
+    z.ZodObject,
+    ...z.ZodObject[],
+  ],
+);
+
+export function isEvent<T extends EventType>(e: NewEvent, type: T): e is Extract<NewEvent, { type: T }> {
+  return e.type === type;
+}
+
+export function identityStream(identity: { provider: string; id: string }): string {
+  return `identity-${identity.provider}:${identity.id}`;
+}
+export function actionStream(actionId: string): string {
+  return `action-${actionId}`;
+}
+export const CONTROL_STREAM = 'control-automation';
+export const POLICY_STREAM = 'control-policy';
+export const CATALOGUE_STREAM = 'control-catalogue';

@@ -1,0 +1,3 @@
+export * from './catalogue.ts';
+export * from './detection.ts';
+export * from './events.ts';

@@ -1,0 +1,52 @@
+import type { IdentityRef } from '../../../schemas/detection.ts';
+import type { ActionType } from '../../../schemas/events.ts';
+
+/** What the executor asks a provider to do: one approved action, exactly as proposed. */
+export interface ProviderAction {
+  /** Also the idempotency key: the same action id never has two effects. */
+  actionId: string;
+  action: ActionType;
+  identity: IdentityRef;
+  /** The proposal's exact arguments (bound to the approved digest). */
+  args: Record<string, unknown>;
+}
+
+/** The identity's state before the action, as needed to put it back. JSON-serialisable. */
+export type PriorState = Record<string, unknown>;
+export type ApplyResult = Record<string, unknown>;
+
+export interface Probe {
+  probe: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface RevertResult {
+  /** What was put back, in words an auditor reads. */
+  restored: string[];
+  /** What could NOT be put back (tokens valid until expiry, rotated secrets, third-party grants). */
+  residue: string[];
+}
+
+/**
+ * Provider port. Implementations throw ProviderError (platform/errors.ts) with `retriable` set
+ * truthfully: network errors, 5xx and 429 are retriable; 4xx that mean "no such identity" or
+ * "not allowed" are permanent.
+ */
+export interface IdentityProvider {
+  readonly name: string;
+  supports(action: ActionType): boolean;
+  /** Read the state the action will change, before changing it. */
+  capture(a: ProviderAction): Promise<PriorState>;
+  /** Apply the action. Must be idempotent for the same actionId. */
+  apply(a: ProviderAction, prior: PriorState): Promise<ApplyResult>;
+  /**
+   * Reconciliation after a crash between apply and recording it: is the effect already in place?
+   * Lets the executor record the effect instead of calling the provider blindly a second time.
+   */
+  isApplied(a: ProviderAction, prior: PriorState): Promise<boolean>;
+  /** Probe that the effect holds (sessions gone, account disabled, old refresh token refused). */
+  verify(a: ProviderAction, prior: PriorState, result: ApplyResult): Promise<Probe[]>;
+  /** Restore the captured prior state, saying what could not be restored. */
+  revert(a: ProviderAction, prior: PriorState, result: ApplyResult): Promise<RevertResult>;
+}
