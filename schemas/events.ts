@@ -49,7 +49,10 @@ export const BlastRadius = z.object({
   reversible: z.boolean(),
   /** Automatic actions of this type already spent in the current budget window. */
   budgetUsed: z.number().int(),
+  /** -1 when no budget applies (the action is not automatic, or no budget names it). */
   budgetLimit: z.number().int(),
+  /** The budget keys an automatic action was counted against. */
+  budgetKeys: z.array(z.string()).default([]),
 });
 export type BlastRadius = z.infer<typeof BlastRadius>;
 

@@ -1,0 +1,62 @@
+import type { NewEvent } from '../../../schemas/events.ts';
+import type { BudgetView } from './types.ts';
+
+/**
+ * Counts automatic actions per budget key over sliding windows. It lives outside the per-identity
+ * state because budgets span identities; the decider loop folds every decision into it in the
+ * same order the decisions were made, so replay reproduces it exactly.
+ */
+export class BudgetLedger implements BudgetView {
+  private readonly stamps = new Map<string, number[]>();
+  private readonly trippedKeys = new Set<string>();
+  private readonly retainMs: number;
+
+  constructor(retainMs = 7 * 86400_000) {
+    this.retainMs = retainMs;
+  }
+
+  used(key: string, atMs: number, windowMs: number): number {
+    const list = this.stamps.get(key);
+    if (!list || list.length === 0) return 0;
+    const from = atMs - windowMs;
+    // first index with stamp > from
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid]! > from) hi = mid;
+      else lo = mid + 1;
+    }
+    let count = 0;
+    for (let i = lo; i < list.length && list[i]! <= atMs; i++) count++;
+    return count;
+  }
+
+  tripped(key: string): boolean {
+    return this.trippedKeys.has(key);
+  }
+
+  /** Folds decider events into the ledger: automatic proposals count, GuardTripped marks the key. */
+  record(event: NewEvent): void {
+    if (event.type === 'ActionProposed' && event.data.approval.mode === 'auto') {
+      const atMs = Date.parse(event.occurredAt);
+      for (const key of event.data.blastRadius.budgetKeys) {
+        let list = this.stamps.get(key);
+        if (!list) {
+          list = [];
+          this.stamps.set(key, list);
+        }
+        list.push(atMs);
+        if (list.length > 1 && list[list.length - 2]! > atMs) list.sort((a, b) => a - b);
+        if (list[0]! < atMs - this.retainMs) {
+          const keep = list.filter((t) => t >= atMs - this.retainMs);
+          this.stamps.set(key, keep);
+        }
+        // Budget was available again for this key: a later exhaustion raises a new GuardTripped.
+        this.trippedKeys.delete(key);
+      }
+    } else if (event.type === 'GuardTripped') {
+      this.trippedKeys.add(event.data.scope);
+    }
+  }
+}

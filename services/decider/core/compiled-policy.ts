@@ -1,0 +1,56 @@
+import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
+import type { ActionType } from '../../../schemas/events.ts';
+import type { Budget, Policy, Rule } from '../policy/schema.ts';
+
+/** A policy indexed for the hot path: rules by detection kind, windows in ms. */
+export interface CompiledPolicy {
+  policy: Policy;
+  digest: string;
+  rulesByKind: Map<string, Rule[]>;
+  /** The longest rule window: evidence older than this can never count again. */
+  maxWindowMs: number;
+  budgetsFor(action: ActionType): Budget[];
+}
+
+export function compilePolicy(policy: Policy, digest: string): CompiledPolicy {
+  const rulesByKind = new Map<string, Rule[]>();
+  let maxWindowMs = 0;
+  for (const rule of policy.rules) {
+    for (const kind of rule.when.kinds) {
+      const list = rulesByKind.get(kind) ?? [];
+      list.push(rule);
+      rulesByKind.set(kind, list);
+    }
+    maxWindowMs = Math.max(maxWindowMs, rule.when.window * 1000);
+  }
+  const budgetCache = new Map<ActionType, Budget[]>();
+  return {
+    policy,
+    digest,
+    rulesByKind,
+    maxWindowMs,
+    budgetsFor(action) {
+      let b = budgetCache.get(action);
+      if (!b) {
+        b = policy.guards.budgets.filter((x) => x.action === '*' || x.action === action);
+        budgetCache.set(action, b);
+      }
+      return b;
+    },
+  };
+}
+
+export function ruleSelects(rule: Rule, entry: CatalogueEntry): boolean {
+  const sel = rule.identities;
+  if (sel.types && !sel.types.includes(entry.type)) return false;
+  if (sel.tiers && !sel.tiers.includes(entry.tier)) return false;
+  if (sel.tags && !sel.tags.some((t) => entry.tags.includes(t))) return false;
+  return true;
+}
+
+/** The key a budget counts under: e.g. `disable_account@tenant:acme`. */
+export function budgetKey(b: Budget, entry: Pick<CatalogueEntry, 'provider' | 'tenant'>): string {
+  const scope =
+    b.scope === 'global' ? 'global' : b.scope === 'provider' ? `provider:${entry.provider}` : `tenant:${entry.provider}/${entry.tenant ?? '-'}`;
+  return `${b.action}@${scope}`;
+}

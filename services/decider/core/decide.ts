@@ -1,0 +1,665 @@
+import { digestOf } from '../../../platform/digest.ts';
+import { ApprovalError, NotFoundError } from '../../../platform/errors.ts';
+import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
+import { identityKey, type IdentityRef, type NormalizedDetection } from '../../../schemas/detection.ts';
+import {
+  SCHEMA_VERSION,
+  identityStream,
+  type ActionType,
+  type ApprovalMode,
+  type EventDataOf,
+  type EventType,
+  type GuardNote,
+  type NewEvent,
+} from '../../../schemas/events.ts';
+import type { Rule, Stage } from '../policy/schema.ts';
+import { budgetKey, ruleSelects, type CompiledPolicy } from './compiled-policy.ts';
+import { identityTag } from './evolve.ts';
+import type {
+  ActionState,
+  BudgetView,
+  CatalogueView,
+  DeciderInput,
+  EvidenceItem,
+  HumanActor,
+  IdentityState,
+} from './types.ts';
+
+export interface DeciderContext {
+  policy: CompiledPolicy;
+  catalogue: CatalogueView;
+  budget: BudgetView;
+  /** Kill switch: while paused nothing is auto-approved. */
+  paused: boolean;
+}
+
+const MODE_RANK: Record<ApprovalMode, number> = { auto: 0, analyst: 1, 'two-person': 2, external: 3, never: 4 };
+const atLeast = (mode: ApprovalMode, floor: ApprovalMode): ApprovalMode => (MODE_RANK[mode] >= MODE_RANK[floor] ? mode : floor);
+
+/** Actions that cut a third party off: never automatic on a partner-connected identity. */
+const REVOCATIONS: ReadonlySet<ActionType> = new Set([
+  'revoke_sessions',
+  'revoke_tokens',
+  'revoke_oauth_grant',
+  'rotate_credential',
+  'disable_account',
+  'disable_service_account',
+]);
+const DISABLING: ReadonlySet<ActionType> = new Set(['disable_account', 'disable_service_account']);
+/** What each action cannot give back on rollback, even when the provider reverts perfectly. */
+const INHERENT_RESIDUE: Partial<Record<ActionType, string>> = {
+  revoke_sessions: 'revoked sessions cannot be restored; users sign in again',
+  revoke_tokens: 'revoked refresh tokens and consents cannot be restored; access tokens stay valid until expiry',
+  revoke_oauth_grant: 'revoked OAuth grants must be re-consented by the user or partner',
+  rotate_credential: 'a rotated secret cannot come back; consumers need the new secret',
+  disable_account: 'sessions ended by the disable cannot be restored',
+  disable_service_account: 'sessions ended by the disable cannot be restored',
+};
+
+type Draft = { [K in EventType]: { id: string; type: K; data: EventDataOf<K>; causationId: string | null } }[EventType];
+
+/** Builds envelopes for one decision: same stream, same time, correlated by case. */
+class Emitter {
+  readonly events: NewEvent[] = [];
+  private readonly stream: string;
+  private readonly at: string;
+  constructor(stream: string, at: string) {
+    this.stream = stream;
+    this.at = at;
+  }
+  emit(draft: Draft, correlationId: string | null): string {
+    this.events.push({
+      id: draft.id,
+      type: draft.type,
+      stream: this.stream,
+      occurredAt: this.at,
+      causationId: draft.causationId,
+      correlationId,
+      schemaVersion: SCHEMA_VERSION,
+      data: draft.data,
+    } as NewEvent);
+    return draft.id;
+  }
+}
+
+function catalogueEntry(ctx: DeciderContext, identity: IdentityRef, atMs: number): CatalogueEntry {
+  const known = ctx.catalogue.lookup(identity, atMs);
+  if (known) return known;
+  const d = ctx.policy.policy.defaults.unknownIdentity;
+  return {
+    provider: identity.provider,
+    id: identity.id,
+    type: identity.type,
+    ...(identity.tenant ? { tenant: identity.tenant } : {}),
+    consumers: d.consumers,
+    tier: d.tier,
+    tags: [],
+    breakGlass: false,
+    secrets: 'managed_vault',
+  };
+}
+
+/**
+ * The decider: what should happen to this identity given this input, under this policy and
+ * catalogue? Pure: the same state, input and context always give the same events. It does not
+ * change `state`; apply `evolve` to each returned event for that. Invalid human commands
+ * (approving an unknown, expired or already decided action) throw typed errors.
+ */
+export function decide(state: IdentityState, input: DeciderInput, ctx: DeciderContext): NewEvent[] {
+  switch (input.type) {
+    case 'detection':
+      return decideDetection(state, input.detection, input.at, ctx);
+    case 'approve':
+      return decideApproval(state, input.identity, input.actionId, input.by, input.argsDigest, input.at);
+    case 'reject':
+      return decideRejection(state, input.identity, input.actionId, input.by, input.reason, input.at);
+    case 'verdict':
+      return decideVerdict(state, input.identity, input.caseId, input.verdict, input.by, input.at);
+    case 'propose':
+      return decideManualProposal(state, input, ctx);
+    case 'tick':
+      return decideTick(state, input.identity, input.at);
+  }
+}
+
+function decideDetection(state: IdentityState, d: NormalizedDetection, at: string, ctx: DeciderContext): NewEvent[] {
+  const key = `${d.source}:${d.id}`;
+  if (state.seen.has(key)) return []; // the same evidence never counts twice
+  const tag = state.tag || identityTag(d.identity);
+  const out = new Emitter(identityStream(d.identity), at);
+  const atMs = Date.parse(at);
+  const policy = ctx.policy.policy;
+  const detectionEventId = `det-${tag}-${d.source}:${d.id}`;
+  let caseId = state.openCase?.caseId ?? null;
+  out.emit({ id: detectionEventId, type: 'DetectionReceived', data: { detection: d }, causationId: null }, caseId);
+
+  const evidenceMs = Date.parse(d.occurredAt);
+  const item: EvidenceItem = {
+    detectionId: d.id,
+    eventId: detectionEventId,
+    atMs: evidenceMs,
+    kind: d.kind,
+    confidence: d.confidence,
+    source: d.source,
+  };
+  const rules = ctx.policy.rulesByKind.get(d.kind);
+  const entry = catalogueEntry(ctx, d.identity, atMs);
+  const caseNumber = state.caseSeq + (state.openCase ? 0 : 1);
+  const proposals: Array<{ rule: Rule; stage: number; detectionIds: string[] }> = [];
+  if (rules) {
+    for (const rule of rules) {
+      if (d.confidence < rule.when.minConfidence || !ruleSelects(rule, entry)) continue;
+      const next = nextStage(state, rule, atMs, ctx);
+      if (next === null) continue;
+      const matched = matchingEvidence(state.evidence, item, rule, next.freshAfterMs);
+      if (matched) proposals.push({ rule, stage: next.stage, detectionIds: matched });
+    }
+  }
+
+  if (!caseId && (d.confidence >= policy.defaults.caseFloor || proposals.length > 0)) {
+    caseId = `case-${tag}-${caseNumber}`;
+    out.emit(
+      {
+        id: `${caseId}-opened`,
+        type: 'CaseOpened',
+        data: { caseId, identity: d.identity, detectionIds: [d.id] },
+        causationId: detectionEventId,
+      },
+      caseId,
+    );
+  }
+  if (!caseId || proposals.length === 0) return out.events;
+
+  const existing = state.openCase?.actions ?? [];
+  const proposedTypes = new Set<ActionType>();
+  let actionSeq = existing.length;
+  const budgetSpent = new Map<string, number>();
+  for (const p of proposals) {
+    const stage = p.rule.ladder[p.stage - 1]!;
+    const plan = planAction(stage.action, stage, entry, state, ctx, atMs, budgetSpent);
+    if (plan.mode === 'never') continue;
+    // One action of a type per case at a time: an identity already contained is not re-actioned.
+    if (proposedTypes.has(plan.action) || existing.some((a) => a.action === plan.action && (a.status === 'pending' || a.status === 'approved'))) {
+      continue;
+    }
+    proposedTypes.add(plan.action);
+    actionSeq += 1;
+    const actionId = `act-${tag}-${caseNumber}-${actionSeq}`;
+    emitProposal(out, {
+      actionId,
+      caseId,
+      identity: d.identity,
+      action: plan.action,
+      stage: p.stage,
+      ruleId: p.rule.id,
+      args: { ...stage.args },
+      detectionIds: p.detectionIds,
+      plan,
+      ttlSeconds: stage.ttl ?? policy.defaults.approvalTtl,
+      atMs,
+      causationId: detectionEventId,
+      ctx,
+      entry,
+    });
+  }
+  return out.events;
+}
+
+interface ActionPlan {
+  action: ActionType;
+  mode: ApprovalMode;
+  guards: GuardNote[];
+  rollbackNotes: string[];
+  rollbackComplete: boolean;
+  budgetUsed: number;
+  budgetLimit: number;
+  budgetKeys: string[];
+  trips: Array<{ key: string; limit: number; windowSeconds: number }>;
+}
+
+/** Applies every guard to a rule's intended action. Guards only ever make approval stricter. */
+function planAction(
+  intended: ActionType,
+  stage: Pick<Stage, 'approval'>,
+  entry: CatalogueEntry,
+  state: IdentityState,
+  ctx: DeciderContext,
+  atMs: number,
+  budgetSpent: Map<string, number>,
+): ActionPlan {
+  const g = ctx.policy.policy.guards;
+  const guards: GuardNote[] = [];
+  const rollbackNotes: string[] = [];
+  let action = intended;
+  let mode: ApprovalMode = stage.approval;
+
+  if (entry.secrets === 'unmanaged') {
+    if (action === 'rotate_credential') {
+      action = 'revoke_tokens';
+      guards.push({
+        guard: 'unmanaged_secrets',
+        effect: 'rotate_credential replaced by revoke_tokens',
+        reason: 'its secrets live outside a managed vault: a rotation cannot be distributed or undone safely',
+      });
+    }
+    rollbackNotes.push('secrets kept outside a managed vault: copies may persist and cannot be recalled');
+  }
+  if (entry.breakGlass) {
+    const floor = g.breakGlass.approval;
+    if (MODE_RANK[mode] < MODE_RANK[floor]) {
+      guards.push({ guard: 'break_glass', effect: `approval ${mode} -> ${floor}`, reason: 'break-glass identities are never acted on automatically' });
+      mode = floor;
+    }
+  }
+  if (entry.thirdParty && REVOCATIONS.has(action) && mode !== 'never') {
+    guards.push({
+      guard: 'third_party',
+      effect: `approval ${mode} -> external`,
+      reason: `connected to partner ${entry.thirdParty.partner} (grant ${entry.thirdParty.grant}): revocation needs coordination`,
+    });
+    mode = 'external';
+  }
+  if (entry.consumers >= g.shared.minConsumers && mode === 'auto') {
+    guards.push({ guard: 'shared_identity', effect: 'approval auto -> analyst', reason: `shared by ${entry.consumers} consumers` });
+    mode = 'analyst';
+  }
+  if (DISABLING.has(action) && g.stagedContainment.tiers.includes(entry.tier)) {
+    const narrowedBefore = state.openCase?.actions.some((a) => a.status === 'approved' && !DISABLING.has(a.action)) ?? false;
+    if (!narrowedBefore && mode === 'auto') {
+      guards.push({
+        guard: 'staged_containment',
+        effect: 'approval auto -> analyst',
+        reason: `${entry.tier} identity: disabling before a narrower stage needs an analyst`,
+      });
+      mode = 'analyst';
+    }
+  }
+  if (ctx.paused && mode === 'auto') {
+    guards.push({ guard: 'automation_paused', effect: 'approval auto -> analyst', reason: 'automation is paused (kill switch)' });
+    mode = 'analyst';
+  }
+
+  let budgetUsed = 0;
+  let budgetLimit = -1;
+  const budgetKeys: string[] = [];
+  const trips: ActionPlan['trips'] = [];
+  if (mode === 'auto') {
+    for (const b of ctx.policy.budgetsFor(action)) {
+      const key = budgetKey(b, entry);
+      const used = ctx.budget.used(key, atMs, b.window * 1000) + (budgetSpent.get(key) ?? 0);
+      if (budgetLimit < 0 || b.limit - used < budgetLimit - budgetUsed) {
+        budgetUsed = used;
+        budgetLimit = b.limit;
+      }
+      if (used >= b.limit) {
+        if (mode === 'auto') {
+          guards.push({
+            guard: 'blast_radius_budget',
+            effect: 'approval auto -> analyst',
+            reason: `budget ${key}: ${used} automatic actions in ${b.window}s, limit ${b.limit}`,
+          });
+          mode = 'analyst';
+        }
+        if (!ctx.budget.tripped(key)) trips.push({ key, limit: b.limit, windowSeconds: b.window });
+      }
+    }
+    if (mode === 'auto') {
+      for (const b of ctx.policy.budgetsFor(action)) {
+        const key = budgetKey(b, entry);
+        budgetSpent.set(key, (budgetSpent.get(key) ?? 0) + 1);
+        budgetKeys.push(key);
+      }
+    }
+  }
+
+  const inherent = INHERENT_RESIDUE[action];
+  if (inherent) rollbackNotes.unshift(inherent);
+  if (entry.thirdParty) rollbackNotes.push(`third-party grant ${entry.thirdParty.grant} (${entry.thirdParty.partner}) is outside our control`);
+  const rollbackComplete = rollbackNotes.length === 0;
+  return { action, mode, guards, rollbackNotes, rollbackComplete, budgetUsed, budgetLimit, budgetKeys, trips };
+}
+
+function emitProposal(
+  out: Emitter,
+  p: {
+    actionId: string;
+    caseId: string;
+    identity: IdentityRef;
+    action: ActionType;
+    stage: number;
+    ruleId: string;
+    args: Record<string, unknown>;
+    detectionIds: string[];
+    plan: ActionPlan;
+    ttlSeconds: number;
+    atMs: number;
+    causationId: string | null;
+    ctx: DeciderContext;
+    entry: CatalogueEntry;
+  },
+): void {
+  const { policy } = p.ctx.policy;
+  const argsDigest = digestOf({
+    actionId: p.actionId,
+    action: p.action,
+    identity: { provider: p.identity.provider, id: p.identity.id },
+    args: p.args,
+    stage: p.stage,
+    ruleId: p.ruleId,
+    policyVersion: policy.version,
+  });
+  const proposalId = `${p.actionId}-proposed`;
+  const ref = { actionId: p.actionId, caseId: p.caseId, identity: p.identity };
+  out.emit(
+    {
+      id: proposalId,
+      type: 'ActionProposed',
+      data: {
+        ...ref,
+        action: p.action,
+        stage: p.stage,
+        ruleId: p.ruleId,
+        policyId: policy.id,
+        policyVersion: policy.version,
+        detectionIds: p.detectionIds,
+        args: p.args,
+        argsDigest,
+        blastRadius: {
+          consumers: p.entry.consumers,
+          tier: p.entry.tier,
+          shared: p.entry.consumers >= policy.guards.shared.minConsumers,
+          thirdParty: Boolean(p.entry.thirdParty),
+          reversible: p.plan.rollbackComplete,
+          budgetUsed: p.plan.budgetUsed,
+          budgetLimit: p.plan.budgetLimit,
+          budgetKeys: p.plan.budgetKeys,
+        },
+        approval: {
+          mode: p.plan.mode,
+          ttlSeconds: p.ttlSeconds,
+          expiresAt: new Date(p.atMs + p.ttlSeconds * 1000).toISOString(),
+          reason: approvalReason(p.plan),
+        },
+        guards: p.plan.guards,
+        rollback: { complete: p.plan.rollbackComplete, notes: p.plan.rollbackNotes },
+      },
+      causationId: p.causationId,
+    },
+    p.caseId,
+  );
+  for (const t of p.plan.trips) {
+    out.emit(
+      {
+        id: `${p.actionId}-guard-budget`,
+        type: 'GuardTripped',
+        data: { guard: `blast_radius_budget:${t.key}`, actionType: p.action, scope: t.key, limit: t.limit, windowSeconds: t.windowSeconds, identity: p.identity },
+        causationId: proposalId,
+      },
+      p.caseId,
+    );
+  }
+  if (p.plan.mode === 'external' && p.entry.thirdParty) {
+    out.emit(
+      {
+        id: `${p.actionId}-coordination`,
+        type: 'CoordinationRequested',
+        data: { ...ref, partner: p.entry.thirdParty.partner, grant: p.entry.thirdParty.grant, reason: `${p.action} on a partner-connected identity` },
+        causationId: proposalId,
+      },
+      p.caseId,
+    );
+  }
+  if (p.plan.mode === 'auto' && p.ruleId !== 'manual') {
+    out.emit(
+      {
+        id: `${p.actionId}-approved-1`,
+        type: 'ActionApproved',
+        data: {
+          ...ref,
+          argsDigest,
+          by: { kind: 'policy', ruleId: p.ruleId, policyId: policy.id, policyVersion: policy.version },
+          final: true,
+        },
+        causationId: proposalId,
+      },
+      p.caseId,
+    );
+  }
+}
+
+function approvalReason(plan: ActionPlan): string {
+  if (plan.guards.length > 0) return plan.guards.map((g) => `${g.guard}: ${g.reason}`).join('; ');
+  return plan.mode === 'auto' ? 'pre-authorised by policy' : `policy requires ${plan.mode} approval`;
+}
+
+/**
+ * Which stage of a rule may be proposed now, if any, and from when evidence counts as fresh.
+ * Stage 1 needs no history; stage k+1 needs stage k approved, its validation window elapsed and
+ * evidence newer than that approval. A rejected or expired stage may be proposed again after the cool-down.
+ */
+function nextStage(
+  state: IdentityState,
+  rule: Rule,
+  atMs: number,
+  ctx: DeciderContext,
+): { stage: number; freshAfterMs: number } | null {
+  const actions = state.openCase?.actions;
+  let last: ActionState | undefined;
+  if (actions) {
+    for (let i = actions.length - 1; i >= 0; i--) {
+      if (actions[i]!.ruleId === rule.id) {
+        last = actions[i];
+        break;
+      }
+    }
+  }
+  if (!last) return { stage: 1, freshAfterMs: Number.NEGATIVE_INFINITY };
+  if (last.status === 'pending') return null;
+  if (last.status === 'rejected' || last.status === 'expired') {
+    const cooldownMs = ctx.policy.policy.defaults.cooldown * 1000;
+    if (atMs < (last.decidedAtMs ?? last.proposedAtMs) + cooldownMs) return null;
+    return { stage: last.stage, freshAfterMs: last.decidedAtMs ?? last.proposedAtMs };
+  }
+  // approved: escalate to the next stage, if there is one
+  if (last.stage >= rule.ladder.length) return null;
+  const next = rule.ladder[last.stage]!;
+  const approvedAt = last.decidedAtMs ?? last.proposedAtMs;
+  let afterMs = (next.after ?? 0) * 1000;
+  const entryTierStaged = DISABLING.has(next.action);
+  if (entryTierStaged) {
+    const sc = ctx.policy.policy.guards.stagedContainment;
+    const entry = state.identity ? catalogueEntry(ctx, state.identity, atMs) : undefined;
+    if (entry && sc.tiers.includes(entry.tier)) afterMs = Math.max(afterMs, sc.validationWindow * 1000);
+  }
+  if (atMs < approvedAt + afterMs) return null;
+  return { stage: last.stage + 1, freshAfterMs: approvedAt };
+}
+
+/** Ids of the detections that satisfy a rule's thresholds (window, count, distinct sources), or null. */
+function matchingEvidence(evidence: EvidenceItem[], latest: EvidenceItem, rule: Rule, freshAfterMs: number): string[] | null {
+  const w = rule.when;
+  if (w.count === 1 && w.distinctSources === 1) {
+    return latest.atMs > freshAfterMs ? [latest.detectionId] : null;
+  }
+  const fromMs = Math.max(latest.atMs - w.window * 1000, freshAfterMs);
+  const ids: string[] = [];
+  const sources = new Set<string>();
+  const consider = (e: EvidenceItem) => {
+    if (e.atMs < fromMs || e.atMs <= freshAfterMs || e.atMs > latest.atMs) return;
+    if (e.confidence < w.minConfidence || !w.kinds.includes(e.kind as never)) return;
+    ids.push(e.detectionId);
+    sources.add(e.source);
+  };
+  for (const e of evidence) consider(e);
+  consider(latest);
+  return ids.length >= w.count && sources.size >= w.distinctSources ? ids : null;
+}
+
+function requireAction(state: IdentityState, identity: IdentityRef, actionId: string): ActionState {
+  const a = state.openCase?.actions.find((x) => x.actionId === actionId);
+  if (!a) throw new NotFoundError('open action', `${actionId} (identity ${identityKey(identity)})`);
+  return a;
+}
+
+function decideApproval(
+  state: IdentityState,
+  identity: IdentityRef,
+  actionId: string,
+  by: HumanActor,
+  argsDigest: string | undefined,
+  at: string,
+): NewEvent[] {
+  const a = requireAction(state, identity, actionId);
+  if (a.status !== 'pending') throw new ApprovalError(`action ${actionId} is ${a.status}, not pending`, { status: a.status });
+  if (Date.parse(at) >= a.expiresAtMs) throw new ApprovalError(`action ${actionId} approval window has expired`, { expired: true });
+  if (argsDigest !== undefined && argsDigest !== a.argsDigest) {
+    throw new ApprovalError(`approval digest ${argsDigest} does not match the proposal's ${a.argsDigest}`, {
+      expected: a.argsDigest,
+    });
+  }
+  if (a.mode === 'never') throw new ApprovalError(`action ${actionId} may never be approved`);
+  if (a.proposedBy === by.id) throw new ApprovalError(`${by.id} proposed ${actionId} and cannot approve it`);
+  if (a.approvers.includes(by.id)) {
+    throw new ApprovalError(`${by.id} already approved ${actionId}; a second, distinct approver is needed`);
+  }
+  const final = a.mode !== 'two-person' || a.approvers.length + 1 >= 2;
+  const caseId = state.openCase!.caseId;
+  const out = new Emitter(identityStream(identity), at);
+  out.emit(
+    {
+      id: `${actionId}-approved-${a.approvers.length + 1}`,
+      type: 'ActionApproved',
+      data: {
+        actionId,
+        caseId,
+        identity: state.identity ?? identity,
+        argsDigest: a.argsDigest,
+        by: { kind: 'human', id: by.id, ...(by.role ? { role: by.role } : {}) },
+        final,
+      },
+      causationId: a.proposalEventId,
+    },
+    caseId,
+  );
+  return out.events;
+}
+
+function decideRejection(
+  state: IdentityState,
+  identity: IdentityRef,
+  actionId: string,
+  by: HumanActor,
+  reason: string,
+  at: string,
+): NewEvent[] {
+  const a = requireAction(state, identity, actionId);
+  if (a.status !== 'pending') throw new ApprovalError(`action ${actionId} is ${a.status}, not pending`, { status: a.status });
+  const caseId = state.openCase!.caseId;
+  const out = new Emitter(identityStream(identity), at);
+  out.emit(
+    {
+      id: `${actionId}-rejected`,
+      type: 'ActionRejected',
+      data: { actionId, caseId, identity: state.identity ?? identity, by: { kind: 'human', id: by.id, ...(by.role ? { role: by.role } : {}) }, reason },
+      causationId: a.proposalEventId,
+    },
+    caseId,
+  );
+  return out.events;
+}
+
+function decideVerdict(
+  state: IdentityState,
+  identity: IdentityRef,
+  caseId: string,
+  verdict: 'benign' | 'malicious',
+  by: HumanActor,
+  at: string,
+): NewEvent[] {
+  if (state.openCase?.caseId !== caseId) throw new NotFoundError('open case', caseId);
+  const out = new Emitter(identityStream(identity), at);
+  const actor = { kind: 'human' as const, id: by.id, ...(by.role ? { role: by.role } : {}) };
+  const resolvedId = `${caseId}-resolved`;
+  out.emit({ id: resolvedId, type: 'CaseResolved', data: { caseId, identity: state.identity ?? identity, verdict, by: actor }, causationId: null }, caseId);
+  if (verdict === 'benign') {
+    for (const a of state.openCase.actions) {
+      if (a.status !== 'pending') continue;
+      out.emit(
+        {
+          id: `${a.actionId}-rejected`,
+          type: 'ActionRejected',
+          data: { actionId: a.actionId, caseId, identity: state.identity ?? identity, by: actor, reason: 'case resolved benign' },
+          causationId: resolvedId,
+        },
+        caseId,
+      );
+    }
+  }
+  return out.events;
+}
+
+function decideManualProposal(state: IdentityState, input: Extract<DeciderInput, { type: 'propose' }>, ctx: DeciderContext): NewEvent[] {
+  const atMs = Date.parse(input.at);
+  const tag = state.tag || identityTag(input.identity);
+  const out = new Emitter(identityStream(input.identity), input.at);
+  const caseNumber = state.caseSeq + (state.openCase ? 0 : 1);
+  let caseId = state.openCase?.caseId;
+  if (!caseId) {
+    caseId = `case-${tag}-${caseNumber}`;
+    out.emit({ id: `${caseId}-opened`, type: 'CaseOpened', data: { caseId, identity: input.identity, detectionIds: [] }, causationId: null }, caseId);
+  }
+  const existing = state.openCase?.actions ?? [];
+  if (existing.some((a) => a.action === input.action && (a.status === 'pending' || a.status === 'approved'))) {
+    throw new ApprovalError(`${input.action} is already pending or approved in case ${caseId}`);
+  }
+  const entry = catalogueEntry(ctx, input.identity, atMs);
+  const plan = planAction(input.action, { approval: 'analyst' }, entry, state, ctx, atMs, new Map());
+  const actionId = `act-${tag}-${caseNumber}-${existing.length + 1}`;
+  emitProposal(out, {
+    actionId,
+    caseId,
+    identity: input.identity,
+    action: plan.action,
+    stage: 1,
+    ruleId: 'manual',
+    args: { ...(input.args ?? {}), proposedBy: input.by.id, reason: input.reason },
+    detectionIds: [],
+    plan,
+    ttlSeconds: ctx.policy.policy.defaults.approvalTtl,
+    atMs,
+    causationId: null,
+    ctx,
+    entry,
+  });
+  return out.events;
+}
+
+function decideTick(state: IdentityState, identity: IdentityRef, at: string): NewEvent[] {
+  const c = state.openCase;
+  if (!c) return [];
+  const atMs = Date.parse(at);
+  const out = new Emitter(identityStream(identity), at);
+  for (const a of c.actions) {
+    if (a.status === 'pending' && atMs >= a.expiresAtMs) {
+      out.emit(
+        {
+          id: `${a.actionId}-expired`,
+          type: 'ActionExpired',
+          data: { actionId: a.actionId, caseId: c.caseId, identity: state.identity ?? identity, expiredAt: new Date(a.expiresAtMs).toISOString() },
+          causationId: a.proposalEventId,
+        },
+        c.caseId,
+      );
+    }
+  }
+  return out.events;
+}
+
+/** The earliest time a tick would change anything for this identity (pending expiry), or null. */
+export function nextDeadline(state: IdentityState): number | null {
+  let min: number | null = null;
+  for (const a of state.openCase?.actions ?? []) {
+    if (a.status === 'pending' && (min === null || a.expiresAtMs < min)) min = a.expiresAtMs;
+  }
+  return min;
+}

@@ -1,0 +1,118 @@
+import { sha256Hex } from '../../../platform/digest.ts';
+import { identityKey, type IdentityRef } from '../../../schemas/detection.ts';
+import type { NewEvent } from '../../../schemas/events.ts';
+import type { ActionState, IdentityState } from './types.ts';
+
+export function initialState(identity: IdentityRef | null = null): IdentityState {
+  return {
+    identity,
+    tag: identity ? identityTag(identity) : '',
+    seen: new Set(),
+    evidence: [],
+    caseSeq: 0,
+    openCase: null,
+    clockMs: 0,
+  };
+}
+
+/** Short, URL-safe, stable tag for an identity (case and action ids must survive any identity id). */
+export function identityTag(identity: Pick<IdentityRef, 'provider' | 'id'>): string {
+  return sha256Hex(identityKey(identity)).slice(0, 16);
+}
+
+function findAction(state: IdentityState, actionId: string): ActionState | undefined {
+  return state.openCase?.actions.find((a) => a.actionId === actionId);
+}
+
+/**
+ * Folds one decider event into an identity's state. It updates the state object it is given and
+ * returns it: each identity's state is owned by exactly one decider loop, and copying the dedupe set
+ * on every detection would cost more than the decision itself. Replay rebuilds state from events.
+ */
+export function evolve(state: IdentityState, event: NewEvent, maxWindowMs = Number.POSITIVE_INFINITY): IdentityState {
+  const atMs = Date.parse(event.occurredAt);
+  if (atMs > state.clockMs) state.clockMs = atMs;
+  switch (event.type) {
+    case 'DetectionReceived': {
+      const d = event.data.detection;
+      if (!state.identity) {
+        state.identity = d.identity;
+        state.tag = identityTag(d.identity);
+      }
+      state.seen.add(`${d.source}:${d.id}`);
+      const evidenceMs = Date.parse(d.occurredAt);
+      state.evidence.push({
+        detectionId: d.id,
+        eventId: event.id,
+        atMs: evidenceMs,
+        kind: d.kind,
+        confidence: d.confidence,
+        source: d.source,
+      });
+      // Keep only what a rule window can still count (relative to the newest evidence).
+      if (Number.isFinite(maxWindowMs)) {
+        const horizon = evidenceMs - maxWindowMs;
+        if (state.evidence.length > 1 && state.evidence[0]!.atMs < horizon) {
+          state.evidence = state.evidence.filter((e) => e.atMs >= horizon);
+        }
+      }
+      return state;
+    }
+    case 'CaseOpened':
+      if (!state.identity) {
+        state.identity = event.data.identity;
+        state.tag = identityTag(event.data.identity);
+      }
+      state.caseSeq += 1;
+      state.openCase = { caseId: event.data.caseId, openedAtMs: atMs, actions: [] };
+      return state;
+    case 'ActionProposed': {
+      const d = event.data;
+      state.openCase?.actions.push({
+        actionId: d.actionId,
+        action: d.action,
+        ruleId: d.ruleId,
+        stage: d.stage,
+        mode: d.approval.mode,
+        status: 'pending',
+        argsDigest: d.argsDigest,
+        proposedBy: d.ruleId === 'manual' ? (d.args.proposedBy as string) : null,
+        approvers: [],
+        proposedAtMs: atMs,
+        expiresAtMs: Date.parse(d.approval.expiresAt),
+        decidedAtMs: null,
+        proposalEventId: event.id,
+      });
+      return state;
+    }
+    case 'ActionApproved': {
+      const a = findAction(state, event.data.actionId);
+      if (a) {
+        if (event.data.by.kind === 'human') a.approvers.push(event.data.by.id);
+        if (event.data.final) {
+          a.status = 'approved';
+          a.decidedAtMs = atMs;
+        }
+      }
+      return state;
+    }
+    case 'ActionRejected':
+    case 'ActionExpired': {
+      const a = findAction(state, event.data.actionId);
+      if (a) {
+        a.status = event.type === 'ActionRejected' ? 'rejected' : 'expired';
+        a.decidedAtMs = atMs;
+      }
+      return state;
+    }
+    case 'CaseResolved':
+      if (state.openCase?.caseId === event.data.caseId) {
+        state.openCase = null;
+        // The evidence that led to this case is spent: it must not open the next case by itself.
+        state.evidence = [];
+      }
+      return state;
+    default:
+      return state;
+  }
+}

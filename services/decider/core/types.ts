@@ -1,0 +1,91 @@
+import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
+import type { IdentityRef, NormalizedDetection } from '../../../schemas/detection.ts';
+import type { ActionType, ApprovalMode } from '../../../schemas/events.ts';
+
+export interface HumanActor {
+  id: string;
+  role?: string;
+}
+
+/**
+ * What the decider reacts to. Every input carries its decision time `at` (ISO 8601): the time it
+ * reached Tourniquet live, the recorded time in replay. The core never reads a clock.
+ */
+export type DeciderInput =
+  | { type: 'detection'; at: string; detection: NormalizedDetection }
+  | { type: 'approve'; at: string; identity: IdentityRef; actionId: string; by: HumanActor; argsDigest?: string }
+  | { type: 'reject'; at: string; identity: IdentityRef; actionId: string; by: HumanActor; reason: string }
+  | { type: 'verdict'; at: string; identity: IdentityRef; caseId: string; verdict: 'benign' | 'malicious'; by: HumanActor }
+  | {
+      type: 'propose';
+      at: string;
+      identity: IdentityRef;
+      action: ActionType;
+      args?: Record<string, unknown>;
+      by: HumanActor;
+      reason: string;
+    }
+  | { type: 'tick'; at: string; identity: IdentityRef };
+
+export type ActionStatus = 'pending' | 'approved' | 'rejected' | 'expired';
+
+export interface ActionState {
+  actionId: string;
+  action: ActionType;
+  ruleId: string;
+  stage: number;
+  mode: ApprovalMode;
+  status: ActionStatus;
+  argsDigest: string;
+  /** Human proposer of record (manual proposals); null when the policy proposed it. */
+  proposedBy: string | null;
+  approvers: string[];
+  proposedAtMs: number;
+  expiresAtMs: number;
+  /** When it was approved, rejected or expired. */
+  decidedAtMs: number | null;
+  proposalEventId: string;
+}
+
+export interface CaseState {
+  caseId: string;
+  openedAtMs: number;
+  actions: ActionState[];
+}
+
+export interface EvidenceItem {
+  detectionId: string;
+  eventId: string;
+  atMs: number;
+  kind: string;
+  confidence: number;
+  source: string;
+}
+
+/** Everything the decider remembers about one identity; rebuilt from its stream by evolve. */
+export interface IdentityState {
+  identity: IdentityRef | null;
+  /** Short, URL-safe tag derived from the identity key; part of case and action ids. */
+  tag: string;
+  /** Dedupe: detection keys (source:id) already received. */
+  seen: Set<string>;
+  /** Detections still inside the longest rule window, oldest first. */
+  evidence: EvidenceItem[];
+  caseSeq: number;
+  openCase: CaseState | null;
+  /** Latest decision time seen (ms). */
+  clockMs: number;
+}
+
+/** A read-only view of the identity catalogue as of a point in event time. */
+export interface CatalogueView {
+  lookup(identity: Pick<IdentityRef, 'provider' | 'id'>, atMs: number): CatalogueEntry | undefined;
+}
+
+/** A read-only view of automatic-action budgets, maintained outside the per-identity core. */
+export interface BudgetView {
+  /** Automatic actions counted for this budget key within (atMs - windowMs, atMs]. */
+  used(key: string, atMs: number, windowMs: number): number;
+  /** Whether GuardTripped was already raised for this key and not yet cleared. */
+  tripped(key: string): boolean;
+}

@@ -1,0 +1,160 @@
+import type { Logger } from 'pino';
+import { WrongExpectedRevisionError } from '../../platform/errors.ts';
+import type { EventStore } from '../../platform/eventstore/port.ts';
+import { identityKey, type IdentityRef } from '../../schemas/detection.ts';
+import {
+  CATALOGUE_STREAM,
+  CONTROL_STREAM,
+  identityStream,
+  type NewEvent,
+  type RecordedEvent,
+} from '../../schemas/events.ts';
+import { BudgetLedger } from './core/budget.ts';
+import { CatalogueIndex } from './core/catalogue.ts';
+import { compilePolicy, type CompiledPolicy } from './core/compiled-policy.ts';
+import { decide, nextDeadline, type DeciderContext } from './core/decide.ts';
+import { evolve, initialState } from './core/evolve.ts';
+import type { DeciderInput, IdentityState } from './core/types.ts';
+import type { LoadedPolicy } from './policy/load.ts';
+
+interface Cached {
+  state: IdentityState;
+  revision: number | 'no_stream';
+}
+
+export interface DecisionResult {
+  input: DeciderInput;
+  events: NewEvent[];
+}
+
+/**
+ * The decider's I/O shell around the pure core: loads an identity's state from its stream,
+ * decides, appends with the expected revision (one writer per identity; a conflict re-reads and
+ * decides again), folds the result back, and keeps the cross-identity budget ledger and the kill
+ * switch. Callers serialise inputs per identity (the RxJS pipeline does).
+ */
+export class DeciderEngine {
+  private readonly store: EventStore;
+  private readonly cache = new Map<string, Cached>();
+  private readonly deadlines = new Map<string, { at: number; identity: IdentityRef }>();
+  private readonly log: Logger | undefined;
+  readonly budget = new BudgetLedger();
+  readonly catalogue: CatalogueIndex;
+  private compiled: CompiledPolicy;
+  private paused = false;
+
+  constructor(opts: { store: EventStore; policy: LoadedPolicy; catalogue?: CatalogueIndex; log?: Logger }) {
+    this.store = opts.store;
+    this.compiled = compilePolicy(opts.policy.policy, opts.policy.digest);
+    this.catalogue = opts.catalogue ?? new CatalogueIndex();
+    this.log = opts.log;
+  }
+
+  get policy(): CompiledPolicy {
+    return this.compiled;
+  }
+
+  get automationPaused(): boolean {
+    return this.paused;
+  }
+
+  setPolicy(policy: LoadedPolicy): void {
+    this.compiled = compilePolicy(policy.policy, policy.digest);
+  }
+
+  /** Restores what spans identities from the store: kill switch, catalogue, budget ledger. */
+  async start(): Promise<void> {
+    for (const e of await this.store.readStream(CONTROL_STREAM)) this.applyControl(e);
+    for (const e of await this.store.readStream(CATALOGUE_STREAM)) this.applyControl(e);
+    let after = 0;
+    for (;;) {
+      const page = await this.store.readAll({ after, limit: 5000, types: ['ActionProposed', 'GuardTripped'] });
+      for (const e of page) this.budget.record(e);
+      if (page.length < 5000) break;
+      after = page[page.length - 1]!.position;
+    }
+  }
+
+  /** Control-plane events (pause/resume, catalogue changes) seen by a live subscription. */
+  applyControl(e: RecordedEvent | NewEvent): void {
+    if (e.type === 'AutomationPaused') this.paused = true;
+    else if (e.type === 'AutomationResumed') this.paused = false;
+    else if (e.type === 'IdentityCatalogued') this.catalogue.add(e.data.entry);
+  }
+
+  private context(): DeciderContext {
+    return { policy: this.compiled, catalogue: this.catalogue, budget: this.budget, paused: this.paused };
+  }
+
+  private async load(identity: IdentityRef): Promise<Cached> {
+    const key = identityKey(identity);
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    const events = await this.store.readStream(identityStream(identity));
+    const state = initialState(identity);
+    for (const e of events) evolve(state, e, this.compiled.maxWindowMs);
+    const loaded: Cached = { state, revision: events.length === 0 ? 'no_stream' : events[events.length - 1]!.revision };
+    this.cache.set(key, loaded);
+    return loaded;
+  }
+
+  /**
+   * Decides one input and appends the result durably. Throws typed errors for invalid commands
+   * (nothing appended) and store errors (the cached state is dropped and reloaded next time).
+   */
+  async handle(input: DeciderInput): Promise<DecisionResult> {
+    const identity = input.type === 'detection' ? input.detection.identity : input.identity;
+    const key = identityKey(identity);
+    for (let attempt = 1; ; attempt++) {
+      const cached = await this.load(identity);
+      const events = decide(cached.state, input, this.context());
+      if (events.length === 0) return { input, events };
+      try {
+        const result = await this.store.append(identityStream(identity), events, cached.revision);
+        for (const e of events) {
+          evolve(cached.state, e, this.compiled.maxWindowMs);
+          this.budget.record(e);
+        }
+        cached.revision = result.nextRevision;
+        this.trackDeadline(key, cached.state);
+        return { input, events };
+      } catch (err) {
+        this.cache.delete(key);
+        if (err instanceof WrongExpectedRevisionError && attempt < 5) {
+          this.log?.debug({ identity: key, attempt }, 'identity stream moved on; re-reading and deciding again');
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  private trackDeadline(key: string, state: IdentityState): void {
+    const at = nextDeadline(state);
+    if (at === null) this.deadlines.delete(key);
+    else if (state.identity) this.deadlines.set(key, { at, identity: state.identity });
+  }
+
+  /** Identities with a pending approval whose deadline is due at `nowMs`: they get a tick input. */
+  dueTicks(nowMs: number): DeciderInput[] {
+    const due: DeciderInput[] = [];
+    const at = new Date(nowMs).toISOString();
+    for (const { at: deadline, identity } of this.deadlines.values()) {
+      if (deadline <= nowMs) due.push({ type: 'tick', at, identity });
+    }
+    return due;
+  }
+
+  /** Forgets cached state (another writer changed the stream, or memory is reclaimed). */
+  evict(identity: IdentityRef): void {
+    this.cache.delete(identityKey(identity));
+  }
+
+  /** Fills the deadline index from the store on start, so expiries survive a restart. */
+  async restoreDeadlines(identities: Iterable<IdentityRef>): Promise<void> {
+    for (const identity of identities) {
+      const cached = await this.load(identity);
+      this.trackDeadline(identityKey(identity), cached.state);
+    }
+  }
+}
