@@ -91,7 +91,14 @@ export const EventData = {
   }),
   ActionRejected: z.object({ ...ActionRef, by: Actor, reason: z.string() }),
   ActionExpired: z.object({ ...ActionRef, expiredAt: Timestamp }),
-  ExecutionClaimed: z.object({ ...ActionRef, executor: z.string(), attempt: z.number().int().min(1) }),
+  /** The executor's claim on an action (first writer wins), carrying the prior state captured for rollback. */
+  ExecutionClaimed: z.object({
+    ...ActionRef,
+    action: ActionType,
+    executor: z.string(),
+    attempt: z.number().int().min(1),
+    priorState: z.record(z.string(), z.unknown()),
+  }),
   ActionExecuted: z.object({
     ...ActionRef,
     action: ActionType,

@@ -66,13 +66,27 @@ export class DeciderEngine {
   async start(): Promise<void> {
     for (const e of await this.store.readStream(CONTROL_STREAM)) this.applyControl(e);
     for (const e of await this.store.readStream(CATALOGUE_STREAM)) this.applyControl(e);
+    // One pass over decisions: budget usage, and which identities still wait on an approval.
+    const pending = new Map<string, IdentityRef>();
     let after = 0;
     for (;;) {
-      const page = await this.store.readAll({ after, limit: 5000, types: ['ActionProposed', 'GuardTripped'] });
-      for (const e of page) this.budget.record(e);
+      const page = await this.store.readAll({
+        after,
+        limit: 5000,
+        types: ['ActionProposed', 'GuardTripped', 'ActionApproved', 'ActionRejected', 'ActionExpired'],
+      });
+      for (const e of page) {
+        this.budget.record(e);
+        if (e.type === 'ActionProposed') pending.set(e.data.actionId, e.data.identity);
+        else if (e.type === 'ActionRejected' || e.type === 'ActionExpired') pending.delete(e.data.actionId);
+        else if (e.type === 'ActionApproved' && e.data.final) pending.delete(e.data.actionId);
+      }
       if (page.length < 5000) break;
       after = page[page.length - 1]!.position;
     }
+    const identities = new Map<string, IdentityRef>();
+    for (const identity of pending.values()) identities.set(identityKey(identity), identity);
+    await this.restoreDeadlines(identities.values());
   }
 
   /** Control-plane events (pause/resume, catalogue changes) seen by a live subscription. */

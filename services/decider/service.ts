@@ -1,0 +1,137 @@
+import type { SchedulerLike } from 'rxjs';
+import type { Logger } from 'pino';
+import { TOPICS, type Bus, type BusMessage, type BusSubscription } from '../../platform/bus/port.ts';
+import type { EventStore, Subscription } from '../../platform/eventstore/port.ts';
+import type { NormalizedDetection } from '../../schemas/detection.ts';
+import { CONTROL_STREAM, SCHEMA_VERSION, type NewEvent } from '../../schemas/events.ts';
+import type { AutomationGateway, DeciderGateway } from '../gateways.ts';
+import type { CatalogueIndex } from './core/catalogue.ts';
+import type { DeciderInput } from './core/types.ts';
+import { DeciderEngine, type DecisionResult } from './engine.ts';
+import { runDeciderPipeline } from './pipeline.ts';
+import type { LoadedPolicy } from './policy/load.ts';
+
+/** A detection as it travels on the bus: stamped with the time ingest accepted it. */
+export interface DetectionMessage {
+  at: string;
+  detection: NormalizedDetection;
+}
+
+export type DetectionOutcome = { status: 'accepted' | 'duplicate'; eventId?: string };
+
+/**
+ * The decider service: consumes detections from the bus, takes human commands from the API,
+ * ticks for approval expiry, and follows control events (pause/resume, catalogue) from the store.
+ */
+export class DeciderService implements DeciderGateway, AutomationGateway {
+  readonly engine: DeciderEngine;
+  private readonly store: EventStore;
+  private readonly bus: Bus;
+  private readonly log: Logger | undefined;
+  private readonly now: () => Date;
+  private pipeline: ReturnType<typeof runDeciderPipeline> | undefined;
+  private busSub: BusSubscription | undefined;
+  private controlSub: Subscription | undefined;
+  private readonly scheduler: SchedulerLike | undefined;
+  private readonly tickMs: number | undefined;
+
+  constructor(opts: {
+    store: EventStore;
+    bus: Bus;
+    policy: LoadedPolicy;
+    catalogue?: CatalogueIndex;
+    log?: Logger;
+    now?: () => Date;
+    scheduler?: SchedulerLike;
+    tickMs?: number;
+  }) {
+    this.store = opts.store;
+    this.bus = opts.bus;
+    this.log = opts.log;
+    this.now = opts.now ?? (() => new Date());
+    this.scheduler = opts.scheduler;
+    this.tickMs = opts.tickMs;
+    this.engine = new DeciderEngine({
+      store: opts.store,
+      policy: opts.policy,
+      ...(opts.catalogue ? { catalogue: opts.catalogue } : {}),
+      ...(opts.log ? { log: opts.log } : {}),
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.engine.start();
+    this.pipeline = runDeciderPipeline(this.engine, {
+      ...(this.scheduler ? { scheduler: this.scheduler } : {}),
+      ...(this.tickMs ? { tickMs: this.tickMs } : {}),
+      onTickError: (err) => this.log?.error({ err }, 'expiry tick failed; it is retried on the next tick'),
+    });
+    const head = await this.store.headPosition();
+    this.controlSub = this.store.subscribeAll(
+      {
+        after: head,
+        types: ['AutomationPaused', 'AutomationResumed', 'IdentityCatalogued'],
+        onError: (err) => this.log?.error({ err }, 'control subscription stopped'),
+      },
+      (e) => this.engine.applyControl(e),
+    );
+    this.busSub = await this.bus.subscribe<DetectionMessage>(TOPICS.detections, 'decider', (messages) =>
+      this.handleDetections(messages),
+    );
+  }
+
+  async handleDetections(messages: ReadonlyArray<BusMessage<DetectionMessage>>): Promise<DetectionOutcome[]> {
+    const results = await Promise.all(
+      messages.map((m) => this.decide({ type: 'detection', at: m.value.at, detection: m.value.detection })),
+    );
+    return results.map((r) => {
+      const received = r.events.find((e) => e.type === 'DetectionReceived');
+      return received ? { status: 'accepted', eventId: received.id } : { status: 'duplicate' };
+    });
+  }
+
+  decide(input: DeciderInput): Promise<DecisionResult> {
+    if (!this.pipeline) throw new Error('decider service is not started');
+    return this.pipeline.submit(input);
+  }
+
+  async submit(input: DeciderInput): Promise<{ events: NewEvent[] }> {
+    const r = await this.decide(input);
+    return { events: r.events };
+  }
+
+  paused(): boolean {
+    return this.engine.automationPaused;
+  }
+
+  pause(by: string, reason: string): Promise<NewEvent> {
+    return this.control('AutomationPaused', by, reason);
+  }
+
+  resume(by: string, reason: string): Promise<NewEvent> {
+    return this.control('AutomationResumed', by, reason);
+  }
+
+  private async control(type: 'AutomationPaused' | 'AutomationResumed', by: string, reason: string): Promise<NewEvent> {
+    const at = this.now();
+    const event = {
+      id: `${type === 'AutomationPaused' ? 'pause' : 'resume'}-${at.getTime()}-${by}`,
+      type,
+      stream: CONTROL_STREAM,
+      occurredAt: at.toISOString(),
+      causationId: null,
+      correlationId: null,
+      schemaVersion: SCHEMA_VERSION,
+      data: { by: { kind: 'human', id: by }, reason },
+    } as NewEvent;
+    await this.store.append(CONTROL_STREAM, [event], 'any');
+    this.engine.applyControl(event); // honoured at once, before the subscription sees it
+    return event;
+  }
+
+  async stop(): Promise<void> {
+    await this.busSub?.stop();
+    this.pipeline?.stop();
+    await this.controlSub?.stop();
+  }
+}
