@@ -1,0 +1,55 @@
+/**
+ * `npm run bench`: every benchmark, printed as numbers and ratios against the targets the issues
+ * set. Benchmarks that need servers (Kafka, Keycloak) run only when those are reachable.
+ * Usage: npm run bench [-- name ...]   (names: store, decider, replay, kafka, executor)
+ */
+import { existsSync } from 'node:fs';
+
+interface Bench {
+  name: string;
+  module: string;
+  fn: string;
+  targets: Record<string, number>;
+}
+
+const BENCHES: Bench[] = [
+  {
+    name: 'store',
+    module: './store.bench.ts',
+    fn: 'benchStore',
+    targets: { 'store.append.batch100.full (events/s)': 50_000 },
+  },
+  { name: 'decider', module: './decider.bench.ts', fn: 'benchDecider', targets: {} },
+  { name: 'replay', module: './replay.bench.ts', fn: 'benchReplay', targets: {} },
+  { name: 'kafka', module: './kafka.bench.ts', fn: 'benchKafka', targets: {} },
+  { name: 'executor', module: './executor.bench.ts', fn: 'benchExecutor', targets: {} },
+];
+
+const wanted = process.argv.slice(2);
+const fmt = (n: number) => (Math.abs(n) >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(3));
+let failed = false;
+for (const b of BENCHES) {
+  if (wanted.length > 0 && !wanted.includes(b.name)) continue;
+  if (!existsSync(new URL(b.module, import.meta.url))) {
+    console.log(`\n## ${b.name}: not present`);
+    continue;
+  }
+  console.log(`\n## ${b.name}`);
+  try {
+    const mod = (await import(b.module)) as Record<string, () => Promise<Record<string, number | string>>>;
+    const results = await mod[b.fn]!();
+    for (const [k, v] of Object.entries(results)) {
+      if (typeof v !== 'number') {
+        console.log(`${k.padEnd(58)} ${v}`);
+        continue;
+      }
+      const target = b.targets[k];
+      const ratio = target ? `  (target ${fmt(target)}, ratio ${(v / target).toFixed(2)})` : '';
+      console.log(`${k.padEnd(58)} ${fmt(v)}${ratio}`);
+    }
+  } catch (err) {
+    failed = true;
+    console.log(`${b.name} failed: ${(err as Error).stack ?? String(err)}`);
+  }
+}
+if (failed) process.exitCode = 1;

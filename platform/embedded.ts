@@ -1,0 +1,124 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
+import { loadDefaultPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
+import { DeciderService } from '../services/decider/service.ts';
+import { Executor } from '../services/executor/executor.ts';
+import { DryRunProvider } from '../services/executor/providers/dry-run.ts';
+import type { IdentityProvider } from '../services/executor/providers/port.ts';
+import { BusIngestGateway } from '../services/ingest/gateway.ts';
+import { type AuthConfig, generateAuthConfig, issueLocalAdminToken } from '../services/projector/api/auth.ts';
+import { buildApi } from '../services/projector/api/server.ts';
+import { Projector } from '../services/projector/projector.ts';
+import { InProcessBus } from './bus/in-process.ts';
+import { loadCatalogueFile } from './catalogue-file.ts';
+import { SqliteEventStore, type Durability } from './eventstore/sqlite.ts';
+import { createLogger } from './log.ts';
+
+export interface EmbeddedOptions {
+  dataDir: string;
+  port?: number;
+  host?: string;
+  policyPath?: string;
+  cataloguePath?: string;
+  log?: Logger;
+  /** Expiry tick interval. */
+  tickMs?: number;
+  /** Providers by identity provider name; default: the dry-run provider for all ('*'). */
+  providers?: Record<string, IdentityProvider>;
+  /** Stable executor id: a restarted stack recognises its own unfinished claims. */
+  executorId?: string;
+  durability?: Durability;
+}
+
+export interface EmbeddedStack {
+  url: string;
+  dataDir: string;
+  storePath: string;
+  store: SqliteEventStore;
+  decider: DeciderService;
+  executor: Executor;
+  projector: Projector;
+  api: FastifyInstance;
+  auth: AuthConfig;
+  adminToken: string;
+  dryRun: DryRunProvider | undefined;
+  close(): Promise<void>;
+}
+
+/** Auth settings persist in the data dir so tokens survive restarts of the same stack. */
+function loadOrCreateAuth(dataDir: string): AuthConfig {
+  const path = join(dataDir, 'auth.json');
+  if (existsSync(path)) return JSON.parse(readFileSync(path, 'utf8')) as AuthConfig;
+  const config = generateAuthConfig();
+  writeFileSync(path, JSON.stringify(config, null, 2), { mode: 0o600 });
+  return config;
+}
+
+/**
+ * The embedded default: one process, no servers. In-process bus, SQLite event store, and the four
+ * services — ingest (HTTP), decider, executor, projector + API — wired together.
+ */
+export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStack> {
+  mkdirSync(opts.dataDir, { recursive: true });
+  const log = opts.log ?? createLogger();
+  const storePath = join(opts.dataDir, 'events.db');
+  const store = new SqliteEventStore({ path: storePath, durability: opts.durability ?? 'full' });
+  const now = new Date();
+  const policy = opts.policyPath ? loadPolicyFile(opts.policyPath) : loadDefaultPolicy();
+  await activatePolicy(store, policy, `tourniquet start (${process.env.USER ?? 'local'})`, now);
+  if (opts.cataloguePath) await recordCatalogue(store, loadCatalogueFile(opts.cataloguePath), opts.cataloguePath, now);
+
+  const bus = new InProcessBus();
+  const decider = new DeciderService({ store, bus, policy, log, ...(opts.tickMs ? { tickMs: opts.tickMs } : {}) });
+  await decider.start();
+
+  const dryRun = opts.providers ? undefined : new DryRunProvider({ journalPath: join(opts.dataDir, 'dry-run-calls.jsonl') });
+  const executor = new Executor({
+    store,
+    providers: opts.providers ?? { '*': dryRun! },
+    executorId: opts.executorId ?? 'embedded',
+    log,
+  });
+  await executor.start((err) => log.fatal({ err }, 'executor stopped; restart the stack'));
+
+  const projector = new Projector({ store, path: join(opts.dataDir, 'projections.db'), log });
+  await projector.start();
+
+  const auth = loadOrCreateAuth(opts.dataDir);
+  const api = await buildApi({
+    store,
+    projector,
+    ingest: new BusIngestGateway(bus),
+    decider,
+    automation: decider,
+    auth,
+    log,
+  });
+  const address = await api.listen({ port: opts.port ?? 7420, host: opts.host ?? '127.0.0.1' });
+  const adminToken = await issueLocalAdminToken(auth);
+
+  return {
+    url: address,
+    dataDir: opts.dataDir,
+    storePath,
+    store,
+    decider,
+    executor,
+    projector,
+    api,
+    auth,
+    adminToken,
+    dryRun,
+    async close() {
+      await api.close();
+      await decider.stop();
+      await executor.stop();
+      await projector.stop();
+      await bus.close();
+      await store.close();
+    },
+  };
+}
