@@ -1,0 +1,160 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/kafka.sh and scripts/registry.sh. Source it; it sets no shell options.
+#
+#   TOURNIQUET_CACHE  downloaded servers (default ~/.cache/tourniquet); ~/.m2 caches the artifacts too
+#   TOURNIQUET_RUN    pid files, logs and data dirs (default /tmp/tourniquet-infra)
+
+# shellcheck disable=SC2034 # these are used by the scripts that source this file
+TQ_SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck disable=SC2034
+TQ_CACHE=${TOURNIQUET_CACHE:-$HOME/.cache/tourniquet}
+TQ_RUN=${TOURNIQUET_RUN:-/tmp/tourniquet-infra}
+
+tq_log() { printf '[%s] %s\n' "${TQ_NAME:-infra}" "$*" >&2; }
+tq_die() { printf '[%s] ERROR: %s\n' "${TQ_NAME:-infra}" "$*" >&2; exit 1; }
+
+# Major version of a java binary ("17", "25"), or nothing when it does not run.
+tq_java_major() {
+  local v
+  v=$("$1" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p' | head -n1)
+  v=${v#1.}
+  printf '%s' "${v%%.*}"
+}
+
+# tq_find_java MIN [CANDIDATE...]: print the first candidate java binary whose major version is
+# >= MIN, trying the given candidates first, then $JAVA_HOME, `java` on PATH, then /usr/lib/jvm/*
+# (newest first).
+tq_find_java() {
+  local min=$1; shift
+  local c m
+  local candidates=("$@")
+  [ -n "${JAVA_HOME:-}" ] && candidates+=("$JAVA_HOME/bin/java")
+  command -v java >/dev/null 2>&1 && candidates+=("$(command -v java)")
+  while IFS= read -r c; do candidates+=("$c"); done < <(find /usr/lib/jvm -mindepth 3 -maxdepth 3 -path '*/bin/java' 2>/dev/null | sort -rV)
+  for c in "${candidates[@]}"; do
+    if [ -z "$c" ] || [ ! -x "$c" ]; then continue; fi
+    m=$(tq_java_major "$c")
+    if [ -n "$m" ] && [ "$m" -ge "$min" ] 2>/dev/null; then printf '%s' "$c"; return 0; fi
+  done
+  return 1
+}
+
+# tq_stamp FILE...: a short fingerprint of the given files (the poms), stored in a cache dir's
+# .complete marker so that editing a pom re-fetches instead of reusing a stale cache.
+tq_stamp() {
+  cat "$@" | cksum | cut -d' ' -f1
+}
+
+# tq_cache_ok DIR STAMP: the cache DIR was completely fetched with the same STAMP.
+tq_cache_ok() {
+  [ -f "$1/.complete" ] && [ "$(cat "$1/.complete")" = "$2" ]
+}
+
+tq_need_mvn() {
+  command -v mvn >/dev/null 2>&1 || tq_die "mvn (Apache Maven) is needed to fetch the server from Maven Central; install it (Debian: apt-get install maven)"
+}
+
+# Run Maven quietly; show its output only when it fails.
+tq_mvn() {
+  local out rc
+  out=$(mktemp)
+  mvn -B -q "$@" >"$out" 2>&1
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    tail -n 60 "$out" >&2
+    rm -f "$out"
+    return $rc
+  fi
+  rm -f "$out"
+}
+
+# True when something accepts TCP connections on HOST PORT.
+tq_port_open() {
+  (exec 3<>"/dev/tcp/$1/$2") >/dev/null 2>&1
+}
+
+tq_pidfile() { printf '%s/%s.pid' "$TQ_RUN" "$1"; }
+
+# Print the pid of service NAME if its pid file names a live process that carries our marker
+# (-Dtourniquet.infra=NAME) on its command line; a stale pid file is removed.
+tq_running_pid() {
+  local name=$1 f pid
+  f=$(tq_pidfile "$name")
+  [ -f "$f" ] || return 1
+  pid=$(cat "$f" 2>/dev/null)
+  if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] &&
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "-Dtourniquet.infra=$name "; then
+    printf '%s' "$pid"
+    return 0
+  fi
+  rm -f "$f"
+  return 1
+}
+
+# tq_spawn NAME LOGFILE CMD...: start CMD detached (own session, stdin closed, output to LOGFILE)
+# and record its pid in the pid file. CMD should carry -Dtourniquet.infra=NAME.
+tq_spawn() {
+  local name=$1 log=$2; shift 2
+  local f i
+  f=$(tq_pidfile "$name")
+  mkdir -p "$TQ_RUN"
+  rm -f "$f"
+  # shellcheck disable=SC2016 # $$ and $@ expand in the child shell
+  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$f" "$@" </dev/null >>"$log" 2>&1 &
+  for i in $(seq 1 50); do
+    [ -s "$f" ] && return 0
+    sleep 0.1
+  done
+  tq_die "could not start $name (no pid file $f)"
+}
+
+# tq_wait_ready NAME TIMEOUT_S LOGFILE CHECK_CMD...: poll CHECK_CMD every half second until it
+# succeeds. Fails (with the log tail) when the process dies or TIMEOUT_S elapses.
+tq_wait_ready() {
+  local name=$1 timeout=$2 log=$3; shift 3
+  local start=$SECONDS
+  while true; do
+    if "$@"; then return 0; fi
+    if ! tq_running_pid "$name" >/dev/null; then
+      printf '[%s] ERROR: %s exited during startup; last lines of %s:\n' "$name" "$name" "$log" >&2
+      tail -n 40 "$log" >&2
+      return 1
+    fi
+    if [ $((SECONDS - start)) -ge "$timeout" ]; then
+      printf '[%s] ERROR: %s not ready after %ss; last lines of %s:\n' "$name" "$name" "$timeout" "$log" >&2
+      tail -n 40 "$log" >&2
+      tq_stop "$name" 10
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# tq_stop NAME [GRACE_S]: SIGTERM the service, SIGKILL after GRACE_S (default 30), remove pid file.
+tq_stop() {
+  local name=$1 grace=${2:-30} pid i
+  if pid=$(tq_running_pid "$name"); then
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 1 $((grace * 5))); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      tq_log "$name (pid $pid) still alive after ${grace}s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null
+      for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    fi
+    tq_log "stopped $name (pid $pid)"
+  else
+    tq_log "$name is not running"
+  fi
+  rm -f "$(tq_pidfile "$name")"
+}
+
+# tq_logs LOGFILE [-f]: print the log tail, or follow it with -f.
+tq_logs() {
+  local log=$1; shift
+  [ -f "$log" ] || tq_die "no log yet at $log"
+  if [ "${1:-}" = "-f" ]; then exec tail -n 100 -F "$log"; fi
+  tail -n "${1:-200}" "$log"
+}
