@@ -23,6 +23,8 @@ export function compilePolicy(policy: Policy, digest: string): CompiledPolicy {
     }
     maxWindowMs = Math.max(maxWindowMs, rule.when.window * 1000);
   }
+  // Fallback rules last, so a specific rule can claim a detection before a catch-all sees it.
+  for (const list of rulesByKind.values()) list.sort((a, b) => Number(a.fallback) - Number(b.fallback));
   const budgetCache = new Map<ActionType, Budget[]>();
   return {
     policy,

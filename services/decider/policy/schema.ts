@@ -41,6 +41,8 @@ export const Rule = z
       .strict()
       .default({}),
     ladder: z.array(Stage).min(1),
+    /** A catch-all: applies to a detection only when no other rule claims it (kind, confidence, identity match). */
+    fallback: z.boolean().default(false),
   })
   .strict();
 
