@@ -1,0 +1,82 @@
+/** Test environment for the API tests: a real store with the scripted history, a live projector, fake gateways. */
+import type { FastifyInstance } from 'fastify';
+import { SqliteEventStore } from '../../../platform/eventstore/sqlite.ts';
+import { Projector } from '../projector.ts';
+import { appendScriptedHistory, FakeAutomation, FakeDecider, FakeIngest } from '../test-support.ts';
+import { type AuthConfig, generateAuthConfig, hashApiKey, issueLocalAdminToken, issueToken } from './auth.ts';
+import { type ApiDeps, buildApi } from './server.ts';
+
+export const SERVICE_KEY = 'tq_service_key_for_tests_0123456789';
+export const AUDITOR_KEY = 'tq_auditor_key_for_tests_0123456789';
+
+export const PRINCIPALS = ['none', 'service', 'auditor', 'analyst', 'admin', 'bad', 'expired'] as const;
+export type PrincipalName = (typeof PRINCIPALS)[number] | 'analyst2';
+
+export interface TestEnv {
+  store: SqliteEventStore;
+  projector: Projector;
+  decider: FakeDecider;
+  app: FastifyInstance;
+  auth: AuthConfig;
+  headers: Record<PrincipalName, Record<string, string>>;
+  close(): Promise<void>;
+}
+
+export async function testEnv(
+  overrides: Partial<ApiDeps> = {},
+  opts: { history?: boolean } = {},
+): Promise<TestEnv> {
+  const store = new SqliteEventStore({ path: ':memory:' });
+  if (opts.history !== false) await appendScriptedHistory(store);
+  const projector = new Projector({ store, path: ':memory:' });
+  await projector.start();
+  const base = generateAuthConfig();
+  const auth: AuthConfig = {
+    ...base,
+    apiKeys: [
+      { id: 'siem-forwarder', sha256: hashApiKey(SERVICE_KEY), roles: ['service'] },
+      { id: 'auditor-1', sha256: hashApiKey(AUDITOR_KEY), roles: ['auditor'] },
+    ],
+  };
+  const decider = new FakeDecider(store);
+  const app = await buildApi({
+    store,
+    projector,
+    ingest: new FakeIngest(store),
+    decider,
+    automation: new FakeAutomation(store),
+    auth,
+    ...overrides,
+  });
+  const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+  const headers: TestEnv['headers'] = {
+    none: {},
+    service: { 'x-api-key': SERVICE_KEY },
+    auditor: { authorization: `ApiKey ${AUDITOR_KEY}` },
+    analyst: bearer(await issueToken(auth, { sub: 'ann', roles: ['analyst'] })),
+    analyst2: bearer(await issueToken(auth, { sub: 'ben', roles: ['analyst'] })),
+    admin: bearer(await issueLocalAdminToken(auth)),
+    // signed with another installation's secret
+    bad: bearer(await issueToken(generateAuthConfig(), { sub: 'eve', roles: ['admin'] })),
+    expired: bearer(
+      await issueToken(auth, {
+        sub: 'ann',
+        roles: ['analyst', 'admin'],
+        expiresAt: new Date(Date.now() - 3600_000),
+      }),
+    ),
+  };
+  return {
+    store,
+    projector,
+    decider,
+    app,
+    auth,
+    headers,
+    async close() {
+      await app.close();
+      await projector.close();
+      await store.close();
+    },
+  };
+}
