@@ -26,25 +26,35 @@ describe('crash and restart of the embedded stack', () => {
     let n = 0;
     for (let round = 0; round < 3; round++) {
       const stack = await startStackProcess(['--data-dir', dataDir, '--port', String(port), '--tick', '1000']);
-      // Fire requests without awaiting all of them, then kill mid-stream: only 202s count as accepted.
-      const inflight: Promise<void>[] = [];
-      for (let i = 0; i < 40; i++) {
-        const batch = [detection(n++), detection(n++)];
-        inflight.push(
-          fetch(`${stack.url}/v1/detections`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.adminToken}` },
-            body: JSON.stringify(batch),
-          })
-            .then(async (res) => {
-              if (res.status === 202) for (const d of batch) accepted.add(d.id);
-              else await res.text();
-            })
-            .catch(() => undefined), // connection cut by the kill: not accepted, nothing promised
-        );
-        if (i === 25) setTimeout(() => void killHard(stack), 5);
-      }
-      await Promise.all(inflight);
+      // Four clients post continuously; the stack is killed mid-stream once this round has some
+      // 202s. Only a 202 promises anything; a request cut by the kill promises nothing.
+      const target = accepted.size + 10 + Math.floor(Math.random() * 30);
+      let alive = true;
+      const client = async () => {
+        while (alive) {
+          const batch = [detection(n++), detection(n++)];
+          try {
+            const res = await fetch(`${stack.url}/v1/detections`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.adminToken}` },
+              body: JSON.stringify(batch),
+            });
+            const text = await res.text();
+            if (res.status === 202) for (const d of batch) accepted.add(d.id);
+            else throw new Error(`unexpected ${res.status}: ${text}`);
+          } catch (err) {
+            // A connection cut by the kill ends this client; any other answer is a failure.
+            if (err instanceof Error && err.message.startsWith('unexpected')) throw err;
+            alive = false;
+          }
+          if (alive && accepted.size >= target) {
+            alive = false;
+            await killHard(stack);
+          }
+        }
+      };
+      await Promise.all([client(), client(), client(), client()]);
+      if (process.env.TQ_DEBUG) console.log('round', round, 'accepted', accepted.size);
       await killHard(stack);
     }
     // Final start lets the executor finish whatever was approved before the last kill.

@@ -5,6 +5,9 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../bin/tourniquet.js', import.meta.url));
 
+/** A child killed by a signal has exitCode null and signalCode set: both mean it is gone. */
+const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
+
 export interface RunningStack {
   child: ChildProcess;
   url: string;
@@ -31,7 +34,7 @@ export async function startStackProcess(args: string[], timeoutMs = 60_000): Pro
     const url = /listening on (\S+)/.exec(out)?.[1];
     const token = /admin token[^:]*: (\S+)/.exec(out)?.[1];
     if (url && token) return { child, url, adminToken: token, output: () => out };
-    if (child.exitCode !== null) throw new Error(`tourniquet start exited ${child.exitCode}:\n${out}`);
+    if (exited(child)) throw new Error(`tourniquet start exited ${child.exitCode}:\n${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   child.kill('SIGKILL');
@@ -39,13 +42,13 @@ export async function startStackProcess(args: string[], timeoutMs = 60_000): Pro
 }
 
 export async function killHard(stack: RunningStack): Promise<void> {
-  if (stack.child.exitCode !== null) return;
+  if (exited(stack.child)) return;
   stack.child.kill('SIGKILL');
   await once(stack.child, 'exit');
 }
 
 export async function stopGracefully(stack: RunningStack): Promise<void> {
-  if (stack.child.exitCode !== null) return;
+  if (exited(stack.child)) return;
   stack.child.kill('SIGTERM');
   await once(stack.child, 'exit');
 }

@@ -1,0 +1,210 @@
+import { createHmac } from 'node:crypto';
+import { type Dispatcher, request } from 'undici';
+import { z } from 'zod';
+import { ProviderError } from '../../../platform/errors.ts';
+import { ACTION_TYPES, type ActionType } from '../../../schemas/events.ts';
+import type {
+  ApplyResult,
+  IdentityProvider,
+  PriorState,
+  Probe,
+  ProviderAction,
+  RevertResult,
+} from './port.ts';
+
+/**
+ * A provider for tools Tourniquet does not speak natively: each phase is one signed HTTP POST to a
+ * receiver that performs it.
+ *
+ * Request body (JSON): { actionId, action, identity, args, phase, sentAt, prior?, result? }
+ *   phase: capture | apply | is_applied | verify | revert; prior from capture on every later phase, result
+ *   of apply on verify and revert; sentAt (unix seconds) is inside the signed body, so a captured request
+ *   cannot be replayed later under a fresh timestamp.
+ * Headers:
+ *   Idempotency-Key: the action id for apply (the receiver must apply one action id once, and answer a
+ *     repeat with the first result); `${actionId}:${phase}` for every other phase.
+ *   X-Tourniquet-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes, keyed with the shared secret>
+ *   X-Tourniquet-Timestamp: unix seconds (equal to body.sentAt)
+ * Reply (2xx, JSON): capture → the prior state (object); apply → the result (object);
+ *   is_applied → { applied: boolean }; verify → Probe[] or { probes: Probe[] };
+ *   revert → { restored: string[], residue: string[] }.
+ * Errors: network failures, timeouts, 408, 409 (same key still in flight), 429 and 5xx are retriable;
+ *   every other status and any reply that breaks the contract is permanent.
+ */
+export interface WebhookConfig {
+  url: string;
+  /** Shared HMAC secret (at least 16 characters). */
+  secret: string;
+  /** Provider name recorded in events (default webhook). */
+  name?: string;
+  /** Actions the receiver implements (default: all). */
+  actions?: readonly ActionType[];
+  /** Per-request timeout (default 10s). */
+  timeoutMs?: number;
+  /** Extra headers (e.g. a receiver-specific API key). */
+  headers?: Record<string, string>;
+  dispatcher?: Dispatcher;
+  /** Clock for the timestamp (ms); injectable for tests. */
+  now?: () => number;
+}
+
+export type WebhookPhase = 'capture' | 'apply' | 'is_applied' | 'verify' | 'revert';
+
+export const SIGNATURE_HEADER = 'x-tourniquet-signature';
+export const TIMESTAMP_HEADER = 'x-tourniquet-timestamp';
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+
+/** `sha256=<hex>` over the exact body bytes. Receivers recompute it and compare in constant time. */
+export function signBody(secret: string, body: string): string {
+  return 'sha256=' + createHmac('sha256', secret).update(body, 'utf8').digest('hex');
+}
+
+export function idempotencyKey(actionId: string, phase: WebhookPhase): string {
+  return phase === 'apply' ? actionId : `${actionId}:${phase}`;
+}
+
+const JsonObject = z.record(z.string(), z.unknown());
+const ProbeSchema = z.object({ probe: z.string(), ok: z.boolean(), detail: z.string() });
+const ProbesReply = z.union([z.array(ProbeSchema), z.object({ probes: z.array(ProbeSchema) })]);
+const RevertReply = z.object({ restored: z.array(z.string()), residue: z.array(z.string()) });
+const AppliedReply = z.object({ applied: z.boolean() });
+
+export class WebhookProvider implements IdentityProvider {
+  readonly name: string;
+  private readonly cfg: WebhookConfig;
+  private readonly actions: ReadonlySet<string>;
+  private readonly timeoutMs: number;
+
+  constructor(cfg: WebhookConfig) {
+    this.name = cfg.name ?? 'webhook';
+    if (!cfg.secret || cfg.secret.length < 16) {
+      throw new ProviderError('webhook: the shared secret must be at least 16 characters', {
+        retriable: false,
+        provider: this.name,
+      });
+    }
+    const u = new URL(cfg.url);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      throw new ProviderError(`webhook: unsupported URL scheme ${u.protocol}`, {
+        retriable: false,
+        provider: this.name,
+      });
+    }
+    this.cfg = cfg;
+    this.actions = new Set(cfg.actions ?? ACTION_TYPES);
+    this.timeoutMs = cfg.timeoutMs ?? 10_000;
+  }
+
+  supports(action: ActionType): boolean {
+    return this.actions.has(action);
+  }
+
+  async capture(a: ProviderAction): Promise<PriorState> {
+    return this.parse('capture', JsonObject, await this.call(a, 'capture'));
+  }
+
+  async apply(a: ProviderAction, prior: PriorState): Promise<ApplyResult> {
+    return this.parse('apply', JsonObject, await this.call(a, 'apply', { prior }));
+  }
+
+  async isApplied(a: ProviderAction, prior: PriorState): Promise<boolean> {
+    return this.parse('is_applied', AppliedReply, await this.call(a, 'is_applied', { prior })).applied;
+  }
+
+  async verify(a: ProviderAction, prior: PriorState, result: ApplyResult): Promise<Probe[]> {
+    const reply = this.parse('verify', ProbesReply, await this.call(a, 'verify', { prior, result }));
+    return Array.isArray(reply) ? reply : reply.probes;
+  }
+
+  async revert(a: ProviderAction, prior: PriorState, result: ApplyResult): Promise<RevertResult> {
+    return this.parse('revert', RevertReply, await this.call(a, 'revert', { prior, result }));
+  }
+
+  private parse<T>(phase: WebhookPhase, schema: z.ZodType<T>, body: unknown): T {
+    const r = schema.safeParse(body);
+    if (!r.success) {
+      throw new ProviderError(
+        `webhook: ${phase} reply breaks the contract: ${r.error.issues[0]?.message ?? ''}`,
+        {
+          retriable: false,
+          provider: this.name,
+          details: { phase },
+        },
+      );
+    }
+    return r.data;
+  }
+
+  private async call(
+    a: ProviderAction,
+    phase: WebhookPhase,
+    extra: { prior?: PriorState; result?: ApplyResult } = {},
+  ): Promise<unknown> {
+    if (!this.supports(a.action)) {
+      throw new ProviderError(`webhook: ${this.name} does not implement ${a.action}`, {
+        retriable: false,
+        provider: this.name,
+      });
+    }
+    const sentAt = Math.floor((this.cfg.now ?? Date.now)() / 1000);
+    const body = JSON.stringify({
+      actionId: a.actionId,
+      action: a.action,
+      identity: a.identity,
+      args: a.args,
+      phase,
+      sentAt,
+      ...extra,
+    });
+    const key = idempotencyKey(a.actionId, phase);
+    let status: number;
+    let text: string;
+    try {
+      const res = await request(this.cfg.url, {
+        method: 'POST',
+        headers: {
+          ...(this.cfg.headers ?? {}),
+          'content-type': 'application/json',
+          accept: 'application/json',
+          [IDEMPOTENCY_HEADER]: key,
+          [SIGNATURE_HEADER]: signBody(this.cfg.secret, body),
+          [TIMESTAMP_HEADER]: String(sentAt),
+        },
+        body,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        signal: AbortSignal.timeout(this.timeoutMs),
+        ...(this.cfg.dispatcher ? { dispatcher: this.cfg.dispatcher } : {}),
+      });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (err) {
+      throw new ProviderError(`webhook: ${phase} ${a.actionId} failed: ${(err as Error).message}`, {
+        retriable: true,
+        provider: this.name,
+        cause: err,
+        details: { phase, idempotencyKey: key },
+      });
+    }
+    if (status < 200 || status >= 300) {
+      const retriable = status >= 500 || status === 429 || status === 408 || status === 409;
+      throw new ProviderError(
+        `webhook: ${phase} ${a.actionId}: receiver answered ${status} ${text.slice(0, 200)}`.trim(),
+        {
+          retriable,
+          provider: this.name,
+          details: { phase, status, idempotencyKey: key },
+        },
+      );
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new ProviderError(`webhook: ${phase} reply is not JSON`, {
+        retriable: false,
+        provider: this.name,
+        details: { phase, status },
+      });
+    }
+  }
+}
