@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteEventStore, type Durability } from '../platform/eventstore/sqlite.ts';
+import { type Durability, SqliteEventStore } from '../platform/eventstore/sqlite.ts';
 import type { NewEvent } from '../schemas/events.ts';
 
 function event(stream: string, n: number): NewEvent {
@@ -34,7 +34,12 @@ async function measure(durability: Durability, batch: number, total: number): Pr
   const batches: NewEvent[][] = [];
   for (let i = 0; i < total / batch; i++) {
     const stream = `s${i % 500}`;
-    batches.push(Array.from({ length: batch }, (_, j) => event(`${stream}`, i * batch + j)).map((e) => ({ ...e, stream })));
+    batches.push(
+      Array.from({ length: batch }, (_, j) => event(`${stream}`, i * batch + j)).map((e) => ({
+        ...e,
+        stream,
+      })),
+    );
   }
   const start = process.hrtime.bigint();
   for (const b of batches) await store.append(b[0]!.stream, b, 'any');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { Catalogue, type CatalogueEntry } from '../schemas/catalogue.ts';
-import { TourniquetError, issuesFromZod } from './errors.ts';
+import { issuesFromZod, TourniquetError } from './errors.ts';
 
 /** Reads an identity catalogue (YAML or JSON list of entries), reporting every bad field. */
 export function loadCatalogueFile(path: string): CatalogueEntry[] {
@@ -9,7 +9,10 @@ export function loadCatalogueFile(path: string): CatalogueEntry[] {
   try {
     doc = parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new TourniquetError('CONFIG_INVALID', `cannot read catalogue ${path}: ${(err as Error).message}`, { status: 400, cause: err });
+    throw new TourniquetError('CONFIG_INVALID', `cannot read catalogue ${path}: ${(err as Error).message}`, {
+      status: 400,
+      cause: err,
+    });
   }
   const list = Array.isArray(doc) ? doc : (doc as { identities?: unknown } | null)?.identities;
   const result = Catalogue.safeParse(list);

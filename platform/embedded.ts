@@ -14,7 +14,7 @@ import { buildApi } from '../services/projector/api/server.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { InProcessBus } from './bus/in-process.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
-import { SqliteEventStore, type Durability } from './eventstore/sqlite.ts';
+import { type Durability, SqliteEventStore } from './eventstore/sqlite.ts';
 import { createLogger } from './log.ts';
 
 export interface EmbeddedOptions {
@@ -69,13 +69,22 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
   const now = new Date();
   const policy = opts.policyPath ? loadPolicyFile(opts.policyPath) : loadDefaultPolicy();
   await activatePolicy(store, policy, `tourniquet start (${process.env.USER ?? 'local'})`, now);
-  if (opts.cataloguePath) await recordCatalogue(store, loadCatalogueFile(opts.cataloguePath), opts.cataloguePath, now);
+  if (opts.cataloguePath)
+    await recordCatalogue(store, loadCatalogueFile(opts.cataloguePath), opts.cataloguePath, now);
 
   const bus = new InProcessBus();
-  const decider = new DeciderService({ store, bus, policy, log, ...(opts.tickMs ? { tickMs: opts.tickMs } : {}) });
+  const decider = new DeciderService({
+    store,
+    bus,
+    policy,
+    log,
+    ...(opts.tickMs ? { tickMs: opts.tickMs } : {}),
+  });
   await decider.start();
 
-  const dryRun = opts.providers ? undefined : new DryRunProvider({ journalPath: join(opts.dataDir, 'dry-run-calls.jsonl') });
+  const dryRun = opts.providers
+    ? undefined
+    : new DryRunProvider({ journalPath: join(opts.dataDir, 'dry-run-calls.jsonl') });
   const executor = new Executor({
     store,
     providers: opts.providers ?? { '*': dryRun! },

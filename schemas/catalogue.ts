@@ -15,9 +15,7 @@ export const CatalogueEntry = z.object({
   tier: z.enum(TIERS).default('development'),
   tags: z.array(z.string()).default([]),
   breakGlass: z.boolean().default(false),
-  thirdParty: z
-    .object({ partner: z.string().min(1), grant: z.string().min(1) })
-    .optional(),
+  thirdParty: z.object({ partner: z.string().min(1), grant: z.string().min(1) }).optional(),
   /** Where its secrets live: a managed vault, or not (then rollback cannot be complete). */
   secrets: z.enum(['managed_vault', 'unmanaged', 'none']).default('managed_vault'),
   /** Effective from this time (event time); later entries for the same identity supersede. */

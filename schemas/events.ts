@@ -28,7 +28,12 @@ export const ApprovalMode = z.enum(APPROVAL_MODES);
 export type ApprovalMode = z.infer<typeof ApprovalMode>;
 
 export const Actor = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('policy'), ruleId: z.string(), policyId: z.string(), policyVersion: z.string() }),
+  z.object({
+    kind: z.literal('policy'),
+    ruleId: z.string(),
+    policyId: z.string(),
+    policyVersion: z.string(),
+  }),
   z.object({ kind: z.literal('human'), id: z.string().min(1), role: z.string().optional() }),
   z.object({ kind: z.literal('system'), id: z.string().min(1) }),
 ]);
@@ -116,7 +121,10 @@ export const EventData = {
     attempts: z.number().int(),
     phase: z.enum(['apply', 'verify', 'rollback']),
   }),
-  ActionVerified: z.object({ ...ActionRef, probes: z.array(z.object({ probe: z.string(), ok: z.boolean(), detail: z.string() })) }),
+  ActionVerified: z.object({
+    ...ActionRef,
+    probes: z.array(z.object({ probe: z.string(), ok: z.boolean(), detail: z.string() })),
+  }),
   ActionRolledBack: z.object({
     ...ActionRef,
     action: ActionType,
@@ -125,7 +133,12 @@ export const EventData = {
     residue: z.array(z.string()),
     complete: z.boolean(),
   }),
-  CaseResolved: z.object({ caseId: z.string(), identity: IdentityRef, verdict: z.enum(['benign', 'malicious']), by: Actor }),
+  CaseResolved: z.object({
+    caseId: z.string(),
+    identity: IdentityRef,
+    verdict: z.enum(['benign', 'malicious']),
+    by: Actor,
+  }),
   GuardTripped: z.object({
     guard: z.string(),
     actionType: ActionType,
@@ -134,8 +147,19 @@ export const EventData = {
     windowSeconds: z.number().int(),
     identity: IdentityRef,
   }),
-  CoordinationRequested: z.object({ ...ActionRef, partner: z.string(), grant: z.string(), reason: z.string() }),
-  PolicyActivated: z.object({ policyId: z.string(), version: z.string(), digest: z.string(), author: z.string(), policy: z.unknown() }),
+  CoordinationRequested: z.object({
+    ...ActionRef,
+    partner: z.string(),
+    grant: z.string(),
+    reason: z.string(),
+  }),
+  PolicyActivated: z.object({
+    policyId: z.string(),
+    version: z.string(),
+    digest: z.string(),
+    author: z.string(),
+    policy: z.unknown(),
+  }),
   AutomationPaused: z.object({ by: Actor, reason: z.string() }),
   AutomationResumed: z.object({ by: Actor, reason: z.string() }),
 } as const;
@@ -180,11 +204,9 @@ const envelopeBase = {
 /** Validates any event envelope with its typed data (used at trust boundaries: import, replay, API). */
 export const AnyEvent = z.discriminatedUnion(
   'type',
-  EVENT_TYPES.map((t) => z.object({ ...envelopeBase, type: z.literal(t), data: EventData[t] })) as unknown as [
-    z.ZodObject,
-    z.ZodObject,
-    ...z.ZodObject[],
-  ],
+  EVENT_TYPES.map((t) =>
+    z.object({ ...envelopeBase, type: z.literal(t), data: EventData[t] }),
+  ) as unknown as [z.ZodObject, z.ZodObject, ...z.ZodObject[]],
 );
 
 export function isEvent<T extends EventType>(e: NewEvent, type: T): e is Extract<NewEvent, { type: T }> {

@@ -13,13 +13,18 @@ export class InProcessBus implements Bus {
   private closed = false;
 
   async publish<T>(topic: string, messages: ReadonlyArray<BusMessage<T>>): Promise<PublishReceipt[]> {
-    if (this.closed) throw new TourniquetError('BUS_UNAVAILABLE', 'bus is closed', { retriable: true, status: 503 });
+    if (this.closed)
+      throw new TourniquetError('BUS_UNAVAILABLE', 'bus is closed', { retriable: true, status: 503 });
     const groups = this.groups.get(topic);
     if (!groups || groups.size === 0) {
-      throw new TourniquetError('BUS_UNAVAILABLE', `no subscriber on topic ${topic}: nothing would handle these messages`, {
-        retriable: true,
-        status: 503,
-      });
+      throw new TourniquetError(
+        'BUS_UNAVAILABLE',
+        `no subscriber on topic ${topic}: nothing would handle these messages`,
+        {
+          retriable: true,
+          status: 503,
+        },
+      );
     }
     let receipts: PublishReceipt[] = [];
     const runs: Promise<unknown[]>[] = [];
@@ -40,7 +45,9 @@ export class InProcessBus implements Bus {
       this.groups.set(topic, groups);
     }
     if (groups.has(group)) {
-      throw new TourniquetError('CONFLICT', `group ${group} already subscribed to ${topic} in this process`, { status: 409 });
+      throw new TourniquetError('CONFLICT', `group ${group} already subscribed to ${topic} in this process`, {
+        status: 409,
+      });
     }
     groups.set(group, { handler: handler as BusHandler, queue: Promise.resolve() });
     return {

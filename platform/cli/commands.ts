@@ -36,7 +36,14 @@ export function registerCommands(program: Command): void {
     .action(async (o, cmd: Command) => {
       const { runDemo } = await import('./demo.ts');
       const dataDir = o.dataDir ? resolve(o.dataDir) : mkdtempSync(join(tmpdir(), 'tourniquet-demo-'));
-      exit(await runDemo({ json: Boolean(o.json), dataDir, log: createLogger(globals(cmd).logLevel), stdout: process.stdout }));
+      exit(
+        await runDemo({
+          json: Boolean(o.json),
+          dataDir,
+          log: createLogger(globals(cmd).logLevel),
+          stdout: process.stdout,
+        }),
+      );
     });
 
   const policy = program.command('policy').description('policy as code: validate and explain');
@@ -51,7 +58,9 @@ export function registerCommands(program: Command): void {
 
   program
     .command('normalize [file]')
-    .description('normalize SIEM/IdP records (JSON, JSON array or NDJSON) to NDJSON detections; rejects on stderr')
+    .description(
+      'normalize SIEM/IdP records (JSON, JSON array or NDJSON) to NDJSON detections; rejects on stderr',
+    )
     .option('--format <format>', 'auto or a format name', 'auto')
     .option('--set-keys <file>', 'JWKS file for verifying Shared Signals SETs')
     .action(async (file: string | undefined, o) => {
@@ -71,7 +80,9 @@ export function registerCommands(program: Command): void {
   const audit = program.command('audit').description('audit the immutable event record');
   audit
     .command('verify')
-    .description('verify the hash chain over every recorded event; names the first altered, missing or reordered event')
+    .description(
+      'verify the hash chain over every recorded event; names the first altered, missing or reordered event',
+    )
     .option('--data-dir <dir>', 'data directory of the embedded store', '.tourniquet')
     .action(async (o) => {
       const { runAuditVerify } = await import('./admin.ts');

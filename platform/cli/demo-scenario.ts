@@ -9,7 +9,14 @@ export const DEMO_CATALOGUE: CatalogueEntryInput[] = [
   { provider: 'okta', id: 'alice@acme.example', type: 'human', owner: 'alice', tier: 'development' },
   { provider: 'okta', id: 'bob@acme.example', type: 'human', owner: 'bob', tier: 'production' },
   { provider: 'okta', id: 'carol@acme.example', type: 'human', owner: 'carol', tier: 'development' },
-  { provider: 'okta', id: 'breakglass-admin', type: 'human', owner: 'it-ops', tier: 'production', breakGlass: true },
+  {
+    provider: 'okta',
+    id: 'breakglass-admin',
+    type: 'human',
+    owner: 'it-ops',
+    tier: 'production',
+    breakGlass: true,
+  },
   {
     provider: 'github',
     id: 'ci-deployer',
@@ -29,7 +36,10 @@ export const DEMO_CATALOGUE: CatalogueEntryInput[] = [
   },
 ];
 
-export function demoDetections(now: Date): { first: NormalizedDetectionInput[]; later: NormalizedDetectionInput[] } {
+export function demoDetections(now: Date): {
+  first: NormalizedDetectionInput[];
+  later: NormalizedDetectionInput[];
+} {
   const t = (minutesAgo: number) => new Date(now.getTime() - minutesAgo * 60_000).toISOString();
   const human = (id: string) => ({ provider: 'okta', id, type: 'human' as const });
   const first: NormalizedDetectionInput[] = [

@@ -7,7 +7,11 @@ const program = new Command()
   .description('Automated identity response for SOCs: bounded, idempotent, reversible containment.')
   .version('0.1.0')
   .showHelpAfterError()
-  .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'));
+  .addOption(
+    new Option('--log-level <level>', 'log level')
+      .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('warn'),
+  );
 
 registerCommands(program);
 

@@ -21,7 +21,11 @@ export function catchUpSubscription(
   const loop = async (): Promise<void> => {
     let live = false;
     while (!stopped) {
-      const page = await readAll({ after: position, limit: pageSize, ...(opts.types ? { types: opts.types } : {}) });
+      const page = await readAll({
+        after: position,
+        limit: pageSize,
+        ...(opts.types ? { types: opts.types } : {}),
+      });
       for (const event of page) {
         if (stopped) return;
         await handler(event);

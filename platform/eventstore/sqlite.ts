@@ -134,10 +134,18 @@ export class SqliteEventStore implements EventStore {
     this.pollMs = opts.pollMs ?? 100;
     this.appended.setMaxListeners(0);
     this.stmts = {
-      streamRev: this.db.prepare<[string], { revision: number }>('SELECT revision FROM streams WHERE stream = ?'),
-      upsertStream: this.db.prepare('INSERT INTO streams (stream, revision) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET revision = excluded.revision'),
-      lastHash: this.db.prepare<[], { hash: string }>('SELECT hash FROM events ORDER BY position DESC LIMIT 1'),
-      nextPosition: this.db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'"),
+      streamRev: this.db.prepare<[string], { revision: number }>(
+        'SELECT revision FROM streams WHERE stream = ?',
+      ),
+      upsertStream: this.db.prepare(
+        'INSERT INTO streams (stream, revision) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET revision = excluded.revision',
+      ),
+      lastHash: this.db.prepare<[], { hash: string }>(
+        'SELECT hash FROM events ORDER BY position DESC LIMIT 1',
+      ),
+      nextPosition: this.db.prepare<[], { seq: number }>(
+        "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+      ),
       insert: this.db.prepare(
         `INSERT INTO events (position, id, stream, revision, type, occurred_at, recorded_at, causation_id, correlation_id, schema_version, data, hash)
          VALUES (@position, @id, @stream, @revision, @type, @occurred_at, @recorded_at, @causation_id, @correlation_id, @schema_version, @data, @hash)`,
@@ -148,9 +156,13 @@ export class SqliteEventStore implements EventStore {
       readStream: this.db.prepare<[string, number, number], EventRow>(
         'SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?',
       ),
-      readAll: this.db.prepare<[number, number], EventRow>('SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?'),
+      readAll: this.db.prepare<[number, number], EventRow>(
+        'SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?',
+      ),
       head: this.db.prepare<[], { p: number | null }>('SELECT MAX(position) AS p FROM events'),
-      getCheckpoint: this.db.prepare<[string], { position: number }>('SELECT position FROM checkpoints WHERE name = ?'),
+      getCheckpoint: this.db.prepare<[string], { position: number }>(
+        'SELECT position FROM checkpoints WHERE name = ?',
+      ),
       saveCheckpoint: this.db.prepare(
         'INSERT INTO checkpoints (name, position, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at',
       ),
@@ -167,7 +179,11 @@ export class SqliteEventStore implements EventStore {
     return this.db;
   }
 
-  private readonly appendTx = (stream: string, events: readonly NewEvent[], expected: ExpectedRevision): AppendResult => {
+  private readonly appendTx = (
+    stream: string,
+    events: readonly NewEvent[],
+    expected: ExpectedRevision,
+  ): AppendResult => {
     const current = this.stmts.streamRev.get(stream)?.revision;
     const actual: number | 'no_stream' = current ?? 'no_stream';
     const first = events[0];
@@ -176,18 +192,25 @@ export class SqliteEventStore implements EventStore {
       const existing = this.stmts.byId.get(first.id);
       if (existing) {
         if (existing.stream !== stream) {
-          throw new TourniquetError('CONFLICT', `event id ${first.id} already exists in stream ${existing.stream}`, {
-            status: 409,
-          });
+          throw new TourniquetError(
+            'CONFLICT',
+            `event id ${first.id} already exists in stream ${existing.stream}`,
+            {
+              status: 409,
+            },
+          );
         }
         const lastId = events[events.length - 1]!.id;
         const last = this.stmts.byId.get(lastId);
         if (last && last.stream === stream) return { nextRevision: last.revision, position: last.position };
       }
     }
-    if (expected === 'no_stream' && current !== undefined) throw new WrongExpectedRevisionError(stream, expected, actual);
-    if (expected === 'stream_exists' && current === undefined) throw new WrongExpectedRevisionError(stream, expected, actual);
-    if (typeof expected === 'number' && current !== expected) throw new WrongExpectedRevisionError(stream, expected, actual);
+    if (expected === 'no_stream' && current !== undefined)
+      throw new WrongExpectedRevisionError(stream, expected, actual);
+    if (expected === 'stream_exists' && current === undefined)
+      throw new WrongExpectedRevisionError(stream, expected, actual);
+    if (typeof expected === 'number' && current !== expected)
+      throw new WrongExpectedRevisionError(stream, expected, actual);
     if (events.length === 0) return { nextRevision: current ?? -1, position: this.stmts.head.get()?.p ?? 0 };
 
     let prevHash = this.stmts.lastHash.get()?.hash ?? GENESIS;
@@ -218,14 +241,21 @@ export class SqliteEventStore implements EventStore {
     return { nextRevision: revision, position };
   };
 
-
-  async append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+  async append(
+    stream: string,
+    events: readonly NewEvent[],
+    expected: ExpectedRevision,
+  ): Promise<AppendResult> {
     this.assertOpen();
     for (const e of events) {
       if (e.stream !== stream) {
-        throw new TourniquetError('VALIDATION_FAILED', `event ${e.id} names stream ${e.stream}, appended to ${stream}`, {
-          status: 400,
-        });
+        throw new TourniquetError(
+          'VALIDATION_FAILED',
+          `event ${e.id} names stream ${e.stream}, appended to ${stream}`,
+          {
+            status: 400,
+          },
+        );
       }
     }
     const result = this.txAppend.immediate(stream, events, expected);
@@ -243,7 +273,10 @@ export class SqliteEventStore implements EventStore {
     return results;
   }
 
-  async readStream(stream: string, opts: { fromRevision?: number; limit?: number } = {}): Promise<RecordedEvent[]> {
+  async readStream(
+    stream: string,
+    opts: { fromRevision?: number; limit?: number } = {},
+  ): Promise<RecordedEvent[]> {
     this.assertOpen();
     return this.stmts.readStream.all(stream, opts.fromRevision ?? 0, opts.limit ?? -1).map(toRecorded);
   }
@@ -316,6 +349,10 @@ export class SqliteEventStore implements EventStore {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new TourniquetError('STORE_UNAVAILABLE', 'event store is closed', { retriable: false, status: 503 });
+    if (this.closed)
+      throw new TourniquetError('STORE_UNAVAILABLE', 'event store is closed', {
+        retriable: false,
+        status: 503,
+      });
   }
 }

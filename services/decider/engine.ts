@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { WrongExpectedRevisionError } from '../../platform/errors.ts';
 import type { EventStore } from '../../platform/eventstore/port.ts';
-import { identityKey, type IdentityRef } from '../../schemas/detection.ts';
+import { type IdentityRef, identityKey } from '../../schemas/detection.ts';
 import {
   CATALOGUE_STREAM,
   CONTROL_STREAM,
@@ -11,8 +11,8 @@ import {
 } from '../../schemas/events.ts';
 import { BudgetLedger } from './core/budget.ts';
 import { CatalogueIndex } from './core/catalogue.ts';
-import { compilePolicy, type CompiledPolicy } from './core/compiled-policy.ts';
-import { decide, nextDeadline, type DeciderContext } from './core/decide.ts';
+import { type CompiledPolicy, compilePolicy } from './core/compiled-policy.ts';
+import { type DeciderContext, decide, nextDeadline } from './core/decide.ts';
 import { evolve, initialState } from './core/evolve.ts';
 import type { DeciderInput, IdentityState } from './core/types.ts';
 import type { LoadedPolicy } from './policy/load.ts';
@@ -107,7 +107,10 @@ export class DeciderEngine {
     const events = await this.store.readStream(identityStream(identity));
     const state = initialState(identity);
     for (const e of events) evolve(state, e, this.compiled.maxWindowMs);
-    const loaded: Cached = { state, revision: events.length === 0 ? 'no_stream' : events[events.length - 1]!.revision };
+    const loaded: Cached = {
+      state,
+      revision: events.length === 0 ? 'no_stream' : events[events.length - 1]!.revision,
+    };
     this.cache.set(key, loaded);
     return loaded;
   }
@@ -125,17 +128,28 @@ export class DeciderEngine {
       if (events.length === 0) return { input, events };
       try {
         const result = await this.store.append(identityStream(identity), events, cached.revision);
-        for (const e of events) {
-          evolve(cached.state, e, this.compiled.maxWindowMs);
-          this.budget.record(e);
+        for (const e of events) this.budget.record(e);
+        if (
+          result.nextRevision ===
+          (cached.revision === 'no_stream' ? -1 : cached.revision) + events.length
+        ) {
+          for (const e of events) evolve(cached.state, e, this.compiled.maxWindowMs);
+          cached.revision = result.nextRevision;
+          this.trackDeadline(key, cached.state);
+        } else {
+          // The store answered from an identical batch it already holds (an idempotent retry of an
+          // append that did land, or another writer): the stream is not "cache + this batch". Re-read.
+          this.cache.delete(key);
+          this.trackDeadline(key, (await this.load(identity)).state);
         }
-        cached.revision = result.nextRevision;
-        this.trackDeadline(key, cached.state);
         return { input, events };
       } catch (err) {
         this.cache.delete(key);
         if (err instanceof WrongExpectedRevisionError && attempt < 5) {
-          this.log?.debug({ identity: key, attempt }, 'identity stream moved on; re-reading and deciding again');
+          this.log?.debug(
+            { identity: key, attempt },
+            'identity stream moved on; re-reading and deciding again',
+          );
           continue;
         }
         throw err;

@@ -1,9 +1,9 @@
-import type { SchedulerLike } from 'rxjs';
 import type { Logger } from 'pino';
-import { TOPICS, type Bus, type BusMessage, type BusSubscription } from '../../platform/bus/port.ts';
+import type { SchedulerLike } from 'rxjs';
+import { type Bus, type BusMessage, type BusSubscription, TOPICS } from '../../platform/bus/port.ts';
 import type { EventStore, Subscription } from '../../platform/eventstore/port.ts';
 import type { NormalizedDetection } from '../../schemas/detection.ts';
-import { CONTROL_STREAM, SCHEMA_VERSION, type NewEvent } from '../../schemas/events.ts';
+import { CONTROL_STREAM, type NewEvent, SCHEMA_VERSION } from '../../schemas/events.ts';
 import type { AutomationGateway, DeciderGateway } from '../gateways.ts';
 import type { CatalogueIndex } from './core/catalogue.ts';
 import type { DeciderInput } from './core/types.ts';
@@ -112,7 +112,11 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
     return this.control('AutomationResumed', by, reason);
   }
 
-  private async control(type: 'AutomationPaused' | 'AutomationResumed', by: string, reason: string): Promise<NewEvent> {
+  private async control(
+    type: 'AutomationPaused' | 'AutomationResumed',
+    by: string,
+    reason: string,
+  ): Promise<NewEvent> {
     const at = this.now();
     const event = {
       id: `${type === 'AutomationPaused' ? 'pause' : 'resume'}-${at.getTime()}-${by}`,

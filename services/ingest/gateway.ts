@@ -1,4 +1,4 @@
-import { TOPICS, type Bus } from '../../platform/bus/port.ts';
+import { type Bus, TOPICS } from '../../platform/bus/port.ts';
 import { identityKey, type NormalizedDetection } from '../../schemas/detection.ts';
 import type { DetectionMessage, DetectionOutcome } from '../decider/service.ts';
 import type { IngestGateway, IngestReceipt } from '../gateways.ts';
@@ -27,7 +27,12 @@ export class BusIngestGateway implements IngestGateway {
       const d = detections[i]!;
       if (r.delivered === 'queued') return { id: d.id, source: d.source, status: 'queued' };
       const outcome = r.result as DetectionOutcome;
-      return { id: d.id, source: d.source, status: outcome.status, ...(outcome.eventId ? { eventId: outcome.eventId } : {}) };
+      return {
+        id: d.id,
+        source: d.source,
+        status: outcome.status,
+        ...(outcome.eventId ? { eventId: outcome.eventId } : {}),
+      };
     });
   }
 }

@@ -72,7 +72,11 @@ export function eventStoreContract(adapter: string, factory: () => Promise<Event
 
     it('reads a stream from a revision', async () => {
       const stream = s('from');
-      await store.append(stream, [0, 1, 2, 3].map((n) => sampleEvent(stream, n, run)), 'any');
+      await store.append(
+        stream,
+        [0, 1, 2, 3].map((n) => sampleEvent(stream, n, run)),
+        'any',
+      );
       const read = await store.readStream(stream, { fromRevision: 2 });
       expect(read.map((e) => e.revision)).toEqual([2, 3]);
     });
@@ -80,16 +84,18 @@ export function eventStoreContract(adapter: string, factory: () => Promise<Event
     it('enforces expected revisions with a typed, retriable conflict', async () => {
       const stream = s('occ');
       await store.append(stream, [sampleEvent(stream, 0, run)], 'no_stream');
-      const err = await store.append(stream, [sampleEvent(stream, 1, run)], 'no_stream').catch((e: unknown) => e);
+      const err = await store
+        .append(stream, [sampleEvent(stream, 1, run)], 'no_stream')
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WrongExpectedRevisionError);
       expect((err as WrongExpectedRevisionError).retriable).toBe(true);
       expect((err as WrongExpectedRevisionError).code).toBe('WRONG_EXPECTED_REVISION');
       await expect(store.append(stream, [sampleEvent(stream, 1, run)], 5)).rejects.toBeInstanceOf(
         WrongExpectedRevisionError,
       );
-      await expect(store.append(s('nope'), [sampleEvent(s('nope'), 0, run)], 'stream_exists')).rejects.toBeInstanceOf(
-        WrongExpectedRevisionError,
-      );
+      await expect(
+        store.append(s('nope'), [sampleEvent(s('nope'), 0, run)], 'stream_exists'),
+      ).rejects.toBeInstanceOf(WrongExpectedRevisionError);
       const ok = await store.append(stream, [sampleEvent(stream, 1, run)], 0);
       expect(ok.nextRevision).toBe(1);
       const ok2 = await store.append(stream, [sampleEvent(stream, 2, run)], 'stream_exists');
@@ -125,14 +131,23 @@ export function eventStoreContract(adapter: string, factory: () => Promise<Event
       await store.append(a, [sampleEvent(a, 1, run)], 'any');
       await store.append(b, [{ ...sampleEvent(b, 1, run), type: 'AutomationResumed' } as NewEvent], 'any');
       const all = (await store.readAll({ after: 0 })).filter((e) => e.id.startsWith(run));
-      expect(all.map((e) => e.id)).toEqual([`${run}-${a}-0`, `${run}-${b}-0`, `${run}-${a}-1`, `${run}-${b}-1`]);
+      expect(all.map((e) => e.id)).toEqual([
+        `${run}-${a}-0`,
+        `${run}-${b}-0`,
+        `${run}-${a}-1`,
+        `${run}-${b}-1`,
+      ]);
       for (let i = 1; i < all.length; i++) expect(all[i]!.position).toBeGreaterThan(all[i - 1]!.position);
-      const afterSecond = (await store.readAll({ after: all[1]!.position })).filter((e) => e.id.startsWith(run));
+      const afterSecond = (await store.readAll({ after: all[1]!.position })).filter((e) =>
+        e.id.startsWith(run),
+      );
       expect(afterSecond.map((e) => e.id)).toEqual([`${run}-${a}-1`, `${run}-${b}-1`]);
       const page = await store.readAll({ after: all[0]!.position, limit: 2 });
       expect(page).toHaveLength(2);
       expect(page[0]!.id).toBe(`${run}-${b}-0`);
-      const resumed = (await store.readAll({ types: ['AutomationResumed'] })).filter((e) => e.id.startsWith(run));
+      const resumed = (await store.readAll({ types: ['AutomationResumed'] })).filter((e) =>
+        e.id.startsWith(run),
+      );
       expect(resumed.map((e) => e.id)).toEqual([`${run}-${b}-1`]);
       expect(await store.headPosition()).toBeGreaterThanOrEqual(all[3]!.position);
     });
@@ -150,7 +165,11 @@ export function eventStoreContract(adapter: string, factory: () => Promise<Event
 
     it('catches up from a position, then switches to live, in order and without gaps', async () => {
       const stream = s('sub');
-      await store.append(stream, [0, 1, 2].map((n) => sampleEvent(stream, n, run)), 'no_stream');
+      await store.append(
+        stream,
+        [0, 1, 2].map((n) => sampleEvent(stream, n, run)),
+        'no_stream',
+      );
       const start = (await store.readAll()).find((e) => e.id === `${run}-${stream}-0`)!.position - 1;
       const seen: RecordedEvent[] = [];
       let live = false;
@@ -158,7 +177,11 @@ export function eventStoreContract(adapter: string, factory: () => Promise<Event
         if (e.id.startsWith(run)) seen.push(e);
       });
       await waitFor(() => live && seen.length === 3);
-      await store.append(stream, [3, 4].map((n) => sampleEvent(stream, n, run)), 2);
+      await store.append(
+        stream,
+        [3, 4].map((n) => sampleEvent(stream, n, run)),
+        2,
+      );
       await waitFor(() => seen.length === 5);
       expect(seen.map((e) => e.revision)).toEqual([0, 1, 2, 3, 4]);
       expect(sub.position).toBe(seen[4]!.position);
@@ -170,7 +193,11 @@ export function eventStoreContract(adapter: string, factory: () => Promise<Event
 
     it('stops a subscription whose handler fails and reports the error, never skipping the event', async () => {
       const stream = s('fail');
-      await store.append(stream, [0, 1].map((n) => sampleEvent(stream, n, run)), 'no_stream');
+      await store.append(
+        stream,
+        [0, 1].map((n) => sampleEvent(stream, n, run)),
+        'no_stream',
+      );
       const first = (await store.readAll()).find((e) => e.id === `${run}-${stream}-0`)!;
       let error: unknown;
       const handled: string[] = [];

@@ -25,7 +25,14 @@ describe('crash and restart of the embedded stack', () => {
     const accepted = new Set<string>();
     let n = 0;
     for (let round = 0; round < 3; round++) {
-      const stack = await startStackProcess(['--data-dir', dataDir, '--port', String(port), '--tick', '1000']);
+      const stack = await startStackProcess([
+        '--data-dir',
+        dataDir,
+        '--port',
+        String(port),
+        '--tick',
+        '1000',
+      ]);
       // Four clients post continuously; the stack is killed mid-stream once this round has some
       // 202s. Only a 202 promises anything; a request cut by the kill promises nothing.
       const target = accepted.size + 10 + Math.floor(Math.random() * 30);
@@ -73,12 +80,19 @@ describe('crash and restart of the embedded stack', () => {
 
     expect(accepted.size).toBeGreaterThan(0);
     const received = new Set(
-      (await store.readAll({ types: ['DetectionReceived'] })).map((e) => (e.type === 'DetectionReceived' ? e.data.detection.id : '')),
+      (await store.readAll({ types: ['DetectionReceived'] })).map((e) =>
+        e.type === 'DetectionReceived' ? e.data.detection.id : '',
+      ),
     );
-    for (const id of accepted) expect(received.has(id), `accepted detection ${id} is in the store`).toBe(true);
+    for (const id of accepted)
+      expect(received.has(id), `accepted detection ${id} is in the store`).toBe(true);
 
-    const approved = (await store.readAll({ types: ['ActionApproved'] })).map((e) => (e.type === 'ActionApproved' ? e.data.actionId : ''));
-    const executed = (await store.readAll({ types: ['ActionExecuted'] })).map((e) => (e.type === 'ActionExecuted' ? e.data.actionId : ''));
+    const approved = (await store.readAll({ types: ['ActionApproved'] })).map((e) =>
+      e.type === 'ActionApproved' ? e.data.actionId : '',
+    );
+    const executed = (await store.readAll({ types: ['ActionExecuted'] })).map((e) =>
+      e.type === 'ActionExecuted' ? e.data.actionId : '',
+    );
     expect(new Set(executed).size).toBe(executed.length); // one ActionExecuted per action
     expect(new Set(executed)).toEqual(new Set(approved)); // every approved action ended executed
 
