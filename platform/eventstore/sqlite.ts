@@ -148,7 +148,7 @@ export class SqliteEventStore implements EventStore {
       ),
       insert: this.db.prepare(
         `INSERT INTO events (position, id, stream, revision, type, occurred_at, recorded_at, causation_id, correlation_id, schema_version, data, hash)
-         VALUES (@position, @id, @stream, @revision, @type, @occurred_at, @recorded_at, @causation_id, @correlation_id, @schema_version, @data, @hash)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       byId: this.db.prepare<[string], { stream: string; revision: number; position: number }>(
         'SELECT stream, revision, position FROM events WHERE id = ?',
@@ -234,7 +234,20 @@ export class SqliteEventStore implements EventStore {
         data: JSON.stringify(e.data),
       };
       const hash = chainHash(prevHash, row);
-      this.stmts.insert.run({ ...row, hash });
+      this.stmts.insert.run(
+        position,
+        e.id,
+        stream,
+        revision,
+        e.type,
+        e.occurredAt,
+        recordedAt,
+        e.causationId,
+        e.correlationId,
+        e.schemaVersion,
+        row.data,
+        hash,
+      );
       prevHash = hash;
     }
     this.stmts.upsertStream.run(stream, revision);
