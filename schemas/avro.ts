@@ -29,7 +29,11 @@ export interface DetectionAvro {
   receivedAt: string | null;
 }
 
-function decodeFailed(reason: string, message: string, details: Record<string, unknown> = {}): TourniquetError {
+function decodeFailed(
+  reason: string,
+  message: string,
+  details: Record<string, unknown> = {},
+): TourniquetError {
   return new TourniquetError('DECODE_FAILED', message, { status: 400, details: { reason, ...details } });
 }
 
@@ -39,10 +43,14 @@ function jsonText(value: unknown, field: string): string {
   try {
     text = JSON.stringify(value);
   } catch (e) {
-    throw new TourniquetError('VALIDATION_FAILED', `${field} is not JSON-serializable: ${(e as Error).message}`, {
-      status: 400,
-      details: { issues: [{ path: field, message: 'not JSON-serializable' }] },
-    });
+    throw new TourniquetError(
+      'VALIDATION_FAILED',
+      `${field} is not JSON-serializable: ${(e as Error).message}`,
+      {
+        status: 400,
+        details: { issues: [{ path: field, message: 'not JSON-serializable' }] },
+      },
+    );
   }
   if (text === undefined) {
     throw new TourniquetError('VALIDATION_FAILED', `${field} is not JSON-serializable`, {
@@ -57,7 +65,10 @@ function jsonText(value: unknown, field: string): string {
  * A detection → its Avro record. Validates with zod first (throws ValidationError-shaped
  * TourniquetError VALIDATION_FAILED); `receivedAt` is the time ingest accepted it.
  */
-export function toAvro(detection: NormalizedDetectionInput | NormalizedDetection, receivedAt?: string): DetectionAvro {
+export function toAvro(
+  detection: NormalizedDetectionInput | NormalizedDetection,
+  receivedAt?: string,
+): DetectionAvro {
   const parsed = NormalizedDetection.safeParse(detection);
   if (!parsed.success) {
     const issues = issuesFromZod(parsed.error.issues);
@@ -94,7 +105,9 @@ function parseJsonField(text: string, field: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw decodeFailed('invalid_json_field', `${field} is not valid JSON: ${(e as Error).message}`, { field });
+    throw decodeFailed('invalid_json_field', `${field} is not valid JSON: ${(e as Error).message}`, {
+      field,
+    });
   }
 }
 
@@ -105,10 +118,16 @@ function parseJsonField(text: string, field: string): unknown {
 export function fromAvro(record: unknown): NormalizedDetection {
   const paths: string[] = [];
   if (!detectionAvroType.isValid(record, { errorHook: (path) => paths.push(path.join('.') || '(root)') })) {
-    throw decodeFailed('avro_shape', `not a NormalizedDetection Avro record (invalid: ${paths.join(', ')})`, { paths });
+    throw decodeFailed('avro_shape', `not a NormalizedDetection Avro record (invalid: ${paths.join(', ')})`, {
+      paths,
+    });
   }
   const r = record as DetectionAvro;
-  const identity: Record<string, unknown> = { provider: r.identity.provider, id: r.identity.id, type: r.identity.type };
+  const identity: Record<string, unknown> = {
+    provider: r.identity.provider,
+    id: r.identity.id,
+    type: r.identity.type,
+  };
   if (r.identity.tenant !== null) identity.tenant = r.identity.tenant;
   if (r.identity.displayName !== null) identity.displayName = r.identity.displayName;
   const candidate: Record<string, unknown> = {
@@ -136,7 +155,10 @@ export function fromAvro(record: unknown): NormalizedDetection {
 }
 
 /** Avro binary (no Confluent framing) of a detection. */
-export function encodeDetectionAvro(detection: NormalizedDetectionInput | NormalizedDetection, receivedAt?: string): Buffer {
+export function encodeDetectionAvro(
+  detection: NormalizedDetectionInput | NormalizedDetection,
+  receivedAt?: string,
+): Buffer {
   return detectionAvroType.toBuffer(toAvro(detection, receivedAt));
 }
 
@@ -150,9 +172,14 @@ export function decodeDetectionAvro(
 ): { detection: NormalizedDetection; receivedAt: string | null } {
   let record: unknown;
   try {
-    record = resolver ? detectionAvroType.fromBuffer(payload, resolver) : detectionAvroType.fromBuffer(payload);
+    record = resolver
+      ? detectionAvroType.fromBuffer(payload, resolver)
+      : detectionAvroType.fromBuffer(payload);
   } catch (e) {
-    throw decodeFailed('avro_decode', `Avro payload does not decode as NormalizedDetection: ${(e as Error).message}`);
+    throw decodeFailed(
+      'avro_decode',
+      `Avro payload does not decode as NormalizedDetection: ${(e as Error).message}`,
+    );
   }
   const detection = fromAvro(record);
   return { detection, receivedAt: (record as DetectionAvro).receivedAt };

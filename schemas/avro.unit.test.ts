@@ -20,7 +20,12 @@ const sample: NormalizedDetection = {
   kind: 'anomalous_token_use',
   confidence: 0.85,
   severity: 'high',
-  identity: { provider: 'aws', id: 'arn:aws:iam::123456789012:role/ci', type: 'workload', tenant: '123456789012' },
+  identity: {
+    provider: 'aws',
+    id: 'arn:aws:iam::123456789012:role/ci',
+    type: 'workload',
+    tenant: '123456789012',
+  },
   occurredAt: '2026-11-01T08:15:30.123456+02:00',
   title: 'Credentials used from an external IP',
   evidence: { ip: '203.0.113.7', asn: 64500, tags: ['tor', null], nested: { ok: true } },
@@ -47,7 +52,11 @@ const arbDetection: fc.Arbitrary<NormalizedDetection> = fc
         { requiredKeys: ['provider', 'id', 'type'] },
       ),
       occurredAt: fc
-        .date({ min: new Date('1990-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true })
+        .date({
+          min: new Date('1990-01-01T00:00:00Z'),
+          max: new Date('2100-01-01T00:00:00Z'),
+          noInvalidDate: true,
+        })
         .chain((d) =>
           fc.constantFrom(
             d.toISOString(),
@@ -60,7 +69,9 @@ const arbDetection: fc.Arbitrary<NormalizedDetection> = fc
       evidence: fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 3 })),
       raw: fc.jsonValue({ maxDepth: 3 }),
     },
-    { requiredKeys: ['id', 'source', 'kind', 'confidence', 'severity', 'identity', 'occurredAt', 'evidence'] },
+    {
+      requiredKeys: ['id', 'source', 'kind', 'confidence', 'severity', 'identity', 'occurredAt', 'evidence'],
+    },
   )
   .map((d) => NormalizedDetection.parse(d));
 
@@ -71,7 +82,8 @@ function jsonClean<T>(x: T): T {
 
 describe('Avro ⇄ zod for NormalizedDetection', () => {
   it('the .avsc parses, names every enum symbol zod knows, and has null defaults for optional fields', () => {
-    const fields = (DETECTION_AVSC as { fields: Array<{ name: string; type: unknown; default?: unknown }> }).fields;
+    const fields = (DETECTION_AVSC as { fields: Array<{ name: string; type: unknown; default?: unknown }> })
+      .fields;
     const byName = new Map(fields.map((f) => [f.name, f]));
     expect((byName.get('kind')!.type as { symbols: string[] }).symbols).toEqual([...DETECTION_KINDS]);
     expect((byName.get('severity')!.type as { symbols: string[] }).symbols).toEqual([...SEVERITIES]);
@@ -106,15 +118,19 @@ describe('Avro ⇄ zod for NormalizedDetection', () => {
 
   it('round-trips generated detections: Avro and zod agree', () => {
     fc.assert(
-      fc.property(arbDetection, fc.option(fc.date({ noInvalidDate: true }).map((d) => d.toISOString())), (d, at) => {
-        const record = toAvro(d, at ?? undefined);
-        expect(detectionAvroType.isValid(record)).toBe(true);
-        const back = decodeDetectionAvro(detectionAvroType.toBuffer(record));
-        expect(back.detection).toStrictEqual(jsonClean(d));
-        expect(back.receivedAt).toBe(at ?? null);
-        // and zod accepts what Avro gave back, unchanged
-        expect(NormalizedDetection.parse(back.detection)).toStrictEqual(back.detection);
-      }),
+      fc.property(
+        arbDetection,
+        fc.option(fc.date({ noInvalidDate: true }).map((d) => d.toISOString())),
+        (d, at) => {
+          const record = toAvro(d, at ?? undefined);
+          expect(detectionAvroType.isValid(record)).toBe(true);
+          const back = decodeDetectionAvro(detectionAvroType.toBuffer(record));
+          expect(back.detection).toStrictEqual(jsonClean(d));
+          expect(back.receivedAt).toBe(at ?? null);
+          // and zod accepts what Avro gave back, unchanged
+          expect(NormalizedDetection.parse(back.detection)).toStrictEqual(back.detection);
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -140,15 +156,18 @@ describe('Avro ⇄ zod for NormalizedDetection', () => {
     ['evidence is an array', (d) => (d.evidence = [1, 2]), (a) => (a.evidence = '[1,2]')],
   ];
 
-  it.each(invalidMutations)('rejects an invalid record on both sides: %s', (_name, breakDetection, breakRecord) => {
-    const bad = structuredClone(sample) as unknown as Rec;
-    breakDetection(bad);
-    expect(NormalizedDetection.safeParse(bad).success).toBe(false);
-    expect(() => toAvro(bad as never)).toThrow(TourniquetError);
-    const record = structuredClone(toAvro(sample)) as unknown as Rec;
-    breakRecord(record);
-    expect(() => fromAvro(record)).toThrow(expect.objectContaining({ code: 'DECODE_FAILED' }));
-  });
+  it.each(invalidMutations)(
+    'rejects an invalid record on both sides: %s',
+    (_name, breakDetection, breakRecord) => {
+      const bad = structuredClone(sample) as unknown as Rec;
+      breakDetection(bad);
+      expect(NormalizedDetection.safeParse(bad).success).toBe(false);
+      expect(() => toAvro(bad as never)).toThrow(TourniquetError);
+      const record = structuredClone(toAvro(sample)) as unknown as Rec;
+      breakRecord(record);
+      expect(() => fromAvro(record)).toThrow(expect.objectContaining({ code: 'DECODE_FAILED' }));
+    },
+  );
 
   it('rejects generated invalid detections on both sides', () => {
     const arbBreak = fc.constantFrom<Array<(d: Record<string, unknown>) => void>>(
@@ -186,7 +205,9 @@ describe('Avro ⇄ zod for NormalizedDetection', () => {
   });
 
   it('reads data written with a newer schema that added an enum symbol: it maps to the default', () => {
-    const v2 = structuredClone(DETECTION_AVSC) as { fields: Array<{ name: string; type: { symbols?: string[] } }> };
+    const v2 = structuredClone(DETECTION_AVSC) as {
+      fields: Array<{ name: string; type: { symbols?: string[] } }>;
+    };
     const kind = v2.fields.find((f) => f.name === 'kind')!;
     kind.type.symbols = [...kind.type.symbols!, 'session_hijack'];
     const writer = avro.Type.forSchema(v2 as unknown as avro.Schema);

@@ -4,7 +4,12 @@ import { InProcessBus } from './in-process.ts';
 let n = 0;
 busContract(
   'InProcessBus',
-  { failure: 'publish-rejects', publishAwaitsHandlers: true, sharedGroups: false, retainsWhileUnsubscribed: false },
+  {
+    failure: 'publish-rejects',
+    publishAwaitsHandlers: true,
+    sharedGroups: false,
+    retainsWhileUnsubscribed: false,
+  },
   async () => {
     const run = `r${++n}`;
     return {

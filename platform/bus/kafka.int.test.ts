@@ -5,13 +5,20 @@ import { z } from 'zod';
 import { DETECTION_AVSC_TEXT, detectionAvroType, toAvro } from '../../schemas/avro.ts';
 import { identityKey, type NormalizedDetection } from '../../schemas/detection.ts';
 import { busContract } from '../../test/contract/bus.contract.ts';
-import { ensureKafka, ensureRegistry, groupCaughtUp, readTopic, uniqueName, waitFor } from '../../test/support/kafka.ts';
+import {
+  ensureKafka,
+  ensureRegistry,
+  groupCaughtUp,
+  readTopic,
+  uniqueName,
+  waitFor,
+} from '../../test/support/kafka.ts';
 import { TourniquetError } from '../errors.ts';
 import {
   createKafka,
-  DLQ_HEADERS,
   type DetectionAvroCodec,
   type DetectionEnvelope,
+  DLQ_HEADERS,
   frameConfluent,
   JsonCodec,
   KafkaBus,
@@ -54,7 +61,12 @@ async function settle(subs: ReadonlyArray<KafkaSubscription>): Promise<void> {
 
 busContract(
   'KafkaBus',
-  { failure: 'redelivered', publishAwaitsHandlers: false, sharedGroups: true, retainsWhileUnsubscribed: true },
+  {
+    failure: 'redelivered',
+    publishAwaitsHandlers: false,
+    sharedGroups: true,
+    retainsWhileUnsubscribed: true,
+  },
   async () => {
     const run = uniqueName('contract');
     return {
@@ -89,7 +101,10 @@ describe('KafkaBus on a real broker and registry', () => {
     kafka = createKafka({ brokers: [bootstrap], clientId: 'tq-kafka-int' });
   });
 
-  function detectionsBus(run: string, over: Partial<ConstructorParameters<typeof KafkaBus>[0]> = {}): KafkaBus {
+  function detectionsBus(
+    run: string,
+    over: Partial<ConstructorParameters<typeof KafkaBus>[0]> = {},
+  ): KafkaBus {
     return new KafkaBus({
       brokers: [bootstrap],
       registryUrl,
@@ -114,13 +129,22 @@ describe('KafkaBus on a real broker and registry', () => {
       await sub.joined;
       const key = identityKey(detection(0).identity); // one key: one partition, good and bad interleaved
       const at = '2026-11-01T09:00:00.000Z';
-      await bus.publish<DetectionEnvelope>(TOPICS.detections, [0, 1].map((n) => ({ key, value: { at, detection: detection(n) } })));
+      await bus.publish<DetectionEnvelope>(
+        TOPICS.detections,
+        [0, 1].map((n) => ({ key, value: { at, detection: detection(n) } })),
+      );
 
       const registry = new SchemaRegistryClient(registryUrl);
-      const otherId = await registry.register(`${run}.other-value`, JSON.stringify({ type: 'record', name: 'Other', fields: [{ name: 'x', type: 'int' }] }));
+      const otherId = await registry.register(
+        `${run}.other-value`,
+        JSON.stringify({ type: 'record', name: 'Other', fields: [{ name: 'x', type: 'int' }] }),
+      );
       const codec = (await bus.codec(TOPICS.detections)) as DetectionAvroCodec;
       const goodFrame = codec.encode({ at, detection: detection(99) });
-      const invalid = frameConfluent(codec.id!, detectionAvroType.toBuffer({ ...toAvro(detection(98)), confidence: 5 }));
+      const invalid = frameConfluent(
+        codec.id!,
+        detectionAvroType.toBuffer({ ...toAvro(detection(98)), confidence: 5 }),
+      );
       const bad: Array<[string, Buffer | null]> = [
         ['bad_magic_byte', Buffer.from(JSON.stringify(detection(2)))],
         ['unknown_schema_id', frameConfluent(987_654_321, goodFrame.subarray(5))],
@@ -137,16 +161,23 @@ describe('KafkaBus on a real broker and registry', () => {
         messages: bad.map(([reason, value]) => ({ key, value, headers: { 'x-case': reason } })),
       });
       await producer.disconnect();
-      await bus.publish<DetectionEnvelope>(TOPICS.detections, [3, 4].map((n) => ({ key, value: { at, detection: detection(n) } })));
+      await bus.publish<DetectionEnvelope>(
+        TOPICS.detections,
+        [3, 4].map((n) => ({ key, value: { at, detection: detection(n) } })),
+      );
 
       await waitFor(() => got.length >= 4, 30_000, 'the good messages after the poison ones');
       expect(got.map((g) => g.detection.id)).toEqual(['det-0', 'det-1', 'det-3', 'det-4']);
       expect(got[0]).toEqual({ at, detection: detection(0) });
 
-      const dlq = await waitFor(async () => {
-        const msgs = await readTopic(kafka, `${run}.dlq`);
-        return msgs.length >= bad.length ? msgs : undefined;
-      }, 30_000, 'dead letters');
+      const dlq = await waitFor(
+        async () => {
+          const msgs = await readTopic(kafka, `${run}.dlq`);
+          return msgs.length >= bad.length ? msgs : undefined;
+        },
+        30_000,
+        'dead letters',
+      );
       expect(dlq).toHaveLength(bad.length);
       for (const [reason, value] of bad) {
         const letter = dlq.find((m) => m.headers['x-case'] === reason);
@@ -167,7 +198,11 @@ describe('KafkaBus on a real broker and registry', () => {
       // committed to the end: nothing left behind on any partition
       const admin = kafka.admin();
       await admin.connect();
-      await waitFor(async () => (await groupCaughtUp(admin, `${run}.decider`, `${run}.detections`)).done, 10_000, 'commits');
+      await waitFor(
+        async () => (await groupCaughtUp(admin, `${run}.decider`, `${run}.detections`)).done,
+        10_000,
+        'commits',
+      );
       await admin.disconnect();
     } finally {
       await bus.close();
@@ -199,11 +234,18 @@ describe('KafkaBus on a real broker and registry', () => {
       await producer.disconnect();
       await waitFor(() => got.length >= 2, 30_000, 'good messages');
       expect(got).toEqual([1, 3]);
-      const dlq = await waitFor(async () => {
-        const msgs = await readTopic(kafka, `${run}.dlq`);
-        return msgs.length >= 2 ? msgs : undefined;
-      }, 30_000, 'dead letters');
-      expect(dlq.map((m) => m.headers[DLQ_HEADERS.reason]).sort()).toEqual(['invalid_json', 'schema_validation']);
+      const dlq = await waitFor(
+        async () => {
+          const msgs = await readTopic(kafka, `${run}.dlq`);
+          return msgs.length >= 2 ? msgs : undefined;
+        },
+        30_000,
+        'dead letters',
+      );
+      expect(dlq.map((m) => m.headers[DLQ_HEADERS.reason]).sort()).toEqual([
+        'invalid_json',
+        'schema_validation',
+      ]);
     } finally {
       await bus.close();
     }
@@ -221,9 +263,14 @@ describe('KafkaBus on a real broker and registry', () => {
       // a required field without a default cannot read v1 data: BACKWARD refuses it
       const breaking = { ...v1, fields: [...v1.fields, { name: 'tenantTier', type: 'string' }] };
       expect(await registry.isCompatible(subject, JSON.stringify(breaking))).toBe(false);
-      await expect(registry.register(subject, JSON.stringify(breaking))).rejects.toThrow(/incompatible|refused/);
+      await expect(registry.register(subject, JSON.stringify(breaking))).rejects.toThrow(
+        /incompatible|refused/,
+      );
       // an added optional field is fine; data written with it is read into the current schema
-      const v2 = { ...v1, fields: [...v1.fields, { name: 'tenantTier', type: ['null', 'string'], default: null }] };
+      const v2 = {
+        ...v1,
+        fields: [...v1.fields, { name: 'tenantTier', type: ['null', 'string'], default: null }],
+      };
       const v2Id = await registry.register(subject, JSON.stringify(v2));
       const codec = (await bus.codec(TOPICS.detections)) as DetectionAvroCodec;
       expect(v2Id).not.toBe(codec.id);
@@ -238,7 +285,15 @@ describe('KafkaBus on a real broker and registry', () => {
       await producer.connect();
       await producer.send({
         topic: `${run}.detections`,
-        messages: [{ key: 'k', value: frameConfluent(v2Id, writer.toBuffer({ ...toAvro(detection(7), '2026-11-01T10:00:00.000Z'), tenantTier: 'gold' })) }],
+        messages: [
+          {
+            key: 'k',
+            value: frameConfluent(
+              v2Id,
+              writer.toBuffer({ ...toAvro(detection(7), '2026-11-01T10:00:00.000Z'), tenantTier: 'gold' }),
+            ),
+          },
+        ],
       });
       await producer.disconnect();
       await waitFor(() => got.length === 1, 30_000, 'the v2 message');
@@ -287,7 +342,10 @@ describe('KafkaBus on a real broker and registry', () => {
         throw new TourniquetError('STORE_UNAVAILABLE', 'store down', { retriable: true });
       });
       await sub1.joined;
-      await bus1.publish(topic, [1, 2, 3].map((n) => ({ key: `k${n}`, value: { n } })));
+      await bus1.publish(
+        topic,
+        [1, 2, 3].map((n) => ({ key: `k${n}`, value: { n } })),
+      );
       await waitFor(() => attempts >= 3, 20_000, 'retries');
       const t0 = Date.now();
       await sub1.stop();

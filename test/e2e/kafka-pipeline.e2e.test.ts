@@ -5,7 +5,13 @@ import { SchemaRegistry as ConfluentSchemaRegistry } from '@kafkajs/confluent-sc
 import avro from 'avsc';
 import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKafka, ensureTopics, frameConfluent, KafkaBus, SchemaRegistryClient } from '../../platform/bus/kafka.ts';
+import {
+  createKafka,
+  ensureTopics,
+  frameConfluent,
+  KafkaBus,
+  SchemaRegistryClient,
+} from '../../platform/bus/kafka.ts';
 import { TOPICS } from '../../platform/bus/port.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { identityKey, type NormalizedDetection } from '../../schemas/detection.ts';
@@ -71,7 +77,12 @@ describe('Kafka end to end: raw SIEM records → detections → decision → exe
     dryRun = new DryRunProvider();
     executor = new Executor({ store, providers: { '*': dryRun }, executorId: 'e2e-pipeline' });
     await executor.start();
-    ingest = new RawConsumer({ bus, topics: [{ topic: rawTopic }], groupId: `${run}.ingest`, consumer: { maxWaitTimeMs: 100 } });
+    ingest = new RawConsumer({
+      bus,
+      topics: [{ topic: rawTopic }],
+      groupId: `${run}.ingest`,
+      consumer: { maxWaitTimeMs: 100 },
+    });
     await ingest.start();
   });
 
@@ -119,7 +130,9 @@ describe('Kafka end to end: raw SIEM records → detections → decision → exe
       ...(await Promise.all([ocsf1, ocsf2, oktaReported, oktaRoaming, gd].map((r) => normalize(r)))),
       await normalize(JSON.parse(JSON.stringify(oktaAvroType.fromBuffer(oktaAvroType.toBuffer(avroValue))))),
     ];
-    expect(new Set(expected.map((d) => d.source))).toEqual(new Set(['ocsf:identity_analytics', 'okta', 'aws_guardduty']));
+    expect(new Set(expected.map((d) => d.source))).toEqual(
+      new Set(['ocsf:identity_analytics', 'okta', 'aws_guardduty']),
+    );
 
     // every record became a DetectionReceived, exactly once
     const received = await waitFor(
@@ -147,24 +160,37 @@ describe('Kafka end to end: raw SIEM records → detections → decision → exe
       60_000,
       'an executed action',
     );
-    const proposed = (await store.readAll({ types: ['ActionProposed'] })).flatMap((e) => (e.type === 'ActionProposed' ? [e.data] : []));
+    const proposed = (await store.readAll({ types: ['ActionProposed'] })).flatMap((e) =>
+      e.type === 'ActionProposed' ? [e.data] : [],
+    );
     const revoke = proposed.find((p) => p.identity.id === alice && p.action === 'revoke_tokens');
     expect(revoke, 'revoke_tokens proposed for alice').toBeDefined();
-    expect(executed.some((e) => e.type === 'ActionExecuted' && e.data.actionId === revoke!.actionId)).toBe(true);
-    expect(dryRun.calls.some((c) => c.phase === 'apply' && c.actionId === revoke!.actionId && c.action === 'revoke_tokens')).toBe(true);
+    expect(executed.some((e) => e.type === 'ActionExecuted' && e.data.actionId === revoke!.actionId)).toBe(
+      true,
+    );
+    expect(
+      dryRun.calls.some(
+        (c) => c.phase === 'apply' && c.actionId === revoke!.actionId && c.action === 'revoke_tokens',
+      ),
+    ).toBe(true);
 
     // the detections topic: Confluent wire format with the registered schema, keyed by identity
     const onTopic = await readTopic(kafka, detectionsTopic);
     expect(onTopic).toHaveLength(expected.length);
     const subject = `${detectionsTopic}-value`;
-    const versions = await (await fetch(`${registryUrl}/subjects/${encodeURIComponent(subject)}/versions`)).json();
+    const versions = await (
+      await fetch(`${registryUrl}/subjects/${encodeURIComponent(subject)}/versions`)
+    ).json();
     expect(versions).toEqual([1]);
     expect(await registry.getCompatibility(subject)).toBe('BACKWARD');
     // an independent Confluent client decodes what we wrote
     const lib = new ConfluentSchemaRegistry({ host: registryUrl });
     for (const m of onTopic) {
       expect(m.value![0]).toBe(0);
-      const decoded = (await lib.decode(m.value!)) as { id: string; identity: { provider: string; id: string } };
+      const decoded = (await lib.decode(m.value!)) as {
+        id: string;
+        identity: { provider: string; id: string };
+      };
       expect(m.key!.toString()).toBe(identityKey(decoded.identity));
       expect(m.headers['x-source-topic']).toBe(rawTopic);
       expect(expected.map((d) => d.id)).toContain(decoded.id);

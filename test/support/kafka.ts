@@ -11,7 +11,7 @@
  * kafka.sh (same jars, same config), stopped with SIGTERM keeping its data dir, and started again
  * with exactly the command line kafka.sh used.
  */
-import { execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -69,7 +69,10 @@ async function scriptUp(script: string, name: string, env: NodeJS.ProcessEnv = p
 
 /** Bootstrap address of a running broker (starts the shared one when nothing answers). */
 export async function ensureKafka(): Promise<string> {
-  const bootstrap = process.env.KAFKA_BOOTSTRAP ?? DEFAULT_BOOTSTRAP;
+  // KAFKA_PORT moves the script's broker (scripts/README.md); KAFKA_BOOTSTRAP names any broker
+  const bootstrap =
+    process.env.KAFKA_BOOTSTRAP ??
+    (process.env.KAFKA_PORT ? `127.0.0.1:${process.env.KAFKA_PORT}` : DEFAULT_BOOTSTRAP);
   const { host, port } = hostPort(bootstrap);
   if (await portOpen(host, port)) return bootstrap;
   if (process.env.KAFKA_BOOTSTRAP) throw new Error(`KAFKA_BOOTSTRAP=${bootstrap} does not answer`);
@@ -79,7 +82,12 @@ export async function ensureKafka(): Promise<string> {
 
 /** Base URL of a running Confluent-compatible registry (starts the shared Apicurio when nothing answers). */
 export async function ensureRegistry(): Promise<string> {
-  const url = (process.env.SCHEMA_REGISTRY_URL ?? DEFAULT_REGISTRY).replace(/\/+$/, '');
+  const url = (
+    process.env.SCHEMA_REGISTRY_URL ??
+    (process.env.REGISTRY_PORT
+      ? `http://127.0.0.1:${process.env.REGISTRY_PORT}/apis/ccompat/v7`
+      : DEFAULT_REGISTRY)
+  ).replace(/\/+$/, '');
   if (await registryAnswers(url)) return url;
   if (process.env.SCHEMA_REGISTRY_URL) throw new Error(`SCHEMA_REGISTRY_URL=${url} does not answer`);
   await scriptUp(REGISTRY_SH, 'registry');
@@ -97,7 +105,9 @@ async function registryAnswers(url: string): Promise<boolean> {
 }
 
 /** Kafka and the registry, or the reason they cannot be had (for benchmarks that skip). */
-export async function tryEnsureKafkaAndRegistry(): Promise<{ bootstrap: string; registryUrl: string } | { skip: string }> {
+export async function tryEnsureKafkaAndRegistry(): Promise<
+  { bootstrap: string; registryUrl: string } | { skip: string }
+> {
   try {
     const [bootstrap, registryUrl] = await Promise.all([ensureKafka(), ensureRegistry()]);
     return { bootstrap, registryUrl };
@@ -132,7 +142,9 @@ export async function waitFor<T>(
       lastError = e;
     }
     if (Date.now() - start > timeoutMs) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
@@ -173,7 +185,10 @@ export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 60_000)
   const pending = new Map([...ends].filter(([, hw]) => hw > 0n));
   const out: ReadMessage[] = [];
   if (pending.size === 0) return out;
-  const consumer = kafka.consumer({ groupId: uniqueName('tq-test-reader'), maxBytesPerPartition: 16 * 1024 * 1024 });
+  const consumer = kafka.consumer({
+    groupId: uniqueName('tq-test-reader'),
+    maxBytesPerPartition: 16 * 1024 * 1024,
+  });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let finish: () => void = () => undefined;
@@ -185,7 +200,13 @@ export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 60_000)
     eachMessage: async ({ partition, message }: { partition: number; message: KafkaMessage }) => {
       const end = pending.get(partition);
       if (end === undefined || BigInt(message.offset) >= end) return;
-      out.push({ partition, offset: message.offset, key: message.key, value: message.value, headers: headersOf(message.headers) });
+      out.push({
+        partition,
+        offset: message.offset,
+        key: message.key,
+        value: message.value,
+        headers: headersOf(message.headers),
+      });
       if (BigInt(message.offset) + 1n >= end) {
         pending.delete(partition);
         if (pending.size === 0) finish();
@@ -196,12 +217,19 @@ export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 60_000)
   await done;
   clearTimeout(timer);
   await consumer.disconnect();
-  if (pending.size > 0) throw new Error(`readTopic(${topic}): partitions ${[...pending.keys()]} not read to the end in ${timeoutMs} ms`);
+  if (pending.size > 0)
+    throw new Error(
+      `readTopic(${topic}): partitions ${[...pending.keys()]} not read to the end in ${timeoutMs} ms`,
+    );
   return out;
 }
 
 /** Committed offsets of a group equal the topic's end on every partition: nothing stalled, nothing left. */
-export async function groupCaughtUp(admin: Admin, groupId: string, topic: string): Promise<{ done: boolean; lag: Record<number, string> }> {
+export async function groupCaughtUp(
+  admin: Admin,
+  groupId: string,
+  topic: string,
+): Promise<{ done: boolean; lag: Record<number, string> }> {
   const ends = await topicEnds(admin, topic);
   const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
   const lag: Record<number, string> = {};
@@ -282,7 +310,9 @@ export class PrivateBroker {
     }
     const pid = this.pid();
     if (!pid) throw new Error('private broker: no pid after kafka.sh up');
-    this.cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((s) => s.length > 0);
+    this.cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .split('\0')
+      .filter((s) => s.length > 0);
     return this.bootstrap;
   }
 
@@ -307,7 +337,11 @@ export class PrivateBroker {
     );
     child.unref();
     await waitFor(() => this.pid(), 10_000, 'the private broker pid');
-    await waitFor(async () => await portOpen('127.0.0.1', this.port, 300), 120_000, 'the private broker port');
+    await waitFor(
+      async () => await portOpen('127.0.0.1', this.port, 300),
+      120_000,
+      'the private broker port',
+    );
     // the port answers before the broker serves metadata: wait for a real request to work
     const kafka = createKafka({ brokers: [this.bootstrap], clientId: 'tq-private-probe' });
     const admin = kafka.admin();
@@ -368,8 +402,16 @@ export function ocsfRecord(run: string, n: number, user: string, atMs = BASE_MS 
 }
 
 /** Okta System Log event: user.session roaming (anomalous token use) or a user-reported compromise. */
-export function oktaRecord(run: string, n: number, user: string, kind: 'roaming' | 'reported' = 'roaming', atMs = BASE_MS + n * 1000): Obj {
-  const r = fixtureRecord(kind === 'roaming' ? 'okta/user-session-roaming.json' : 'okta/user-report-suspicious.json');
+export function oktaRecord(
+  run: string,
+  n: number,
+  user: string,
+  kind: 'roaming' | 'reported' = 'roaming',
+  atMs = BASE_MS + n * 1000,
+): Obj {
+  const r = fixtureRecord(
+    kind === 'roaming' ? 'okta/user-session-roaming.json' : 'okta/user-report-suspicious.json',
+  );
   r.uuid = `${run}-okta-${n}`;
   r.published = new Date(atMs).toISOString();
   const a = r.actor as Obj;
@@ -418,7 +460,14 @@ export const OKTA_AVRO_SCHEMA = {
     },
     {
       name: 'client',
-      type: ['null', { type: 'record', name: 'Client', fields: [{ name: 'ipAddress', type: ['null', 'string'], default: null }] }],
+      type: [
+        'null',
+        {
+          type: 'record',
+          name: 'Client',
+          fields: [{ name: 'ipAddress', type: ['null', 'string'], default: null }],
+        },
+      ],
       default: null,
     },
     {
@@ -450,8 +499,93 @@ export function oktaAvroValue(r: Obj): Obj {
     eventType: r.eventType,
     severity: r.severity ?? 'INFO',
     displayMessage: r.displayMessage ?? null,
-    actor: { id: actor.id, type: actor.type, alternateId: actor.alternateId ?? null, displayName: actor.displayName ?? null },
+    actor: {
+      id: actor.id,
+      type: actor.type,
+      alternateId: actor.alternateId ?? null,
+      displayName: actor.displayName ?? null,
+    },
     client: client ? { ipAddress: client.ipAddress ?? null } : null,
     outcome: outcome ? { result: outcome.result, reason: outcome.reason ?? null } : null,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// `serve` child processes
+
+export interface ServeProcess {
+  child: ChildProcess;
+  /** Everything written to stdout and stderr so far. */
+  output(): string;
+  /** Parsed JSON log lines (pino, stderr). */
+  logs(): Array<Record<string, unknown>>;
+  /** Partitions of `topic` in this member's latest assignment. */
+  assignment(topic: string): number[];
+  readonly exited: Promise<number | null>;
+}
+
+/**
+ * Runs `node --import tsx platform/serve.ts <service> [args]` (what `tourniquet serve <service>` runs),
+ * configured by environment variables and/or `--config FILE`, logs at info on stderr.
+ */
+export function startServeProcess(
+  service: string,
+  env: Record<string, string>,
+  args: string[] = [],
+): ServeProcess {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'platform/serve.ts'), service, ...args],
+    {
+      cwd: ROOT,
+      env: { ...process.env, TOURNIQUET_LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  const lines: Array<Record<string, unknown>> = [];
+  let partial = '';
+  child.stdout!.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  child.stderr!.on('data', (b: Buffer) => {
+    const s = b.toString();
+    out += s;
+    partial += s;
+    const parts = partial.split('\n');
+    partial = parts.pop() ?? '';
+    for (const line of parts) {
+      if (!line.startsWith('{')) continue;
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  const exited = new Promise<number | null>((resolvePromise) =>
+    child.once('exit', (code) => resolvePromise(code)),
+  );
+  return {
+    child,
+    output: () => out,
+    logs: () => lines,
+    assignment: (topic) => {
+      for (let i = lines.length - 1; i >= 0; i--) {
+        const l = lines[i]!;
+        if (l.msg === 'partitions assigned')
+          return ((l.assignment as Record<string, number[]>)[topic] ?? []).slice();
+      }
+      return [];
+    },
+    exited,
+  };
+}
+
+export async function stopServeProcess(p: ServeProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  p.child.kill(signal);
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), 30_000);
+  await p.exited;
+  clearTimeout(timer);
 }

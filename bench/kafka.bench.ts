@@ -1,0 +1,358 @@
+/**
+ * Kafka throughput on the real broker and registry (started by test/support/kafka.ts if needed):
+ *
+ * (a) kafkajs consumer alone: `eachBatch`, autoCommit off, resolve + commit per batch (the bus's commit
+ *     discipline) over pre-produced ~300-byte messages: messages/s;
+ * (b) KafkaBus.subscribe over the detections topic: the same plus Avro decode and zod validation;
+ * (c) ingest alone: raw JSON records (OCSF, Okta, GuardDuty) → normalized → Avro on the detections topic;
+ * (d) decider alone: detections topic → DeciderService → SQLite appended;
+ * (e) end to end, pipelined: raw topic → ingest → detections → decider → decision appended; first both
+ *     services in this one process (one JavaScript thread for both), then as in distributed mode with
+ *     `serve ingest` in a child process and the decider here.
+ * The store runs with durability 'normal' (WAL, synchronous=NORMAL) and coalesced appends, as reported in
+ * the keys; 'full' (fsync per transaction) is measured once more for (e).
+ *
+ * Run alone: npm run bench -- kafka     (TQ_BENCH_KAFKA_N sets the record count, default 40,000)
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Partitioners } from 'kafkajs';
+import {
+  createKafka,
+  type DetectionEnvelope,
+  ensureTopics,
+  KafkaBus,
+  type KafkaBusOptions,
+} from '../platform/bus/kafka.ts';
+import { TOPICS } from '../platform/bus/port.ts';
+import type { Durability } from '../platform/eventstore/sqlite.ts';
+import { SqliteEventStore } from '../platform/eventstore/sqlite.ts';
+import { CoalescingEventStore } from '../platform/serve.ts';
+import { activatePolicy } from '../services/decider/activation.ts';
+import { loadDefaultPolicy } from '../services/decider/policy/load.ts';
+import { DeciderService } from '../services/decider/service.ts';
+import { normalize } from '../services/ingest/normalizers/index.ts';
+import { RawConsumer } from '../services/ingest/raw-consumer.ts';
+import {
+  groupCaughtUp,
+  guardDutyRecord,
+  ocsfRecord,
+  oktaRecord,
+  startServeProcess,
+  stopServeProcess,
+  tryEnsureKafkaAndRegistry,
+  uniqueName,
+  waitFor,
+} from '../test/support/kafka.ts';
+
+const N = Number(process.env.TQ_BENCH_KAFKA_N ?? 40_000);
+const IDENTITIES = 5000;
+
+function rawRecords(run: string, n: number, offset = 0): Buffer[] {
+  return Array.from({ length: n }, (_, i) => {
+    const k = i + offset;
+    const who = `u${k % IDENTITIES}`;
+    const r =
+      k % 3 === 0
+        ? ocsfRecord(run, k, who)
+        : k % 3 === 1
+          ? oktaRecord(run, k, who, k % 2 ? 'reported' : 'roaming')
+          : guardDutyRecord(run, k, `role-${who}`);
+    return Buffer.from(JSON.stringify(r));
+  });
+}
+
+async function produceAll(
+  bootstrap: string,
+  topic: string,
+  values: Buffer[],
+  keyOf: (i: number) => string,
+): Promise<void> {
+  const kafka = createKafka({ brokers: [bootstrap], clientId: 'tq-bench-producer' });
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  await producer.connect();
+  for (let i = 0; i < values.length; i += 2000) {
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: values.slice(i, i + 2000).map((value, j) => ({ key: keyOf(i + j), value })),
+    });
+  }
+  await producer.disconnect();
+}
+
+async function untilCaughtUp(
+  bootstrap: string,
+  groupId: string,
+  topic: string,
+  timeoutMs: number,
+): Promise<void> {
+  const admin = createKafka({ brokers: [bootstrap], clientId: 'tq-bench-admin' }).admin();
+  await admin.connect();
+  try {
+    await waitFor(
+      async () => (await groupCaughtUp(admin, groupId, topic)).done,
+      timeoutMs,
+      `${groupId} to catch up`,
+      50,
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** (a) kafkajs alone. */
+async function kafkajsEachBatch(bootstrap: string, run: string): Promise<number> {
+  const topic = `${run}.plain`;
+  const kafka = createKafka({ brokers: [bootstrap], clientId: 'tq-bench-plain' });
+  await ensureTopics(kafka, [topic]);
+  const M = N * 5;
+  const payload = Buffer.alloc(300, 'x');
+  await produceAll(
+    bootstrap,
+    topic,
+    Array.from({ length: M }, () => payload),
+    (i) => `k${i % IDENTITIES}`,
+  );
+  const consumer = kafka.consumer({
+    groupId: `${run}.plain`,
+    maxBytesPerPartition: 4 * 1024 * 1024,
+    maxWaitTimeInMs: 100,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let seen = 0;
+  let start = 0;
+  let finish: () => void = () => undefined;
+  const done = new Promise<void>((r) => {
+    finish = r;
+  });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 3,
+    eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary }) => {
+      if (start === 0) start = performance.now();
+      const last = batch.messages[batch.messages.length - 1];
+      if (!last) return;
+      resolveOffset(last.offset);
+      await commitOffsetsIfNecessary({
+        topics: [
+          {
+            topic: batch.topic,
+            partitions: [{ partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }],
+          },
+        ],
+      });
+      seen += batch.messages.length;
+      if (seen >= M) finish();
+    },
+  });
+  await done;
+  const rate = M / ((performance.now() - start) / 1000);
+  await consumer.disconnect();
+  return rate;
+}
+
+function busOptions(bootstrap: string, registryUrl: string, run: string, name: string): KafkaBusOptions {
+  return {
+    brokers: [bootstrap],
+    registryUrl,
+    clientId: `tq-bench-${name}`,
+    topics: { [TOPICS.detections]: `${run}.detections`, [TOPICS.deadLetters]: `${run}.dlq` },
+    groupIds: { decider: `${run}.decider` },
+    consumer: TUNING,
+  };
+}
+
+const TUNING = {
+  maxWaitTimeMs: 100,
+  maxBytesPerPartition: 4 * 1024 * 1024,
+  maxHandlerBatch: 2000,
+  partitionsConsumedConcurrently: 3,
+};
+
+/** (b) bus.subscribe with Avro decode + zod over detections produced by (c). */
+async function busSubscribe(
+  bootstrap: string,
+  registryUrl: string,
+  run: string,
+  count: number,
+): Promise<number> {
+  const bus = new KafkaBus({
+    ...busOptions(bootstrap, registryUrl, run, 'sub'),
+    groupIds: { probe: `${run}.probe` },
+  });
+  let seen = 0;
+  let start = 0;
+  let finish: () => void = () => undefined;
+  const done = new Promise<void>((r) => {
+    finish = r;
+  });
+  await bus.subscribe<DetectionEnvelope>(TOPICS.detections, 'probe', async (batch) => {
+    if (start === 0) start = performance.now();
+    seen += batch.length;
+    if (seen >= count) finish();
+    return batch.map(() => null);
+  });
+  await done;
+  const rate = count / ((performance.now() - start) / 1000);
+  await bus.close();
+  return rate;
+}
+
+/** Cheap progress probe (readAll would parse every event on every poll). */
+function countReceived(sqlite: SqliteEventStore): number {
+  return (
+    sqlite.database.prepare("SELECT COUNT(*) AS n FROM events WHERE type = 'DetectionReceived'").get() as {
+      n: number;
+    }
+  ).n;
+}
+
+async function deciderStack(
+  bootstrap: string,
+  registryUrl: string,
+  run: string,
+  durability: Durability,
+  dir: string,
+) {
+  const sqlite = new SqliteEventStore({ path: join(dir, `${run}.db`), durability });
+  const store = new CoalescingEventStore(sqlite);
+  const policy = loadDefaultPolicy();
+  await activatePolicy(store, policy, 'bench', new Date());
+  const bus = new KafkaBus(busOptions(bootstrap, registryUrl, run, 'decider'));
+  await bus.start();
+  const decider = new DeciderService({ store, bus, policy });
+  return {
+    sqlite,
+    start: () => decider.start(),
+    received: () => countReceived(sqlite),
+    async close() {
+      await decider.stop();
+      await bus.close();
+      await store.close();
+    },
+  };
+}
+
+export async function benchKafka(): Promise<Record<string, number>> {
+  const servers = await tryEnsureKafkaAndRegistry();
+  if ('skip' in servers) {
+    console.log(
+      `kafka bench skipped: Kafka or the schema registry is not reachable and could not be started (${servers.skip})`,
+    );
+    return {};
+  }
+  const { bootstrap, registryUrl } = servers;
+  const dir = mkdtempSync(join(tmpdir(), 'tq-bench-kafka-'));
+  const results: Record<string, number> = {};
+  const kafka = createKafka({ brokers: [bootstrap], clientId: 'tq-bench' });
+  try {
+    // sanity: every generated record normalizes
+    for (const v of rawRecords('probe', 30)) await normalize(JSON.parse(v.toString()));
+
+    results['kafkajs.eachBatch.commitPerBatch (msgs/s)'] = await kafkajsEachBatch(
+      bootstrap,
+      uniqueName('bench-a'),
+    );
+
+    // (c) ingest alone, then (b) and (d) over what it produced
+    const run = uniqueName('bench-stages');
+    const raw = `${run}.raw`;
+    await ensureTopics(kafka, [raw]);
+    await produceAll(bootstrap, raw, rawRecords(run, N), (i) => `r${i}`);
+    const ingestBus = new KafkaBus(busOptions(bootstrap, registryUrl, run, 'ingest'));
+    await ingestBus.start();
+    const ingest = new RawConsumer({
+      bus: ingestBus,
+      topics: [{ topic: raw }],
+      groupId: `${run}.ingest`,
+      consumer: TUNING,
+    });
+    let t0 = performance.now();
+    await ingest.start();
+    await untilCaughtUp(bootstrap, `${run}.ingest`, raw, 600_000);
+    results['ingest.raw→detections (records/s)'] = N / ((performance.now() - t0) / 1000);
+    await ingest.stop();
+    await ingestBus.close();
+
+    results['bus.subscribe.avro+zod (msgs/s)'] = await busSubscribe(bootstrap, registryUrl, run, N);
+
+    const stage = await deciderStack(bootstrap, registryUrl, run, 'normal', dir);
+    t0 = performance.now();
+    await stage.start();
+    await waitFor(async () => (await stage.received()) >= N, 600_000, 'decider stage', 50);
+    results['decider.detections→appended.normal (detections/s)'] = N / ((performance.now() - t0) / 1000);
+    await stage.close();
+
+    // (e) end to end, pipelined: ingest and decider in this process (one JavaScript thread for both),
+    // then as in distributed mode: `serve ingest` in a child process, the decider here
+    for (const [durability, where] of [
+      ['normal', '1proc'],
+      ['normal', '2proc'],
+      ['full', '2proc'],
+    ] as const) {
+      const count = durability === 'normal' ? N : Math.min(N, 20_000);
+      const e2e = uniqueName(`bench-e2e-${durability}-${where}`);
+      const rawTopic = `${e2e}.raw`;
+      await ensureTopics(kafka, [rawTopic]);
+      const values = rawRecords(e2e, count);
+      const decider = await deciderStack(bootstrap, registryUrl, e2e, durability, dir);
+      let stopIngest: () => Promise<void>;
+      await decider.start();
+      if (where === '1proc') {
+        const bus = new KafkaBus(busOptions(bootstrap, registryUrl, e2e, 'ingest'));
+        await bus.start();
+        const ing = new RawConsumer({
+          bus,
+          topics: [{ topic: rawTopic }],
+          groupId: `${e2e}.ingest`,
+          consumer: TUNING,
+        });
+        await ing.start();
+        stopIngest = async () => {
+          await ing.stop();
+          await bus.close();
+        };
+      } else {
+        const child = startServeProcess('ingest', {
+          TOURNIQUET_LOG_LEVEL: 'info',
+          TOURNIQUET_KAFKA_BROKERS: bootstrap,
+          TOURNIQUET_SCHEMA_REGISTRY_URL: registryUrl,
+          TOURNIQUET_DETECTIONS_TOPIC: `${e2e}.detections`,
+          TOURNIQUET_DLQ_TOPIC: `${e2e}.dlq`,
+          TOURNIQUET_INGEST_GROUP: `${e2e}.ingest`,
+          TOURNIQUET_RAW_TOPICS: rawTopic,
+          TOURNIQUET_KAFKA_MAX_BATCH: '2000',
+          TOURNIQUET_KAFKA_PARTITIONS_CONCURRENTLY: '3',
+          TOURNIQUET_DATA_DIR: join(dir, e2e),
+        });
+        await waitFor(() => child.assignment(rawTopic).length === 6, 60_000, 'serve ingest to join');
+        stopIngest = () => stopServeProcess(child);
+      }
+      // the clock runs from the first raw record produced to the last decision appended
+      t0 = performance.now();
+      await produceAll(bootstrap, rawTopic, values, (i) => `r${i}`);
+      await waitFor(
+        async () => (await decider.received()) >= count,
+        900_000,
+        `end to end (${durability}, ${where})`,
+        50,
+      );
+      results[`e2e.raw→decision.${durability}.${where} (detections/s)`] =
+        count / ((performance.now() - t0) / 1000);
+      await stopIngest();
+      await decider.close();
+    }
+    results['records (n)'] = N;
+    return results;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
