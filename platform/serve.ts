@@ -614,7 +614,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
  * `node --import tsx platform/serve.ts <service> [--config FILE]`: the same as `tourniquet serve`,
  * for running a service before/without the CLI. Stops gracefully on SIGTERM/SIGINT.
  */
-async function main(argv: string[]): Promise<void> {
+export async function main(argv: string[]): Promise<void> {
   const service = argv[0] as ServiceName;
   if (!SERVICES.includes(service)) {
     process.stderr.write(`usage: serve.ts ${SERVICES.join('|')} [--config FILE]\n`);

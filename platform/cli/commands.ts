@@ -46,6 +46,15 @@ export function registerCommands(program: Command): void {
       );
     });
 
+  program
+    .command('serve <service>')
+    .description('run one service alone (ingest | decider | executor | projector) against Kafka and an event store')
+    .option('--config <file>', 'YAML configuration (environment variables override it; see docs/kafka.md)')
+    .action(async (service: string, o) => {
+      const { main } = await import('../serve.ts');
+      await main([service, ...(o.config ? ['--config', o.config] : [])]);
+    });
+
   const policy = program.command('policy').description('policy as code: validate and explain');
   policy
     .command('validate <file>')
