@@ -617,7 +617,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
 export async function main(argv: string[]): Promise<void> {
   const service = argv[0] as ServiceName;
   if (!SERVICES.includes(service)) {
-    process.stderr.write(`usage: serve.ts ${SERVICES.join('|')} [--config FILE]\n`);
+    process.stderr.write(`usage: tourniquet serve ${SERVICES.join('|')} [--config FILE]\n`);
     process.exitCode = 2;
     return;
   }

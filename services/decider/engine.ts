@@ -20,6 +20,8 @@ import type { LoadedPolicy } from './policy/load.ts';
 interface Cached {
   state: IdentityState;
   revision: number | 'no_stream';
+  /** The pending-approval deadline last recorded in `deadlines` for this identity, or null. */
+  deadline: number | null;
 }
 
 export interface DecisionResult {
@@ -60,6 +62,9 @@ export class DeciderEngine {
 
   setPolicy(policy: LoadedPolicy): void {
     this.compiled = compilePolicy(policy.policy, policy.digest);
+    // Cached states forgot evidence the old policy could not count (windows, confidence floors);
+    // the new one may count it, so states are rebuilt from their streams under the new policy.
+    this.cache.clear();
   }
 
   /** Restores what spans identities from the store: kill switch, catalogue, budget ledger. */
@@ -100,47 +105,52 @@ export class DeciderEngine {
     return { policy: this.compiled, catalogue: this.catalogue, budget: this.budget, paused: this.paused };
   }
 
-  private async load(identity: IdentityRef): Promise<Cached> {
-    const key = identityKey(identity);
+  private async load(identity: IdentityRef, key = identityKey(identity)): Promise<Cached> {
     const hit = this.cache.get(key);
     if (hit) return hit;
     const events = await this.store.readStream(identityStream(identity));
     const state = initialState(identity);
-    for (const e of events) evolve(state, e, this.compiled.maxWindowMs);
+    for (const e of events) evolve(state, e, this.compiled.maxWindowMs, this.compiled.evidenceFloor);
     const loaded: Cached = {
       state,
       revision: events.length === 0 ? 'no_stream' : events[events.length - 1]!.revision,
+      deadline: this.deadlines.get(key)?.at ?? null,
     };
     this.cache.set(key, loaded);
     return loaded;
   }
 
   /**
-   * Decides one input and appends the result durably. Throws typed errors for invalid commands
+   * Decides one input and appends the result durably (`key`: its identityKey, when the caller has it). Throws typed errors for invalid commands
    * (nothing appended) and store errors (the cached state is dropped and reloaded next time).
    */
-  async handle(input: DeciderInput): Promise<DecisionResult> {
+  async handle(input: DeciderInput, key?: string): Promise<DecisionResult> {
     const identity = input.type === 'detection' ? input.detection.identity : input.identity;
-    const key = identityKey(identity);
+    key ??= identityKey(identity);
     for (let attempt = 1; ; attempt++) {
-      const cached = await this.load(identity);
+      const cached = this.cache.get(key) ?? (await this.load(identity, key));
       const events = decide(cached.state, input, this.context());
       if (events.length === 0) return { input, events };
       try {
-        const result = await this.store.append(identityStream(identity), events, cached.revision);
+        const result = await this.store.append(
+          cached.state.stream || identityStream(identity),
+          events,
+          cached.revision,
+        );
         for (const e of events) this.budget.record(e);
         if (
           result.nextRevision ===
           (cached.revision === 'no_stream' ? -1 : cached.revision) + events.length
         ) {
-          for (const e of events) evolve(cached.state, e, this.compiled.maxWindowMs);
+          for (const e of events)
+            evolve(cached.state, e, this.compiled.maxWindowMs, this.compiled.evidenceFloor);
           cached.revision = result.nextRevision;
-          this.trackDeadline(key, cached.state);
+          this.trackDeadline(key, cached);
         } else {
           // The store answered from an identical batch it already holds (an idempotent retry of an
           // append that did land, or another writer): the stream is not "cache + this batch". Re-read.
           this.cache.delete(key);
-          this.trackDeadline(key, (await this.load(identity)).state);
+          this.trackDeadline(key, await this.load(identity, key));
         }
         return { input, events };
       } catch (err) {
@@ -157,10 +167,12 @@ export class DeciderEngine {
     }
   }
 
-  private trackDeadline(key: string, state: IdentityState): void {
-    const at = nextDeadline(state);
+  private trackDeadline(key: string, cached: Cached): void {
+    const at = nextDeadline(cached.state);
+    if (at === cached.deadline) return; // unchanged: most decisions leave no approval pending
+    cached.deadline = at;
     if (at === null) this.deadlines.delete(key);
-    else if (state.identity) this.deadlines.set(key, { at, identity: state.identity });
+    else if (cached.state.identity) this.deadlines.set(key, { at, identity: cached.state.identity });
   }
 
   /** Identities with a pending approval whose deadline is due at `nowMs`: they get a tick input. */
@@ -181,8 +193,8 @@ export class DeciderEngine {
   /** Fills the deadline index from the store on start, so expiries survive a restart. */
   async restoreDeadlines(identities: Iterable<IdentityRef>): Promise<void> {
     for (const identity of identities) {
-      const cached = await this.load(identity);
-      this.trackDeadline(identityKey(identity), cached.state);
+      const key = identityKey(identity);
+      this.trackDeadline(key, await this.load(identity, key));
     }
   }
 }

@@ -1,11 +1,7 @@
 import {
   asyncScheduler,
-  catchError,
   concatMap,
-  defer,
-  EMPTY,
   filter,
-  finalize,
   from,
   groupBy,
   interval,
@@ -26,6 +22,10 @@ export interface DeciderRequest {
   input: DeciderInput;
   resolve: (result: DecisionResult) => void;
   reject: (err: unknown) => void;
+}
+
+interface Keyed extends DeciderRequest {
+  key: string;
 }
 
 export interface PipelineOptions {
@@ -73,42 +73,50 @@ export function runDeciderPipeline(
   // A group may close only when its identity has nothing queued or in flight and has been quiet for
   // idleGroupMs: closing a busy group would let the identity's next input start a second, concurrent
   // group, and that identity's inputs would no longer be decided in order.
-  const busy = new Map<string, number>();
-  const quietSince = new Map<string, number>();
-  const arrive = (key: string) => busy.set(key, (busy.get(key) ?? 0) + 1);
-  const leave = (key: string) => {
-    busy.set(key, (busy.get(key) ?? 1) - 1);
-    quietSince.set(key, scheduler.now());
+  interface Slot {
+    busy: number;
+    quietSince: number;
+  }
+  const slots = new WeakMap<object, Slot>();
+  const slotOf = (group: object): Slot => {
+    let slot = slots.get(group);
+    if (!slot) {
+      slot = { busy: 0, quietSince: scheduler.now() };
+      slots.set(group, slot);
+    }
+    return slot;
   };
-  const idle = (key: string) =>
+  const idle = (slot: Slot) =>
     interval(idleGroupMs, scheduler).pipe(
-      filter(() => (busy.get(key) ?? 0) === 0 && scheduler.now() - (quietSince.get(key) ?? 0) >= idleGroupMs),
+      filter(() => slot.busy === 0 && scheduler.now() - slot.quietSince >= idleGroupMs),
       take(1),
-      tap(() => {
-        busy.delete(key);
-        quietSince.delete(key);
-      }),
     );
+  // Never rejects: errors go back to the requester, so a group's stream never errors.
+  const decideOne = async (req: Keyed, slot: Slot): Promise<void> => {
+    try {
+      req.resolve(await engine.handle(req.input, req.key));
+    } catch (err) {
+      req.reject(err);
+    } finally {
+      slot.busy -= 1;
+      slot.quietSince = scheduler.now();
+    }
+  };
 
   const subscription = merge(requests$, ticks$)
     .pipe(
-      map((req) => ({ req, key: keyOf(req) })),
-      tap(({ key }) => arrive(key)),
-      groupBy(({ key }) => key, { duration: (group) => idle(group.key) }),
-      mergeMap((group) =>
-        group.pipe(
-          concatMap(({ req, key }) =>
-            defer(() => engine.handle(req.input)).pipe(
-              tap({ next: (result) => req.resolve(result) }),
-              catchError((err: unknown) => {
-                req.reject(err);
-                return EMPTY;
-              }),
-              finalize(() => leave(key)),
-            ),
-          ),
-        ),
-      ),
+      map((req): Keyed => ({ ...req, key: keyOf(req) })),
+      groupBy((req) => req.key, { duration: (group) => idle(slotOf(group)) }),
+      mergeMap((group) => {
+        const slot = slotOf(group);
+        return group.pipe(
+          // counted as the input enters its group, synchronously, before any idleness check can run
+          tap(() => {
+            slot.busy += 1;
+          }),
+          concatMap((req) => decideOne(req, slot)),
+        );
+      }),
     )
     .subscribe();
 

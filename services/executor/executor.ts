@@ -1,24 +1,29 @@
 import {
   BrokenCircuitError,
+  type CircuitBreakerPolicy,
   ConsecutiveBreaker,
-  ExponentialBackoff,
-  type IPolicy,
   circuitBreaker,
+  ExponentialBackoff,
   handleWhen,
+  type RetryPolicy,
   retry,
-  wrap,
 } from 'cockatiel';
 import type { Logger } from 'pino';
-import { ProviderError, TourniquetError, WrongExpectedRevisionError, isRetriable } from '../../platform/errors.ts';
-import type { EventStore, Subscription } from '../../platform/eventstore/port.ts';
-import type { IdentityRef } from '../../schemas/detection.ts';
 import {
-  SCHEMA_VERSION,
+  isRetriable,
+  ProviderError,
+  TourniquetError,
+  WrongExpectedRevisionError,
+} from '../../platform/errors.ts';
+import type { EventStore, Subscription } from '../../platform/eventstore/port.ts';
+import { type IdentityRef, identityKey } from '../../schemas/detection.ts';
+import {
   actionStream,
-  identityStream,
   type EventDataOf,
+  identityStream,
   type NewEvent,
   type RecordedEvent,
+  SCHEMA_VERSION,
 } from '../../schemas/events.ts';
 import type { IdentityProvider, PriorState, ProviderAction } from './providers/port.ts';
 
@@ -26,24 +31,59 @@ export interface ExecutorOptions {
   store: EventStore;
   /** Provider per identity provider name (IdentityRef.provider); '*' is the fallback. */
   providers: Record<string, IdentityProvider>;
-  /** Stable across restarts: a restarted executor recognises its own unfinished claims. */
+  /**
+   * Stable across restarts and unique among live instances: a restarted executor recognises its own
+   * unfinished claims (and reconciles them at once); two live instances must never share an id.
+   */
   executorId: string;
   log?: Logger;
+  /** Attempts that reach the provider, per provider call (capture, apply, verify, revert). */
   retry?: { maxAttempts?: number; initialDelayMs?: number; maxDelayMs?: number };
+  /**
+   * Per provider. While the circuit is open calls wait for it to half-open; the wait does not spend
+   * an action's attempts, so a provider outage stalls the queue instead of failing it wholesale.
+   */
   breaker?: { consecutiveFailures?: number; halfOpenAfterMs?: number };
-  /** A claim older than this with no outcome is taken over by another executor. */
+  /**
+   * Liveness lease: every executor writes a heartbeat (a checkpoint named `executor-heartbeat:<id>`
+   * holding wall-clock ms) every leaseMs/3. A claim whose owner has neither claimed nor beaten for
+   * leaseMs is taken over by another executor, which reconciles from the provider's real state.
+   */
   leaseMs?: number;
+  /** Actions handled at once, across identities; one identity's events are handled in order. Default 8. */
+  concurrency?: number;
   now?: () => Date;
 }
 
 type Proposal = EventDataOf<'ActionProposed'>;
+type Claim = RecordedEvent<'ExecutionClaimed'>;
+
+/** Raised inside provider calls once stop() was called: the action is left claimed, for reconciliation. */
+class ExecutorStopping extends Error {
+  constructor() {
+    super('executor stopping');
+    this.name = 'ExecutorStopping';
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function heartbeatCheckpoint(executorId: string): string {
+  return `executor-heartbeat:${executorId}`;
+}
+
+interface ProviderPolicies {
+  retry: RetryPolicy;
+  breaker: CircuitBreakerPolicy;
+}
 
 /**
  * Executes approved actions against identity providers exactly once, and rolls back a case's
  * executed actions when its verdict is benign. Exactly once rests on the action stream:
  * ExecutionClaimed is appended with expected revision 'no_stream' (first writer wins) and carries
  * the prior state; a restart finds its own claim without an outcome and reconciles from the
- * provider's real state instead of calling it blindly again.
+ * provider's real state instead of calling it blindly again. Claims of an executor that stopped
+ * beating are taken over the same way. See docs/executor.md.
  */
 export class Executor {
   private readonly store: EventStore;
@@ -52,13 +92,34 @@ export class Executor {
   private readonly log: Logger | undefined;
   private readonly leaseMs: number;
   private readonly now: () => Date;
-  private readonly policies = new Map<string, IPolicy>();
+  private readonly policies = new Map<string, ProviderPolicies>();
   private readonly retryOpts: Required<NonNullable<ExecutorOptions['retry']>>;
   private readonly breakerOpts: Required<NonNullable<ExecutorOptions['breaker']>>;
+  private readonly concurrency: number;
   private subscription: Subscription | undefined;
+  /** Actions claimed by another (live) executor: re-examined by sweep() once their lease may have run out. */
   private readonly watch = new Map<string, { identity: IdentityRef; caseId: string }>();
+  /** Executed actions of benign cases whose owner is another live executor: it rolls them back, or we do once it is gone. */
+  private readonly rollbackWatch = new Map<string, { proposal: Proposal; causationId: string }>();
   private sweepTimer: NodeJS.Timeout | undefined;
-  /** Errors that stopped the subscription: surfaced, never swallowed. */
+  private beatTimer: NodeJS.Timeout | undefined;
+  /** Wall-clock ms of our last heartbeat that reached the store (0: not started). */
+  private lastBeat = 0;
+  private started = false;
+  private stopping = false;
+  private failed = false;
+  private onError: ((err: unknown) => void) | undefined;
+  private readonly abort = new AbortController();
+  /** Per identity: the tail of its chain of tasks (one identity's events are handled in order). */
+  private readonly queues = new Map<string, Promise<void>>();
+  private readonly tasks = new Set<Promise<void>>();
+  private active = 0;
+  private readonly waiters: Array<() => void> = [];
+  /** Dispatched events in position order; the checkpoint advances over the done prefix. */
+  private readonly marks: Array<{ position: number; done: boolean }> = [];
+  private checkpointChain: Promise<void> = Promise.resolve();
+  private checkpointed = 0;
+  /** Errors that stopped the executor: surfaced, never swallowed. */
   readonly errors: unknown[] = [];
 
   constructor(opts: ExecutorOptions) {
@@ -70,6 +131,7 @@ export class Executor {
     this.now = opts.now ?? (() => new Date());
     this.retryOpts = { maxAttempts: 5, initialDelayMs: 200, maxDelayMs: 5000, ...opts.retry };
     this.breakerOpts = { consecutiveFailures: 5, halfOpenAfterMs: 10_000, ...opts.breaker };
+    this.concurrency = Math.max(1, opts.concurrency ?? 8);
   }
 
   private get checkpointName(): string {
@@ -77,38 +139,66 @@ export class Executor {
   }
 
   async start(onError?: (err: unknown) => void): Promise<void> {
+    this.onError = onError;
+    this.started = true;
+    await this.heartbeat();
+    this.beatTimer = setInterval(
+      () => {
+        this.heartbeat().catch((err: unknown) => this.log?.warn({ err }, 'executor heartbeat failed'));
+      },
+      Math.max(50, Math.floor(this.leaseMs / 3)),
+    );
+    this.beatTimer.unref();
+
     const after = (await this.store.getCheckpoint(this.checkpointName)) ?? 0;
+    this.checkpointed = after;
+    await this.recover();
+    if (this.failed) return;
     this.subscription = this.store.subscribeAll(
       {
         after,
         types: ['ActionApproved', 'CaseResolved'],
-        onError: (err) => {
-          this.errors.push(err);
-          this.log?.error({ err }, 'executor subscription stopped');
-          onError?.(err);
-        },
+        onError: (err) => this.fail(err),
       },
-      async (event) => {
-        await this.handle(event);
-        await this.store.saveCheckpoint(this.checkpointName, event.position);
-      },
+      (event) => this.dispatch(event),
     );
-    this.sweepTimer = setInterval(() => {
-      this.sweep().catch((err: unknown) => {
-        this.errors.push(err);
-        this.log?.error({ err }, 'executor sweep failed');
-      });
-    }, Math.max(1000, Math.floor(this.leaseMs / 2)));
+    this.sweepTimer = setInterval(
+      () => {
+        this.sweep().catch((err: unknown) => {
+          this.errors.push(err);
+          this.log?.error({ err }, 'executor sweep failed');
+        });
+      },
+      Math.max(1000, Math.floor(this.leaseMs / 2)),
+    );
     this.sweepTimer.unref();
   }
 
+  /** Stops taking events, lets the actions in flight finish (or leaves them claimed), saves the checkpoint. */
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.beatTimer) clearInterval(this.beatTimer);
+    this.stopping = true;
+    this.abort.abort();
+    for (const w of this.waiters.splice(0)) w();
     await this.subscription?.stop();
+    await this.idle();
+    await this.checkpointChain.catch(() => undefined);
   }
 
+  /** Position of the last event taken from the subscription (dispatched; maybe still in flight). */
   get position(): number {
     return this.subscription?.position ?? 0;
+  }
+
+  /** Position up to which every event has been handled and checkpointed. */
+  get checkpoint(): number {
+    return this.checkpointed;
+  }
+
+  /** Resolves when no action is in flight or queued. */
+  async idle(): Promise<void> {
+    while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
   }
 
   async handle(event: RecordedEvent): Promise<void> {
@@ -119,29 +209,242 @@ export class Executor {
     }
   }
 
-  /** Re-examines actions claimed by others whose lease may have run out (their executor died). */
+  /**
+   * Re-examines actions claimed by others whose lease may have run out (their executor died), our own
+   * claims we let go of, and rollbacks left to another executor.
+   */
   async sweep(): Promise<void> {
+    const runs: Promise<void>[] = [];
     for (const [actionId, w] of [...this.watch]) {
       this.watch.delete(actionId);
-      await this.execute(w.identity, actionId, undefined);
+      runs.push(this.schedule(identityKey(w.identity), () => this.execute(w.identity, actionId, undefined)));
+    }
+    for (const [actionId, w] of [...this.rollbackWatch]) {
+      this.rollbackWatch.delete(actionId);
+      runs.push(
+        this.schedule(identityKey(w.proposal.identity), () => this.rollbackAction(w.proposal, w.causationId)),
+      );
+    }
+    const results = await Promise.allSettled(runs);
+    const failure = results.find((r) => r.status === 'rejected');
+    if (failure && failure.status === 'rejected') throw failure.reason;
+  }
+
+  // ------------------------------------------------------------------ scheduling
+
+  private async acquire(): Promise<void> {
+    if (this.active < this.concurrency || this.stopping) {
+      this.active += 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+    this.active += 1;
+  }
+
+  private release(): void {
+    this.active -= 1;
+    this.waiters.shift()?.();
+  }
+
+  /** Runs a task after every earlier task of the same identity; holds one concurrency slot while it runs. */
+  private schedule(key: string, task: () => Promise<void>): Promise<void> {
+    const prev = this.queues.get(key) ?? Promise.resolve();
+    const run = prev.then(async () => {
+      if (this.stopping) return; // not started: its event is not checkpointed, so it is handled after a restart
+      await this.acquire();
+      try {
+        if (this.stopping) return;
+        await task();
+      } finally {
+        this.release();
+      }
+    });
+    const tail = run.catch(() => undefined);
+    this.queues.set(key, tail);
+    this.tasks.add(tail);
+    void tail.then(() => {
+      this.tasks.delete(tail);
+      if (this.queues.get(key) === tail) this.queues.delete(key);
+    });
+    return run;
+  }
+
+  /** The subscription handler: queues the event and returns once there is room for more (backpressure). */
+  private async dispatch(event: RecordedEvent): Promise<void> {
+    if (this.failed) throw new TourniquetError('INTERNAL', 'executor stopped after an error');
+    const identity =
+      event.type === 'ActionApproved' || event.type === 'CaseResolved' ? event.data.identity : undefined;
+    const mark = { position: event.position, done: false };
+    this.marks.push(mark);
+    const run = identity ? this.schedule(identityKey(identity), () => this.handle(event)) : Promise.resolve();
+    void run.then(
+      () => {
+        mark.done = true;
+        this.advanceCheckpoint();
+      },
+      (err: unknown) => this.fail(err),
+    );
+    // Backpressure: do not read further ahead than `concurrency` events in flight.
+    while (!this.stopping && !this.failed && this.tasks.size >= this.concurrency * 2) {
+      await Promise.race([...this.tasks]);
     }
   }
 
-  private policyFor(provider: string): IPolicy {
+  private advanceCheckpoint(): void {
+    // Once stopping, tasks may have been cut short: nothing more is checkpointed (handling is idempotent).
+    if (this.stopping) return;
+    let last: number | undefined;
+    while (this.marks.length > 0 && this.marks[0]!.done) last = this.marks.shift()!.position;
+    if (last === undefined) return;
+    const position = last;
+    this.checkpointChain = this.checkpointChain
+      .then(() => this.store.saveCheckpoint(this.checkpointName, position))
+      .then(
+        () => {
+          this.checkpointed = Math.max(this.checkpointed, position);
+        },
+        (err: unknown) => this.fail(err),
+      );
+  }
+
+  private fail(err: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.errors.push(err);
+    this.log?.error({ err }, 'executor subscription stopped');
+    void this.subscription?.stop();
+    this.onError?.(err);
+  }
+
+  // ------------------------------------------------------------------ liveness
+
+  private async heartbeat(): Promise<void> {
+    const t = this.now().getTime();
+    await this.store.saveCheckpoint(heartbeatCheckpoint(this.id), t);
+    this.lastBeat = t;
+  }
+
+  /** Whether a claim's owner has shown no sign of life (claim or heartbeat) for longer than the lease. */
+  private async claimStale(claim: Claim): Promise<boolean> {
+    const beat = (await this.store.getCheckpoint(heartbeatCheckpoint(claim.data.executor))) ?? 0;
+    const since = Math.max(Date.parse(claim.recordedAt), beat);
+    return this.now().getTime() - since > this.leaseMs;
+  }
+
+  /** Our own lease: if our heartbeats have not reached the store lately, others may take our claims over. */
+  private leaseHeld(): boolean {
+    if (!this.started) return true;
+    return this.now().getTime() - this.lastBeat < (this.leaseMs * 2) / 3;
+  }
+
+  /**
+   * On start: our own claims without an outcome are reconciled now (we crashed after claiming);
+   * claims of others are watched; executed actions of benign cases that were never rolled back are
+   * rolled back (or watched, when their owner is alive and will do it).
+   */
+  private async recover(): Promise<void> {
+    const open = new Map<string, Claim>();
+    const executed = new Map<string, EventDataOf<'ActionExecuted'>>();
+    const rolledBack = new Set<string>();
+    const benign = new Map<string, string>();
+    let after = 0;
+    for (;;) {
+      const page = await this.store.readAll({
+        after,
+        limit: 5000,
+        types: ['ExecutionClaimed', 'ActionExecuted', 'ActionFailed', 'ActionRolledBack', 'CaseResolved'],
+      });
+      for (const e of page) {
+        if (e.type === 'ExecutionClaimed') open.set(e.data.actionId, e as Claim);
+        else if (e.type === 'ActionExecuted') {
+          open.delete(e.data.actionId);
+          executed.set(e.data.actionId, e.data);
+        } else if (e.type === 'ActionFailed') open.delete(e.data.actionId);
+        else if (e.type === 'ActionRolledBack') rolledBack.add(e.data.actionId);
+        else if (e.type === 'CaseResolved' && e.data.verdict === 'benign') benign.set(e.data.caseId, e.id);
+      }
+      if (page.length < 5000) break;
+      after = page[page.length - 1]!.position;
+    }
+    for (const [actionId, claim] of open) {
+      const identity = claim.data.identity;
+      if (claim.data.executor === this.id) {
+        this.log?.info({ actionId }, 'reconciling our own unfinished claim');
+        void this.schedule(identityKey(identity), () => this.execute(identity, actionId, undefined)).catch(
+          (err: unknown) => this.fail(err),
+        );
+      } else {
+        this.watch.set(actionId, { identity, caseId: claim.data.caseId });
+      }
+    }
+    const cases = new Set<string>();
+    for (const [actionId, x] of executed) {
+      const causation = benign.get(x.caseId);
+      if (!causation || rolledBack.has(actionId) || cases.has(x.caseId)) continue;
+      cases.add(x.caseId);
+      void this.schedule(identityKey(x.identity), () =>
+        this.rollbackCase(x.identity, x.caseId, causation),
+      ).catch((err: unknown) => this.fail(err));
+    }
+  }
+
+  // ------------------------------------------------------------------ provider calls
+
+  private policiesFor(provider: string): ProviderPolicies {
     let p = this.policies.get(provider);
     if (!p) {
-      const retryPolicy = retry(handleWhen((err) => isRetriable(err) || err instanceof BrokenCircuitError), {
-        maxAttempts: this.retryOpts.maxAttempts - 1,
-        backoff: new ExponentialBackoff({ initialDelay: this.retryOpts.initialDelayMs, maxDelay: this.retryOpts.maxDelayMs }),
-      });
-      const breaker = circuitBreaker(handleWhen(isRetriable), {
-        halfOpenAfter: this.breakerOpts.halfOpenAfterMs,
-        breaker: new ConsecutiveBreaker(this.breakerOpts.consecutiveFailures),
-      });
-      p = wrap(retryPolicy, breaker);
+      p = {
+        retry: retry(handleWhen(isRetriable), {
+          maxAttempts: Math.max(0, this.retryOpts.maxAttempts - 1),
+          backoff: new ExponentialBackoff({
+            initialDelay: this.retryOpts.initialDelayMs,
+            maxDelay: this.retryOpts.maxDelayMs,
+          }),
+        }),
+        breaker: circuitBreaker(handleWhen(isRetriable), {
+          halfOpenAfter: this.breakerOpts.halfOpenAfterMs,
+          breaker: new ConsecutiveBreaker(this.breakerOpts.consecutiveFailures),
+        }),
+      };
       this.policies.set(provider, p);
     }
     return p;
+  }
+
+  /**
+   * One provider call with retries and the provider's circuit breaker. `counter.attempts` counts the
+   * calls that reached the provider: waiting on an open circuit is not an attempt.
+   */
+  private async call<T>(provider: string, fn: () => Promise<T>, counter: { attempts: number }): Promise<T> {
+    const { retry: retryPolicy, breaker } = this.policiesFor(provider);
+    let waitingSince: number | undefined;
+    let tries = 0;
+    return retryPolicy.execute(async () => {
+      // Once stop() is called, a call in progress finishes its current attempt but is not retried.
+      if (this.stopping && tries > 0) throw new ExecutorStopping();
+      tries += 1;
+      for (;;) {
+        try {
+          return await breaker.execute(() => {
+            counter.attempts += 1;
+            return fn();
+          });
+        } catch (err) {
+          if (!(err instanceof BrokenCircuitError)) throw err;
+          if (this.stopping) throw new ExecutorStopping();
+          if (waitingSince === undefined) {
+            waitingSince = Date.now();
+            this.log?.warn({ provider }, 'circuit open: waiting for the provider to recover');
+          }
+          await sleep(Math.min(250, Math.max(10, this.breakerOpts.halfOpenAfterMs / 4)));
+        }
+      }
+    }, this.abort.signal);
+  }
+
+  /** A call cut short by stop(): not a failure of the action, which stays claimed (or unclaimed) for later. */
+  private interrupted(err: unknown): boolean {
+    return err instanceof ExecutorStopping || (this.stopping && isRetriable(err));
   }
 
   private providerFor(identity: IdentityRef): IdentityProvider {
@@ -155,22 +458,37 @@ export class Executor {
     return p;
   }
 
-  private async findProposal(identity: IdentityRef, actionId: string): Promise<{ proposal: Proposal; events: RecordedEvent[] }> {
+  private async findProposal(
+    identity: IdentityRef,
+    actionId: string,
+  ): Promise<{ proposal: Proposal; events: RecordedEvent[] }> {
     const events = await this.store.readStream(identityStream(identity));
-    const e = events.find((x) => x.type === 'ActionProposed' && x.data.actionId === actionId);
-    if (!e || e.type !== 'ActionProposed') {
-      throw new TourniquetError('NOT_FOUND', `no ActionProposed for ${actionId} in ${identityStream(identity)}`, { status: 404 });
+    const e = events.find(
+      (x): x is RecordedEvent<'ActionProposed'> =>
+        x.type === 'ActionProposed' && x.data.actionId === actionId,
+    );
+    if (!e) {
+      throw new TourniquetError(
+        'NOT_FOUND',
+        `no ActionProposed for ${actionId} in ${identityStream(identity)}`,
+        { status: 404 },
+      );
     }
     return { proposal: e.data, events };
   }
 
-  private envelope<T extends 'ExecutionClaimed' | 'ActionExecuted' | 'ActionFailed' | 'ActionVerified' | 'ActionRolledBack'>(
-    type: T,
-    id: string,
-    data: EventDataOf<T>,
-    causationId: string | null,
-    caseId: string,
-  ): NewEvent {
+  /**
+   * Claim ids name the executor. The store treats an append whose first event id already exists in the
+   * stream as an idempotent retry and answers success without checking the expected revision: with one
+   * id for every executor, the loser of a claim race would be told it had won, and both would apply.
+   */
+  private claimId(actionId: string, attempt: number): string {
+    return `${actionId}-claim-${attempt}-${this.id}`;
+  }
+
+  private envelope<
+    T extends 'ExecutionClaimed' | 'ActionExecuted' | 'ActionFailed' | 'ActionVerified' | 'ActionRolledBack',
+  >(type: T, id: string, data: EventDataOf<T>, causationId: string | null, caseId: string): NewEvent {
     return {
       id,
       type,
@@ -183,44 +501,92 @@ export class Executor {
     } as NewEvent;
   }
 
+  // ------------------------------------------------------------------ execute
+
   /** Runs one approved action to an outcome: executed (and verified), or failed. */
   async execute(identity: IdentityRef, actionId: string, approvedDigest: string | undefined): Promise<void> {
     const { proposal, events: identityEvents } = await this.findProposal(identity, actionId);
     const stream = actionStream(actionId);
     const history = await this.store.readStream(stream);
-    if (history.some((e) => e.type === 'ActionExecuted' || e.type === 'ActionFailed' || e.type === 'ActionRolledBack')) return;
+    if (history.some((e) => e.type === 'ActionFailed' || e.type === 'ActionRolledBack')) return;
     const ref = { actionId, caseId: proposal.caseId, identity: proposal.identity };
-    const request: ProviderAction = { actionId, action: proposal.action, identity: proposal.identity, args: proposal.args };
-    const approval = identityEvents.find((e) => e.type === 'ActionApproved' && e.data.actionId === actionId && e.data.final);
+    const request: ProviderAction = {
+      actionId,
+      action: proposal.action,
+      identity: proposal.identity,
+      args: proposal.args,
+    };
+    const lastClaim = [...history].reverse().find((e): e is Claim => e.type === 'ExecutionClaimed');
+    const executedBefore = history.find(
+      (e): e is RecordedEvent<'ActionExecuted'> => e.type === 'ActionExecuted',
+    );
+    if (executedBefore) {
+      // Executed but never verified (a crash or a stop between the two): the owner, or whoever takes
+      // over from a dead owner, verifies it now. Probes are reads: no effect is repeated.
+      if (history.some((e) => e.type === 'ActionVerified')) return;
+      if (lastClaim && lastClaim.data.executor !== this.id && !(await this.claimStale(lastClaim))) return;
+      const provider = this.providers[identity.provider] ?? this.providers['*'];
+      if (!provider) return;
+      await this.verifyAction(
+        provider,
+        request,
+        executedBefore.data.priorState,
+        executedBefore.data.result,
+        ref,
+        proposal,
+        history[history.length - 1]!.revision,
+      );
+      return;
+    }
+    const approval = identityEvents.find(
+      (e) => e.type === 'ActionApproved' && e.data.actionId === actionId && e.data.final,
+    );
     const causation = approval?.id ?? null;
-    const digest = approvedDigest ?? (approval?.type === 'ActionApproved' ? approval.data.argsDigest : undefined);
+    const digest =
+      approvedDigest ?? (approval?.type === 'ActionApproved' ? approval.data.argsDigest : undefined);
 
     let provider: IdentityProvider;
     try {
       provider = this.providerFor(identity);
       if (digest !== proposal.argsDigest) {
-        throw new TourniquetError('APPROVAL_INVALID', `approval digest ${digest} does not match proposal ${proposal.argsDigest}`);
+        throw new TourniquetError(
+          'APPROVAL_INVALID',
+          `approval digest ${digest} does not match proposal ${proposal.argsDigest}`,
+        );
       }
       if (!provider.supports(proposal.action)) {
-        throw new ProviderError(`${provider.name} does not support ${proposal.action}`, { retriable: false, provider: provider.name });
+        throw new ProviderError(`${provider.name} does not support ${proposal.action}`, {
+          retriable: false,
+          provider: provider.name,
+        });
+      }
+      // An analyst cleared the case before we reached the action (a backlog): acting now would disrupt
+      // a cleared identity and leave residue. Only for unclaimed actions: a claimed one may be in effect.
+      const cleared = identityEvents.find(
+        (e) => e.type === 'CaseResolved' && e.data.caseId === proposal.caseId && e.data.verdict === 'benign',
+      );
+      if (cleared && !lastClaim) {
+        throw new TourniquetError(
+          'APPROVAL_INVALID',
+          `not executed: case ${proposal.caseId} was resolved benign (${cleared.id}) before the executor reached the action; nothing was changed`,
+        );
       }
     } catch (err) {
       await this.recordFailure(history, ref, proposal, 'n/a', err, 0, 'apply', causation);
       return;
     }
 
-    const lastClaim = [...history].reverse().find((e) => e.type === 'ExecutionClaimed');
     let prior: PriorState;
     let claimRevision: number;
     let reconcile = false;
-    if (lastClaim && lastClaim.type === 'ExecutionClaimed') {
+    const counter = { attempts: 0 };
+    if (lastClaim) {
       const mine = lastClaim.data.executor === this.id;
-      const stale = this.now().getTime() - Date.parse(lastClaim.recordedAt) > this.leaseMs;
-      if (!mine && !stale) {
+      if (!mine && !(await this.claimStale(lastClaim))) {
         this.watch.set(actionId, { identity, caseId: proposal.caseId });
         return;
       }
-      // Our own unfinished claim (we crashed) or an abandoned one: take it over, then reconcile.
+      // Our own unfinished claim (we crashed or let go) or an abandoned one: take it over, then reconcile.
       prior = lastClaim.data.priorState;
       try {
         const r = await this.store.append(
@@ -228,8 +594,14 @@ export class Executor {
           [
             this.envelope(
               'ExecutionClaimed',
-              `${actionId}-claim-${lastClaim.data.attempt + 1}`,
-              { ...ref, action: proposal.action, executor: this.id, attempt: lastClaim.data.attempt + 1, priorState: prior },
+              this.claimId(actionId, lastClaim.data.attempt + 1),
+              {
+                ...ref,
+                action: proposal.action,
+                executor: this.id,
+                attempt: lastClaim.data.attempt + 1,
+                priorState: prior,
+              },
               causation,
               proposal.caseId,
             ),
@@ -242,11 +614,22 @@ export class Executor {
         throw err;
       }
       reconcile = true;
+      if (!mine) this.log?.warn({ actionId, from: lastClaim.data.executor }, 'took over an abandoned claim');
     } else {
       try {
-        prior = await this.policyFor(provider.name).execute(() => provider.capture(request));
+        prior = await this.call(provider.name, () => provider.capture(request), counter);
       } catch (err) {
-        await this.recordFailure(history, ref, proposal, provider.name, err, this.retryOpts.maxAttempts, 'apply', causation);
+        if (this.interrupted(err)) return;
+        await this.recordFailure(
+          history,
+          ref,
+          proposal,
+          provider.name,
+          err,
+          counter.attempts,
+          'apply',
+          causation,
+        );
         return;
       }
       try {
@@ -255,7 +638,7 @@ export class Executor {
           [
             this.envelope(
               'ExecutionClaimed',
-              `${actionId}-claim-1`,
+              this.claimId(actionId, 1),
               { ...ref, action: proposal.action, executor: this.id, attempt: 1, priorState: prior },
               causation,
               proposal.caseId,
@@ -271,16 +654,29 @@ export class Executor {
     }
 
     let result: Record<string, unknown>;
-    let attempts = 0;
+    let already = false;
+    counter.attempts = 0;
     try {
-      const already = reconcile ? await this.policyFor(provider.name).execute(() => provider.isApplied(request, prior)) : false;
+      if (!this.leaseHeld()) {
+        // Our heartbeats are not reaching the store: another executor may take this claim over. Do not
+        // call the provider under a lease we may have lost; our sweep reconciles it later.
+        this.log?.warn(
+          { actionId },
+          'lease not held (heartbeats failing): leaving the claim for reconciliation',
+        );
+        this.watch.set(actionId, { identity, caseId: proposal.caseId });
+        return;
+      }
+      already = reconcile
+        ? await this.call(provider.name, () => provider.isApplied(request, prior), { attempts: 0 })
+        : false;
       if (already) {
-        result = { reconciled: true, note: 'effect found in place after a restart; provider not called again' };
+        result = {
+          reconciled: true,
+          note: 'effect found in place after a restart; provider not called again',
+        };
       } else {
-        result = await this.policyFor(provider.name).execute(() => {
-          attempts += 1;
-          return provider.apply(request, prior);
-        });
+        result = await this.call(provider.name, () => provider.apply(request, prior), counter);
       }
       const executed = this.envelope(
         'ActionExecuted',
@@ -299,45 +695,89 @@ export class Executor {
       );
       const r = await this.store.append(stream, [executed], claimRevision);
       claimRevision = r.nextRevision;
-      this.log?.info({ actionId, action: proposal.action, identity: `${identity.provider}:${identity.id}` }, 'action executed');
+      this.log?.info(
+        { actionId, action: proposal.action, identity: `${identity.provider}:${identity.id}` },
+        'action executed',
+      );
     } catch (err) {
       if (err instanceof WrongExpectedRevisionError) return;
+      if (this.interrupted(err)) return; // left claimed: reconciled on restart
       await this.recordFailure(
         await this.store.readStream(stream),
         ref,
         proposal,
         provider.name,
         err,
-        Math.max(attempts, 1),
+        Math.max(counter.attempts, 1),
         'apply',
         causation,
       );
       return;
     }
 
-    try {
-      const probes = await this.policyFor(provider.name).execute(() => provider.verify(request, prior, result));
-      const failed = probes.filter((p) => !p.ok);
-      if (failed.length === 0) {
-        await this.store.append(
-          stream,
-          [this.envelope('ActionVerified', `${actionId}-verified`, { ...ref, probes }, `${actionId}-executed`, proposal.caseId)],
-          claimRevision,
-        );
-      } else {
-        throw new TourniquetError('PROVIDER_VERIFY_FAILED', `verification failed: ${failed.map((p) => `${p.probe}: ${p.detail}`).join('; ')}`, {
-          details: { probes },
-        });
-      }
-    } catch (err) {
-      if (err instanceof WrongExpectedRevisionError) return;
-      await this.recordFailure(await this.store.readStream(stream), ref, proposal, provider.name, err, 1, 'verify', `${actionId}-executed`);
-    }
+    await this.verifyAction(provider, request, prior, result, ref, proposal, claimRevision);
 
     // A benign verdict may have landed while we executed: undo at once rather than leave it in place.
-    const latest = await this.store.readStream(identityStream(identity), { fromRevision: identityEvents.length });
-    const benign = latest.find((e) => e.type === 'CaseResolved' && e.data.caseId === proposal.caseId && e.data.verdict === 'benign');
+    const latest = await this.store.readStream(identityStream(identity), {
+      fromRevision: identityEvents.length,
+    });
+    const benign = [...identityEvents, ...latest].find(
+      (e) => e.type === 'CaseResolved' && e.data.caseId === proposal.caseId && e.data.verdict === 'benign',
+    );
     if (benign) await this.rollbackAction(proposal, benign.id);
+  }
+
+  /** Probes the effect and records ActionVerified, or ActionFailed(verify) that an analyst sees. */
+  private async verifyAction(
+    provider: IdentityProvider,
+    request: ProviderAction,
+    prior: PriorState,
+    result: Record<string, unknown>,
+    ref: { actionId: string; caseId: string; identity: IdentityRef },
+    proposal: Proposal,
+    revision: number,
+  ): Promise<void> {
+    const { actionId } = ref;
+    const stream = actionStream(actionId);
+    const counter = { attempts: 0 };
+    try {
+      const probes = await this.call(provider.name, () => provider.verify(request, prior, result), counter);
+      const failed = probes.filter((p) => !p.ok);
+      if (failed.length > 0) {
+        throw new TourniquetError(
+          'PROVIDER_VERIFY_FAILED',
+          `verification failed: ${failed.map((p) => `${p.probe}: ${p.detail}`).join('; ')}`,
+          {
+            details: { probes },
+          },
+        );
+      }
+      await this.store.append(
+        stream,
+        [
+          this.envelope(
+            'ActionVerified',
+            `${actionId}-verified`,
+            { ...ref, probes },
+            `${actionId}-executed`,
+            proposal.caseId,
+          ),
+        ],
+        revision,
+      );
+    } catch (err) {
+      if (err instanceof WrongExpectedRevisionError || this.interrupted(err)) return;
+      await this.recordFailure(
+        await this.store.readStream(stream),
+        ref,
+        proposal,
+        provider.name,
+        err,
+        Math.max(counter.attempts, 1),
+        'verify',
+        `${actionId}-executed`,
+      );
+    }
   }
 
   private async recordFailure(
@@ -350,7 +790,10 @@ export class Executor {
     phase: 'apply' | 'verify' | 'rollback',
     causation: string | null,
   ): Promise<void> {
-    const e = err instanceof TourniquetError ? err : new TourniquetError('INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
+    const e =
+      err instanceof TourniquetError
+        ? err
+        : new TourniquetError('INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
     this.log?.warn({ actionId: ref.actionId, phase, code: e.code, err: e.message }, 'action failed');
     const expected = history.length === 0 ? 'no_stream' : history[history.length - 1]!.revision;
     try {
@@ -360,7 +803,14 @@ export class Executor {
           this.envelope(
             'ActionFailed',
             `${ref.actionId}-failed-${phase}`,
-            { ...ref, action: proposal.action, provider, error: { code: e.code, message: e.message, retriable: e.retriable }, attempts, phase },
+            {
+              ...ref,
+              action: proposal.action,
+              provider,
+              error: { code: e.code, message: e.message, retriable: e.retriable },
+              attempts,
+              phase,
+            },
             causation,
             ref.caseId,
           ),
@@ -372,29 +822,51 @@ export class Executor {
     }
   }
 
+  // ------------------------------------------------------------------ rollback
+
   /** Reverts a case's executed actions, newest first. */
   async rollbackCase(identity: IdentityRef, caseId: string, causationId: string): Promise<void> {
     const events = await this.store.readStream(identityStream(identity));
     const proposals = events
-      .filter((e): e is RecordedEvent<'ActionProposed'> => e.type === 'ActionProposed' && e.data.caseId === caseId)
+      .filter(
+        (e): e is RecordedEvent<'ActionProposed'> => e.type === 'ActionProposed' && e.data.caseId === caseId,
+      )
       .map((e) => e.data);
     for (const proposal of proposals.reverse()) await this.rollbackAction(proposal, causationId);
   }
 
+  /**
+   * Reverts one executed action from the prior state it captured. Every executor sees the verdict, but
+   * only the action's owner (the executor of its last claim) reverts it while that owner is alive; the
+   * others watch and take over if it dies first. A repeated revert (crash before ActionRolledBack)
+   * restores the same captured state again, which the provider does as a no-op.
+   */
   private async rollbackAction(proposal: Proposal, causationId: string): Promise<void> {
     const stream = actionStream(proposal.actionId);
     const history = await this.store.readStream(stream);
-    const executed = history.find((e) => e.type === 'ActionExecuted');
-    if (!executed || executed.type !== 'ActionExecuted') return;
+    const executed = history.find((e): e is RecordedEvent<'ActionExecuted'> => e.type === 'ActionExecuted');
+    if (!executed) return;
     if (history.some((e) => e.type === 'ActionRolledBack')) return;
+    const owner = [...history].reverse().find((e): e is Claim => e.type === 'ExecutionClaimed');
+    if (owner && owner.data.executor !== this.id && !(await this.claimStale(owner))) {
+      this.rollbackWatch.set(proposal.actionId, { proposal, causationId });
+      return;
+    }
     const ref = { actionId: proposal.actionId, caseId: proposal.caseId, identity: proposal.identity };
-    const request: ProviderAction = { actionId: proposal.actionId, action: proposal.action, identity: proposal.identity, args: proposal.args };
+    const request: ProviderAction = {
+      actionId: proposal.actionId,
+      action: proposal.action,
+      identity: proposal.identity,
+      args: proposal.args,
+    };
+    const counter = { attempts: 0 };
     let provider: IdentityProvider;
     try {
       provider = this.providerFor(proposal.identity);
-      // revert restores captured state: doing it twice (two executors) restores the same state twice.
-      const reverted = await this.policyFor(provider.name).execute(() =>
-        provider.revert(request, executed.data.priorState, executed.data.result),
+      const reverted = await this.call(
+        provider.name,
+        () => provider.revert(request, executed.data.priorState, executed.data.result),
+        counter,
       );
       const residue = [...new Set([...reverted.residue, ...proposal.rollback.notes])];
       await this.store.append(
@@ -403,7 +875,13 @@ export class Executor {
           this.envelope(
             'ActionRolledBack',
             `${proposal.actionId}-rolled-back`,
-            { ...ref, action: proposal.action, restored: reverted.restored, residue, complete: residue.length === 0 },
+            {
+              ...ref,
+              action: proposal.action,
+              restored: reverted.restored,
+              residue,
+              complete: residue.length === 0,
+            },
             causationId,
             proposal.caseId,
           ),
@@ -412,8 +890,17 @@ export class Executor {
       );
       this.log?.info({ actionId: proposal.actionId, residue }, 'action rolled back');
     } catch (err) {
-      if (err instanceof WrongExpectedRevisionError) return;
-      await this.recordFailure(history, ref, proposal, proposal.identity.provider, err, this.retryOpts.maxAttempts, 'rollback', causationId);
+      if (err instanceof WrongExpectedRevisionError || this.interrupted(err)) return;
+      await this.recordFailure(
+        history,
+        ref,
+        proposal,
+        proposal.identity.provider,
+        err,
+        Math.max(counter.attempts, 1),
+        'rollback',
+        causationId,
+      );
     }
   }
 }

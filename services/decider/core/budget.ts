@@ -1,4 +1,5 @@
 import type { NewEvent } from '../../../schemas/events.ts';
+import { parseTime } from './time.ts';
 import type { BudgetView } from './types.ts';
 
 /**
@@ -15,21 +16,27 @@ export class BudgetLedger implements BudgetView {
     this.retainMs = retainMs;
   }
 
+  /**
+   * The fullest window of `windowMs` that an action at `atMs` would fall into. Decisions are not
+   * always made in time order across identities (partitions lag differently), so besides the window
+   * ending at `atMs` every window ending at a later recorded action, up to `atMs + windowMs`, counts:
+   * if `used < limit`, adding this action leaves every window within its limit.
+   */
   used(key: string, atMs: number, windowMs: number): number {
     const list = this.stamps.get(key);
     if (!list || list.length === 0) return 0;
-    const from = atMs - windowMs;
-    // first index with stamp > from
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (list[mid]! > from) hi = mid;
-      else lo = mid + 1;
+    let left = firstAfter(list, atMs - windowMs);
+    let right = firstAfter(list, atMs);
+    let most = right - left;
+    const end = atMs + windowMs;
+    while (right < list.length && list[right]! < end) {
+      const s = list[right]!;
+      while (right + 1 < list.length && list[right + 1] === s) right++;
+      while (list[left]! <= s - windowMs) left++;
+      most = Math.max(most, right + 1 - left);
+      right++;
     }
-    let count = 0;
-    for (let i = lo; i < list.length && list[i]! <= atMs; i++) count++;
-    return count;
+    return most;
   }
 
   tripped(key: string): boolean {
@@ -39,7 +46,7 @@ export class BudgetLedger implements BudgetView {
   /** Folds decider events into the ledger: automatic proposals count, GuardTripped marks the key. */
   record(event: NewEvent): void {
     if (event.type === 'ActionProposed' && event.data.approval.mode === 'auto') {
-      const atMs = Date.parse(event.occurredAt);
+      const atMs = parseTime(event.occurredAt);
       for (const key of event.data.blastRadius.budgetKeys) {
         let list = this.stamps.get(key);
         if (!list) {
@@ -59,4 +66,16 @@ export class BudgetLedger implements BudgetView {
       this.trippedKeys.add(event.data.scope);
     }
   }
+}
+
+/** Index of the first stamp strictly greater than `t` in a sorted list (list.length if none). */
+function firstAfter(list: readonly number[], t: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]! > t) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }

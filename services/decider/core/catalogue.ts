@@ -1,40 +1,56 @@
-import { identityKey, type IdentityRef } from '../../../schemas/detection.ts';
 import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
+import type { IdentityRef } from '../../../schemas/detection.ts';
 import type { CatalogueView } from './types.ts';
 
-/** The identity catalogue as of any event time: later entries for an identity supersede earlier ones. */
+type Timeline = Array<{ atMs: number; entry: CatalogueEntry }>;
+
+/**
+ * The identity catalogue as of any event time: later entries for an identity supersede earlier ones
+ * (an entry without `at` applies from the beginning; of two entries effective at the same time,
+ * the one added last wins). Indexed by provider, then id, so a lookup builds no key string.
+ */
 export class CatalogueIndex implements CatalogueView {
-  private readonly entries = new Map<string, Array<{ atMs: number; entry: CatalogueEntry }>>();
+  private readonly byProvider = new Map<string, Map<string, Timeline>>();
+  private count = 0;
 
   constructor(entries: readonly CatalogueEntry[] = []) {
     for (const e of entries) this.add(e);
   }
 
   add(entry: CatalogueEntry): void {
-    const key = identityKey(entry);
-    const atMs = entry.at ? Date.parse(entry.at) : Number.NEGATIVE_INFINITY;
-    const list = this.entries.get(key) ?? [];
-    list.push({ atMs, entry });
-    list.sort((a, b) => a.atMs - b.atMs);
-    this.entries.set(key, list);
+    let ids = this.byProvider.get(entry.provider);
+    if (!ids) {
+      ids = new Map();
+      this.byProvider.set(entry.provider, ids);
+    }
+    let list = ids.get(entry.id);
+    if (!list) {
+      list = [];
+      ids.set(entry.id, list);
+      this.count += 1;
+    }
+    list.push({ atMs: entry.at ? Date.parse(entry.at) : Number.NEGATIVE_INFINITY, entry });
+    list.sort((a, b) => a.atMs - b.atMs); // stable: same time, added last comes last
   }
 
   lookup(identity: Pick<IdentityRef, 'provider' | 'id'>, atMs: number): CatalogueEntry | undefined {
-    const list = this.entries.get(identityKey(identity));
+    const list = this.byProvider.get(identity.provider)?.get(identity.id);
     if (!list) return undefined;
-    let found: CatalogueEntry | undefined;
-    for (const item of list) {
-      if (item.atMs <= atMs) found = item.entry;
-      else break;
+    for (let i = list.length - 1; i >= 0; i--) {
+      const item = list[i]!;
+      if (item.atMs <= atMs) return item.entry;
     }
-    return found;
+    return undefined;
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 
   all(): CatalogueEntry[] {
-    return [...this.entries.values()].flatMap((l) => l.map((x) => x.entry));
+    const out: CatalogueEntry[] = [];
+    for (const ids of this.byProvider.values())
+      for (const list of ids.values()) for (const x of list) out.push(x.entry);
+    return out;
   }
 }

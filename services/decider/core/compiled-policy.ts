@@ -9,13 +9,29 @@ export interface CompiledPolicy {
   rulesByKind: Map<string, Rule[]>;
   /** The longest rule window: evidence older than this can never count again. */
   maxWindowMs: number;
+  /**
+   * Per detection kind, the lowest confidence any multi-detection rule (count or distinct sources
+   * above one) counts. Only such rules read remembered evidence (single-detection rules look at the
+   * detection in hand), so evolve need not remember a detection below its kind's floor, nor one of
+   * a kind no such rule names.
+   */
+  evidenceFloor: ReadonlyMap<string, number>;
   budgetsFor(action: ActionType): Budget[];
 }
 
 export function compilePolicy(policy: Policy, digest: string): CompiledPolicy {
   const rulesByKind = new Map<string, Rule[]>();
   let maxWindowMs = 0;
+  const evidenceFloor = new Map<string, number>();
   for (const rule of policy.rules) {
+    if (rule.when.count > 1 || rule.when.distinctSources > 1) {
+      for (const kind of rule.when.kinds) {
+        evidenceFloor.set(
+          kind,
+          Math.min(evidenceFloor.get(kind) ?? Number.POSITIVE_INFINITY, rule.when.minConfidence),
+        );
+      }
+    }
     for (const kind of rule.when.kinds) {
       const list = rulesByKind.get(kind) ?? [];
       list.push(rule);
@@ -31,6 +47,7 @@ export function compilePolicy(policy: Policy, digest: string): CompiledPolicy {
     digest,
     rulesByKind,
     maxWindowMs,
+    evidenceFloor,
     budgetsFor(action) {
       let b = budgetCache.get(action);
       if (!b) {
@@ -53,6 +70,10 @@ export function ruleSelects(rule: Rule, entry: CatalogueEntry): boolean {
 /** The key a budget counts under: e.g. `disable_account@tenant:acme`. */
 export function budgetKey(b: Budget, entry: Pick<CatalogueEntry, 'provider' | 'tenant'>): string {
   const scope =
-    b.scope === 'global' ? 'global' : b.scope === 'provider' ? `provider:${entry.provider}` : `tenant:${entry.provider}/${entry.tenant ?? '-'}`;
+    b.scope === 'global'
+      ? 'global'
+      : b.scope === 'provider'
+        ? `provider:${entry.provider}`
+        : `tenant:${entry.provider}/${entry.tenant ?? '-'}`;
   return `${b.action}@${scope}`;
 }

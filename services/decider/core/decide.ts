@@ -1,20 +1,21 @@
 import { digestOf } from '../../../platform/digest.ts';
 import { ApprovalError, NotFoundError } from '../../../platform/errors.ts';
 import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
-import { identityKey, type IdentityRef, type NormalizedDetection } from '../../../schemas/detection.ts';
+import { type IdentityRef, identityKey, type NormalizedDetection } from '../../../schemas/detection.ts';
 import {
-  SCHEMA_VERSION,
-  identityStream,
   type ActionType,
   type ApprovalMode,
   type EventDataOf,
   type EventType,
   type GuardNote,
+  identityStream,
   type NewEvent,
+  SCHEMA_VERSION,
 } from '../../../schemas/events.ts';
 import type { Rule, Stage } from '../policy/schema.ts';
-import { budgetKey, ruleSelects, type CompiledPolicy } from './compiled-policy.ts';
-import { identityTag } from './evolve.ts';
+import { budgetKey, type CompiledPolicy, ruleSelects } from './compiled-policy.ts';
+import { hasSeen, identityTag } from './evolve.ts';
+import { parseTime } from './time.ts';
 import type {
   ActionState,
   BudgetView,
@@ -33,8 +34,13 @@ export interface DeciderContext {
   paused: boolean;
 }
 
-const MODE_RANK: Record<ApprovalMode, number> = { auto: 0, analyst: 1, 'two-person': 2, external: 3, never: 4 };
-const atLeast = (mode: ApprovalMode, floor: ApprovalMode): ApprovalMode => (MODE_RANK[mode] >= MODE_RANK[floor] ? mode : floor);
+const MODE_RANK: Record<ApprovalMode, number> = {
+  auto: 0,
+  analyst: 1,
+  'two-person': 2,
+  external: 3,
+  never: 4,
+};
 
 /** Actions that cut a third party off: never automatic on a partner-connected identity. */
 const REVOCATIONS: ReadonlySet<ActionType> = new Set([
@@ -49,14 +55,17 @@ const DISABLING: ReadonlySet<ActionType> = new Set(['disable_account', 'disable_
 /** What each action cannot give back on rollback, even when the provider reverts perfectly. */
 const INHERENT_RESIDUE: Partial<Record<ActionType, string>> = {
   revoke_sessions: 'revoked sessions cannot be restored; users sign in again',
-  revoke_tokens: 'revoked refresh tokens and consents cannot be restored; access tokens stay valid until expiry',
+  revoke_tokens:
+    'revoked refresh tokens and consents cannot be restored; access tokens stay valid until expiry',
   revoke_oauth_grant: 'revoked OAuth grants must be re-consented by the user or partner',
   rotate_credential: 'a rotated secret cannot come back; consumers need the new secret',
   disable_account: 'sessions ended by the disable cannot be restored',
   disable_service_account: 'sessions ended by the disable cannot be restored',
 };
 
-type Draft = { [K in EventType]: { id: string; type: K; data: EventDataOf<K>; causationId: string | null } }[EventType];
+type Draft = {
+  [K in EventType]: { id: string; type: K; data: EventDataOf<K>; causationId: string | null };
+}[EventType];
 
 /** Builds envelopes for one decision: same stream, same time, correlated by case. */
 class Emitter {
@@ -122,41 +131,59 @@ export function decide(state: IdentityState, input: DeciderInput, ctx: DeciderCo
   }
 }
 
-function decideDetection(state: IdentityState, d: NormalizedDetection, at: string, ctx: DeciderContext): NewEvent[] {
-  const key = `${d.source}:${d.id}`;
-  if (state.seen.has(key)) return []; // the same evidence never counts twice
+function decideDetection(
+  state: IdentityState,
+  d: NormalizedDetection,
+  at: string,
+  ctx: DeciderContext,
+): NewEvent[] {
+  if (hasSeen(state, d.source, d.id)) return []; // the same evidence never counts twice
   const tag = state.tag || identityTag(d.identity);
-  const out = new Emitter(identityStream(d.identity), at);
-  const atMs = Date.parse(at);
+  const out = new Emitter(state.stream || identityStream(d.identity), at);
+  const atMs = parseTime(at);
   const policy = ctx.policy.policy;
   const detectionEventId = `det-${tag}-${d.source}:${d.id}`;
   let caseId = state.openCase?.caseId ?? null;
-  out.emit({ id: detectionEventId, type: 'DetectionReceived', data: { detection: d }, causationId: null }, caseId);
+  out.emit(
+    { id: detectionEventId, type: 'DetectionReceived', data: { detection: d }, causationId: null },
+    caseId,
+  );
 
-  const evidenceMs = Date.parse(d.occurredAt);
-  const item: EvidenceItem = {
-    detectionId: d.id,
-    eventId: detectionEventId,
-    atMs: evidenceMs,
-    kind: d.kind,
-    confidence: d.confidence,
-    source: d.source,
-  };
+  // Most detections fall below every rule's confidence: the catalogue and the evidence item are
+  // only looked up and built once a rule could take the detection.
   const rules = ctx.policy.rulesByKind.get(d.kind);
-  const entry = catalogueEntry(ctx, d.identity, atMs);
-  const caseNumber = state.caseSeq + (state.openCase ? 0 : 1);
-  const proposals: Array<{ rule: Rule; stage: number; detectionIds: string[] }> = [];
+  let entry: CatalogueEntry | undefined;
+  let item: EvidenceItem | undefined;
+  let proposals: Array<{ rule: Rule; stage: number; detectionIds: string[] }> | null = null;
   if (rules) {
+    let claimed = false;
     for (const rule of rules) {
-      if (d.confidence < rule.when.minConfidence || !ruleSelects(rule, entry)) continue;
+      if (d.confidence < rule.when.minConfidence) continue;
+      entry ??= catalogueEntry(ctx, d.identity, atMs);
+      if (!ruleSelects(rule, entry)) continue;
+      // Specific rules come first (compilePolicy orders fallbacks last); a fallback only takes
+      // detections that no specific rule claims, even one still gathering evidence.
+      if (rule.fallback && claimed) continue;
+      if (!rule.fallback) claimed = true;
       const next = nextStage(state, rule, atMs, ctx);
       if (next === null) continue;
+      item ??= {
+        detectionId: d.id,
+        eventId: detectionEventId,
+        atMs: parseTime(d.occurredAt),
+        kind: d.kind,
+        confidence: d.confidence,
+        source: d.source,
+      };
       const matched = matchingEvidence(state.evidence, item, rule, next.freshAfterMs);
-      if (matched) proposals.push({ rule, stage: next.stage, detectionIds: matched });
+      if (!matched) continue;
+      proposals ??= [];
+      proposals.push({ rule, stage: next.stage, detectionIds: matched });
     }
   }
 
-  if (!caseId && (d.confidence >= policy.defaults.caseFloor || proposals.length > 0)) {
+  const caseNumber = state.caseSeq + (state.openCase ? 0 : 1);
+  if (!caseId && (d.confidence >= policy.defaults.caseFloor || proposals !== null)) {
     caseId = `case-${tag}-${caseNumber}`;
     out.emit(
       {
@@ -168,18 +195,21 @@ function decideDetection(state: IdentityState, d: NormalizedDetection, at: strin
       caseId,
     );
   }
-  if (!caseId || proposals.length === 0) return out.events;
+  if (!caseId || proposals === null || !entry) return out.events;
 
   const existing = state.openCase?.actions ?? [];
   const proposedTypes = new Set<ActionType>();
   let actionSeq = existing.length;
-  const budgetSpent = new Map<string, number>();
+  const budgetSpent: DecisionBudget = { spent: new Map(), tripped: new Set() };
   for (const p of proposals) {
     const stage = p.rule.ladder[p.stage - 1]!;
     const plan = planAction(stage.action, stage, entry, state, ctx, atMs, budgetSpent);
     if (plan.mode === 'never') continue;
     // One action of a type per case at a time: an identity already contained is not re-actioned.
-    if (proposedTypes.has(plan.action) || existing.some((a) => a.action === plan.action && (a.status === 'pending' || a.status === 'approved'))) {
+    if (
+      proposedTypes.has(plan.action) ||
+      existing.some((a) => a.action === plan.action && (a.status === 'pending' || a.status === 'approved'))
+    ) {
       continue;
     }
     proposedTypes.add(plan.action);
@@ -217,6 +247,14 @@ interface ActionPlan {
   trips: Array<{ key: string; limit: number; windowSeconds: number }>;
 }
 
+/** Budget use within one decision, before the ledger has seen any of it. */
+interface DecisionBudget {
+  /** Automatic actions this decision already counted per budget key. */
+  spent: Map<string, number>;
+  /** Budget keys this decision already raised GuardTripped for. */
+  tripped: Set<string>;
+}
+
 /** Applies every guard to a rule's intended action. Guards only ever make approval stricter. */
 function planAction(
   intended: ActionType,
@@ -225,7 +263,7 @@ function planAction(
   state: IdentityState,
   ctx: DeciderContext,
   atMs: number,
-  budgetSpent: Map<string, number>,
+  budgetSpent: DecisionBudget,
 ): ActionPlan {
   const g = ctx.policy.policy.guards;
   const guards: GuardNote[] = [];
@@ -247,7 +285,11 @@ function planAction(
   if (entry.breakGlass) {
     const floor = g.breakGlass.approval;
     if (MODE_RANK[mode] < MODE_RANK[floor]) {
-      guards.push({ guard: 'break_glass', effect: `approval ${mode} -> ${floor}`, reason: 'break-glass identities are never acted on automatically' });
+      guards.push({
+        guard: 'break_glass',
+        effect: `approval ${mode} -> ${floor}`,
+        reason: 'break-glass identities are never acted on automatically',
+      });
       mode = floor;
     }
   }
@@ -260,11 +302,16 @@ function planAction(
     mode = 'external';
   }
   if (entry.consumers >= g.shared.minConsumers && mode === 'auto') {
-    guards.push({ guard: 'shared_identity', effect: 'approval auto -> analyst', reason: `shared by ${entry.consumers} consumers` });
+    guards.push({
+      guard: 'shared_identity',
+      effect: 'approval auto -> analyst',
+      reason: `shared by ${entry.consumers} consumers`,
+    });
     mode = 'analyst';
   }
   if (DISABLING.has(action) && g.stagedContainment.tiers.includes(entry.tier)) {
-    const narrowedBefore = state.openCase?.actions.some((a) => a.status === 'approved' && !DISABLING.has(a.action)) ?? false;
+    const narrowedBefore =
+      state.openCase?.actions.some((a) => a.status === 'approved' && !DISABLING.has(a.action)) ?? false;
     if (!narrowedBefore && mode === 'auto') {
       guards.push({
         guard: 'staged_containment',
@@ -275,7 +322,11 @@ function planAction(
     }
   }
   if (ctx.paused && mode === 'auto') {
-    guards.push({ guard: 'automation_paused', effect: 'approval auto -> analyst', reason: 'automation is paused (kill switch)' });
+    guards.push({
+      guard: 'automation_paused',
+      effect: 'approval auto -> analyst',
+      reason: 'automation is paused (kill switch)',
+    });
     mode = 'analyst';
   }
 
@@ -286,7 +337,7 @@ function planAction(
   if (mode === 'auto') {
     for (const b of ctx.policy.budgetsFor(action)) {
       const key = budgetKey(b, entry);
-      const used = ctx.budget.used(key, atMs, b.window * 1000) + (budgetSpent.get(key) ?? 0);
+      const used = ctx.budget.used(key, atMs, b.window * 1000) + (budgetSpent.spent.get(key) ?? 0);
       if (budgetLimit < 0 || b.limit - used < budgetLimit - budgetUsed) {
         budgetUsed = used;
         budgetLimit = b.limit;
@@ -300,23 +351,41 @@ function planAction(
           });
           mode = 'analyst';
         }
-        if (!ctx.budget.tripped(key)) trips.push({ key, limit: b.limit, windowSeconds: b.window });
+        // Once per exhaustion of a key: not again while the ledger says so, nor twice in one decision
+        // (two proposals, or two budgets with the same action and scope but different windows).
+        if (!ctx.budget.tripped(key) && !budgetSpent.tripped.has(key)) {
+          budgetSpent.tripped.add(key);
+          trips.push({ key, limit: b.limit, windowSeconds: b.window });
+        }
       }
+      // An action counts once per key, however many budgets share that key.
+      if (!budgetKeys.includes(key)) budgetKeys.push(key);
     }
     if (mode === 'auto') {
-      for (const b of ctx.policy.budgetsFor(action)) {
-        const key = budgetKey(b, entry);
-        budgetSpent.set(key, (budgetSpent.get(key) ?? 0) + 1);
-        budgetKeys.push(key);
-      }
+      for (const key of budgetKeys) budgetSpent.spent.set(key, (budgetSpent.spent.get(key) ?? 0) + 1);
+    } else {
+      budgetKeys.length = 0;
     }
   }
 
   const inherent = INHERENT_RESIDUE[action];
   if (inherent) rollbackNotes.unshift(inherent);
-  if (entry.thirdParty) rollbackNotes.push(`third-party grant ${entry.thirdParty.grant} (${entry.thirdParty.partner}) is outside our control`);
+  if (entry.thirdParty)
+    rollbackNotes.push(
+      `third-party grant ${entry.thirdParty.grant} (${entry.thirdParty.partner}) is outside our control`,
+    );
   const rollbackComplete = rollbackNotes.length === 0;
-  return { action, mode, guards, rollbackNotes, rollbackComplete, budgetUsed, budgetLimit, budgetKeys, trips };
+  return {
+    action,
+    mode,
+    guards,
+    rollbackNotes,
+    rollbackComplete,
+    budgetUsed,
+    budgetLimit,
+    budgetKeys,
+    trips,
+  };
 }
 
 function emitProposal(
@@ -387,12 +456,20 @@ function emitProposal(
     },
     p.caseId,
   );
-  for (const t of p.plan.trips) {
+  for (let i = 0; i < p.plan.trips.length; i++) {
+    const t = p.plan.trips[i]!;
     out.emit(
       {
-        id: `${p.actionId}-guard-budget`,
+        id: `${p.actionId}-guard-budget-${i + 1}`,
         type: 'GuardTripped',
-        data: { guard: `blast_radius_budget:${t.key}`, actionType: p.action, scope: t.key, limit: t.limit, windowSeconds: t.windowSeconds, identity: p.identity },
+        data: {
+          guard: `blast_radius_budget:${t.key}`,
+          actionType: p.action,
+          scope: t.key,
+          limit: t.limit,
+          windowSeconds: t.windowSeconds,
+          identity: p.identity,
+        },
         causationId: proposalId,
       },
       p.caseId,
@@ -403,7 +480,12 @@ function emitProposal(
       {
         id: `${p.actionId}-coordination`,
         type: 'CoordinationRequested',
-        data: { ...ref, partner: p.entry.thirdParty.partner, grant: p.entry.thirdParty.grant, reason: `${p.action} on a partner-connected identity` },
+        data: {
+          ...ref,
+          partner: p.entry.thirdParty.partner,
+          grant: p.entry.thirdParty.grant,
+          reason: `${p.action} on a partner-connected identity`,
+        },
         causationId: proposalId,
       },
       p.caseId,
@@ -476,7 +558,12 @@ function nextStage(
 }
 
 /** Ids of the detections that satisfy a rule's thresholds (window, count, distinct sources), or null. */
-function matchingEvidence(evidence: EvidenceItem[], latest: EvidenceItem, rule: Rule, freshAfterMs: number): string[] | null {
+function matchingEvidence(
+  evidence: EvidenceItem[],
+  latest: EvidenceItem,
+  rule: Rule,
+  freshAfterMs: number,
+): string[] | null {
   const w = rule.when;
   if (w.count === 1 && w.distinctSources === 1) {
     return latest.atMs > freshAfterMs ? [latest.detectionId] : null;
@@ -510,8 +597,10 @@ function decideApproval(
   at: string,
 ): NewEvent[] {
   const a = requireAction(state, identity, actionId);
-  if (a.status !== 'pending') throw new ApprovalError(`action ${actionId} is ${a.status}, not pending`, { status: a.status });
-  if (Date.parse(at) >= a.expiresAtMs) throw new ApprovalError(`action ${actionId} approval window has expired`, { expired: true });
+  if (a.status !== 'pending')
+    throw new ApprovalError(`action ${actionId} is ${a.status}, not pending`, { status: a.status });
+  if (parseTime(at) >= a.expiresAtMs)
+    throw new ApprovalError(`action ${actionId} approval window has expired`, { expired: true });
   if (argsDigest !== undefined && argsDigest !== a.argsDigest) {
     throw new ApprovalError(`approval digest ${argsDigest} does not match the proposal's ${a.argsDigest}`, {
       expected: a.argsDigest,
@@ -553,14 +642,21 @@ function decideRejection(
   at: string,
 ): NewEvent[] {
   const a = requireAction(state, identity, actionId);
-  if (a.status !== 'pending') throw new ApprovalError(`action ${actionId} is ${a.status}, not pending`, { status: a.status });
+  if (a.status !== 'pending')
+    throw new ApprovalError(`action ${actionId} is ${a.status}, not pending`, { status: a.status });
   const caseId = state.openCase!.caseId;
   const out = new Emitter(identityStream(identity), at);
   out.emit(
     {
       id: `${actionId}-rejected`,
       type: 'ActionRejected',
-      data: { actionId, caseId, identity: state.identity ?? identity, by: { kind: 'human', id: by.id, ...(by.role ? { role: by.role } : {}) }, reason },
+      data: {
+        actionId,
+        caseId,
+        identity: state.identity ?? identity,
+        by: { kind: 'human', id: by.id, ...(by.role ? { role: by.role } : {}) },
+        reason,
+      },
       causationId: a.proposalEventId,
     },
     caseId,
@@ -580,40 +676,79 @@ function decideVerdict(
   const out = new Emitter(identityStream(identity), at);
   const actor = { kind: 'human' as const, id: by.id, ...(by.role ? { role: by.role } : {}) };
   const resolvedId = `${caseId}-resolved`;
-  out.emit({ id: resolvedId, type: 'CaseResolved', data: { caseId, identity: state.identity ?? identity, verdict, by: actor }, causationId: null }, caseId);
-  if (verdict === 'benign') {
-    for (const a of state.openCase.actions) {
-      if (a.status !== 'pending') continue;
-      out.emit(
-        {
-          id: `${a.actionId}-rejected`,
-          type: 'ActionRejected',
-          data: { actionId: a.actionId, caseId, identity: state.identity ?? identity, by: actor, reason: 'case resolved benign' },
-          causationId: resolvedId,
+  out.emit(
+    {
+      id: resolvedId,
+      type: 'CaseResolved',
+      data: { caseId, identity: state.identity ?? identity, verdict, by: actor },
+      causationId: null,
+    },
+    caseId,
+  );
+  // Whatever the verdict, nothing stays pending in a closed case: once resolved, the case's actions
+  // can no longer be approved or expire, so they are withdrawn on the record.
+  for (const a of state.openCase.actions) {
+    if (a.status !== 'pending') continue;
+    out.emit(
+      {
+        id: `${a.actionId}-rejected`,
+        type: 'ActionRejected',
+        data: {
+          actionId: a.actionId,
+          caseId,
+          identity: state.identity ?? identity,
+          by: actor,
+          reason: `case resolved ${verdict}`,
         },
-        caseId,
-      );
-    }
+        causationId: resolvedId,
+      },
+      caseId,
+    );
   }
   return out.events;
 }
 
-function decideManualProposal(state: IdentityState, input: Extract<DeciderInput, { type: 'propose' }>, ctx: DeciderContext): NewEvent[] {
-  const atMs = Date.parse(input.at);
+function decideManualProposal(
+  state: IdentityState,
+  input: Extract<DeciderInput, { type: 'propose' }>,
+  ctx: DeciderContext,
+): NewEvent[] {
+  const atMs = parseTime(input.at);
   const tag = state.tag || identityTag(input.identity);
   const out = new Emitter(identityStream(input.identity), input.at);
   const caseNumber = state.caseSeq + (state.openCase ? 0 : 1);
   let caseId = state.openCase?.caseId;
   if (!caseId) {
     caseId = `case-${tag}-${caseNumber}`;
-    out.emit({ id: `${caseId}-opened`, type: 'CaseOpened', data: { caseId, identity: input.identity, detectionIds: [] }, causationId: null }, caseId);
+    out.emit(
+      {
+        id: `${caseId}-opened`,
+        type: 'CaseOpened',
+        data: { caseId, identity: input.identity, detectionIds: [] },
+        causationId: null,
+      },
+      caseId,
+    );
   }
   const existing = state.openCase?.actions ?? [];
-  if (existing.some((a) => a.action === input.action && (a.status === 'pending' || a.status === 'approved'))) {
-    throw new ApprovalError(`${input.action} is already pending or approved in case ${caseId}`);
-  }
   const entry = catalogueEntry(ctx, input.identity, atMs);
-  const plan = planAction(input.action, { approval: 'analyst' }, entry, state, ctx, atMs, new Map());
+  const plan = planAction(input.action, { approval: 'analyst' }, entry, state, ctx, atMs, {
+    spent: new Map(),
+    tripped: new Set(),
+  });
+  // A guard may forbid the action outright (break-glass set to never): no dead proposal is recorded.
+  if (plan.mode === 'never') {
+    throw new ApprovalError(
+      `${input.action} may never be approved for this identity: ${approvalReason(plan)}`,
+      {
+        guards: plan.guards,
+      },
+    );
+  }
+  // Guards may replace the action (unmanaged secrets: rotate -> revoke tokens): dedupe on what would be proposed.
+  if (existing.some((a) => a.action === plan.action && (a.status === 'pending' || a.status === 'approved'))) {
+    throw new ApprovalError(`${plan.action} is already pending or approved in case ${caseId}`);
+  }
   const actionId = `act-${tag}-${caseNumber}-${existing.length + 1}`;
   emitProposal(out, {
     actionId,
@@ -637,7 +772,7 @@ function decideManualProposal(state: IdentityState, input: Extract<DeciderInput,
 function decideTick(state: IdentityState, identity: IdentityRef, at: string): NewEvent[] {
   const c = state.openCase;
   if (!c) return [];
-  const atMs = Date.parse(at);
+  const atMs = parseTime(at);
   const out = new Emitter(identityStream(identity), at);
   for (const a of c.actions) {
     if (a.status === 'pending' && atMs >= a.expiresAtMs) {
@@ -645,7 +780,12 @@ function decideTick(state: IdentityState, identity: IdentityRef, at: string): Ne
         {
           id: `${a.actionId}-expired`,
           type: 'ActionExpired',
-          data: { actionId: a.actionId, caseId: c.caseId, identity: state.identity ?? identity, expiredAt: new Date(a.expiresAtMs).toISOString() },
+          data: {
+            actionId: a.actionId,
+            caseId: c.caseId,
+            identity: state.identity ?? identity,
+            expiredAt: new Date(a.expiresAtMs).toISOString(),
+          },
           causationId: a.proposalEventId,
         },
         c.caseId,

@@ -1,13 +1,15 @@
 import { sha256Hex } from '../../../platform/digest.ts';
-import { identityKey, type IdentityRef } from '../../../schemas/detection.ts';
-import type { NewEvent } from '../../../schemas/events.ts';
+import { type IdentityRef, identityKey } from '../../../schemas/detection.ts';
+import { identityStream, type NewEvent } from '../../../schemas/events.ts';
+import { parseTime } from './time.ts';
 import type { ActionState, IdentityState } from './types.ts';
 
 export function initialState(identity: IdentityRef | null = null): IdentityState {
   return {
     identity,
     tag: identity ? identityTag(identity) : '',
-    seen: new Set(),
+    stream: identity ? identityStream(identity) : '',
+    seen: new Map(),
     evidence: [],
     caseSeq: 0,
     openCase: null,
@@ -20,6 +22,21 @@ export function identityTag(identity: Pick<IdentityRef, 'provider' | 'id'>): str
   return sha256Hex(identityKey(identity)).slice(0, 16);
 }
 
+/** Whether a detection (source + id, the dedupe key) was already received by this identity. */
+export function hasSeen(state: IdentityState, source: string, id: string): boolean {
+  const known = state.seen.get(id);
+  if (known === undefined) return false;
+  return typeof known === 'string' ? known === source : known.includes(source);
+}
+
+function markSeen(state: IdentityState, source: string, id: string): void {
+  const known = state.seen.get(id);
+  if (known === undefined) state.seen.set(id, source);
+  else if (typeof known === 'string') {
+    if (known !== source) state.seen.set(id, [known, source]);
+  } else if (!known.includes(source)) known.push(source);
+}
+
 function findAction(state: IdentityState, actionId: string): ActionState | undefined {
   return state.openCase?.actions.find((a) => a.actionId === actionId);
 }
@@ -28,9 +45,18 @@ function findAction(state: IdentityState, actionId: string): ActionState | undef
  * Folds one decider event into an identity's state. It updates the state object it is given and
  * returns it: each identity's state is owned by exactly one decider loop, and copying the dedupe set
  * on every detection would cost more than the decision itself. Replay rebuilds state from events.
+ *
+ * `maxWindowMs` and `evidenceFloor` (from the compiled policy) let it forget evidence that no rule
+ * of that policy can count: older than the longest window, or below every multi-detection rule's
+ * confidence for its kind. Without them everything is remembered; decisions are the same either way.
  */
-export function evolve(state: IdentityState, event: NewEvent, maxWindowMs = Number.POSITIVE_INFINITY): IdentityState {
-  const atMs = Date.parse(event.occurredAt);
+export function evolve(
+  state: IdentityState,
+  event: NewEvent,
+  maxWindowMs = Number.POSITIVE_INFINITY,
+  evidenceFloor?: ReadonlyMap<string, number>,
+): IdentityState {
+  const atMs = parseTime(event.occurredAt);
   if (atMs > state.clockMs) state.clockMs = atMs;
   switch (event.type) {
     case 'DetectionReceived': {
@@ -38,10 +64,14 @@ export function evolve(state: IdentityState, event: NewEvent, maxWindowMs = Numb
       if (!state.identity) {
         state.identity = d.identity;
         state.tag = identityTag(d.identity);
+        state.stream = identityStream(d.identity);
       }
-      state.seen.add(`${d.source}:${d.id}`);
-      const evidenceMs = Date.parse(d.occurredAt);
-      state.evidence.push({
+      markSeen(state, d.source, d.id);
+      if (evidenceFloor && !(d.confidence >= (evidenceFloor.get(d.kind) ?? Number.POSITIVE_INFINITY)))
+        return state;
+      const evidenceMs = parseTime(d.occurredAt);
+      const evidence = state.evidence;
+      evidence.push({
         detectionId: d.id,
         eventId: event.id,
         atMs: evidenceMs,
@@ -49,12 +79,15 @@ export function evolve(state: IdentityState, event: NewEvent, maxWindowMs = Numb
         confidence: d.confidence,
         source: d.source,
       });
-      // Keep only what a rule window can still count (relative to the newest evidence).
-      if (Number.isFinite(maxWindowMs)) {
+      // Keep only what a rule window can still count (relative to the newest evidence), in place.
+      if (evidence.length > 1 && evidence[0]!.atMs < evidenceMs - maxWindowMs) {
         const horizon = evidenceMs - maxWindowMs;
-        if (state.evidence.length > 1 && state.evidence[0]!.atMs < horizon) {
-          state.evidence = state.evidence.filter((e) => e.atMs >= horizon);
+        let kept = 0;
+        for (let i = 0; i < evidence.length; i++) {
+          const e = evidence[i]!;
+          if (e.atMs >= horizon) evidence[kept++] = e;
         }
+        evidence.length = kept;
       }
       return state;
     }
@@ -62,6 +95,7 @@ export function evolve(state: IdentityState, event: NewEvent, maxWindowMs = Numb
       if (!state.identity) {
         state.identity = event.data.identity;
         state.tag = identityTag(event.data.identity);
+        state.stream = identityStream(event.data.identity);
       }
       state.caseSeq += 1;
       state.openCase = { caseId: event.data.caseId, openedAtMs: atMs, actions: [] };
@@ -79,7 +113,7 @@ export function evolve(state: IdentityState, event: NewEvent, maxWindowMs = Numb
         proposedBy: d.ruleId === 'manual' ? (d.args.proposedBy as string) : null,
         approvers: [],
         proposedAtMs: atMs,
-        expiresAtMs: Date.parse(d.approval.expiresAt),
+        expiresAtMs: parseTime(d.approval.expiresAt),
         decidedAtMs: null,
         proposalEventId: event.id,
       });

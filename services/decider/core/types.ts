@@ -13,9 +13,23 @@ export interface HumanActor {
  */
 export type DeciderInput =
   | { type: 'detection'; at: string; detection: NormalizedDetection }
-  | { type: 'approve'; at: string; identity: IdentityRef; actionId: string; by: HumanActor; argsDigest?: string }
+  | {
+      type: 'approve';
+      at: string;
+      identity: IdentityRef;
+      actionId: string;
+      by: HumanActor;
+      argsDigest?: string;
+    }
   | { type: 'reject'; at: string; identity: IdentityRef; actionId: string; by: HumanActor; reason: string }
-  | { type: 'verdict'; at: string; identity: IdentityRef; caseId: string; verdict: 'benign' | 'malicious'; by: HumanActor }
+  | {
+      type: 'verdict';
+      at: string;
+      identity: IdentityRef;
+      caseId: string;
+      verdict: 'benign' | 'malicious';
+      by: HumanActor;
+    }
   | {
       type: 'propose';
       at: string;
@@ -67,8 +81,13 @@ export interface IdentityState {
   identity: IdentityRef | null;
   /** Short, URL-safe tag derived from the identity key; part of case and action ids. */
   tag: string;
-  /** Dedupe: detection keys (source:id) already received. */
-  seen: Set<string>;
+  /** The identity's event stream name (kept so the hot path does not rebuild it per decision). */
+  stream: string;
+  /**
+   * Dedupe: detections already received, as detection id → its source (or the sources, when several
+   * sources used the same id). The dedupe key is source + id; see `hasSeen`.
+   */
+  seen: Map<string, string | string[]>;
   /** Detections still inside the longest rule window, oldest first. */
   evidence: EvidenceItem[];
   caseSeq: number;
@@ -84,7 +103,10 @@ export interface CatalogueView {
 
 /** A read-only view of automatic-action budgets, maintained outside the per-identity core. */
 export interface BudgetView {
-  /** Automatic actions counted for this budget key within (atMs - windowMs, atMs]. */
+  /**
+   * Automatic actions already counted for this budget key in the fullest window of `windowMs` that
+   * contains `atMs`: (atMs - windowMs, atMs] when decisions arrive in time order.
+   */
   used(key: string, atMs: number, windowMs: number): number;
   /** Whether GuardTripped was already raised for this key and not yet cleared. */
   tripped(key: string): boolean;

@@ -1,11 +1,17 @@
 import { explainPolicy } from './explain.ts';
-import { PolicyError, loadPolicyFile } from './load.ts';
+import { loadPolicyFile, PolicyError } from './load.ts';
 
 /** `tourniquet policy validate FILE`: 0 when valid; 1 with every bad path listed otherwise. */
-export function runPolicyValidate(file: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {
+export function runPolicyValidate(
+  file: string,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): number {
   try {
     const { policy, digest } = loadPolicyFile(file);
-    out.write(`ok: policy ${policy.id} version ${policy.version}, ${policy.rules.length} rules, digest ${digest}\n`);
+    out.write(
+      `ok: policy ${policy.id} version ${policy.version}, ${policy.rules.length} rules, digest ${digest}\n`,
+    );
     return 0;
   } catch (e) {
     if (e instanceof PolicyError) {

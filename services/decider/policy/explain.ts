@@ -38,7 +38,10 @@ export function explainPolicy(policy: Policy): string {
     'third-party connected identities: revocations need external coordination (CoordinationRequested)',
     `staged containment for tiers ${g.stagedContainment.tiers.join(', ')}: disabling waits ${formatDuration(g.stagedContainment.validationWindow)} after a narrower stage, or an analyst`,
     'unmanaged secrets: rotate_credential becomes revoke_tokens; rollback marked incomplete',
-    ...g.budgets.map((b) => `budget: at most ${b.limit} automatic ${b.action === '*' ? 'actions' : b.action} per ${formatDuration(b.window)} (${b.scope}); beyond → analyst + GuardTripped`),
+    ...g.budgets.map(
+      (b) =>
+        `budget: at most ${b.limit} automatic ${b.action === '*' ? 'actions' : b.action} per ${formatDuration(b.window)} (${b.scope}); beyond → analyst + GuardTripped`,
+    ),
     'kill switch: while paused nothing is auto-approved',
   ];
   return [

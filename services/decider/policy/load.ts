@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
-import { TourniquetError, issuesFromZod, type FieldIssue } from '../../../platform/errors.ts';
 import { digestOf } from '../../../platform/digest.ts';
+import { type FieldIssue, issuesFromZod, TourniquetError } from '../../../platform/errors.ts';
 import { Policy } from './schema.ts';
 
 export const DEFAULT_POLICY_PATH = fileURLToPath(new URL('../../../policies/default.yaml', import.meta.url));
@@ -17,10 +17,14 @@ export interface LoadedPolicy {
 export class PolicyError extends TourniquetError {
   readonly issues: FieldIssue[];
   constructor(source: string, issues: FieldIssue[]) {
-    super('POLICY_INVALID', `policy ${source} is invalid:\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`, {
-      status: 400,
-      details: { source, issues },
-    });
+    super(
+      'POLICY_INVALID',
+      `policy ${source} is invalid:\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`,
+      {
+        status: 400,
+        details: { source, issues },
+      },
+    );
     this.name = 'PolicyError';
     this.issues = issues;
   }
@@ -32,7 +36,10 @@ export function parsePolicy(text: string, source = '<inline>'): LoadedPolicy {
   if (doc.errors.length > 0) {
     throw new PolicyError(
       source,
-      doc.errors.map((e) => ({ path: `(yaml line ${e.linePos?.[0]?.line ?? '?'})`, message: e.message.split('\n')[0]! })),
+      doc.errors.map((e) => ({
+        path: `(yaml line ${e.linePos?.[0]?.line ?? '?'})`,
+        message: e.message.split('\n')[0]!,
+      })),
     );
   }
   const result = Policy.safeParse(doc.toJS());
@@ -45,10 +52,14 @@ export function loadPolicyFile(path: string): LoadedPolicy {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new TourniquetError('POLICY_INVALID', `cannot read policy file ${path}: ${(err as Error).message}`, {
-      status: 400,
-      cause: err,
-    });
+    throw new TourniquetError(
+      'POLICY_INVALID',
+      `cannot read policy file ${path}: ${(err as Error).message}`,
+      {
+        status: 400,
+        cause: err,
+      },
+    );
   }
   return parsePolicy(text, path);
 }

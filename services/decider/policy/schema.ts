@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { DetectionKind, IdentityType } from '../../../schemas/detection.ts';
 import { TIERS } from '../../../schemas/catalogue.ts';
+import { DetectionKind, IdentityType } from '../../../schemas/detection.ts';
 import { ActionType, ApprovalMode } from '../../../schemas/events.ts';
 import { Duration } from './duration.ts';
 
@@ -71,16 +71,30 @@ export const Policy = z
         cooldown: Duration.default(3600),
         /** How an identity missing from the catalogue is treated: assume the worst by default. */
         unknownIdentity: z
-          .object({ tier: z.enum(TIERS).default('production'), consumers: z.number().int().min(0).default(1) })
+          .object({
+            tier: z.enum(TIERS).default('production'),
+            consumers: z.number().int().min(0).default(1),
+          })
           .strict()
           .default({ tier: 'production', consumers: 1 }),
       })
       .strict()
-      .default({ caseFloor: 0.3, approvalTtl: 14400, cooldown: 3600, unknownIdentity: { tier: 'production', consumers: 1 } }),
+      .default({
+        caseFloor: 0.3,
+        approvalTtl: 14400,
+        cooldown: 3600,
+        unknownIdentity: { tier: 'production', consumers: 1 },
+      }),
     guards: z
       .object({
-        breakGlass: z.object({ approval: z.enum(['analyst', 'two-person', 'never']).default('two-person') }).strict().default({ approval: 'two-person' }),
-        shared: z.object({ minConsumers: z.number().int().min(2).default(2) }).strict().default({ minConsumers: 2 }),
+        breakGlass: z
+          .object({ approval: z.enum(['analyst', 'two-person', 'never']).default('two-person') })
+          .strict()
+          .default({ approval: 'two-person' }),
+        shared: z
+          .object({ minConsumers: z.number().int().min(2).default(2) })
+          .strict()
+          .default({ minConsumers: 2 }),
         stagedContainment: z
           .object({
             tiers: z.array(z.enum(TIERS)).default(['production']),
@@ -103,7 +117,8 @@ export const Policy = z
   .superRefine((p, ctx) => {
     const seen = new Set<string>();
     p.rules.forEach((r, i) => {
-      if (seen.has(r.id)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'id'], message: `duplicate rule id "${r.id}"` });
+      if (seen.has(r.id))
+        ctx.addIssue({ code: 'custom', path: ['rules', i, 'id'], message: `duplicate rule id "${r.id}"` });
       seen.add(r.id);
     });
   });
