@@ -1,0 +1,158 @@
+/** platform/providers-config.ts: YAML + env → validated config → providers keyed by IdentityRef.provider. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { TourniquetError } from '../../platform/errors.ts';
+import {
+  buildProviders,
+  executorTuning,
+  loadProvidersConfig,
+  parseProvidersConfig,
+  providersConfigFromEnv,
+} from '../../platform/providers-config.ts';
+import { DryRunProvider } from './providers/dry-run.ts';
+import { KeycloakProvider } from './providers/keycloak.ts';
+import { WebhookProvider } from './providers/webhook.ts';
+
+const dir = () => mkdtempSync(join(tmpdir(), 'tq-providers-'));
+
+function invalid(fn: () => unknown): TourniquetError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(TourniquetError);
+    expect((e as TourniquetError).code).toBe('CONFIG_INVALID');
+    return e as TourniquetError;
+  }
+  throw new Error('expected CONFIG_INVALID');
+}
+
+describe('provider configuration', () => {
+  test('a YAML file with env interpolation and secret files builds one provider per name', () => {
+    const d = dir();
+    writeFileSync(join(d, 'hook.secret'), 'a-webhook-secret-of-32-characters\n');
+    const file = join(d, 'providers.yaml');
+    writeFileSync(
+      file,
+      `providers:
+  keycloak:
+    type: keycloak
+    baseUrl: \${KC_URL:-http://127.0.0.1:18080}
+    username: admin
+    password: \${KC_PASSWORD}
+    defaultRealm: acme
+    timeoutMs: 5000
+  okta:
+    type: webhook
+    url: https://soar.example/tourniquet
+    secretFile: hook.secret
+    actions: [revoke_sessions, disable_account]
+  "*":
+    type: dry-run
+executor:
+  retry: { maxAttempts: 3, initialDelayMs: 100 }
+  breaker: { consecutiveFailures: 4, halfOpenAfterMs: 2000 }
+  leaseMs: 30000
+  concurrency: 4
+`,
+    );
+    const config = loadProvidersConfig(file, { KC_PASSWORD: 's3cret' });
+    expect(config.providers.keycloak).toMatchObject({
+      baseUrl: 'http://127.0.0.1:18080',
+      password: 's3cret',
+      adminRealm: 'master',
+    });
+    expect(config.providers.okta).toMatchObject({ secretFile: join(d, 'hook.secret') });
+    expect(executorTuning(config)).toEqual({
+      retry: { maxAttempts: 3, initialDelayMs: 100 },
+      breaker: { consecutiveFailures: 4, halfOpenAfterMs: 2000 },
+      leaseMs: 30000,
+      concurrency: 4,
+    });
+
+    const providers = buildProviders(config, d);
+    expect(providers.keycloak).toBeInstanceOf(KeycloakProvider);
+    expect(providers.keycloak!.name).toBe('keycloak');
+    expect(providers.okta).toBeInstanceOf(WebhookProvider);
+    expect(providers.okta!.name).toBe('okta');
+    expect(providers.okta!.supports('revoke_sessions')).toBe(true);
+    expect(providers.okta!.supports('rotate_credential')).toBe(false);
+    expect(providers['*']).toBeInstanceOf(DryRunProvider);
+    expect(providers['*']!.name).toBe('dry-run');
+  });
+
+  test('a missing variable, a typo and incomplete credentials are refused with the field named', () => {
+    const e1 = invalid(() =>
+      parseProvidersConfig(
+        {
+          providers: {
+            keycloak: {
+              type: 'keycloak',
+              baseUrl: 'http://kc',
+              username: 'admin',
+              password: ['$', '{NOPE}'].join(''),
+            },
+          },
+        },
+        { env: {} },
+      ),
+    );
+    expect(e1.message).toContain('NOPE');
+    const e2 = invalid(() =>
+      parseProvidersConfig(
+        { providers: { keycloak: { type: 'keycloak', baseUrl: 'http://kc', usrname: 'admin' } } },
+        { env: {} },
+      ),
+    );
+    expect(e2.message).toMatch(/usrname|Unrecognized/);
+    const e3 = invalid(() =>
+      parseProvidersConfig(
+        { providers: { keycloak: { type: 'keycloak', baseUrl: 'http://kc' } } },
+        { env: {} },
+      ),
+    );
+    expect(e3.message).toContain('username + password');
+    const e4 = invalid(() =>
+      parseProvidersConfig(
+        { providers: { hook: { type: 'webhook', url: 'http://x', secret: 'short' } } },
+        { env: {} },
+      ),
+    );
+    expect(e4.message).toContain('16 characters');
+    const e5 = invalid(() => parseProvidersConfig({ providers: { x: { type: 'okta' } } }, { env: {} }));
+    expect(e5.message).toContain('providers.x');
+    invalid(() => parseProvidersConfig({ providers: {} }, { env: {} }));
+  });
+
+  test('client_credentials credentials and a custom event name', () => {
+    const config = parseProvidersConfig(
+      {
+        providers: {
+          'kc-eu': {
+            type: 'keycloak',
+            name: 'keycloak-eu',
+            baseUrl: 'https://kc.eu',
+            clientId: 'tourniquet',
+            clientSecret: 'x',
+          },
+        },
+      },
+      { env: {} },
+    );
+    expect(buildProviders(config, dir())['kc-eu']!.name).toBe('keycloak-eu');
+  });
+
+  test('from the environment alone', () => {
+    expect(providersConfigFromEnv({})).toBeNull();
+    const config = providersConfigFromEnv({
+      TOURNIQUET_KEYCLOAK_URL: 'http://127.0.0.1:18080',
+      TOURNIQUET_KEYCLOAK_USERNAME: 'admin',
+      TOURNIQUET_KEYCLOAK_PASSWORD: 'admin',
+      TOURNIQUET_KEYCLOAK_PROVIDER: 'kc',
+      TOURNIQUET_PROVIDERS_FALLBACK: 'dry-run',
+    });
+    expect(Object.keys(config!.providers).sort()).toEqual(['*', 'kc']);
+    expect(config!.providers.kc).toMatchObject({ type: 'keycloak', username: 'admin', adminRealm: 'master' });
+  });
+});
