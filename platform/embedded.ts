@@ -8,6 +8,7 @@ import { DeciderService } from '../services/decider/service.ts';
 import { Executor } from '../services/executor/executor.ts';
 import { DryRunProvider } from '../services/executor/providers/dry-run.ts';
 import type { IdentityProvider } from '../services/executor/providers/port.ts';
+import { buildProviders, executorTuning, loadProvidersConfig } from './providers-config.ts';
 import { BusIngestGateway } from '../services/ingest/gateway.ts';
 import { type AuthConfig, generateAuthConfig, issueLocalAdminToken } from '../services/projector/api/auth.ts';
 import { buildApi } from '../services/projector/api/server.ts';
@@ -31,6 +32,8 @@ export interface EmbeddedOptions {
   /** Stable executor id: a restarted stack recognises its own unfinished claims. */
   executorId?: string;
   durability?: Durability;
+  /** Provider configuration file (YAML): which identity provider maps to Keycloak, webhook, dry-run. */
+  providersPath?: string;
 }
 
 export interface EmbeddedStack {
@@ -82,14 +85,17 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
   });
   await decider.start();
 
-  const dryRun = opts.providers
+  const providersConfig = opts.providersPath ? loadProvidersConfig(opts.providersPath) : undefined;
+  const configured = providersConfig ? buildProviders(providersConfig, opts.dataDir) : opts.providers;
+  const dryRun = configured
     ? undefined
     : new DryRunProvider({ journalPath: join(opts.dataDir, 'dry-run-calls.jsonl') });
   const executor = new Executor({
     store,
-    providers: opts.providers ?? { '*': dryRun! },
+    providers: configured ?? { '*': dryRun! },
     executorId: opts.executorId ?? 'embedded',
     log,
+    ...(providersConfig ? executorTuning(providersConfig) : {}),
   });
   await executor.start((err) => log.fatal({ err }, 'executor stopped; restart the stack'));
 

@@ -22,6 +22,7 @@ export function registerCommands(program: Command): void {
     .option('--host <host>', 'HTTP host', '127.0.0.1')
     .option('--policy <file>', 'policy YAML (default: policies/default.yaml)')
     .option('--catalogue <file>', 'identity catalogue YAML/JSON')
+    .option('--providers <file>', 'provider configuration YAML (Keycloak, webhook, dry-run); default: dry-run for all')
     .option('--tick <ms>', 'approval expiry check interval', (v) => Number.parseInt(v, 10), 5000)
     .action(async (o, cmd: Command) => {
       const { runStart } = await import('./start.ts');

@@ -7,6 +7,7 @@ export async function runStart(opts: {
   host: string;
   policy?: string;
   catalogue?: string;
+  providers?: string;
   tick: number;
   log: Logger;
 }): Promise<number> {
@@ -18,6 +19,7 @@ export async function runStart(opts: {
     log: opts.log,
     ...(opts.policy ? { policyPath: opts.policy } : {}),
     ...(opts.catalogue ? { cataloguePath: opts.catalogue } : {}),
+    ...(opts.providers ? { providersPath: opts.providers } : {}),
   });
   process.stdout.write(
     [
