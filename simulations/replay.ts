@@ -1,0 +1,549 @@
+import { ApprovalError, NotFoundError, TourniquetError } from '../platform/errors.ts';
+import type { IdentityRef } from '../schemas/detection.ts';
+import type { ActionType, ApprovalMode, NewEvent } from '../schemas/events.ts';
+import { BudgetLedger } from '../services/decider/core/budget.ts';
+import { CatalogueIndex } from '../services/decider/core/catalogue.ts';
+import { compilePolicy } from '../services/decider/core/compiled-policy.ts';
+import { type DeciderContext, decide, nextDeadline } from '../services/decider/core/decide.ts';
+import { evolve, initialState } from '../services/decider/core/evolve.ts';
+import type { DeciderInput, HumanActor, IdentityState } from '../services/decider/core/types.ts';
+import type { Policy } from '../services/decider/policy/schema.ts';
+import { TimedHeap } from './heap.ts';
+import { type History, type HistoryRecord, mergeOrder } from './history.ts';
+import { keyedUniform } from './prng.ts';
+import { buildReport, type ReplayReport, type RunSummary, summarize } from './report.ts';
+
+/**
+ * Virtual-time replay: a history through the very same decide/evolve core, budget ledger and
+ * catalogue index the live decider uses, with time taken from the history alone. No store, no
+ * provider, no wall clock. Approvals come from recorded human decisions or from an assumption;
+ * the executor is simulated (an approved action executes after a fixed latency and is rolled
+ * back by a benign verdict).
+ */
+
+export interface ReplayPolicy {
+  policy: Policy;
+  digest: string;
+}
+
+/**
+ * Where human answers come from:
+ * - 'recorded': only the history's approval lines; unanswered actions expire as they would live;
+ * - 'assumed': every action needing a human is answered by the assumption, recorded lines ignored;
+ * - 'both': recorded lines for identities that have any, the assumption for the others.
+ * Default: 'both' when an assumption is given, else 'recorded' when the history has approval
+ * lines, else 'assumed'.
+ */
+export type ApprovalSource = 'recorded' | 'assumed' | 'both';
+
+export interface ApprovalAssumption {
+  /** Seconds from proposal to the assumed answer (default 900 = 15 minutes). */
+  latencySeconds: number;
+  /** Share of assumed answers that approve (default 1); each action draws once, keyed by its id. */
+  rate: number;
+  /** Seed of the keyed draws (default 0). */
+  seed: number;
+}
+
+export interface ReplayOptions {
+  approvals?: ApprovalSource;
+  /** The assumption; giving any part of it (here or below) makes the default source 'both'. */
+  assumption?: Partial<ApprovalAssumption>;
+  /** Shorthand for assumption.latencySeconds. */
+  approvalLatencySeconds?: number;
+  /** Shorthand for assumption.rate. */
+  approvalRate?: number;
+  /** Simulated executor latency: an approved action executes this long after its final approval (default 0). */
+  executionLatencySeconds?: number;
+  /** Every decider event, in decision order (the fidelity test compares them with a live run). */
+  onEvent?: (event: NewEvent) => void;
+  /** Called every few thousand inputs and at the end. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export const DEFAULT_ASSUMPTION: ApprovalAssumption = { latencySeconds: 900, rate: 1, seed: 0 };
+
+export type SimActionStatus = 'pending' | 'approved' | 'rejected' | 'expired';
+
+/** One action the replayed decider proposed, with what the simulated humans and executor did to it. */
+export interface SimAction {
+  id: string;
+  type: ActionType;
+  stage: number;
+  identityKey: string;
+  identity: { provider: string; id: string };
+  caseId: string;
+  ruleId: string;
+  mode: ApprovalMode;
+  status: SimActionStatus;
+  /** Who approved: 'policy' for pre-authorised actions, else the human (or assumed) approvers. */
+  approvers: string[];
+  proposedAtMs: number;
+  decidedAtMs: number | null;
+  /** When the simulated executor ran it; null when it never ran. */
+  executedAtMs: number | null;
+  rolledBackAtMs: number | null;
+}
+
+export interface ReplayRun {
+  policy: { id: string; version: string; digest: string };
+  actions: SimAction[];
+  detections: number;
+  guardTrips: number;
+  /** Identity key → first detection (decision time) of every identity with detections. */
+  firstDetectionMs: Map<string, number>;
+  /** Identity key → ground truth; malicious wins over benign when an identity has both. */
+  truth: Map<string, 'malicious' | 'benign'>;
+  names: Map<string, { provider: string; id: string }>;
+  /** First and last input time (ms) over timed inputs; the virtual clock stops at the last. */
+  startMs: number;
+  endMs: number;
+  inputs: number;
+  approvalSource: ApprovalSource;
+  /** Recorded approvals that matched no pending action (another policy proposed something else). */
+  unmatchedApprovals: number;
+  /** Verdicts for identities with no open case (still ground truth for the metrics). */
+  verdictsWithoutCase: number;
+  assumedAnswers: number;
+}
+
+interface Slot {
+  key: string;
+  state: IdentityState;
+  firstDetectionMs: number;
+  /** The deadline currently queued for this identity (NaN when none). */
+  deadlineMs: number;
+}
+
+interface TickItem {
+  atMs: number;
+  seq: number;
+  slot: Slot;
+}
+
+interface AnswerItem {
+  atMs: number;
+  seq: number;
+  slot: Slot;
+  actionId: string;
+  approve: boolean;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const ASSUMED = ['assumed', 'assumed-2'];
+
+/** Replays a history under a policy and returns everything the reports are computed from. */
+export function replayHistory(history: History, policy: ReplayPolicy, opts: ReplayOptions = {}): ReplayRun {
+  const compiled = compilePolicy(policy.policy, policy.digest);
+  const maxWindowMs = compiled.maxWindowMs;
+  const evidenceFloor = compiled.evidenceFloor;
+  const catalogue = new CatalogueIndex();
+  const budget = new BudgetLedger();
+  const ctx: DeciderContext = { policy: compiled, catalogue, budget, paused: false };
+  const records = history.records;
+  const order = mergeOrder(records);
+  const total = records.length;
+  const execLatencyMs = Math.max(0, (opts.executionLatencySeconds ?? 0) * 1000);
+  const assumption: ApprovalAssumption = {
+    ...DEFAULT_ASSUMPTION,
+    ...opts.assumption,
+    ...(opts.approvalLatencySeconds !== undefined ? { latencySeconds: opts.approvalLatencySeconds } : {}),
+    ...(opts.approvalRate !== undefined ? { rate: opts.approvalRate } : {}),
+  };
+  const assumptionGiven =
+    opts.assumption !== undefined ||
+    opts.approvalLatencySeconds !== undefined ||
+    opts.approvalRate !== undefined;
+  if (!(assumption.rate >= 0 && assumption.rate <= 1) || !(assumption.latencySeconds >= 0)) {
+    throw new TourniquetError(
+      'VALIDATION_FAILED',
+      'approval rate must be within [0, 1] and latency not negative',
+      { status: 400 },
+    );
+  }
+  const onEvent = opts.onEvent;
+  const onProgress = opts.onProgress;
+
+  // Which identities have recorded answers (for 'both'), and whether any exist (for the default).
+  let hasApprovals = false;
+  const coveredKeys = new Set<string>();
+  const coveredTags = new Set<string>();
+  let startMs = Number.POSITIVE_INFINITY;
+  let endMs = Number.NEGATIVE_INFINITY;
+  for (const r of records) {
+    if (Number.isFinite(r.atMs)) {
+      if (r.atMs < startMs) startMs = r.atMs;
+      if (r.atMs > endMs) endMs = r.atMs;
+    }
+    if (r.type !== 'approval') continue;
+    hasApprovals = true;
+    if (r.ix >= 0) coveredKeys.add(history.identities[r.ix]!);
+    if (r.actionRef) coveredTags.add(tagOfAction(r.actionRef));
+  }
+  const source: ApprovalSource =
+    opts.approvals ?? (assumptionGiven ? 'both' : hasApprovals ? 'recorded' : 'assumed');
+  const useRecorded = source !== 'assumed';
+  const horizonMs = endMs;
+
+  const keys = history.identities;
+  const slots: Array<Slot | undefined> = new Array(keys.length);
+  const slotsByTag = new Map<string, Slot>();
+  const actions = new Map<string, SimAction>();
+  const truth = new Map<string, 'malicious' | 'benign'>();
+  const names = new Map<string, { provider: string; id: string }>();
+  const ticks = new TimedHeap<TickItem>();
+  const answers = new TimedHeap<AnswerItem>();
+  let seq = 0;
+  let detections = 0;
+  let guardTrips = 0;
+  let unmatchedApprovals = 0;
+  let verdictsWithoutCase = 0;
+  let assumedAnswers = 0;
+
+  const slotFor = (ix: number, identity: IdentityRef): Slot => {
+    let slot = slots[ix];
+    if (!slot) {
+      const key = keys[ix]!;
+      slot = { key, state: initialState(identity), firstDetectionMs: Number.NaN, deadlineMs: Number.NaN };
+      slots[ix] = slot;
+      slotsByTag.set(slot.state.tag, slot);
+      if (!names.has(key)) names.set(key, { provider: identity.provider, id: identity.id });
+    }
+    return slot;
+  };
+
+  const needsAssumption = (slot: Slot): boolean =>
+    source === 'assumed' ||
+    (source === 'both' && !coveredKeys.has(slot.key) && !coveredTags.has(slot.state.tag));
+
+  /** Bookkeeping for one decider event, before it is folded into the state. */
+  const observe = (slot: Slot, e: NewEvent, atMs: number): void => {
+    switch (e.type) {
+      case 'DetectionReceived':
+        detections++;
+        if (Number.isNaN(slot.firstDetectionMs)) slot.firstDetectionMs = atMs;
+        return;
+      case 'ActionProposed': {
+        const d = e.data;
+        const a: SimAction = {
+          id: d.actionId,
+          type: d.action,
+          stage: d.stage,
+          identityKey: slot.key,
+          identity: { provider: d.identity.provider, id: d.identity.id },
+          caseId: d.caseId,
+          ruleId: d.ruleId,
+          mode: d.approval.mode,
+          status: 'pending',
+          approvers: [],
+          proposedAtMs: atMs,
+          decidedAtMs: null,
+          executedAtMs: null,
+          rolledBackAtMs: null,
+        };
+        actions.set(a.id, a);
+        if (a.mode !== 'auto' && a.mode !== 'never' && needsAssumption(slot)) {
+          const approve = keyedUniform(a.id, assumption.seed) < assumption.rate;
+          answers.push({
+            atMs: atMs + assumption.latencySeconds * 1000,
+            seq: seq++,
+            slot,
+            actionId: a.id,
+            approve,
+          });
+        }
+        return;
+      }
+      case 'ActionApproved': {
+        const a = actions.get(e.data.actionId);
+        if (!a) return;
+        const by = e.data.by;
+        a.approvers.push(by.kind === 'policy' ? 'policy' : by.id);
+        if (e.data.final) {
+          a.status = 'approved';
+          a.decidedAtMs = atMs;
+          a.executedAtMs = atMs + execLatencyMs;
+        }
+        return;
+      }
+      case 'ActionRejected':
+      case 'ActionExpired': {
+        const a = actions.get(e.data.actionId);
+        if (a) {
+          a.status = e.type === 'ActionRejected' ? 'rejected' : 'expired';
+          a.decidedAtMs = atMs;
+        }
+        return;
+      }
+      case 'GuardTripped':
+        guardTrips++;
+        return;
+      case 'CaseResolved': {
+        if (e.data.verdict !== 'benign') return;
+        // The simulated executor rolls back what ran; what was approved but not yet run never runs.
+        for (const s of slot.state.openCase?.actions ?? []) {
+          const a = actions.get(s.actionId);
+          if (!a || a.executedAtMs === null || a.rolledBackAtMs !== null) continue;
+          if (a.executedAtMs <= atMs) a.rolledBackAtMs = atMs;
+          else a.executedAtMs = null;
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  };
+
+  const scheduleDeadline = (slot: Slot): void => {
+    const next = nextDeadline(slot.state);
+    if (next === null) {
+      slot.deadlineMs = Number.NaN;
+    } else if (next !== slot.deadlineMs) {
+      slot.deadlineMs = next;
+      ticks.push({ atMs: next, seq: seq++, slot });
+    }
+  };
+
+  const apply = (slot: Slot, input: DeciderInput, atMs: number): void => {
+    const events = decide(slot.state, input, ctx);
+    const state = slot.state;
+    const n = events.length;
+    // As the live engine folds a decision: the budget ledger sees every event, then the state does.
+    // (`observe` reads the state before the fold: a resolved case's actions are still there.)
+    for (let i = 0; i < n; i++) {
+      const e = events[i]!;
+      observe(slot, e, atMs);
+      budget.record(e);
+      if (onEvent) onEvent(e);
+    }
+    for (let i = 0; i < n; i++) evolve(state, events[i]!, maxWindowMs, evidenceFloor);
+    // A lone DetectionReceived cannot move a deadline; anything else may.
+    if (events.length > 1 || (events.length === 1 && input.type !== 'detection')) scheduleDeadline(slot);
+  };
+
+  /** Human commands that no longer fit (another policy, another pending action) are counted, not fatal. */
+  const applyHuman = (slot: Slot, input: DeciderInput, atMs: number): boolean => {
+    try {
+      apply(slot, input, atMs);
+      return true;
+    } catch (err) {
+      if (err instanceof ApprovalError || err instanceof NotFoundError) return false;
+      throw err;
+    }
+  };
+
+  const pendingAction = (slot: Slot, actionRef: string | undefined) => {
+    const list = slot.state.openCase?.actions;
+    if (!list) return undefined;
+    if (actionRef) {
+      const exact = list.find((a) => a.actionId === actionRef && a.status === 'pending');
+      if (exact) return exact;
+    }
+    return list.find((a) => a.status === 'pending' && a.mode !== 'auto');
+  };
+
+  const onApproval = (r: Extract<HistoryRecord, { type: 'approval' }>): void => {
+    if (!useRecorded) return;
+    const slot = r.ix >= 0 ? slots[r.ix] : r.actionRef ? slotsByTag.get(tagOfAction(r.actionRef)) : undefined;
+    const action = slot ? pendingAction(slot, r.actionRef) : undefined;
+    if (!slot || !action || !slot.state.identity) {
+      unmatchedApprovals++;
+      return;
+    }
+    const by: HumanActor = r.by.role ? { id: r.by.id, role: r.by.role } : { id: r.by.id };
+    const input: DeciderInput =
+      r.decision === 'approve'
+        ? { type: 'approve', at: r.at, identity: slot.state.identity, actionId: action.actionId, by }
+        : {
+            type: 'reject',
+            at: r.at,
+            identity: slot.state.identity,
+            actionId: action.actionId,
+            by,
+            reason: r.reason ?? 'rejected',
+          };
+    if (!applyHuman(slot, input, r.atMs)) unmatchedApprovals++;
+  };
+
+  const onVerdict = (r: Extract<HistoryRecord, { type: 'verdict' }>): void => {
+    const key = keys[r.ix]!;
+    if (truth.get(key) !== 'malicious') truth.set(key, r.verdict);
+    if (!names.has(key)) names.set(key, { provider: r.identity.provider, id: r.identity.id });
+    const slot = slots[r.ix];
+    const open = slot?.state.openCase;
+    if (!slot || !open || !slot.state.identity) {
+      verdictsWithoutCase++;
+      return;
+    }
+    const by: HumanActor = r.by
+      ? r.by.role
+        ? { id: r.by.id, role: r.by.role }
+        : { id: r.by.id }
+      : { id: 'history' };
+    apply(
+      slot,
+      {
+        type: 'verdict',
+        at: r.at,
+        identity: slot.state.identity,
+        caseId: open.caseId,
+        verdict: r.verdict,
+        by,
+      },
+      r.atMs,
+    );
+  };
+
+  const onAnswer = (item: AnswerItem): void => {
+    const slot = item.slot;
+    const identity = slot.state.identity;
+    const a = slot.state.openCase?.actions.find((x) => x.actionId === item.actionId);
+    if (a?.status !== 'pending' || !identity) return;
+    const at = iso(item.atMs);
+    assumedAnswers++;
+    if (!item.approve) {
+      applyHuman(
+        slot,
+        {
+          type: 'reject',
+          at,
+          identity,
+          actionId: a.actionId,
+          by: { id: ASSUMED[0]! },
+          reason: 'assumed rejection',
+        },
+        item.atMs,
+      );
+      return;
+    }
+    const needed = a.mode === 'two-person' ? 2 - a.approvers.length : 1;
+    for (let i = 0; i < needed; i++) {
+      const by = ASSUMED.find((id) => !a.approvers.includes(id)) ?? `assumed-${i + 3}`;
+      if (
+        !applyHuman(slot, { type: 'approve', at, identity, actionId: a.actionId, by: { id: by } }, item.atMs)
+      )
+        break;
+    }
+  };
+
+  /** Runs ticks (deadlines first at equal times) and assumed answers due before `untilMs`. */
+  const drain = (untilMs: number, inclusiveAnswers: boolean): void => {
+    for (;;) {
+      const t = ticks.peek();
+      const a = answers.peek();
+      const tMs = t ? t.atMs : Number.POSITIVE_INFINITY;
+      const aMs = a ? a.atMs : Number.POSITIVE_INFINITY;
+      if (tMs <= untilMs && tMs <= aMs) {
+        ticks.pop();
+        const slot = t!.slot;
+        if (slot.deadlineMs !== tMs || !slot.state.identity) continue; // superseded
+        slot.deadlineMs = Number.NaN;
+        apply(slot, { type: 'tick', at: iso(tMs), identity: slot.state.identity }, tMs);
+        scheduleDeadline(slot);
+      } else if (aMs < untilMs || (inclusiveAnswers && aMs <= untilMs)) {
+        answers.pop();
+        onAnswer(a!);
+      } else {
+        return;
+      }
+    }
+  };
+
+  const progressEvery = 1 << 16;
+  for (let i = 0; i < total; i++) {
+    const r = records[order ? order[i]! : i]!;
+    if (ticks.size > 0 || answers.size > 0) drain(r.atMs, false);
+    switch (r.type) {
+      case 'detection':
+        // The record has the shape of the decider's detection input: passed as is, no copy.
+        apply(slots[r.ix] ?? slotFor(r.ix, r.detection.identity), r, r.atMs);
+        break;
+      case 'identity':
+        catalogue.add(r.entry);
+        break;
+      case 'approval':
+        onApproval(r);
+        break;
+      case 'verdict':
+        onVerdict(r);
+        break;
+    }
+    if (onProgress && (i + 1) % progressEvery === 0) onProgress(i + 1, total);
+  }
+  // The virtual clock stops at the last input: what falls due at that very instant still happens.
+  if (Number.isFinite(horizonMs)) drain(horizonMs, true);
+  onProgress?.(total, total);
+
+  const list = [...actions.values()];
+  for (const a of list) {
+    if (a.executedAtMs !== null && a.executedAtMs > horizonMs) a.executedAtMs = null;
+  }
+  list.sort((x, y) => x.proposedAtMs - y.proposedAtMs || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+  const firstDetectionMs = new Map<string, number>();
+  for (const s of slots)
+    if (s && !Number.isNaN(s.firstDetectionMs)) firstDetectionMs.set(s.key, s.firstDetectionMs);
+  return {
+    policy: { id: policy.policy.id, version: policy.policy.version, digest: policy.digest },
+    actions: list,
+    detections,
+    guardTrips,
+    firstDetectionMs,
+    truth,
+    names,
+    startMs: Number.isFinite(startMs) ? startMs : 0,
+    endMs: Number.isFinite(endMs) ? endMs : 0,
+    inputs: total,
+    approvalSource: source,
+    unmatchedApprovals,
+    verdictsWithoutCase,
+    assumedAnswers,
+  };
+}
+
+/** Action ids are `act-<identity tag>-<case>-<n>`: the tag finds the identity without an index. */
+function tagOfAction(actionId: string): string {
+  return actionId.startsWith('act-') ? actionId.slice(4, 20) : '';
+}
+
+export interface RunReplayInput extends ReplayOptions {
+  history: History;
+  policy: ReplayPolicy;
+  /** A second policy to compare against: the report gains `diff` (baseline → policy). */
+  baseline?: ReplayPolicy;
+}
+
+export interface ReplayDetails {
+  report: ReplayReport;
+  summary: RunSummary;
+  run: ReplayRun;
+  baseline?: { run: ReplayRun; summary: RunSummary };
+}
+
+/** Replays under the policy (and the baseline, if any) and keeps what the HTML report plots. */
+export function replayWithDetails(input: RunReplayInput): ReplayDetails {
+  const { history, policy, baseline, ...opts } = input;
+  const progress = opts.onProgress;
+  const runs = baseline ? 2 : 1;
+  const run = replayHistory(history, policy, {
+    ...opts,
+    ...(progress ? { onProgress: (done: number, total: number) => progress(done, total * runs) } : {}),
+  });
+  const summary = summarize(run);
+  if (!baseline) return { report: buildReport(run, undefined, summary), summary, run };
+  const { onEvent: _ignored, ...baselineOpts } = opts;
+  const baseRun = replayHistory(history, baseline, {
+    ...baselineOpts,
+    ...(progress ? { onProgress: (done: number, total: number) => progress(total + done, total * 2) } : {}),
+  });
+  return {
+    report: buildReport(run, baseRun, summary),
+    summary,
+    run,
+    baseline: { run: baseRun, summary: summarize(baseRun) },
+  };
+}
+
+/** Replays a history under a policy: the report of issue 7 (with `diff` when a baseline is given). */
+export function runReplay(input: RunReplayInput): ReplayReport {
+  return replayWithDetails(input).report;
+}
