@@ -87,6 +87,77 @@ export function registerCommands(program: Command): void {
       );
     });
 
+  const io = { stdout: process.stdout, stderr: process.stderr };
+  const collect = (v: string, prev: string[]) => [...prev, v];
+
+  program
+    .command('replay')
+    .description('replay history through the same decider in virtual time, with no side effects')
+    .requiredOption('--history <file>', 'NDJSON history (detection, identity, approval, verdict lines)')
+    .requiredOption('--policy <file>', 'the policy to replay')
+    .option('--baseline <file>', 'a baseline policy to diff against')
+    .option('--out <dir>', 'write report.json and report.html here')
+    .option('--json', 'print one JSON document')
+    .option('--skip-invalid', 'skip invalid history lines (counted) instead of stopping')
+    .option('--approval-latency <duration>', 'assumed human approval latency, e.g. 15m')
+    .option('--approval-rate <rate>', 'assumed share of approvals granted, 0..1')
+    .option('--execution-latency <duration>', 'simulated provider latency, e.g. 2s')
+    .action(async (o) => {
+      const { runReplayCli } = await import('../../simulations/cli.ts');
+      exit(await runReplayCli({ ...o, ...io }));
+    });
+
+  program
+    .command('tune')
+    .description('sweep policy parameters over history on worker threads; Pareto frontier and a recommended policy')
+    .requiredOption('--history <file>', 'NDJSON history')
+    .requiredOption('--policy <file>', 'the policy to vary')
+    .requiredOption('--sweep <spec>', 'PATH=FROM..TO:STEP, repeatable', collect, [])
+    .option('--objective <objective>', 'f1 | recall-at-precision:0.99 | cost', 'f1')
+    .option('--workers <n>', 'worker threads (0: in-process)')
+    .option('--out <dir>', 'write the recommended policy, tune.json and report.html here')
+    .option('--json', 'print one JSON document')
+    .option('--skip-invalid', 'skip invalid history lines')
+    .option('--approval-latency <duration>', 'assumed human approval latency')
+    .option('--approval-rate <rate>', 'assumed share of approvals granted')
+    .action(async (o) => {
+      const { runTuneCli } = await import('../../simulations/cli.ts');
+      exit(await runTuneCli({ ...o, ...io }));
+    });
+
+  program
+    .command('simulate')
+    .description('generate a scenario history with ground-truth verdicts')
+    .requiredOption('--scenario <name>', 'token-theft | leaked-ci-secret | credential-stuffing | shared-service-account | oauth-app-abuse | benign-noise | mixed')
+    .option('--seed <n>', 'random seed', '1')
+    .option('--identities <n>', 'identities', '1000')
+    .option('--days <n>', 'days of history', '30')
+    .requiredOption('--out <file>', 'NDJSON file to write')
+    .option('--start <time>', 'history start (RFC 3339)')
+    .option('--noise <n>', 'benign noise detections per identity-day')
+    .action(async (o) => {
+      const { runSimulateCli } = await import('../../simulations/cli.ts');
+      exit(await runSimulateCli({ ...o, ...io }));
+    });
+
+  const history = program.command('history').description('history for replay and tuning');
+  history
+    .command('export')
+    .description('write the replay history format (NDJSON) from an event store')
+    .option('--data-dir <dir>', 'data directory of the embedded store', '.tourniquet')
+    .option('--store <file>', 'path of a SQLite event store file (overrides --data-dir)')
+    .requiredOption('--out <file>', 'NDJSON file to write')
+    .action(async (o) => {
+      const { runHistoryExportCli } = await import('../../simulations/cli.ts');
+      exit(
+        await runHistoryExportCli({
+          ...(o.store ? { storePath: resolve(o.store) } : { dataDir: resolve(o.dataDir) }),
+          out: o.out,
+          ...io,
+        }),
+      );
+    });
+
   const audit = program.command('audit').description('audit the immutable event record');
   audit
     .command('verify')
