@@ -4,10 +4,22 @@
  * Every setting comes from a YAML file and/or environment variables (env wins); docs/kafka.md lists
  * them all. The embedded stack (platform/embedded.ts) wires the same services in one process.
  *
- * The event store here is SQLite (one file; several processes can share it in WAL mode: appends are
- * IMMEDIATE transactions guarded by expected revisions). The distributed KurrentDB store is its own issue.
+ * The event store (`store.kind`) is SQLite (one file; several processes on one host share it in WAL mode:
+ * appends are IMMEDIATE transactions guarded by expected revisions) or KurrentDB (`store.kurrentdb.
+ * connectionString`), opened by platform/eventstore/open.ts.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,12 +27,21 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import type { NewEvent, RecordedEvent } from '../schemas/events.ts';
+import { identityKey } from '../schemas/detection.ts';
+import type { ActionType } from '../schemas/events.ts';
 import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
 import { loadDefaultPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
 import { DeciderService } from '../services/decider/service.ts';
 import { Executor } from '../services/executor/executor.ts';
-import { DryRunProvider } from '../services/executor/providers/dry-run.ts';
+import { type DryRunCall, DryRunProvider } from '../services/executor/providers/dry-run.ts';
+import type {
+  ApplyResult,
+  IdentityProvider,
+  PriorState,
+  Probe,
+  ProviderAction,
+  RevertResult,
+} from '../services/executor/providers/port.ts';
 import { BusIngestGateway } from '../services/ingest/gateway.ts';
 import { FORMATS, type FormatName } from '../services/ingest/normalizers/index.ts';
 import { RawConsumer } from '../services/ingest/raw-consumer.ts';
@@ -31,17 +52,16 @@ import { KafkaBus } from './bus/kafka.ts';
 import { type Bus, type BusSubscription, TOPICS } from './bus/port.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
 import { issuesFromZod, TourniquetError, WrongExpectedRevisionError } from './errors.ts';
-import type {
-  AppendResult,
-  EventHandler,
-  EventStore,
-  ExpectedRevision,
-  ReadAllOptions,
-  SubscribeOptions,
-  Subscription,
-} from './eventstore/port.ts';
-import { SqliteEventStore } from './eventstore/sqlite.ts';
+import {
+  EVENT_STORE_KINDS,
+  type EventStoreConfig,
+  type OpenedEventStore,
+  openEventStore,
+} from './eventstore/open.ts';
 import { createLogger } from './log.ts';
+
+/** Moved to platform/eventstore/coalescing.ts; re-exported for existing imports. */
+export { CoalescingEventStore } from './eventstore/coalescing.ts';
 
 export const SERVICES = ['ingest', 'decider', 'executor', 'projector'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -92,12 +112,38 @@ export const ServeConfigSchema = z.object({
     .prefault({}),
   store: z
     .object({
+      /** Which event store: one SQLite file (one host) or a KurrentDB server/cluster. */
+      kind: z.enum(EVENT_STORE_KINDS).default('sqlite'),
+      /** Projections, auth settings and dry-run journals; with SQLite also the default store file. */
       dataDir: z.string().min(1).default('.tourniquet'),
       /** SQLite file shared by decider, executor and projector processes (default <dataDir>/events.db). */
       path: z.string().min(1).optional(),
       durability: z.enum(['full', 'normal']).default('full'),
-      /** Group concurrent appends into one transaction (one fsync) — see CoalescingEventStore. */
+      /** SQLite: group concurrent appends into one transaction (one fsync) — see CoalescingEventStore. */
       coalesceAppends: z.boolean().default(true),
+      kurrentdb: z
+        .object({
+          /** e.g. kurrentdb://kurrentdb:2113?tls=false; required when kind is kurrentdb. */
+          connectionString: z.string().min(1).optional(),
+          /** Bytes per batch-append request (client default 3 MiB). */
+          batchAppendSize: z
+            .number()
+            .int()
+            .min(1024)
+            .max(64 * 1024 * 1024)
+            .optional(),
+        })
+        .prefault({}),
+    })
+    .superRefine((store, ctx) => {
+      if (store.kind === 'kurrentdb' && !store.kurrentdb.connectionString) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['kurrentdb', 'connectionString'],
+          message:
+            'required when store.kind is kurrentdb (TOURNIQUET_KURRENTDB_CONNECTION_STRING), e.g. kurrentdb://host:2113?tls=false',
+        });
+      }
     })
     .prefault({}),
   decider: z
@@ -112,6 +158,12 @@ export const ServeConfigSchema = z.object({
       /** Stable across restarts: a restarted executor recognises its own unfinished claims. */
       id: z.string().min(1).default(`executor-${hostname()}`),
       leaseMs: z.number().int().min(1000).default(60_000),
+      /**
+       * Dry-run provider journals shared by several executors: each writes <dir>/dry-run-<id>.jsonl and
+       * they simulate ONE identity provider (an action applied by one is applied for all). Unset: the
+       * journal is <dataDir>/dry-run-calls.jsonl and the simulated provider is this process's own.
+       */
+      dryRunJournalDir: z.string().min(1).optional(),
     })
     .prefault({}),
   api: z
@@ -141,15 +193,19 @@ export const SERVE_ENV: ReadonlyArray<[string, string, 'string' | 'int' | 'list'
   ['TOURNIQUET_DECIDER_GROUP', 'groups.decider', 'string'],
   ['TOURNIQUET_RAW_TOPICS', 'ingest.rawTopics', 'rawTopics'],
   ['TOURNIQUET_MAX_VALUE_BYTES', 'ingest.maxValueBytes', 'int'],
+  ['TOURNIQUET_EVENT_STORE', 'store.kind', 'string'],
   ['TOURNIQUET_DATA_DIR', 'store.dataDir', 'string'],
   ['TOURNIQUET_STORE_PATH', 'store.path', 'string'],
   ['TOURNIQUET_DURABILITY', 'store.durability', 'string'],
   ['TOURNIQUET_COALESCE_APPENDS', 'store.coalesceAppends', 'bool'],
+  ['TOURNIQUET_KURRENTDB_CONNECTION_STRING', 'store.kurrentdb.connectionString', 'string'],
+  ['TOURNIQUET_KURRENTDB_BATCH_APPEND_SIZE', 'store.kurrentdb.batchAppendSize', 'int'],
   ['TOURNIQUET_POLICY', 'decider.policy', 'string'],
   ['TOURNIQUET_CATALOGUE', 'decider.catalogue', 'string'],
   ['TOURNIQUET_TICK_MS', 'decider.tickMs', 'int'],
   ['TOURNIQUET_EXECUTOR_ID', 'executor.id', 'string'],
   ['TOURNIQUET_EXECUTOR_LEASE_MS', 'executor.leaseMs', 'int'],
+  ['TOURNIQUET_DRY_RUN_JOURNAL_DIR', 'executor.dryRunJournalDir', 'string'],
   ['TOURNIQUET_API_HOST', 'api.host', 'string'],
   ['TOURNIQUET_API_PORT', 'api.port', 'int'],
 ];
@@ -218,7 +274,13 @@ export function loadServeConfig(opts: { file?: string; env?: NodeJS.ProcessEnv }
       raw = doc as Record<string, unknown>;
     }
     const base = dirname(resolve(opts.file));
-    for (const path of ['store.dataDir', 'store.path', 'decider.policy', 'decider.catalogue']) {
+    for (const path of [
+      'store.dataDir',
+      'store.path',
+      'decider.policy',
+      'decider.catalogue',
+      'executor.dryRunJournalDir',
+    ]) {
       const [a, b] = path.split('.') as [string, string];
       const section = raw[a] as Record<string, unknown> | undefined;
       const v = section?.[b];
@@ -279,105 +341,144 @@ export function storePathOf(config: ServeConfig): string {
   return config.store.path ?? join(config.store.dataDir, 'events.db');
 }
 
-// ---------------------------------------------------------------------------------------------------
-
-interface PendingAppend {
-  stream: string;
-  events: readonly NewEvent[];
-  expected: ExpectedRevision;
-  resolve: (r: AppendResult) => void;
-  reject: (e: unknown) => void;
+/** The event store settings of a serve configuration, for openEventStore. */
+export function eventStoreConfigOf(config: ServeConfig): EventStoreConfig {
+  if (config.store.kind === 'kurrentdb') {
+    const { connectionString, batchAppendSize } = config.store.kurrentdb;
+    if (!connectionString) throw configInvalid('store.kurrentdb.connectionString is required for KurrentDB');
+    return { kind: 'kurrentdb', connectionString, ...(batchAppendSize ? { batchAppendSize } : {}) };
+  }
+  return {
+    kind: 'sqlite',
+    path: storePathOf(config),
+    durability: config.store.durability,
+    coalesceAppends: config.store.coalesceAppends,
+  };
 }
 
+// ---------------------------------------------------------------------------------------------------
+
 /**
- * Groups the appends issued in the same turn of the event loop into one `appendMany` (SQLite: one
- * transaction, one fsync). The decider appends once per decision and decides many identities
- * concurrently, so under load this turns hundreds of fsyncs into one. Semantics do not change: if the
- * combined transaction fails (one stream's expected revision no longer holds), it rolled back as a
- * whole and every append is retried alone, each getting its own result or error.
+ * The dry-run provider of one executor among several that share `executor.dryRunJournalDir`: together
+ * they simulate ONE identity provider, as a real one would be shared. Calls go to this executor's own
+ * DryRunProvider (journal `<dir>/dry-run-<executorId>.jsonl`); the other executors' journals in the
+ * directory are tailed so that an action another executor applied counts as applied here too: `apply`
+ * of such an action is an idempotent no-op (no effect), `isApplied` says yes (the takeover of a dead
+ * executor's claim reconciles instead of applying again), `verify` sees the effect. Without this a
+ * takeover would double an effect in the simulation that a real provider would have recognised.
  */
-export class CoalescingEventStore implements EventStore {
+export class SharedDryRunProvider implements IdentityProvider {
   readonly name: string;
-  readonly inner: EventStore;
-  private queue: PendingAppend[] = [];
-  private scheduled = false;
-  private readonly maxBatch: number;
+  readonly inner: DryRunProvider;
+  /** The same provider, called through the port. */
+  private readonly port: IdentityProvider;
+  private readonly dir: string;
+  private readonly own: string;
+  private readonly journalPath: string;
+  /** Per peer journal: bytes consumed so far. */
+  private readonly offsets = new Map<string, number>();
+  /** Per action id: the peer journal whose latest line left it applied (deleted when reverted). */
+  private readonly peerApplied = new Map<string, string>();
 
-  constructor(inner: EventStore, opts: { maxBatch?: number } = {}) {
-    this.inner = inner;
-    this.name = inner.name;
-    this.maxBatch = opts.maxBatch ?? 2000;
-  }
-
-  append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ stream, events, expected, resolve, reject });
-      if (this.queue.length >= this.maxBatch) {
-        void this.flush();
-      } else if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => void this.flush());
-      }
+  constructor(opts: { dir: string; executorId: string; name?: string }) {
+    this.dir = opts.dir;
+    mkdirSync(this.dir, { recursive: true });
+    this.own = `dry-run-${opts.executorId.replace(/[^A-Za-z0-9._-]/g, '_')}.jsonl`;
+    this.journalPath = join(this.dir, this.own);
+    this.inner = new DryRunProvider({
+      journalPath: this.journalPath,
+      ...(opts.name ? { name: opts.name } : {}),
     });
+    this.port = this.inner;
+    this.name = this.inner.name;
   }
 
-  private async flush(): Promise<void> {
-    this.scheduled = false;
-    const batch = this.queue;
-    this.queue = [];
-    if (batch.length === 0) return;
-    if (batch.length > 1) {
-      let results: AppendResult[] | undefined;
+  /** Reads what the other executors appended to their journals since the last look. */
+  private refresh(): void {
+    let files: string[];
+    try {
+      files = readdirSync(this.dir).filter((f) => /^dry-run-.*\.jsonl$/.test(f) && f !== this.own);
+    } catch {
+      return;
+    }
+    for (const f of files) {
+      const path = join(this.dir, f);
+      const from = this.offsets.get(f) ?? 0;
+      let size: number;
       try {
-        results = await this.inner.appendMany(
-          batch.map((p) => ({ stream: p.stream, events: p.events, expected: p.expected })),
-        );
+        size = statSync(path).size;
       } catch {
-        results = undefined; // rolled back as a whole: each append again, alone
+        continue;
       }
-      if (results) {
-        for (const [i, p] of batch.entries()) p.resolve(results[i]!);
-        return;
-      }
-    }
-    for (const p of batch) {
+      if (size <= from) continue;
+      const buf = Buffer.alloc(size - from);
+      const fd = openSync(path, 'r');
       try {
-        p.resolve(await this.inner.append(p.stream, p.events, p.expected));
-      } catch (e) {
-        p.reject(e);
+        readSync(fd, buf, 0, buf.length, from);
+      } finally {
+        closeSync(fd);
+      }
+      const end = buf.lastIndexOf(0x0a); // a line being written is read next time, whole
+      if (end < 0) continue;
+      this.offsets.set(f, from + end + 1);
+      for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
+        if (!line.trim()) continue;
+        let call: DryRunCall;
+        try {
+          call = JSON.parse(line) as DryRunCall;
+        } catch {
+          continue;
+        }
+        if (call.phase === 'apply' && call.effect) this.peerApplied.set(call.actionId, f);
+        else if (call.phase === 'revert') this.peerApplied.delete(call.actionId);
       }
     }
   }
 
-  appendMany(
-    batches: ReadonlyArray<{ stream: string; events: readonly NewEvent[]; expected: ExpectedRevision }>,
-  ): Promise<AppendResult[]> {
-    return this.inner.appendMany(batches);
+  private appliedByPeer(actionId: string): string | undefined {
+    this.refresh();
+    return this.peerApplied.get(actionId);
   }
-  readStream(stream: string, opts?: { fromRevision?: number; limit?: number }): Promise<RecordedEvent[]> {
-    return this.inner.readStream(stream, opts);
+
+  supports(action: ActionType): boolean {
+    return this.port.supports(action);
   }
-  streamRevision(stream: string): Promise<number | 'no_stream'> {
-    return this.inner.streamRevision(stream);
+
+  capture(a: ProviderAction): Promise<PriorState> {
+    return this.port.capture(a);
   }
-  readAll(opts?: ReadAllOptions): Promise<RecordedEvent[]> {
-    return this.inner.readAll(opts);
+
+  async apply(a: ProviderAction, prior: PriorState): Promise<ApplyResult> {
+    const peer = this.appliedByPeer(a.actionId);
+    if (peer === undefined) return this.port.apply(a, prior);
+    const key = identityKey(a.identity);
+    const call: DryRunCall = {
+      phase: 'apply',
+      actionId: a.actionId,
+      action: a.action,
+      identity: key,
+      effect: false,
+    };
+    appendFileSync(this.journalPath, `${JSON.stringify(call)}\n`);
+    return { dryRun: true, wouldCall: `${a.action}(${key})`, idempotentReplay: true, appliedBy: peer };
   }
-  headPosition(): Promise<number> {
-    return this.inner.headPosition();
+
+  async isApplied(a: ProviderAction, prior: PriorState): Promise<boolean> {
+    const mine = await this.port.isApplied(a, prior);
+    return mine || this.appliedByPeer(a.actionId) !== undefined;
   }
-  subscribeAll(opts: SubscribeOptions, handler: EventHandler): Subscription {
-    return this.inner.subscribeAll(opts, handler);
+
+  async verify(a: ProviderAction, prior: PriorState, result: ApplyResult): Promise<Probe[]> {
+    const probes = await this.port.verify(a, prior, result);
+    if (probes.every((p) => p.ok)) return probes;
+    const peer = this.appliedByPeer(a.actionId);
+    if (peer === undefined) return probes;
+    // the effect is in the shared simulated provider, applied through another executor's journal
+    return probes.map((p) => ({ ...p, ok: true, detail: `applied by the executor of ${peer} (simulated)` }));
   }
-  getCheckpoint(name: string): Promise<number | undefined> {
-    return this.inner.getCheckpoint(name);
-  }
-  saveCheckpoint(name: string, position: number): Promise<void> {
-    return this.inner.saveCheckpoint(name, position);
-  }
-  async close(): Promise<void> {
-    while (this.queue.length > 0 || this.scheduled) await new Promise((r) => setImmediate(r));
-    await this.inner.close();
+
+  revert(a: ProviderAction, prior: PriorState, result: ApplyResult): Promise<RevertResult> {
+    return this.port.revert(a, prior, result);
   }
 }
 
@@ -423,9 +524,8 @@ function kafkaBus(config: ServeConfig, log: Logger): KafkaBus {
   });
 }
 
-function openStore(config: ServeConfig): { store: EventStore; sqlite: SqliteEventStore } {
-  const sqlite = new SqliteEventStore({ path: storePathOf(config), durability: config.store.durability });
-  return { sqlite, store: config.store.coalesceAppends ? new CoalescingEventStore(sqlite) : sqlite };
+function openStore(config: ServeConfig, log: Logger): Promise<OpenedEventStore> {
+  return openEventStore(eventStoreConfigOf(config), { log });
 }
 
 /** Several deciders may start at once: the loser of the activation race finds the policy active. */
@@ -491,7 +591,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
       }
     }
     case 'decider': {
-      const { store } = openStore(config);
+      const { store, kind, where } = await openStore(config, slog);
       const bus = kafkaBus(config, slog);
       try {
         const policy = config.decider.policy ? loadPolicyFile(config.decider.policy) : loadDefaultPolicy();
@@ -509,7 +609,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
         const decider = new DeciderService({ store, bus, policy, log: slog, tickMs: config.decider.tickMs });
         await decider.start();
         slog.info(
-          { store: storePathOf(config), group: config.groups.decider, topic: config.topics.detections },
+          { store: kind, at: where, group: config.groups.decider, topic: config.topics.detections },
           'decider serving',
         );
         return {
@@ -527,8 +627,11 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
       }
     }
     case 'executor': {
-      const { store } = openStore(config);
-      const dryRun = new DryRunProvider({ journalPath: join(config.store.dataDir, 'dry-run-calls.jsonl') });
+      const { store, kind, where } = await openStore(config, slog);
+      const journalDir = config.executor.dryRunJournalDir;
+      const dryRun: IdentityProvider = journalDir
+        ? new SharedDryRunProvider({ dir: journalDir, executorId: config.executor.id })
+        : new DryRunProvider({ journalPath: join(config.store.dataDir, 'dry-run-calls.jsonl') });
       const executor = new Executor({
         store,
         providers: { '*': dryRun },
@@ -538,7 +641,13 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
       });
       await executor.start((err) => slog.fatal({ err }, 'executor stopped; restart the service'));
       slog.info(
-        { store: storePathOf(config), executorId: config.executor.id, provider: 'dry-run' },
+        {
+          store: kind,
+          at: where,
+          executorId: config.executor.id,
+          provider: 'dry-run',
+          ...(journalDir ? { dryRunJournalDir: journalDir } : {}),
+        },
         'executor serving',
       );
       return {
@@ -550,7 +659,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
       };
     }
     case 'projector': {
-      const { store } = openStore(config);
+      const { store, kind, where } = await openStore(config, slog);
       const projector = new Projector({
         store,
         path: join(config.store.dataDir, 'projections.db'),
@@ -584,7 +693,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
         });
         const url = await api.listen({ port: config.api.port, host: config.api.host });
         const adminToken = await issueLocalAdminToken(auth);
-        slog.info({ url, store: storePathOf(config) }, 'projector and API serving');
+        slog.info({ url, store: kind, at: where }, 'projector and API serving');
         const started = { api, commands };
         return {
           service,

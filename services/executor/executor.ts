@@ -524,7 +524,10 @@ export class Executor {
       // Executed but never verified (a crash or a stop between the two): the owner, or whoever takes
       // over from a dead owner, verifies it now. Probes are reads: no effect is repeated.
       if (history.some((e) => e.type === 'ActionVerified')) return;
-      if (lastClaim && lastClaim.data.executor !== this.id && !(await this.claimStale(lastClaim))) return;
+      if (lastClaim && lastClaim.data.executor !== this.id && !(await this.claimStale(lastClaim))) {
+        this.watch.set(actionId, { identity, caseId: proposal.caseId }); // verify it if its owner dies first
+        return;
+      }
       const provider = this.providers[identity.provider] ?? this.providers['*'];
       if (!provider) return;
       await this.verifyAction(
@@ -648,7 +651,11 @@ export class Executor {
         );
         claimRevision = r.nextRevision;
       } catch (err) {
-        if (err instanceof WrongExpectedRevisionError) return; // another executor won the claim
+        if (err instanceof WrongExpectedRevisionError) {
+          // another executor won the claim: watch it, so that we take over if that executor dies first
+          this.watch.set(actionId, { identity, caseId: proposal.caseId });
+          return;
+        }
         throw err;
       }
     }
