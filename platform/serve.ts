@@ -59,6 +59,7 @@ import {
   openEventStore,
 } from './eventstore/open.ts';
 import { createLogger } from './log.ts';
+import { buildProviders, executorTuning, loadProvidersConfig } from './providers-config.ts';
 
 /** Moved to platform/eventstore/coalescing.ts; re-exported for existing imports. */
 export { CoalescingEventStore } from './eventstore/coalescing.ts';
@@ -164,6 +165,11 @@ export const ServeConfigSchema = z.object({
        * journal is <dataDir>/dry-run-calls.jsonl and the simulated provider is this process's own.
        */
       dryRunJournalDir: z.string().min(1).optional(),
+      /**
+       * Provider configuration (YAML, see docs/executor.md): which identity provider is Keycloak, a
+       * webhook or the dry-run. Unset: the dry-run provider for every identity.
+       */
+      providersFile: z.string().min(1).optional(),
     })
     .prefault({}),
   api: z
@@ -206,6 +212,7 @@ export const SERVE_ENV: ReadonlyArray<[string, string, 'string' | 'int' | 'list'
   ['TOURNIQUET_EXECUTOR_ID', 'executor.id', 'string'],
   ['TOURNIQUET_EXECUTOR_LEASE_MS', 'executor.leaseMs', 'int'],
   ['TOURNIQUET_DRY_RUN_JOURNAL_DIR', 'executor.dryRunJournalDir', 'string'],
+  ['TOURNIQUET_PROVIDERS_FILE', 'executor.providersFile', 'string'],
   ['TOURNIQUET_API_HOST', 'api.host', 'string'],
   ['TOURNIQUET_API_PORT', 'api.port', 'int'],
 ];
@@ -280,6 +287,7 @@ export function loadServeConfig(opts: { file?: string; env?: NodeJS.ProcessEnv }
       'decider.policy',
       'decider.catalogue',
       'executor.dryRunJournalDir',
+      'executor.providersFile',
     ]) {
       const [a, b] = path.split('.') as [string, string];
       const section = raw[a] as Record<string, unknown> | undefined;
@@ -629,15 +637,23 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
     case 'executor': {
       const { store, kind, where } = await openStore(config, slog);
       const journalDir = config.executor.dryRunJournalDir;
-      const dryRun: IdentityProvider = journalDir
-        ? new SharedDryRunProvider({ dir: journalDir, executorId: config.executor.id })
-        : new DryRunProvider({ journalPath: join(config.store.dataDir, 'dry-run-calls.jsonl') });
+      const providersConfig = config.executor.providersFile
+        ? loadProvidersConfig(config.executor.providersFile)
+        : undefined;
+      const providers: Record<string, IdentityProvider> = providersConfig
+        ? buildProviders(providersConfig, config.store.dataDir)
+        : {
+            '*': journalDir
+              ? new SharedDryRunProvider({ dir: journalDir, executorId: config.executor.id })
+              : new DryRunProvider({ journalPath: join(config.store.dataDir, 'dry-run-calls.jsonl') }),
+          };
       const executor = new Executor({
         store,
-        providers: { '*': dryRun },
+        providers,
         executorId: config.executor.id,
         leaseMs: config.executor.leaseMs,
         log: slog,
+        ...(providersConfig ? executorTuning(providersConfig) : {}),
       });
       await executor.start((err) => slog.fatal({ err }, 'executor stopped; restart the service'));
       slog.info(
@@ -645,7 +661,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           store: kind,
           at: where,
           executorId: config.executor.id,
-          provider: 'dry-run',
+          provider: providersConfig ? config.executor.providersFile : 'dry-run',
           ...(journalDir ? { dryRunJournalDir: journalDir } : {}),
         },
         'executor serving',
