@@ -31,13 +31,13 @@ import type { DeciderInput, IdentityState } from '../services/decider/core/types
 import { DeciderEngine } from '../services/decider/engine.ts';
 import { runDeciderPipeline } from '../services/decider/pipeline.ts';
 import { loadDefaultPolicy } from '../services/decider/policy/load.ts';
+import { mulberry32 } from '../simulations/prng.ts';
 import {
   bestOf,
   formatRate,
   machineLoad,
   perSecond,
   printTable,
-  prng,
   timeAsync,
   timeSync,
   weighted,
@@ -64,7 +64,7 @@ export function generateStream(opts: StreamOptions = {}): GeneratedStream {
   const total = opts.detections ?? 1_000_000;
   const nIdentities = opts.identities ?? 100_000;
   const firing = opts.firing ?? 0.05;
-  const rnd = prng(opts.seed ?? 20260302);
+  const rnd = mulberry32(opts.seed ?? 20260302);
 
   const typeOf = weighted<(typeof IDENTITY_TYPES)[number]>([
     ['human', 70],

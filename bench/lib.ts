@@ -1,17 +1,5 @@
-/** Tiny helpers for benchmarks: a seeded PRNG, timing and printing. */
+/** Tiny helpers for benchmarks: weighted draws, timing and printing (the seeded PRNG is simulations/prng.ts). */
 import { availableParallelism, loadavg } from 'node:os';
-
-/** mulberry32: a small, fast, seeded PRNG so generated streams are the same on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Picks from weighted choices with a uniform draw in [0, 1). */
 export function weighted<T>(choices: ReadonlyArray<readonly [T, number]>): (u: number) => T {

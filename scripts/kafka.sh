@@ -142,21 +142,13 @@ ready() {
 }
 
 up() {
-  local pid t0=$SECONDS
-  if pid=$(tq_running_pid kafka); then
-    if tq_wait_ready kafka "$KAFKA_START_TIMEOUT" "$LOG" ready; then
-      tq_log "already running (pid $pid)"
-      echo "KAFKA_BOOTSTRAP=$BOOTSTRAP"
-      return 0
-    fi
-    exit 1
+  local t0=$SECONDS
+  if tq_already_up kafka "$KAFKA_START_TIMEOUT" "$LOG" ready; then
+    echo "KAFKA_BOOTSTRAP=$BOOTSTRAP"
+    return 0
   fi
-  if tq_port_open "$HOST" "$KAFKA_PORT"; then
-    tq_die "port $HOST:$KAFKA_PORT is taken by a process this script did not start (set KAFKA_PORT or stop it)"
-  fi
-  if tq_port_open "$HOST" "$KAFKA_CONTROLLER_PORT"; then
-    tq_die "port $HOST:$KAFKA_CONTROLLER_PORT is taken by a process this script did not start (set KAFKA_CONTROLLER_PORT or stop it)"
-  fi
+  tq_need_free_port "$HOST" "$KAFKA_PORT" KAFKA_PORT
+  tq_need_free_port "$HOST" "$KAFKA_CONTROLLER_PORT" KAFKA_CONTROLLER_PORT
   fetch
   java_bin
   rm -rf "$RUN_DIR"
@@ -187,22 +179,12 @@ down() {
   rm -rf "$DATA_DIR" "$CONF"
 }
 
-status() {
-  local pid
-  if pid=$(tq_running_pid kafka) && tq_port_open "$HOST" "$KAFKA_PORT"; then
-    echo "kafka: running (pid $pid) at $BOOTSTRAP"
-    return 0
-  fi
-  echo "kafka: not running"
-  return 1
-}
-
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   up) up ;;
   down) down ;;
-  status) status ;;
+  status) tq_status kafka "$BOOTSTRAP" tq_port_open "$HOST" "$KAFKA_PORT" ;;
   logs) tq_logs "$LOG" "$@" ;;
   fetch) fetch && echo "$LIBS" ;;
   topics) fetch && kjava org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" "$@" ;;

@@ -130,6 +130,35 @@ tq_wait_ready() {
   done
 }
 
+# tq_already_up NAME TIMEOUT_S LOGFILE CHECK_CMD...: for an idempotent `up`. Returns 0 (and says so)
+# when NAME is already running and CHECK_CMD succeeds within TIMEOUT_S; exits the script with 1 when it
+# runs but does not get ready; returns 1 when it is not running.
+tq_already_up() {
+  local name=$1 pid
+  pid=$(tq_running_pid "$name") || return 1
+  tq_wait_ready "$@" || exit 1
+  tq_log "already running (pid $pid)"
+}
+
+# tq_need_free_port HOST PORT SETTING: die unless HOST:PORT is free (SETTING names the variable to change).
+tq_need_free_port() {
+  if tq_port_open "$1" "$2"; then
+    tq_die "port $1:$2 is taken by a process this script did not start (set $3 or stop it)"
+  fi
+}
+
+# tq_status NAME WHERE CHECK_CMD...: `status`: exit code 0 and "NAME: running (pid …) at WHERE" when
+# NAME runs and CHECK_CMD succeeds; otherwise "NAME: not running" and 1.
+tq_status() {
+  local name=$1 where=$2 pid; shift 2
+  if pid=$(tq_running_pid "$name") && "$@"; then
+    echo "$name: running (pid $pid) at $where"
+    return 0
+  fi
+  echo "$name: not running"
+  return 1
+}
+
 # tq_stop NAME [GRACE_S]: SIGTERM the service, SIGKILL after GRACE_S (default 30), remove pid file.
 tq_stop() {
   local name=$1 grace=${2:-30} pid i

@@ -66,21 +66,15 @@ ready() {
 }
 
 up() {
-  local pid t0=$SECONDS
+  local t0=$SECONDS
   command -v curl >/dev/null 2>&1 || tq_die "curl is needed (Debian: apt-get install curl)"
-  if pid=$(tq_running_pid registry); then
-    if tq_wait_ready registry "$REGISTRY_START_TIMEOUT" "$LOG" ready; then
-      tq_log "already running (pid $pid)"
-      echo "SCHEMA_REGISTRY_URL=$CCOMPAT_URL"
-      return 0
-    fi
-    exit 1
+  if tq_already_up registry "$REGISTRY_START_TIMEOUT" "$LOG" ready; then
+    echo "SCHEMA_REGISTRY_URL=$CCOMPAT_URL"
+    return 0
   fi
   local p
   for p in "$REGISTRY_PORT" "$REGISTRY_MANAGEMENT_PORT"; do
-    if tq_port_open "$HOST" "$p"; then
-      tq_die "port $HOST:$p is taken by a process this script did not start (set REGISTRY_PORT / REGISTRY_MANAGEMENT_PORT or stop it)"
-    fi
+    tq_need_free_port "$HOST" "$p" "REGISTRY_PORT / REGISTRY_MANAGEMENT_PORT"
   done
   fetch
   java_bin
@@ -116,22 +110,12 @@ down() {
   rm -rf "$RUN_DIR/tmp"
 }
 
-status() {
-  local pid
-  if pid=$(tq_running_pid registry) && ready; then
-    echo "registry: running (pid $pid) at $CCOMPAT_URL"
-    return 0
-  fi
-  echo "registry: not running"
-  return 1
-}
-
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   up) up ;;
   down) down ;;
-  status) status ;;
+  status) tq_status registry "$CCOMPAT_URL" ready ;;
   logs) tq_logs "$LOG" "$@" ;;
   fetch) fetch && echo "$APP_DIR" ;;
   *)

@@ -40,6 +40,8 @@ const GENESIS = '0'.repeat(64);
 
 type Row = ReturnType<SqliteEventStore['iterateRows']> extends IterableIterator<infer R> ? R : never;
 
+type ChainBreak = NonNullable<ChainVerdict['firstBad']>;
+
 export function verifyChain(store: SqliteEventStore): ChainVerdict {
   const db = store.database;
   let prevHash = GENESIS;
@@ -49,54 +51,26 @@ export function verifyChain(store: SqliteEventStore): ChainVerdict {
   for (const row of store.iterateRows()) {
     checked += 1;
     if (row.position !== prevPosition + 1) {
-      const missing = prevPosition + 1;
-      const lost = missingRevision(store, missing);
-      return {
-        ok: false,
-        checked,
-        head,
-        firstBad: {
-          position: missing,
-          id: null,
-          problem: 'missing',
-          detail:
-            `position ${missing}${row.position > missing + 1 ? `..${row.position - 1}` : ''} is missing: deleted before event ${row.id} (position ${row.position})` +
-            (lost ? `; stream ${lost.stream} lacks revision ${lost.revision}` : ''),
-          ...(lost ? { stream: lost.stream, revision: lost.revision } : {}),
-        },
-      };
+      const firstBad = missingPositions(
+        store,
+        prevPosition + 1,
+        row.position - 1,
+        `deleted before event ${row.id} (position ${row.position})`,
+      );
+      return { ok: false, checked, head, firstBad };
     }
     const { hash, ...content } = row;
     if (chainHash(prevHash, content) !== hash) {
       const elsewhere = findOriginalPlace(store, row);
-      if (elsewhere !== undefined) {
-        return {
-          ok: false,
-          checked,
-          head,
-          firstBad: {
-            position: row.position,
-            id: row.id,
-            problem: 'reordered',
-            detail: `event ${row.id} (${row.type}, stream ${row.stream} revision ${row.revision}) sits at position ${row.position} but was recorded at position ${elsewhere}`,
-            stream: row.stream,
-            revision: row.revision,
-          },
-        };
-      }
-      return {
-        ok: false,
-        checked,
-        head,
-        firstBad: {
-          position: row.position,
-          id: row.id,
-          problem: 'altered',
-          detail: `event ${row.id} (${row.type}, stream ${row.stream} revision ${row.revision}) at position ${row.position} does not match its recorded hash`,
-          stream: row.stream,
-          revision: row.revision,
-        },
-      };
+      const firstBad =
+        elsewhere !== undefined
+          ? badRow(
+              row,
+              'reordered',
+              `sits at position ${row.position} but was recorded at position ${elsewhere}`,
+            )
+          : badRow(row, 'altered', `at position ${row.position} does not match its recorded hash`);
+      return { ok: false, checked, head, firstBad };
     }
     prevHash = hash;
     prevPosition = row.position;
@@ -106,24 +80,41 @@ export function verifyChain(store: SqliteEventStore): ChainVerdict {
   const seq =
     db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get()?.seq ?? 0;
   if (seq > prevPosition) {
-    const missing = prevPosition + 1;
-    const lost = missingRevision(store, missing);
-    return {
-      ok: false,
-      checked,
-      head,
-      firstBad: {
-        position: missing,
-        id: null,
-        problem: 'missing',
-        detail:
-          `position ${missing}${seq > missing ? `..${seq}` : ''} is missing: the last ${seq - prevPosition} event(s) were deleted` +
-          (lost ? `; stream ${lost.stream} lacks revision ${lost.revision}` : ''),
-        ...(lost ? { stream: lost.stream, revision: lost.revision } : {}),
-      },
-    };
+    const firstBad = missingPositions(
+      store,
+      prevPosition + 1,
+      seq,
+      `the last ${seq - prevPosition} event(s) were deleted`,
+    );
+    return { ok: false, checked, head, firstBad };
   }
   return { ok: true, checked, head };
+}
+
+/** Positions `first`..`last` are gone (`how` says how), with the stream revision the first one held when known. */
+function missingPositions(store: SqliteEventStore, first: number, last: number, how: string): ChainBreak {
+  const lost = missingRevision(store, first);
+  return {
+    position: first,
+    id: null,
+    problem: 'missing',
+    detail:
+      `position ${first}${last > first ? `..${last}` : ''} is missing: ${how}` +
+      (lost ? `; stream ${lost.stream} lacks revision ${lost.revision}` : ''),
+    ...(lost ? { stream: lost.stream, revision: lost.revision } : {}),
+  };
+}
+
+/** A row present at its position whose link does not hold; `where` ends the detail after naming the event. */
+function badRow(row: Row, problem: 'reordered' | 'altered', where: string): ChainBreak {
+  return {
+    position: row.position,
+    id: row.id,
+    problem,
+    detail: `event ${row.id} (${row.type}, stream ${row.stream} revision ${row.revision}) ${where}`,
+    stream: row.stream,
+    revision: row.revision,
+  };
 }
 
 /**

@@ -151,6 +151,32 @@ function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
 }
 
+/** A view stored as JSON in a `doc` column, when the row exists. */
+function parseDoc<T>(row: { doc: string } | undefined): T | undefined {
+  return row ? (JSON.parse(row.doc) as T) : undefined;
+}
+
+/** What the audit index extracts from an event's payload (all null when nothing could be). */
+interface AuditFields {
+  identityKey: string | null;
+  caseId: string | null;
+  actionId: string | null;
+  actor: string | null;
+  ruleId: string | null;
+  policyVersion: string | null;
+  actionType: string | null;
+}
+
+const NO_AUDIT_FIELDS: Readonly<AuditFields> = {
+  identityKey: null,
+  caseId: null,
+  actionId: null,
+  actor: null,
+  ruleId: null,
+  policyVersion: null,
+  actionType: null,
+};
+
 export class Projector {
   readonly store: EventStore;
   readonly path: string;
@@ -456,8 +482,7 @@ export class Projector {
   // ---------------------------------------------------------------- folding
 
   private readAction(id: string): ActionView | undefined {
-    const row = this.s.getAction.get(id);
-    return row ? (JSON.parse(row.doc) as ActionView) : undefined;
+    return parseDoc<ActionView>(this.s.getAction.get(id));
   }
 
   private writeAction(a: ActionView, proposedPosition?: number): void {
@@ -476,8 +501,7 @@ export class Projector {
   }
 
   private readCase(id: string): CaseView | undefined {
-    const row = this.s.getCase.get(id);
-    return row ? (JSON.parse(row.doc) as CaseView) : undefined;
+    return parseDoc<CaseView>(this.s.getCase.get(id));
   }
 
   private writeCase(c: CaseView, openedPosition?: number): void {
@@ -491,8 +515,7 @@ export class Projector {
   }
 
   private readIdentity(key: string): IdentityView | undefined {
-    const row = this.s.getIdentity.get(key);
-    return row ? (JSON.parse(row.doc) as IdentityView) : undefined;
+    return parseDoc<IdentityView>(this.s.getIdentity.get(key));
   }
 
   private touchIdentity(identity: IdentityLike, e: RecordedEvent, change?: (v: IdentityView) => void): void {
@@ -612,6 +635,16 @@ export class Projector {
     }
   }
 
+  /** Applies `change` to a case and writes it back at this event's position; undefined when the case is unknown. */
+  private updateCase(e: RecordedEvent, caseId: string, change: (c: CaseView) => void): CaseView | undefined {
+    const c = this.readCase(caseId);
+    if (!c) return undefined;
+    change(c);
+    c.updatedPosition = e.position;
+    this.writeCase(c);
+    return c;
+  }
+
   private updateAction(
     e: RecordedEvent,
     actionId: string,
@@ -633,16 +666,9 @@ export class Projector {
   }
 
   private applyOne(e: RecordedEvent): void {
-    const audit = {
-      identityKey: null as string | null,
-      caseId: (e.correlationId && this.s.getCase.get(e.correlationId) ? e.correlationId : null) as
-        | string
-        | null,
-      actionId: null as string | null,
-      actor: null as string | null,
-      ruleId: null as string | null,
-      policyVersion: null as string | null,
-      actionType: null as string | null,
+    const audit: AuditFields = {
+      ...NO_AUDIT_FIELDS,
+      caseId: e.correlationId && this.s.getCase.get(e.correlationId) ? e.correlationId : null,
     };
     const data = e.data as Record<string, unknown>;
     if (data && typeof data === 'object') {
@@ -695,10 +721,9 @@ export class Projector {
           v.detectionCount += 1;
         });
         if (caseId) {
-          const c = this.readCase(caseId)!;
-          if (!c.detectionIds.includes(d.id)) c.detectionIds.push(d.id);
-          c.updatedPosition = e.position;
-          this.writeCase(c);
+          this.updateCase(e, caseId, (c) => {
+            if (!c.detectionIds.includes(d.id)) c.detectionIds.push(d.id);
+          });
           this.timeline(
             caseId,
             e,
@@ -790,14 +815,11 @@ export class Projector {
           updatedPosition: e.position,
         };
         this.writeAction(a, e.position);
-        const c = this.readCase(d.caseId);
-        if (c) {
+        const linked = this.updateCase(e, d.caseId, (c) => {
           if (!c.actionIds.includes(d.actionId)) c.actionIds.push(d.actionId);
           for (const id of d.detectionIds) if (!c.detectionIds.includes(id)) c.detectionIds.push(id);
-          c.updatedPosition = e.position;
-          this.writeCase(c);
-          this.linkDetections(d.caseId, key, d.detectionIds);
-        }
+        });
+        if (linked) this.linkDetections(d.caseId, key, d.detectionIds);
         const guards = d.guards.length ? `; guards: ${d.guards.map((g) => g.guard).join(', ')}` : '';
         this.timeline(
           d.caseId,
@@ -948,15 +970,12 @@ export class Projector {
       case 'CaseResolved': {
         const d = e.data;
         audit.actor = actorName(d.by);
-        const c = this.readCase(d.caseId);
-        if (c) {
+        this.updateCase(e, d.caseId, (c) => {
           c.status = 'resolved';
           c.verdict = d.verdict;
           c.resolvedBy = d.by;
           c.resolvedAt = e.occurredAt;
-          c.updatedPosition = e.position;
-          this.writeCase(c);
-        }
+        });
         this.timeline(d.caseId, e, `case resolved ${d.verdict} by ${actorName(d.by)}`);
         this.touchIdentity(d.identity, e, (v) => {
           if (v.openCaseId === d.caseId) v.openCaseId = null;
@@ -1014,6 +1033,16 @@ export class Projector {
         break;
     }
 
+    this.writeAudit(e, audit);
+  }
+
+  /** An audit row without anything extracted from the payload (for events that failed to apply). */
+  private indexOnly(e: RecordedEvent): void {
+    this.writeAudit(e, NO_AUDIT_FIELDS);
+  }
+
+  /** The audit row of an event: its envelope and what was extracted from its payload. */
+  private writeAudit(e: RecordedEvent, audit: AuditFields): void {
     const occurredMs = Date.parse(e.occurredAt);
     this.s.insertAudit.run({
       position: e.position,
@@ -1021,27 +1050,6 @@ export class Projector {
       type: e.type,
       stream: e.stream,
       ...audit,
-      occurredAt: e.occurredAt,
-      occurredMs: Number.isFinite(occurredMs) ? occurredMs : 0,
-      recordedAt: e.recordedAt,
-    });
-  }
-
-  /** An audit row without anything extracted from the payload (for events that failed to apply). */
-  private indexOnly(e: RecordedEvent): void {
-    const occurredMs = Date.parse(e.occurredAt);
-    this.s.insertAudit.run({
-      position: e.position,
-      eventId: e.id,
-      type: e.type,
-      stream: e.stream,
-      identityKey: null,
-      caseId: null,
-      actionId: null,
-      actor: null,
-      ruleId: null,
-      policyVersion: null,
-      actionType: null,
       occurredAt: e.occurredAt,
       occurredMs: Number.isFinite(occurredMs) ? occurredMs : 0,
       recordedAt: e.recordedAt,

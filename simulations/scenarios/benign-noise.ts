@@ -1,9 +1,9 @@
 import {
   ANALYSTS,
   DAY_MS,
+  forEachIncident,
   HOUR_MS,
   Incident,
-  incidentCount,
   incidentStart,
   LEADS,
   type Member,
@@ -15,59 +15,74 @@ import {
 /** Employees travelling on a corporate VPN: impossible travel that is not. Benign. */
 function vpnTravel(env: ScenarioEnv): void {
   const r = env.rng;
-  const count = incidentCount(env, 0.15, 8);
-  for (let k = 0; k < count; k++) {
-    const m = env.population.take('human', r);
-    const inc = new Incident(env, 'vpn-travel', `vpn-${k + 1}`, 'benign');
-    const t0 = incidentStart(env);
-    const exit = r.pick(['SG', 'US', 'JP', 'AU', 'BR']);
-    inc.detect(m, t0, {
-      source: m.entry.provider === 'okta' ? 'okta' : 'entra-id-protection',
-      kind: 'impossible_travel',
-      confidence: r.confidence(0.6, 0.9),
-      title: `Sign-in from ${exit} via corporate VPN exit`,
-      evidence: { country: exit, vpn: 'corp-gw', ip: `203.0.113.${r.int(1, 254)}` },
-    });
-    if (r.chance(0.7)) {
-      inc.detect(m, t0 + r.int(3, 50) * MIN_MS, {
-        source: 'sentinel',
-        kind: 'anomalous_token_use',
-        confidence: r.confidence(0.55, 0.88),
-        title: 'Token used from a new ASN',
-        evidence: { country: exit, vpn: 'corp-gw' },
+  forEachIncident(
+    env,
+    {
+      scenario: 'vpn-travel',
+      idPrefix: 'vpn',
+      truth: 'benign',
+      victim: 'human',
+      share: 0.15,
+      perThousandPerMonth: 8,
+    },
+    (m, inc, t0) => {
+      const exit = r.pick(['SG', 'US', 'JP', 'AU', 'BR']);
+      inc.detect(m, t0, {
+        source: m.entry.provider === 'okta' ? 'okta' : 'entra-id-protection',
+        kind: 'impossible_travel',
+        confidence: r.confidence(0.6, 0.9),
+        title: `Sign-in from ${exit} via corporate VPN exit`,
+        evidence: { country: exit, vpn: 'corp-gw', ip: `203.0.113.${r.int(1, 254)}` },
       });
-    }
-    if (r.chance(0.4))
-      inc.answer(m, t0 + r.int(20, 120) * MIN_MS, 'reject', r.pick(ANALYSTS), 'user is travelling (VPN)');
-    inc.verdict(m, t0 + r.int(2, 20) * HOUR_MS, r.pick(ANALYSTS));
-  }
+      if (r.chance(0.7)) {
+        inc.detect(m, t0 + r.int(3, 50) * MIN_MS, {
+          source: 'sentinel',
+          kind: 'anomalous_token_use',
+          confidence: r.confidence(0.55, 0.88),
+          title: 'Token used from a new ASN',
+          evidence: { country: exit, vpn: 'corp-gw' },
+        });
+      }
+      if (r.chance(0.4))
+        inc.answer(m, t0 + r.int(20, 120) * MIN_MS, 'reject', r.pick(ANALYSTS), 'user is travelling (VPN)');
+      inc.verdict(m, t0 + r.int(2, 20) * HOUR_MS, r.pick(ANALYSTS));
+    },
+  );
 }
 
 /** CI pipelines bursting API calls during a release: suspicious-looking, routine. Benign. */
 function ciBursts(env: ScenarioEnv): void {
   const r = env.rng;
-  const count = incidentCount(env, 0.1, 6);
-  for (let k = 0; k < count; k++) {
-    const m = env.population.take('workload', r);
-    const inc = new Incident(env, 'ci-burst', `ci-${k + 1}`, 'benign');
-    // Releases happen in working hours.
-    const day = Math.floor((incidentStart(env) - env.startMs) / DAY_MS);
-    let t = env.startMs + day * DAY_MS + r.int(8, 17) * HOUR_MS + r.int(0, 59) * MIN_MS;
-    const n = r.int(8, 30);
-    for (let i = 0; i < n; i++) {
-      inc.detect(m, t, {
-        source: 'guardduty',
-        kind: 'suspicious_api_use',
-        confidence: r.confidence(0.3, 0.62),
-        title: 'Unusual API call volume',
-        evidence: { calls: r.int(200, 5000), pipeline: `release-${r.int(100, 999)}` },
-      });
-      t += r.int(10, 90) * 1000;
-    }
-    if (r.chance(0.5))
-      inc.answer(m, t + r.int(10, 60) * MIN_MS, 'reject', r.pick(ANALYSTS), 'release pipeline');
-    inc.verdict(m, t + r.int(1, 12) * HOUR_MS, r.pick(ANALYSTS));
-  }
+  forEachIncident(
+    env,
+    {
+      scenario: 'ci-burst',
+      idPrefix: 'ci',
+      truth: 'benign',
+      victim: 'workload',
+      share: 0.1,
+      perThousandPerMonth: 6,
+    },
+    (m, inc, t0) => {
+      // Releases happen in working hours.
+      const day = Math.floor((t0 - env.startMs) / DAY_MS);
+      let t = env.startMs + day * DAY_MS + r.int(8, 17) * HOUR_MS + r.int(0, 59) * MIN_MS;
+      const n = r.int(8, 30);
+      for (let i = 0; i < n; i++) {
+        inc.detect(m, t, {
+          source: 'guardduty',
+          kind: 'suspicious_api_use',
+          confidence: r.confidence(0.3, 0.62),
+          title: 'Unusual API call volume',
+          evidence: { calls: r.int(200, 5000), pipeline: `release-${r.int(100, 999)}` },
+        });
+        t += r.int(10, 90) * 1000;
+      }
+      if (r.chance(0.5))
+        inc.answer(m, t + r.int(10, 60) * MIN_MS, 'reject', r.pick(ANALYSTS), 'release pipeline');
+      inc.verdict(m, t + r.int(1, 12) * HOUR_MS, r.pick(ANALYSTS));
+    },
+  );
 }
 
 /** An announced penetration test: two days of real attack techniques against chosen identities. Benign. */

@@ -391,4 +391,36 @@ export function incidentCount(env: ScenarioEnv, share: number, perThousandPerMon
   return Math.max(1, Math.round(n));
 }
 
+/** How a scenario's incidents of one kind are drawn: who the victims are, how many, and what they are called. */
+export interface IncidentPlan {
+  /** The scenario name recorded in each detection's evidence. */
+  scenario: string;
+  /** Incident ids are `${idPrefix}-1`, `${idPrefix}-2`, … */
+  idPrefix: string;
+  truth: Truth;
+  victim: Want;
+  /** As incidentCount's `share` and `perThousandPerMonth`. */
+  share: number;
+  perThousandPerMonth: number;
+  /** As incidentStart's `tailMs` (its default when left out). */
+  tailMs?: number;
+}
+
+/**
+ * Plays `incident` once per incident of a plan: for each, takes an unused victim, opens its
+ * Incident and draws its start time, in that order (the order fixes the seeded draws).
+ */
+export function forEachIncident(
+  env: ScenarioEnv,
+  plan: IncidentPlan,
+  incident: (m: Member, inc: Incident, t0: number) => void,
+): void {
+  const count = incidentCount(env, plan.share, plan.perThousandPerMonth);
+  for (let k = 0; k < count; k++) {
+    const m = env.population.take(plan.victim, env.rng);
+    const inc = new Incident(env, plan.scenario, `${plan.idPrefix}-${k + 1}`, plan.truth);
+    incident(m, inc, incidentStart(env, plan.tailMs));
+  }
+}
+
 export { iso, Rng };

@@ -3,7 +3,6 @@ import { TourniquetError } from '../../platform/errors.ts';
 import type { DetectionKind, IdentityType } from '../../schemas/detection.ts';
 import { type DetectionLine, type HistoryLine, writeHistoryLines } from '../history.ts';
 import { Rng } from '../prng.ts';
-import { benignNoise } from './benign-noise.ts';
 import {
   DAY_MS,
   identityRef,
@@ -15,23 +14,10 @@ import {
   severityOf,
   Timeline,
 } from './common.ts';
-import { credentialStuffing } from './credential-stuffing.ts';
-import { leakedCiSecret } from './leaked-ci-secret.ts';
-import { mixed } from './mixed.ts';
-import { oauthAppAbuse } from './oauth-app-abuse.ts';
-import { sharedServiceAccount } from './shared-service-account.ts';
-import { tokenTheft } from './token-theft.ts';
+import { mixed, PARTS } from './mixed.ts';
 
 export const SCENARIOS: Readonly<Record<string, Scenario>> = Object.fromEntries(
-  [
-    tokenTheft,
-    leakedCiSecret,
-    credentialStuffing,
-    sharedServiceAccount,
-    oauthAppAbuse,
-    benignNoise,
-    mixed,
-  ].map((s) => [s.name, s]),
+  [...PARTS, mixed].map((s) => [s.name, s]),
 );
 export const SCENARIO_NAMES = Object.keys(SCENARIOS);
 

@@ -1,12 +1,4 @@
-import {
-  ANALYSTS,
-  HOUR_MS,
-  Incident,
-  incidentCount,
-  incidentStart,
-  MIN_MS,
-  type Scenario,
-} from './common.ts';
+import { ANALYSTS, forEachIncident, HOUR_MS, MIN_MS, type Scenario } from './common.ts';
 
 /**
  * A third-party OAuth application (a partner's integration) is abused: its grant is used to read
@@ -19,37 +11,47 @@ export const oauthAppAbuse: Scenario = {
   truth: 'malicious',
   generate(env) {
     const r = env.rng;
-    const count = incidentCount(env, 0.1, 0.5);
-    for (let k = 0; k < count; k++) {
-      const m = env.population.take('third_party_app', r);
-      const inc = new Incident(env, 'oauth-app-abuse', `oa-${k + 1}`, 'malicious');
-      const t0 = incidentStart(env);
-      let t = t0;
-      const reads = r.int(2, 6);
-      for (let i = 0; i < reads; i++) {
-        inc.detect(m, t, {
-          source: 'defender-for-cloud-apps',
-          kind: 'suspicious_api_use',
-          confidence: r.confidence(0.7, 0.95),
-          title: 'Bulk mailbox and file reads by an OAuth app',
-          evidence: { scopes: ['Mail.Read', 'Files.Read.All'], objects: r.int(500, 20000) },
-        });
-        t += r.int(10, 50) * MIN_MS;
-      }
-      if (r.chance(0.5)) {
-        inc.detect(m, t, {
-          source: 'entra-audit',
-          kind: 'privilege_escalation',
-          confidence: r.confidence(0.75, 0.95),
-          title: 'App granted itself Directory.ReadWrite.All',
-          evidence: { scope: 'Directory.ReadWrite.All' },
-        });
-      }
-      // The partner confirms (or not) within hours: the approval may arrive after the TTL.
-      const partner = m.entry.thirdParty?.partner ?? 'partner';
-      if (r.chance(0.7))
-        inc.answer(m, t0 + r.int(1, 6) * HOUR_MS, 'approve', { id: `partner:${partner}`, role: 'external' });
-      inc.verdict(m, t0 + r.int(6, 72) * HOUR_MS, r.pick(ANALYSTS));
-    }
+    forEachIncident(
+      env,
+      {
+        scenario: 'oauth-app-abuse',
+        idPrefix: 'oa',
+        truth: 'malicious',
+        victim: 'third_party_app',
+        share: 0.1,
+        perThousandPerMonth: 0.5,
+      },
+      (m, inc, t0) => {
+        let t = t0;
+        const reads = r.int(2, 6);
+        for (let i = 0; i < reads; i++) {
+          inc.detect(m, t, {
+            source: 'defender-for-cloud-apps',
+            kind: 'suspicious_api_use',
+            confidence: r.confidence(0.7, 0.95),
+            title: 'Bulk mailbox and file reads by an OAuth app',
+            evidence: { scopes: ['Mail.Read', 'Files.Read.All'], objects: r.int(500, 20000) },
+          });
+          t += r.int(10, 50) * MIN_MS;
+        }
+        if (r.chance(0.5)) {
+          inc.detect(m, t, {
+            source: 'entra-audit',
+            kind: 'privilege_escalation',
+            confidence: r.confidence(0.75, 0.95),
+            title: 'App granted itself Directory.ReadWrite.All',
+            evidence: { scope: 'Directory.ReadWrite.All' },
+          });
+        }
+        // The partner confirms (or not) within hours: the approval may arrive after the TTL.
+        const partner = m.entry.thirdParty?.partner ?? 'partner';
+        if (r.chance(0.7))
+          inc.answer(m, t0 + r.int(1, 6) * HOUR_MS, 'approve', {
+            id: `partner:${partner}`,
+            role: 'external',
+          });
+        inc.verdict(m, t0 + r.int(6, 72) * HOUR_MS, r.pick(ANALYSTS));
+      },
+    );
   },
 };

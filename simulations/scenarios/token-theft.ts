@@ -1,12 +1,4 @@
-import {
-  ANALYSTS,
-  HOUR_MS,
-  Incident,
-  incidentCount,
-  incidentStart,
-  MIN_MS,
-  type Scenario,
-} from './common.ts';
+import { ANALYSTS, forEachIncident, HOUR_MS, MIN_MS, type Scenario } from './common.ts';
 
 const COUNTRIES = ['BR', 'NG', 'RU', 'VN', 'KP', 'IR', 'CN', 'RO'];
 const HOME = ['DE', 'US', 'GB', 'FR', 'NL'];
@@ -22,37 +14,44 @@ export const tokenTheft: Scenario = {
   truth: 'malicious',
   generate(env) {
     const r = env.rng;
-    const count = incidentCount(env, 0.2, 2);
-    for (let k = 0; k < count; k++) {
-      const m = env.population.take('human', r);
-      const inc = new Incident(env, 'token-theft', `tt-${k + 1}`, 'malicious');
-      const t0 = incidentStart(env);
-      const country = r.pick(COUNTRIES);
-      const home = r.pick(HOME);
-      const ip = `185.${r.int(0, 255)}.${r.int(0, 255)}.${r.int(1, 254)}`;
-      const idp = m.entry.provider === 'okta' ? 'okta' : 'entra-id-protection';
-      inc.detect(m, t0, {
-        source: idp,
-        kind: 'impossible_travel',
-        confidence: r.confidence(0.72, 0.97),
-        title: `Sign-in from ${country} ${r.int(20, 90)} minutes after ${home}`,
-        evidence: { country, previousCountry: home, ip },
-      });
-      // The attacker keeps using the token: anomalous use every few minutes for a while.
-      let t = t0 + r.int(2, 25) * MIN_MS;
-      const uses = r.int(2, 6);
-      for (let i = 0; i < uses; i++) {
-        inc.detect(m, t, {
-          source: i % 2 === 0 ? 'entra-id-protection' : 'sentinel',
-          kind: 'anomalous_token_use',
-          confidence: r.confidence(0.7, 0.96),
-          title: 'Token replayed from an unfamiliar ASN',
-          evidence: { country, ip, userAgent: 'python-requests/2.32' },
+    forEachIncident(
+      env,
+      {
+        scenario: 'token-theft',
+        idPrefix: 'tt',
+        truth: 'malicious',
+        victim: 'human',
+        share: 0.2,
+        perThousandPerMonth: 2,
+      },
+      (m, inc, t0) => {
+        const country = r.pick(COUNTRIES);
+        const home = r.pick(HOME);
+        const ip = `185.${r.int(0, 255)}.${r.int(0, 255)}.${r.int(1, 254)}`;
+        const idp = m.entry.provider === 'okta' ? 'okta' : 'entra-id-protection';
+        inc.detect(m, t0, {
+          source: idp,
+          kind: 'impossible_travel',
+          confidence: r.confidence(0.72, 0.97),
+          title: `Sign-in from ${country} ${r.int(20, 90)} minutes after ${home}`,
+          evidence: { country, previousCountry: home, ip },
         });
-        t += r.int(5, 45) * MIN_MS;
-      }
-      if (r.chance(0.6)) inc.answer(m, t0 + r.int(35, 120) * MIN_MS, 'approve', r.pick(ANALYSTS));
-      inc.verdict(m, t0 + r.int(3, 30) * HOUR_MS, r.pick(ANALYSTS));
-    }
+        // The attacker keeps using the token: anomalous use every few minutes for a while.
+        let t = t0 + r.int(2, 25) * MIN_MS;
+        const uses = r.int(2, 6);
+        for (let i = 0; i < uses; i++) {
+          inc.detect(m, t, {
+            source: i % 2 === 0 ? 'entra-id-protection' : 'sentinel',
+            kind: 'anomalous_token_use',
+            confidence: r.confidence(0.7, 0.96),
+            title: 'Token replayed from an unfamiliar ASN',
+            evidence: { country, ip, userAgent: 'python-requests/2.32' },
+          });
+          t += r.int(5, 45) * MIN_MS;
+        }
+        if (r.chance(0.6)) inc.answer(m, t0 + r.int(35, 120) * MIN_MS, 'approve', r.pick(ANALYSTS));
+        inc.verdict(m, t0 + r.int(3, 30) * HOUR_MS, r.pick(ANALYSTS));
+      },
+    );
   },
 };

@@ -226,16 +226,11 @@ export class KeycloakProvider implements IdentityProvider {
       client,
     };
     if ((a.action === 'revoke_tokens' || a.action === 'revoke_oauth_grant') && target.kind === 'user') {
-      const consents = (await this.admin(
-        'GET',
-        `/admin/realms/${seg(realm)}/users/${seg(target.userId)}/consents`,
-      )) as ConsentRep[];
-      prior.consents = consents
-        .filter((c) => this.consentInScope(a, c.clientId))
-        .map((c) => ({
-          clientId: c.clientId,
-          grants: [...(c.grantedClientScopes ?? []), ...(c.additionalGrants ?? []).map((g) => g.key)],
-        }));
+      const consents = await this.consentsInScope(a, realm, target.userId);
+      prior.consents = consents.map((c) => ({
+        clientId: c.clientId,
+        grants: [...(c.grantedClientScopes ?? []), ...(c.additionalGrants ?? []).map((g) => g.key)],
+      }));
     }
     if (a.action === 'force_step_up') {
       prior.requiredAction = await this.checkRequiredAction(realm, stepUpAction(a));
@@ -272,11 +267,7 @@ export class KeycloakProvider implements IdentityProvider {
         if (await this.isApplied(a, prior)) return result();
         const consentsRevoked: string[] = [];
         if (target.kind === 'user') {
-          const consents = (await this.admin(
-            'GET',
-            `${r}/users/${seg(target.userId)}/consents`,
-          )) as ConsentRep[];
-          for (const c of consents.filter((x) => this.consentInScope(a, x.clientId))) {
+          for (const c of await this.consentsInScope(a, realm, target.userId)) {
             await this.revokeConsent(realm, target.userId, c.clientId);
             consentsRevoked.push(c.clientId);
           }
@@ -426,7 +417,6 @@ export class KeycloakProvider implements IdentityProvider {
   async isApplied(a: ProviderAction, priorState: PriorState): Promise<boolean> {
     const prior = this.prior(priorState);
     const { realm, target } = prior;
-    const r = realmPath(realm);
     const userRevoked = async (): Promise<boolean> => {
       const userId = subjectUserId(target);
       if (!userId || !prior.user) return true;
@@ -444,20 +434,8 @@ export class KeycloakProvider implements IdentityProvider {
       case 'revoke_tokens':
       case 'revoke_oauth_grant': {
         if (target.kind === 'user') {
-          const consents = (await this.admin(
-            'GET',
-            `${r}/users/${seg(target.userId)}/consents`,
-          )) as ConsentRep[];
-          if (consents.some((c) => this.consentInScope(a, c.clientId))) return false;
-        } else {
-          const n = (await this.admin(
-            'GET',
-            `${r}/clients/${seg(target.clientUuid)}/offline-session-count`,
-          )) as {
-            count?: number;
-          };
-          if ((n.count ?? 0) > 0) return false;
-        }
+          if ((await this.consentsInScope(a, realm, target.userId)).length > 0) return false;
+        } else if ((await this.offlineSessionCount(realm, target.clientUuid)) > 0) return false;
         return (await clientRevoked()) && (await userRevoked());
       }
       case 'disable_account': {
@@ -620,11 +598,7 @@ export class KeycloakProvider implements IdentityProvider {
       case 'revoke_tokens':
       case 'revoke_oauth_grant': {
         if (target.kind === 'user') {
-          const consents = (await this.admin(
-            'GET',
-            `${r}/users/${seg(target.userId)}/consents`,
-          )) as ConsentRep[];
-          const left = consents.filter((c) => this.consentInScope(a, c.clientId)).map((c) => c.clientId);
+          const left = (await this.consentsInScope(a, realm, target.userId)).map((c) => c.clientId);
           probes.push({
             probe: 'consents_revoked',
             ok: left.length === 0,
@@ -633,16 +607,11 @@ export class KeycloakProvider implements IdentityProvider {
               : 'no consent or offline token remains',
           });
         } else {
-          const n = (await this.admin(
-            'GET',
-            `${r}/clients/${seg(target.clientUuid)}/offline-session-count`,
-          )) as {
-            count?: number;
-          };
+          const count = await this.offlineSessionCount(realm, target.clientUuid);
           probes.push({
             probe: 'offline_sessions_revoked',
-            ok: (n.count ?? 0) === 0,
-            detail: `${n.count ?? 0} offline session(s) remain for client ${target.clientId}`,
+            ok: count === 0,
+            detail: `${count} offline session(s) remain for client ${target.clientId}`,
           });
         }
         await sessionsProbe();
@@ -1113,6 +1082,26 @@ export class KeycloakProvider implements IdentityProvider {
     if (!ra.enabled)
       throw this.permanent(`force_step_up: required action ${alias} is disabled in realm ${realm}`);
     return alias;
+  }
+
+  /** The user's consents (granted clients, with their offline tokens) that the action is about. */
+  private async consentsInScope(a: ProviderAction, realm: string, userId: string): Promise<ConsentRep[]> {
+    const consents = (await this.admin(
+      'GET',
+      `${realmPath(realm)}/users/${seg(userId)}/consents`,
+    )) as ConsentRep[];
+    return consents.filter((c) => this.consentInScope(a, c.clientId));
+  }
+
+  /** How many offline sessions a client still holds. */
+  private async offlineSessionCount(realm: string, clientUuid: string): Promise<number> {
+    const n = (await this.admin(
+      'GET',
+      `${realmPath(realm)}/clients/${seg(clientUuid)}/offline-session-count`,
+    )) as {
+      count?: number;
+    };
+    return n.count ?? 0;
   }
 
   private consentInScope(a: ProviderAction, clientId: string): boolean {

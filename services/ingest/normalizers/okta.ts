@@ -26,6 +26,7 @@ import {
   optBool,
   optObj,
   optString,
+  RISK_LEVEL_SEVERITY,
   reqId,
   reqString,
   toIso,
@@ -78,7 +79,6 @@ const OKTA_SEVERITY: Record<string, Severity> = {
   WARN: 'medium',
   ERROR: 'high',
 };
-const RISK_SEVERITY: Record<string, Severity> = { LOW: 'low', MEDIUM: 'medium', HIGH: 'high' };
 
 export function normalizeOkta(r: Obj): NormalizedDetection {
   const uuid = checkId(reqId(r.uuid, 'uuid'), 'uuid');
@@ -105,7 +105,7 @@ export function normalizeOkta(r: Obj): NormalizedDetection {
   let severity = rule.severity;
   const fromOkta = at(OKTA_SEVERITY, oktaSeverity);
   if (fromOkta !== undefined) severity = maxSeverity(severity, fromOkta);
-  const fromRisk = at(RISK_SEVERITY, riskLevel);
+  const fromRisk = at(RISK_LEVEL_SEVERITY, riskLevel);
   if (fromRisk !== undefined) severity = maxSeverity(severity, fromRisk);
 
   const client = optObj(r.client, 'client');

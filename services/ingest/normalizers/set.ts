@@ -35,6 +35,7 @@ import {
   optObj,
   optString,
   providerName,
+  RISK_LEVEL_SEVERITY,
   reqString,
   toIso,
   token,
@@ -89,8 +90,6 @@ const EVENT_RULES: Record<string, EventRule> = {
   [`${RISC}recovery-activated`]: { kind: 'other', confidence: 0.3, severity: 'low', rank: 1 },
   [`${RISC}recovery-information-changed`]: { kind: 'other', confidence: 0.3, severity: 'low', rank: 1 },
 };
-
-const RISK_LEVEL_SEVERITY: Record<string, Severity> = { LOW: 'low', MEDIUM: 'medium', HIGH: 'high' };
 
 /** Decodes (and with keys, verifies) the record into SET claims. */
 async function claimsOf(

@@ -373,6 +373,13 @@ export function severityFromName(s: string | undefined): Severity | undefined {
   }
 }
 
+/** Risk level in upper case (LOW, MEDIUM, HIGH: Okta's debugContext risk, CAEP risk-level-change) → severity. */
+export const RISK_LEVEL_SEVERITY: Readonly<Record<string, Severity>> = {
+  LOW: 'low',
+  MEDIUM: 'medium',
+  HIGH: 'high',
+};
+
 /** Table lookup by an untrusted key: own entries only (`constructor`, `__proto__` are not entries). */
 export function at<T>(table: Readonly<Record<string, T>>, key: string | number | undefined): T | undefined {
   if (key === undefined) return undefined;
