@@ -47,6 +47,7 @@ import { FORMATS, type FormatName } from '../services/ingest/normalizers/index.t
 import { RawConsumer } from '../services/ingest/raw-consumer.ts';
 import { type AuthConfig, generateAuthConfig, issueLocalAdminToken } from '../services/projector/api/auth.ts';
 import { buildApi } from '../services/projector/api/server.ts';
+import { setConsumerLag } from '../services/projector/metrics.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { KafkaBus } from './bus/kafka.ts';
 import { type Bus, type BusSubscription, TOPICS } from './bus/port.ts';
@@ -59,6 +60,7 @@ import {
   openEventStore,
 } from './eventstore/open.ts';
 import { createLogger } from './log.ts';
+import { startMetricsServer } from './metrics-server.ts';
 import { buildProviders, executorTuning, loadProvidersConfig } from './providers-config.ts';
 
 /** Moved to platform/eventstore/coalescing.ts; re-exported for existing imports. */
@@ -178,6 +180,13 @@ export const ServeConfigSchema = z.object({
       port: z.number().int().min(0).max(65535).default(7420),
     })
     .prefault({}),
+  /** Ingest, decider and executor have no API: with a port set they serve /metrics and /healthz. */
+  metrics: z
+    .object({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).optional(),
+    })
+    .prefault({}),
 });
 
 export type ServeConfig = z.infer<typeof ServeConfigSchema>;
@@ -213,6 +222,8 @@ export const SERVE_ENV: ReadonlyArray<[string, string, 'string' | 'int' | 'list'
   ['TOURNIQUET_EXECUTOR_LEASE_MS', 'executor.leaseMs', 'int'],
   ['TOURNIQUET_DRY_RUN_JOURNAL_DIR', 'executor.dryRunJournalDir', 'string'],
   ['TOURNIQUET_PROVIDERS_FILE', 'executor.providersFile', 'string'],
+  ['TOURNIQUET_METRICS_HOST', 'metrics.host', 'string'],
+  ['TOURNIQUET_METRICS_PORT', 'metrics.port', 'int'],
   ['TOURNIQUET_API_HOST', 'api.host', 'string'],
   ['TOURNIQUET_API_PORT', 'api.port', 'int'],
 ];
@@ -522,6 +533,7 @@ function kafkaBus(config: ServeConfig, log: Logger): KafkaBus {
     },
     groupIds: { decider: config.groups.decider, ingest: config.groups.ingest },
     partitions: config.kafka.partitions,
+    onConsumerLag: setConsumerLag,
     consumer: {
       sessionTimeoutMs: config.kafka.sessionTimeoutMs,
       heartbeatIntervalMs: config.kafka.heartbeatIntervalMs,
@@ -751,6 +763,11 @@ export async function main(argv: string[]): Promise<void> {
   const log = createLogger(process.env.TOURNIQUET_LOG_LEVEL ?? 'info', `tourniquet-${service}`);
   const config = loadServeConfig(file ? { file } : {});
   const handle = await runServe(service, config, log);
+  const metricsServer =
+    service !== 'projector' && config.metrics.port !== undefined
+      ? await startMetricsServer(config.metrics.host, config.metrics.port)
+      : undefined;
+  if (metricsServer) process.stdout.write(`tourniquet ${service} metrics on ${metricsServer.url}/metrics\n`);
   if (handle.url)
     process.stdout.write(
       `tourniquet ${service} listening on ${handle.url}\nlocal admin token (keep it secret): ${handle.adminToken}\n`,
@@ -759,6 +776,7 @@ export async function main(argv: string[]): Promise<void> {
     process.once('SIGINT', () => resolveStop());
     process.once('SIGTERM', () => resolveStop());
   });
+  await metricsServer?.close();
   await handle.stop();
 }
 

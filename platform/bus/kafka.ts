@@ -615,6 +615,8 @@ export interface KafkaBusOptions {
   /** Largest value copied into a dead letter; longer values are truncated (default 8 MiB). */
   dlqMaxValueBytes?: number;
   log?: Logger;
+  /** Told after each batch how far the group is behind the partition's end (for a lag gauge). */
+  onConsumerLag?: (groupId: string, topic: string, partition: number, lag: number) => void;
 }
 
 export interface KafkaBusStats {
@@ -1014,6 +1016,7 @@ export class KafkaBus implements Bus {
   private async consumeBatch(state: SubState, payload: EachBatchPayload): Promise<void> {
     const { batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary } = payload;
     if (batch.messages.length === 0) return;
+    this.opts.onConsumerLag?.(state.groupId, batch.topic, batch.partition, Number(batch.offsetLag()));
     const t = state.tuning;
     let rebalancing = false;
     const alive = () => !state.stopped && !this.closed && isRunning() && !isStale() && !rebalancing;
