@@ -202,8 +202,18 @@ export class SchemaRegistryClient {
   }
 
   async setCompatibility(subject: string, compatibility: Compatibility): Promise<void> {
-    const r = await this.request('PUT', `/config/${encodeURIComponent(subject)}`, { compatibility });
-    if (r.status !== 200) throw this.fail(`setting compatibility of ${subject}`, r);
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.request('PUT', `/config/${encodeURIComponent(subject)}`, { compatibility });
+      if (r.status === 200) return;
+      // Two processes starting at once both create the subject's rule: Apicurio answers the loser
+      // 409 "already exists". Fine if the level in force is the one we want; otherwise set it again.
+      if (r.status === 409 && attempt < 5) {
+        if ((await this.getCompatibility(subject)) === compatibility) return;
+        await sleep(50 * attempt);
+        continue;
+      }
+      throw this.fail(`setting compatibility of ${subject}`, r);
+    }
   }
 
   /** The subject's compatibility level, or undefined when none is set on the subject. */

@@ -568,18 +568,32 @@ function matchingEvidence(
   if (w.count === 1 && w.distinctSources === 1) {
     return latest.atMs > freshAfterMs ? [latest.detectionId] : null;
   }
-  const fromMs = Math.max(latest.atMs - w.window * 1000, freshAfterMs);
-  const ids: string[] = [];
-  const sources = new Set<string>();
+  // Detections arrive out of event-time order (partitions, SIEM batching), so the window is any span
+  // of `window` that contains the latest detection, not only the span ending at it.
+  const windowMs = w.window * 1000;
+  const candidates: EvidenceItem[] = [];
   const consider = (e: EvidenceItem) => {
-    if (e.atMs < fromMs || e.atMs <= freshAfterMs || e.atMs > latest.atMs) return;
+    if (e.atMs <= freshAfterMs || Math.abs(e.atMs - latest.atMs) > windowMs) return;
     if (e.confidence < w.minConfidence || !w.kinds.includes(e.kind as never)) return;
-    ids.push(e.detectionId);
-    sources.add(e.source);
+    candidates.push(e);
   };
   for (const e of evidence) consider(e);
   consider(latest);
-  return ids.length >= w.count && sources.size >= w.distinctSources ? ids : null;
+  if (candidates.length < w.count) return null;
+  candidates.sort((a, b) => a.atMs - b.atMs); // stable: ties keep arrival order
+  // Every maximal window containing `latest` starts at a candidate no later than it.
+  for (let i = 0; i < candidates.length && candidates[i]!.atMs <= latest.atMs; i++) {
+    const endMs = candidates[i]!.atMs + windowMs;
+    if (endMs < latest.atMs) continue;
+    const ids: string[] = [];
+    const sources = new Set<string>();
+    for (let j = i; j < candidates.length && candidates[j]!.atMs <= endMs; j++) {
+      ids.push(candidates[j]!.detectionId);
+      sources.add(candidates[j]!.source);
+    }
+    if (ids.length >= w.count && sources.size >= w.distinctSources) return ids;
+  }
+  return null;
 }
 
 function requireAction(state: IdentityState, identity: IdentityRef, actionId: string): ActionState {
