@@ -45,11 +45,26 @@ export class DeciderEngine {
   private compiled: CompiledPolicy;
   private paused = false;
 
-  constructor(opts: { store: EventStore; policy: LoadedPolicy; catalogue?: CatalogueIndex; log?: Logger }) {
+  /** Identity states kept in memory; beyond this the least recently loaded are dropped and re-read on demand. */
+  private readonly maxCached: number;
+
+  constructor(opts: {
+    store: EventStore;
+    policy: LoadedPolicy;
+    catalogue?: CatalogueIndex;
+    log?: Logger;
+    maxCachedIdentities?: number;
+  }) {
     this.store = opts.store;
+    this.maxCached = opts.maxCachedIdentities ?? 200_000;
     this.compiled = compilePolicy(opts.policy.policy, opts.policy.digest);
     this.catalogue = opts.catalogue ?? new CatalogueIndex();
     this.log = opts.log;
+  }
+
+  /** How many identity states are in memory (bounded by maxCachedIdentities). */
+  get cachedIdentities(): number {
+    return this.cache.size;
   }
 
   get policy(): CompiledPolicy {
@@ -117,6 +132,12 @@ export class DeciderEngine {
       deadline: this.deadlines.get(key)?.at ?? null,
     };
     this.cache.set(key, loaded);
+    if (this.cache.size > this.maxCached) {
+      // Memory follows the active set: the oldest-loaded state goes (its stream is the truth; a later
+      // input reloads it). An in-flight decision holding it only updates an object nobody reads again.
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined && oldest !== key) this.cache.delete(oldest);
+    }
     return loaded;
   }
 
