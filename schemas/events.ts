@@ -93,6 +93,8 @@ export const EventData = {
     by: Actor,
     /** Two-person approvals: the first approval is recorded but not final. */
     final: z.boolean(),
+    /** The approver's own words (why), kept for the audit trail. */
+    comment: z.string().max(2000).optional(),
   }),
   ActionRejected: z.object({ ...ActionRef, by: Actor, reason: z.string() }),
   ActionExpired: z.object({ ...ActionRef, expiredAt: Timestamp }),
@@ -138,6 +140,8 @@ export const EventData = {
     identity: IdentityRef,
     verdict: z.enum(['benign', 'malicious']),
     by: Actor,
+    /** The analyst's reasoning for the verdict, kept for the audit trail. */
+    comment: z.string().max(2000).optional(),
   }),
   GuardTripped: z.object({
     guard: z.string(),

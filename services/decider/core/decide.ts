@@ -119,11 +119,27 @@ export function decide(state: IdentityState, input: DeciderInput, ctx: DeciderCo
     case 'detection':
       return decideDetection(state, input.detection, input.at, ctx);
     case 'approve':
-      return decideApproval(state, input.identity, input.actionId, input.by, input.argsDigest, input.at);
+      return decideApproval(
+        state,
+        input.identity,
+        input.actionId,
+        input.by,
+        input.argsDigest,
+        input.at,
+        input.comment,
+      );
     case 'reject':
       return decideRejection(state, input.identity, input.actionId, input.by, input.reason, input.at);
     case 'verdict':
-      return decideVerdict(state, input.identity, input.caseId, input.verdict, input.by, input.at);
+      return decideVerdict(
+        state,
+        input.identity,
+        input.caseId,
+        input.verdict,
+        input.by,
+        input.at,
+        input.comment,
+      );
     case 'propose':
       return decideManualProposal(state, input, ctx);
     case 'tick':
@@ -609,6 +625,7 @@ function decideApproval(
   by: HumanActor,
   argsDigest: string | undefined,
   at: string,
+  comment?: string,
 ): NewEvent[] {
   const a = requireAction(state, identity, actionId);
   if (a.status !== 'pending')
@@ -639,6 +656,7 @@ function decideApproval(
         argsDigest: a.argsDigest,
         by: { kind: 'human', id: by.id, ...(by.role ? { role: by.role } : {}) },
         final,
+        ...(comment ? { comment } : {}),
       },
       causationId: a.proposalEventId,
     },
@@ -685,6 +703,7 @@ function decideVerdict(
   verdict: 'benign' | 'malicious',
   by: HumanActor,
   at: string,
+  comment?: string,
 ): NewEvent[] {
   if (state.openCase?.caseId !== caseId) throw new NotFoundError('open case', caseId);
   const out = new Emitter(identityStream(identity), at);
@@ -694,7 +713,13 @@ function decideVerdict(
     {
       id: resolvedId,
       type: 'CaseResolved',
-      data: { caseId, identity: state.identity ?? identity, verdict, by: actor },
+      data: {
+        caseId,
+        identity: state.identity ?? identity,
+        verdict,
+        by: actor,
+        ...(comment ? { comment } : {}),
+      },
       causationId: null,
     },
     caseId,

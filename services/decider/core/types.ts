@@ -20,6 +20,7 @@ export type DeciderInput =
       actionId: string;
       by: HumanActor;
       argsDigest?: string;
+      comment?: string;
     }
   | { type: 'reject'; at: string; identity: IdentityRef; actionId: string; by: HumanActor; reason: string }
   | {
@@ -29,6 +30,7 @@ export type DeciderInput =
       caseId: string;
       verdict: 'benign' | 'malicious';
       by: HumanActor;
+      comment?: string;
     }
   | {
       type: 'propose';

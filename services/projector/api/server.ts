@@ -479,7 +479,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     roles: roles('POST /v1/actions/:id/approve'),
     summary: 'Approve a pending action as the authenticated principal',
     description:
-      'The approver is the authenticated principal, never a name from the body. `argsDigest` (optional) binds the approval to the exact arguments shown; a mismatch is 409. Two-person actions need two distinct principals. `comment` is logged, not recorded in the event.',
+      'The approver is the authenticated principal, never a name from the body. `argsDigest` (optional) binds the approval to the exact arguments shown; a mismatch is 409. Two-person actions need two distinct principals. `comment` is recorded in the ActionApproved event.',
     tags: ['actions'],
     params: IdParams,
     body: ApproveBody,
@@ -496,6 +496,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         actionId: a.id,
         by: { id: p.id, role: actingRole(p, DECIDE) },
         ...(body.argsDigest ? { argsDigest: body.argsDigest } : {}),
+        ...(body.comment ? { comment: body.comment } : {}),
       });
       await settle();
       return { action: getAction(projector, a.id)!, events: refs(events) };
@@ -557,6 +558,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         caseId: c.id,
         verdict: body.verdict,
         by: { id: p.id, role: actingRole(p, DECIDE) },
+        ...(body.comment ? { comment: body.comment } : {}),
       });
       await settle();
       return { case: getCase(projector, c.id)!, events: refs(events) };
