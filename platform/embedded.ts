@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -8,15 +8,19 @@ import { DeciderService } from '../services/decider/service.ts';
 import { Executor } from '../services/executor/executor.ts';
 import { DryRunProvider } from '../services/executor/providers/dry-run.ts';
 import type { IdentityProvider } from '../services/executor/providers/port.ts';
-import { buildProviders, executorTuning, loadProvidersConfig } from './providers-config.ts';
 import { BusIngestGateway } from '../services/ingest/gateway.ts';
-import { type AuthConfig, generateAuthConfig, issueLocalAdminToken } from '../services/projector/api/auth.ts';
+import {
+  type AuthConfig,
+  issueLocalAdminToken,
+  loadOrCreateAuthConfig,
+} from '../services/projector/api/auth.ts';
 import { buildApi } from '../services/projector/api/server.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { InProcessBus } from './bus/in-process.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
 import { type Durability, SqliteEventStore } from './eventstore/sqlite.ts';
 import { createLogger } from './log.ts';
+import { buildProviders, executorTuning, loadProvidersConfig } from './providers-config.ts';
 
 export interface EmbeddedOptions {
   dataDir: string;
@@ -49,15 +53,6 @@ export interface EmbeddedStack {
   adminToken: string;
   dryRun: DryRunProvider | undefined;
   close(): Promise<void>;
-}
-
-/** Auth settings persist in the data dir so tokens survive restarts of the same stack. */
-function loadOrCreateAuth(dataDir: string): AuthConfig {
-  const path = join(dataDir, 'auth.json');
-  if (existsSync(path)) return JSON.parse(readFileSync(path, 'utf8')) as AuthConfig;
-  const config = generateAuthConfig();
-  writeFileSync(path, JSON.stringify(config, null, 2), { mode: 0o600 });
-  return config;
 }
 
 /**
@@ -102,7 +97,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
   const projector = new Projector({ store, path: join(opts.dataDir, 'projections.db'), log });
   await projector.start();
 
-  const auth = loadOrCreateAuth(opts.dataDir);
+  const auth = loadOrCreateAuthConfig(opts.dataDir);
   const api = await buildApi({
     store,
     projector,

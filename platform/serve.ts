@@ -11,14 +11,12 @@
 import {
   appendFileSync,
   closeSync,
-  existsSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
   readSync,
   statSync,
-  writeFileSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -45,7 +43,7 @@ import type {
 import { BusIngestGateway } from '../services/ingest/gateway.ts';
 import { FORMATS, type FormatName } from '../services/ingest/normalizers/index.ts';
 import { RawConsumer } from '../services/ingest/raw-consumer.ts';
-import { type AuthConfig, generateAuthConfig, issueLocalAdminToken } from '../services/projector/api/auth.ts';
+import { issueLocalAdminToken, loadOrCreateAuthConfig } from '../services/projector/api/auth.ts';
 import { buildApi } from '../services/projector/api/server.ts';
 import { setConsumerLag } from '../services/projector/metrics.ts';
 import { Projector } from '../services/projector/projector.ts';
@@ -560,14 +558,6 @@ async function activateOnce(run: () => Promise<unknown>): Promise<void> {
   }
 }
 
-function loadOrCreateAuth(dataDir: string): AuthConfig {
-  const path = join(dataDir, 'auth.json');
-  if (existsSync(path)) return JSON.parse(readFileSync(path, 'utf8')) as AuthConfig;
-  const config = generateAuthConfig();
-  writeFileSync(path, JSON.stringify(config, null, 2), { mode: 0o600 });
-  return config;
-}
-
 /** Runs one service until `stop()`; resolves once it is serving. */
 export async function runServe(service: ServiceName, config: ServeConfig, log: Logger): Promise<ServeHandle> {
   mkdirSync(config.store.dataDir, { recursive: true });
@@ -709,7 +699,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           tickMs: config.decider.tickMs,
         });
         await commands.start();
-        const auth = loadOrCreateAuth(config.store.dataDir);
+        const auth = loadOrCreateAuthConfig(config.store.dataDir);
         api = await buildApi({
           store,
           projector,

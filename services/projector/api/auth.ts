@@ -1,4 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -98,6 +100,18 @@ export function generateAuthConfig(): AuthConfig {
     },
     apiKeys: [],
   };
+}
+
+/**
+ * The auth settings of a data directory (`auth.json`, mode 0600), created with a fresh secret on
+ * first use, so tokens survive restarts of the same stack (`tourniquet start`, `serve projector`).
+ */
+export function loadOrCreateAuthConfig(dataDir: string): AuthConfig {
+  const path = join(dataDir, 'auth.json');
+  if (existsSync(path)) return parseAuthConfig(JSON.parse(readFileSync(path, 'utf8')));
+  const config = generateAuthConfig();
+  writeFileSync(path, JSON.stringify(config, null, 2), { mode: 0o600 });
+  return config;
 }
 
 /** Signs an HS256 token with the configuration's first secret. */
