@@ -26,9 +26,9 @@ import {
   type KafkaBusOptions,
 } from '../platform/bus/kafka.ts';
 import { TOPICS } from '../platform/bus/port.ts';
+import { CoalescingEventStore } from '../platform/eventstore/coalescing.ts';
 import type { Durability } from '../platform/eventstore/sqlite.ts';
 import { SqliteEventStore } from '../platform/eventstore/sqlite.ts';
-import { CoalescingEventStore } from '../platform/serve.ts';
 import { activatePolicy } from '../services/decider/activation.ts';
 import { loadDefaultPolicy } from '../services/decider/policy/load.ts';
 import { DeciderService } from '../services/decider/service.ts';

@@ -62,7 +62,6 @@ import { startMetricsServer } from './metrics-server.ts';
 import { buildProviders, executorTuning, loadProvidersConfig } from './providers-config.ts';
 
 /** Moved to platform/eventstore/coalescing.ts; re-exported for existing imports. */
-export { CoalescingEventStore } from './eventstore/coalescing.ts';
 
 export const SERVICES = ['ingest', 'decider', 'executor', 'projector'] as const;
 export type ServiceName = (typeof SERVICES)[number];
