@@ -18,7 +18,6 @@ import {
   type DetectionKind,
   type IDENTITY_TYPES,
   type IdentityRef,
-  identityKey,
   type NormalizedDetection,
 } from '../schemas/detection.ts';
 import type { NewEvent } from '../schemas/events.ts';
@@ -26,6 +25,7 @@ import { BudgetLedger } from '../services/decider/core/budget.ts';
 import { CatalogueIndex } from '../services/decider/core/catalogue.ts';
 import { type CompiledPolicy, compilePolicy } from '../services/decider/core/compiled-policy.ts';
 import { decide } from '../services/decider/core/decide.ts';
+import { DedupeTable, type SeenSet } from '../services/decider/core/dedupe.ts';
 import { evolve, initialState } from '../services/decider/core/evolve.ts';
 import type { DeciderInput, IdentityState } from '../services/decider/core/types.ts';
 import { DeciderEngine } from '../services/decider/engine.ts';
@@ -53,6 +53,11 @@ export interface StreamOptions {
 
 export interface GeneratedStream {
   inputs: DeciderInput[];
+  /**
+   * Per input, its identity's index (0..identities-1): the identity interned when the stream was
+   * read, as the history reader does for replay, so a decision finds its state without a key lookup.
+   */
+  identityIndex: Int32Array;
   catalogue: CatalogueEntry[];
 }
 
@@ -133,6 +138,8 @@ export function generateStream(opts: StreamOptions = {}): GeneratedStream {
   const severities = ['info', 'low', 'medium', 'high', 'critical'] as const;
 
   const inputs: DeciderInput[] = new Array(total);
+  const identityIndex = new Int32Array(total);
+  const sentIndex: number[] = [];
   const step = DAY / total;
   let t = START;
   const sent: NormalizedDetection[] = [];
@@ -142,14 +149,14 @@ export function generateStream(opts: StreamOptions = {}): GeneratedStream {
     const at = new Date(atMs).toISOString();
     // Re-delivery (at-least-once transport): the same detection again, a little later.
     if (sent.length > 0 && rnd() < 0.002) {
-      inputs[i] = { type: 'detection', at, detection: sent[Math.floor(rnd() * sent.length)]! };
+      const k = Math.floor(rnd() * sent.length);
+      inputs[i] = { type: 'detection', at, detection: sent[k]! };
+      identityIndex[i] = sentIndex[k]!;
       continue;
     }
     // Skewed identity choice: a quarter of the traffic comes from 1% of the identities.
-    const identity =
-      rnd() < 0.25
-        ? identities[Math.floor(rnd() * (nIdentities / 100))]!
-        : identities[Math.floor(rnd() * nIdentities)]!;
+    const ix = rnd() < 0.25 ? Math.floor(rnd() * (nIdentities / 100)) : Math.floor(rnd() * nIdentities);
+    const identity = identities[ix]!;
     const signal = rnd() < firing;
     const kind = signal ? signalKind(rnd()) : noiseKind(rnd());
     const confidence = signal ? 0.5 + 0.5 * rnd() : 0.48 * rnd();
@@ -164,28 +171,61 @@ export function generateStream(opts: StreamOptions = {}): GeneratedStream {
       occurredAt: new Date(atMs - Math.floor(rnd() * 120_000)).toISOString(),
       evidence: {},
     };
-    if (i % 500 === 0) sent.push(d);
+    if (i % 500 === 0) {
+      sent.push(d);
+      sentIndex.push(ix);
+    }
     inputs[i] = { type: 'detection', at, detection: d };
+    identityIndex[i] = ix;
   }
-  return { inputs, catalogue };
+  return { inputs, identityIndex, catalogue };
 }
 
-/** The engine's fold, without I/O: one state per identity, one budget ledger. */
-function runCoreLoop(inputs: readonly DeciderInput[], policy: CompiledPolicy, catalogue: CatalogueIndex) {
-  const states = new Map<string, IdentityState>();
+/**
+ * The engine's fold, without I/O: decide, then fold each event into the identity's state and the
+ * budget ledger. With `identityIndex` a decision finds its identity's state by the index interned when
+ * the stream was read (as replay does); without it, by provider and then id in maps (as a consumer
+ * that receives identities as strings must), which this machine's memory makes the larger cost.
+ * The identities' dedupe sets share one table.
+ */
+export function runCoreLoop(
+  inputs: readonly DeciderInput[],
+  policy: CompiledPolicy,
+  catalogue: CatalogueIndex,
+  identityIndex?: Int32Array,
+) {
+  const byIndex: Array<IdentityState | undefined> = [];
+  const byKey = new Map<string, Map<string, IdentityState>>();
+  const seen = new DedupeTable(inputs.length);
   const budget = new BudgetLedger();
   const ctx = { policy, catalogue, budget, paused: false };
   const counts = { events: 0, proposals: 0, autoApproved: 0, cases: 0, guardTrips: 0 };
-  for (const input of inputs) {
-    const identity = (input as Extract<DeciderInput, { type: 'detection' }>).detection.identity;
-    const key = identityKey(identity);
-    let state = states.get(key);
+  const stateByKey = (identity: IdentityRef): IdentityState => {
+    let byId = byKey.get(identity.provider);
+    if (!byId) {
+      byId = new Map();
+      byKey.set(identity.provider, byId);
+    }
+    let state = byId.get(identity.id);
     if (!state) {
-      state = initialState(identity);
-      states.set(key, state);
+      state = initialState(identity, seen.newSet());
+      byId.set(identity.id, state);
+    }
+    return state;
+  };
+  for (let n = 0; n < inputs.length; n++) {
+    const input = inputs[n]!;
+    const identity = (input as Extract<DeciderInput, { type: 'detection' }>).detection.identity;
+    let state: IdentityState;
+    if (identityIndex) {
+      const ix = identityIndex[n]!;
+      state = byIndex[ix] ??= initialState(identity, seen.newSet());
+    } else {
+      state = stateByKey(identity);
     }
     const events = decide(state, input, ctx);
-    for (const e of events) {
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
       evolve(state, e, policy.maxWindowMs, policy.evidenceFloor);
       budget.record(e);
       if (e.type === 'ActionProposed') counts.proposals++;
@@ -203,18 +243,23 @@ function runCoreLoop(inputs: readonly DeciderInput[], policy: CompiledPolicy, ca
  * its dedupe map, deciding nothing. What the core adds is the difference.
  */
 function runFloor(inputs: readonly DeciderInput[]): number {
-  const states = new Map<string, Map<string, string>>();
+  const states = new Map<string, Map<string, SeenSet>>();
+  const table = new DedupeTable(inputs.length);
   let fresh = 0;
   for (const input of inputs) {
     const d = (input as Extract<DeciderInput, { type: 'detection' }>).detection;
-    const key = identityKey(d.identity);
-    let seen = states.get(key);
-    if (!seen) {
-      seen = new Map();
-      states.set(key, seen);
+    let byId = states.get(d.identity.provider);
+    if (!byId) {
+      byId = new Map();
+      states.set(d.identity.provider, byId);
     }
-    if (seen.get(d.id) === undefined) {
-      seen.set(d.id, d.source);
+    let seen = byId.get(d.identity.id);
+    if (!seen) {
+      seen = table.newSet();
+      byId.set(d.identity.id, seen);
+    }
+    if (!seen.has(d.source, d.id)) {
+      seen.add(d.source, d.id);
       fresh++;
     }
   }

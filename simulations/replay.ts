@@ -5,6 +5,7 @@ import { BudgetLedger } from '../services/decider/core/budget.ts';
 import { CatalogueIndex } from '../services/decider/core/catalogue.ts';
 import { compilePolicy } from '../services/decider/core/compiled-policy.ts';
 import { type DeciderContext, decide, nextDeadline } from '../services/decider/core/decide.ts';
+import { DedupeTable } from '../services/decider/core/dedupe.ts';
 import { evolve, initialState } from '../services/decider/core/evolve.ts';
 import type { DeciderInput, HumanActor, IdentityState } from '../services/decider/core/types.ts';
 import type { Policy } from '../services/decider/policy/schema.ts';
@@ -187,6 +188,8 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
 
   const keys = history.identities;
   const slots: Array<Slot | undefined> = new Array(keys.length);
+  // Every identity of the run stays in memory: their dedupe sets share one table (faster than one per identity).
+  const seenTable = new DedupeTable(history.records.length);
   const slotsByTag = new Map<string, Slot>();
   const actions = new Map<string, SimAction>();
   const truth = new Map<string, 'malicious' | 'benign'>();
@@ -204,7 +207,12 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     let slot = slots[ix];
     if (!slot) {
       const key = keys[ix]!;
-      slot = { key, state: initialState(identity), firstDetectionMs: Number.NaN, deadlineMs: Number.NaN };
+      slot = {
+        key,
+        state: initialState(identity, seenTable.newSet()),
+        firstDetectionMs: Number.NaN,
+        deadlineMs: Number.NaN,
+      };
       slots[ix] = slot;
       slotsByTag.set(slot.state.tag, slot);
       if (!names.has(key)) names.set(key, { provider: identity.provider, id: identity.id });

@@ -69,12 +69,13 @@ type Draft = {
 
 /** Builds envelopes for one decision: same stream, same time, correlated by case. */
 class Emitter {
-  readonly events: NewEvent[] = [];
+  readonly events: NewEvent[];
   private readonly stream: string;
   private readonly at: string;
-  constructor(stream: string, at: string) {
+  constructor(stream: string, at: string, events: NewEvent[] = []) {
     this.stream = stream;
     this.at = at;
+    this.events = events;
   }
   emit(draft: Draft, correlationId: string | null): string {
     this.events.push({
@@ -117,7 +118,7 @@ function catalogueEntry(ctx: DeciderContext, identity: IdentityRef, atMs: number
 export function decide(state: IdentityState, input: DeciderInput, ctx: DeciderContext): NewEvent[] {
   switch (input.type) {
     case 'detection':
-      return decideDetection(state, input.detection, input.at, ctx);
+      return decideDetection(state, input.detection, input.at, input.atMs ?? parseTime(input.at), ctx);
     case 'approve':
       return decideApproval(
         state,
@@ -151,19 +152,26 @@ function decideDetection(
   state: IdentityState,
   d: NormalizedDetection,
   at: string,
+  atMs: number,
   ctx: DeciderContext,
 ): NewEvent[] {
   if (hasSeen(state, d.source, d.id)) return []; // the same evidence never counts twice
   const tag = state.tag || identityTag(d.identity);
-  const out = new Emitter(state.stream || identityStream(d.identity), at);
-  const atMs = parseTime(at);
+  const stream = state.stream || identityStream(d.identity);
   const policy = ctx.policy.policy;
   const detectionEventId = `det-${tag}-${d.source}:${d.id}`;
   let caseId = state.openCase?.caseId ?? null;
-  out.emit(
-    { id: detectionEventId, type: 'DetectionReceived', data: { detection: d }, causationId: null },
-    caseId,
-  );
+  // Built here rather than through an Emitter: most detections decide nothing more than this event.
+  const received: NewEvent = {
+    id: detectionEventId,
+    type: 'DetectionReceived',
+    stream,
+    occurredAt: at,
+    causationId: null,
+    correlationId: caseId,
+    schemaVersion: SCHEMA_VERSION,
+    data: { detection: d },
+  };
 
   // Most detections fall below every rule's confidence: the catalogue and the evidence item are
   // only looked up and built once a rule could take the detection.
@@ -198,8 +206,11 @@ function decideDetection(
     }
   }
 
+  const opensCase = !caseId && (d.confidence >= policy.defaults.caseFloor || proposals !== null);
+  if (!opensCase && (!caseId || proposals === null)) return [received];
+  const out = new Emitter(stream, at, [received]);
   const caseNumber = state.caseSeq + (state.openCase ? 0 : 1);
-  if (!caseId && (d.confidence >= policy.defaults.caseFloor || proposals !== null)) {
+  if (opensCase) {
     caseId = `case-${tag}-${caseNumber}`;
     out.emit(
       {

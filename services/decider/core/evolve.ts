@@ -1,19 +1,20 @@
 import { sha256Hex } from '../../../platform/digest.ts';
 import { type IdentityRef, identityKey } from '../../../schemas/detection.ts';
 import { identityStream, type NewEvent } from '../../../schemas/events.ts';
+import { SeenSet } from './dedupe.ts';
 import { parseTime } from './time.ts';
 import type { ActionState, IdentityState } from './types.ts';
 
-export function initialState(identity: IdentityRef | null = null): IdentityState {
+/** `seen`: where the identity's dedupe set lives (a view on a shared DedupeTable in replay). */
+export function initialState(identity: IdentityRef | null = null, seen = new SeenSet()): IdentityState {
   return {
     identity,
     tag: identity ? identityTag(identity) : '',
     stream: identity ? identityStream(identity) : '',
-    seen: new Map(),
+    seen,
     evidence: [],
     caseSeq: 0,
     openCase: null,
-    clockMs: 0,
   };
 }
 
@@ -24,17 +25,7 @@ export function identityTag(identity: Pick<IdentityRef, 'provider' | 'id'>): str
 
 /** Whether a detection (source + id, the dedupe key) was already received by this identity. */
 export function hasSeen(state: IdentityState, source: string, id: string): boolean {
-  const known = state.seen.get(id);
-  if (known === undefined) return false;
-  return typeof known === 'string' ? known === source : known.includes(source);
-}
-
-function markSeen(state: IdentityState, source: string, id: string): void {
-  const known = state.seen.get(id);
-  if (known === undefined) state.seen.set(id, source);
-  else if (typeof known === 'string') {
-    if (known !== source) state.seen.set(id, [known, source]);
-  } else if (!known.includes(source)) known.push(source);
+  return state.seen.has(source, id);
 }
 
 function findAction(state: IdentityState, actionId: string): ActionState | undefined {
@@ -56,8 +47,6 @@ export function evolve(
   maxWindowMs = Number.POSITIVE_INFINITY,
   evidenceFloor?: ReadonlyMap<string, number>,
 ): IdentityState {
-  const atMs = parseTime(event.occurredAt);
-  if (atMs > state.clockMs) state.clockMs = atMs;
   switch (event.type) {
     case 'DetectionReceived': {
       const d = event.data.detection;
@@ -66,7 +55,7 @@ export function evolve(
         state.tag = identityTag(d.identity);
         state.stream = identityStream(d.identity);
       }
-      markSeen(state, d.source, d.id);
+      state.seen.add(d.source, d.id);
       if (evidenceFloor && !(d.confidence >= (evidenceFloor.get(d.kind) ?? Number.POSITIVE_INFINITY)))
         return state;
       const evidenceMs = parseTime(d.occurredAt);
@@ -98,7 +87,7 @@ export function evolve(
         state.stream = identityStream(event.data.identity);
       }
       state.caseSeq += 1;
-      state.openCase = { caseId: event.data.caseId, openedAtMs: atMs, actions: [] };
+      state.openCase = { caseId: event.data.caseId, openedAtMs: parseTime(event.occurredAt), actions: [] };
       return state;
     case 'ActionProposed': {
       const d = event.data;
@@ -112,7 +101,7 @@ export function evolve(
         argsDigest: d.argsDigest,
         proposedBy: d.ruleId === 'manual' ? (d.args.proposedBy as string) : null,
         approvers: [],
-        proposedAtMs: atMs,
+        proposedAtMs: parseTime(event.occurredAt),
         expiresAtMs: parseTime(d.approval.expiresAt),
         decidedAtMs: null,
         proposalEventId: event.id,
@@ -125,7 +114,7 @@ export function evolve(
         if (event.data.by.kind === 'human') a.approvers.push(event.data.by.id);
         if (event.data.final) {
           a.status = 'approved';
-          a.decidedAtMs = atMs;
+          a.decidedAtMs = parseTime(event.occurredAt);
         }
       }
       return state;
@@ -135,7 +124,7 @@ export function evolve(
       const a = findAction(state, event.data.actionId);
       if (a) {
         a.status = event.type === 'ActionRejected' ? 'rejected' : 'expired';
-        a.decidedAtMs = atMs;
+        a.decidedAtMs = parseTime(event.occurredAt);
       }
       return state;
     }

@@ -278,16 +278,17 @@ export class CoreRunner {
     const identity = resolved.type === 'detection' ? resolved.detection.identity : resolved.identity;
     const state = this.state(identity);
     const ctx = this.context();
+    // Compared as clones on both sides: structuredClone keeps data, not classes (the dedupe set).
     const before = this.assertPure ? structuredClone(state) : undefined;
     let events: NewEvent[];
     try {
       events = decide(state, resolved, ctx);
     } catch (err) {
       // a refused command must leave the state untouched too
-      if (before && !isDeepStrictEqual(before, state)) throw new PurityViolation(resolved);
+      if (before && !isDeepStrictEqual(before, structuredClone(state))) throw new PurityViolation(resolved);
       throw err;
     }
-    if (before && !isDeepStrictEqual(before, state)) throw new PurityViolation(resolved);
+    if (before && !isDeepStrictEqual(before, structuredClone(state))) throw new PurityViolation(resolved);
     for (const e of events) {
       this.fold(state, e);
       this.budget.record(e);

@@ -1,6 +1,7 @@
 import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
 import type { IdentityRef, NormalizedDetection } from '../../../schemas/detection.ts';
 import type { ActionType, ApprovalMode } from '../../../schemas/events.ts';
+import type { SeenSet } from './dedupe.ts';
 
 export interface HumanActor {
   id: string;
@@ -12,7 +13,13 @@ export interface HumanActor {
  * reached Tourniquet live, the recorded time in replay. The core never reads a clock.
  */
 export type DeciderInput =
-  | { type: 'detection'; at: string; detection: NormalizedDetection }
+  | {
+      type: 'detection';
+      at: string;
+      /** `at` in epoch ms, when the caller already has it (it must equal Date.parse(at)). */
+      atMs?: number;
+      detection: NormalizedDetection;
+    }
   | {
       type: 'approve';
       at: string;
@@ -85,17 +92,12 @@ export interface IdentityState {
   tag: string;
   /** The identity's event stream name (kept so the hot path does not rebuild it per decision). */
   stream: string;
-  /**
-   * Dedupe: detections already received, as detection id → its source (or the sources, when several
-   * sources used the same id). The dedupe key is source + id; see `hasSeen`.
-   */
-  seen: Map<string, string | string[]>;
+  /** Dedupe: detections already received, keyed by source + id; see `hasSeen`. */
+  seen: SeenSet;
   /** Detections still inside the longest rule window, oldest first. */
   evidence: EvidenceItem[];
   caseSeq: number;
   openCase: CaseState | null;
-  /** Latest decision time seen (ms). */
-  clockMs: number;
 }
 
 /** A read-only view of the identity catalogue as of a point in event time. */

@@ -2,7 +2,14 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { identityKey } from '../../../schemas/detection.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 import { ACTION_TYPES } from '../../../schemas/events.ts';
-import type { ApplyResult, IdentityProvider, PriorState, Probe, ProviderAction, RevertResult } from './port.ts';
+import type {
+  ApplyResult,
+  IdentityProvider,
+  PriorState,
+  Probe,
+  ProviderAction,
+  RevertResult,
+} from './port.ts';
 
 export interface DryRunCall {
   phase: 'capture' | 'apply' | 'isApplied' | 'verify' | 'revert';
@@ -52,7 +59,8 @@ export class DryRunProvider implements IdentityProvider {
   /** Provider calls that changed state, per action id: exactly-once means every count is 1. */
   effectsByAction(): Map<string, number> {
     const counts = new Map<string, number>();
-    for (const c of this.calls) if (c.phase === 'apply' && c.effect) counts.set(c.actionId, (counts.get(c.actionId) ?? 0) + 1);
+    for (const c of this.calls)
+      if (c.phase === 'apply' && c.effect) counts.set(c.actionId, (counts.get(c.actionId) ?? 0) + 1);
     return counts;
   }
 
@@ -108,7 +116,9 @@ export class DryRunProvider implements IdentityProvider {
     const key = identityKey(a.identity);
     const s = this.sim(key);
     this.record({ phase: 'verify', actionId: a.actionId, action: a.action, identity: key });
-    const probes: Probe[] = [{ probe: 'sessions', ok: s.sessions === 0, detail: `${s.sessions} active sessions (simulated)` }];
+    const probes: Probe[] = [
+      { probe: 'sessions', ok: s.sessions === 0, detail: `${s.sessions} active sessions (simulated)` },
+    ];
     if (a.action === 'disable_account' || a.action === 'disable_service_account') {
       probes.push({ probe: 'disabled', ok: !s.enabled, detail: `enabled=${s.enabled} (simulated)` });
     }
