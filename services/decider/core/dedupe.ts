@@ -15,8 +15,9 @@ export class DedupeTable {
   private used = 0;
   private nextOwner = 1;
 
-  constructor(capacity = 16) {
-    let cap = 16;
+  /** `capacity`: entries expected (a private table starts small: most identities see few detections). */
+  constructor(capacity = 4) {
+    let cap = 8;
     while (cap < capacity * 2) cap *= 2;
     this.keys = new Int32Array(cap * 2);
     this.names = new Array<string>(cap * 2).fill('');
