@@ -13,6 +13,7 @@ import {
   Timestamp,
 } from '../schemas/detection.ts';
 import type { RecordedEvent } from '../schemas/events.ts';
+import { DedupeTable } from '../services/decider/core/dedupe.ts';
 
 /**
  * History: what happened, as the replay harness consumes it. One JSON object per line (NDJSON),
@@ -133,6 +134,11 @@ export interface History {
   invalid: number;
   /** The first invalid lines (at most 20), for the message that reports them. */
   issues: HistoryIssue[];
+  /**
+   * Set by `withoutRepeatedDetections`: how many re-deliveries of an already seen detection
+   * (same identity, source and id) were taken out. Their absence tells replay it need not dedupe.
+   */
+  repeatsRemoved?: number;
 }
 
 export interface ReadHistoryOptions {
@@ -471,6 +477,36 @@ export function mergeOrder(records: readonly HistoryRecord[]): Uint32Array | nul
   const idx = Array.from(order);
   idx.sort((a, b) => records[a]!.atMs - records[b]!.atMs || a - b);
   return Uint32Array.from(idx);
+}
+
+/**
+ * The history without re-delivered detections: for each identity, only the first detection with a
+ * given source and id, in the order replay decides them. The decider ignores a re-delivery whatever
+ * the policy, so a sweep removes them once here and its replays skip dedupe (one table probe per
+ * detection per variant). Replaying the result gives exactly the events the full history gives.
+ */
+export function withoutRepeatedDetections(history: History): History {
+  if (history.repeatsRemoved !== undefined) return history;
+  const records = history.records;
+  const order = mergeOrder(records);
+  const table = new DedupeTable(records.length);
+  const repeated = new Uint8Array(records.length);
+  let removed = 0;
+  for (let i = 0; i < records.length; i++) {
+    const at = order ? order[i]! : i;
+    const r = records[at]!;
+    if (r.type !== 'detection') continue;
+    // Owners are 1-based in a table; ix is this history's identity index.
+    if (!table.add(r.ix + 1, r.detection.source, r.detection.id)) {
+      repeated[at] = 1;
+      removed++;
+    }
+  }
+  return {
+    ...history,
+    records: removed === 0 ? records : records.filter((_, i) => repeated[i] === 0),
+    repeatsRemoved: removed,
+  };
 }
 
 /** A record back as an NDJSON line (the exporter's and the generators' format). */

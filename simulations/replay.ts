@@ -5,7 +5,7 @@ import { BudgetLedger } from '../services/decider/core/budget.ts';
 import { CatalogueIndex } from '../services/decider/core/catalogue.ts';
 import { compilePolicy } from '../services/decider/core/compiled-policy.ts';
 import { type DeciderContext, decide, nextDeadline } from '../services/decider/core/decide.ts';
-import { DedupeTable } from '../services/decider/core/dedupe.ts';
+import { DedupeTable, NO_REPEATS } from '../services/decider/core/dedupe.ts';
 import { evolve, initialState } from '../services/decider/core/evolve.ts';
 import type { DeciderInput, HumanActor, IdentityState } from '../services/decider/core/types.ts';
 import type { Policy } from '../services/decider/policy/schema.ts';
@@ -188,8 +188,9 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
 
   const keys = history.identities;
   const slots: Array<Slot | undefined> = new Array(keys.length);
-  // Every identity of the run stays in memory: their dedupe sets share one table (faster than one per identity).
-  const seenTable = new DedupeTable(history.records.length);
+  // Every identity of the run stays in memory: their dedupe sets share one table (faster than one per
+  // identity); a history without re-deliveries (withoutRepeatedDetections) needs none.
+  const seenTable = history.repeatsRemoved === undefined ? new DedupeTable(history.records.length) : null;
   const slotsByTag = new Map<string, Slot>();
   const actions = new Map<string, SimAction>();
   const truth = new Map<string, 'malicious' | 'benign'>();
@@ -209,7 +210,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
       const key = keys[ix]!;
       slot = {
         key,
-        state: initialState(identity, seenTable.newSet()),
+        state: initialState(identity, seenTable ? seenTable.newSet() : NO_REPEATS),
         firstDetectionMs: Number.NaN,
         deadlineMs: Number.NaN,
       };
@@ -500,7 +501,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     names,
     startMs: Number.isFinite(startMs) ? startMs : 0,
     endMs: Number.isFinite(endMs) ? endMs : 0,
-    inputs: total,
+    inputs: total + (history.repeatsRemoved ?? 0),
     approvalSource: source,
     unmatchedApprovals,
     verdictsWithoutCase,

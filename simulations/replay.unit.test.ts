@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NewEvent } from '../schemas/events.ts';
 import { loadDefaultPolicy, parsePolicy } from '../services/decider/policy/load.ts';
-import { type HistoryLine, historyFromLines } from './history.ts';
+import { type HistoryLine, historyFromLines, withoutRepeatedDetections } from './history.ts';
 import { replayHistory, runReplay } from './replay.ts';
 import { percentile, reportJson } from './report.ts';
 import { generateHistory } from './scenarios/index.ts';
@@ -246,5 +246,40 @@ describe('replay determinism', () => {
     const b = reportJson(runReplay({ history: historyFromLines([...catalogue, ...rest]), policy }));
     // Reversal changes only the order of inputs with equal times, which the generator never produces.
     expect(b).toBe(a);
+  });
+
+  it('a history without its re-deliveries replays to exactly the same events (what tune does once)', () => {
+    const lines = [...generateHistory({ scenario: 'mixed', seed: 3, identities: 200, days: 10 })];
+    const detections = lines.filter((l) => l.type === 'detection');
+    // Re-deliveries: the same identity, source and id again, later and (for some) with other content,
+    // plus the same id from another source and for another identity (not repeats).
+    const extra: HistoryLine[] = [];
+    for (let i = 0; i < detections.length; i += 7) {
+      const d = detections[i]! as Extract<HistoryLine, { type: 'detection' }>;
+      const later = new Date(Date.parse(d.at ?? d.occurredAt) + 600_000).toISOString();
+      extra.push({ ...d, at: later, confidence: i % 2 ? 0.99 : d.confidence });
+      if (i % 3 === 0) extra.push({ ...d, at: later, source: `${d.source}-mirror` });
+      if (i % 5 === 0)
+        extra.push({ ...d, at: later, identity: { ...d.identity, id: `${d.identity.id}-twin` } });
+    }
+    // Listed first but later in time: the copy replay decides first (merge order) is the one kept.
+    const history = historyFromLines([...extra, ...lines]);
+    const events = (h: typeof history) => {
+      const out: NewEvent[] = [];
+      const run = replayHistory(h, policy, { onEvent: (e) => out.push(e) });
+      return { out, report: reportJson(runReplay({ history: h, policy })), inputs: run.inputs };
+    };
+    const full = events(history);
+    const lean = withoutRepeatedDetections(history);
+    expect(lean.repeatsRemoved).toBeGreaterThan(detections.length / 8);
+    expect(lean.records.length).toBe(history.records.length - lean.repeatsRemoved!);
+    const trimmed = events(lean);
+    expect(trimmed.out).toEqual(full.out);
+    expect(trimmed.report).toBe(full.report);
+    expect(trimmed.inputs).toBe(full.inputs);
+    // The full run received each detection once: every re-delivery, whatever its content, was ignored.
+    expect(full.out.filter((e) => e.type === 'DetectionReceived').length).toBe(
+      history.records.filter((r) => r.type === 'detection').length - lean.repeatsRemoved!,
+    );
   });
 });

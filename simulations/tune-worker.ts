@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { TourniquetError } from '../platform/errors.ts';
-import { type History, readHistory } from './history.ts';
+import { type History, readHistory, withoutRepeatedDetections } from './history.ts';
 import { summarizeVariant, type WorkerInit } from './tune.ts';
 
 /**
@@ -39,10 +39,12 @@ const cpuSince = (start: NodeJS.CpuUsage): number => {
 let history: History;
 try {
   const started = cpuNow();
-  history =
+  // Re-deliveries are taken out once: every variant would ignore them anyway (see withoutRepeatedDetections).
+  history = withoutRepeatedDetections(
     init.history.kind === 'path'
       ? await readHistory(init.history.path, { skipInvalid: init.history.skipInvalid })
-      : init.history.history;
+      : init.history.history,
+  );
   port.on('message', (job: { kind: 'summary'; index: number; policy: never; digest: string }) => {
     try {
       const t = cpuNow();

@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import { digestOf } from '../platform/digest.ts';
 import { TourniquetError } from '../platform/errors.ts';
 import { Policy } from '../services/decider/policy/schema.ts';
-import { type History, readHistory } from './history.ts';
+import { type History, readHistory, withoutRepeatedDetections } from './history.ts';
 import {
   type ReplayDetails,
   type ReplayOptions,
@@ -320,6 +320,7 @@ export async function runTune(input: TuneInput): Promise<TuneResult> {
   if (nWorkers === 0) {
     let t = process.cpuUsage();
     history ??= await readHistory(input.history as string, { skipInvalid: Boolean(input.skipInvalid) });
+    history = withoutRepeatedDetections(history); // once for all variants
     stats.parseCpuMs.push(cpu(t));
     for (const v of variants) {
       t = process.cpuUsage();

@@ -85,8 +85,25 @@ export class DedupeTable {
   }
 }
 
+/** What the decider asks of an identity's received detections. */
+export interface SeenView {
+  has(source: string, id: string): boolean;
+  add(source: string, id: string): void;
+  readonly size: number;
+}
+
+/**
+ * For inputs known to hold no re-delivery (a history passed through withoutRepeatedDetections):
+ * nothing was seen before, and nothing needs remembering.
+ */
+export const NO_REPEATS: SeenView = Object.freeze({
+  has: () => false,
+  add: () => {},
+  size: 0,
+});
+
 /** One identity's received detections: a view on a DedupeTable (its own, or a shared one). */
-export class SeenSet {
+export class SeenSet implements SeenView {
   private readonly table: DedupeTable;
   private readonly owner: number;
   private count = 0;

@@ -1,12 +1,15 @@
 import { sha256Hex } from '../../../platform/digest.ts';
 import { type IdentityRef, identityKey } from '../../../schemas/detection.ts';
 import { identityStream, type NewEvent } from '../../../schemas/events.ts';
-import { SeenSet } from './dedupe.ts';
+import { SeenSet, type SeenView } from './dedupe.ts';
 import { parseTime } from './time.ts';
 import type { ActionState, IdentityState } from './types.ts';
 
 /** `seen`: where the identity's dedupe set lives (a view on a shared DedupeTable in replay). */
-export function initialState(identity: IdentityRef | null = null, seen = new SeenSet()): IdentityState {
+export function initialState(
+  identity: IdentityRef | null = null,
+  seen: SeenView = new SeenSet(),
+): IdentityState {
   return {
     identity,
     tag: identity ? identityTag(identity) : '',

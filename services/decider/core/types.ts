@@ -1,7 +1,7 @@
 import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
 import type { IdentityRef, NormalizedDetection } from '../../../schemas/detection.ts';
 import type { ActionType, ApprovalMode } from '../../../schemas/events.ts';
-import type { SeenSet } from './dedupe.ts';
+import type { SeenView } from './dedupe.ts';
 
 export interface HumanActor {
   id: string;
@@ -93,7 +93,7 @@ export interface IdentityState {
   /** The identity's event stream name (kept so the hot path does not rebuild it per decision). */
   stream: string;
   /** Dedupe: detections already received, keyed by source + id; see `hasSeen`. */
-  seen: SeenSet;
+  seen: SeenView;
   /** Detections still inside the longest rule window, oldest first. */
   evidence: EvidenceItem[];
   caseSeq: number;
