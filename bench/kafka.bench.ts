@@ -49,7 +49,7 @@ import {
 const N = Number(process.env.TQ_BENCH_KAFKA_N ?? 40_000);
 const IDENTITIES = 5000;
 
-function rawRecords(run: string, n: number, offset = 0): Buffer[] {
+export function rawRecords(run: string, n: number, offset = 0): Buffer[] {
   return Array.from({ length: n }, (_, i) => {
     const k = i + offset;
     const who = `u${k % IDENTITIES}`;
@@ -63,7 +63,7 @@ function rawRecords(run: string, n: number, offset = 0): Buffer[] {
   });
 }
 
-async function produceAll(
+export async function produceAll(
   bootstrap: string,
   topic: string,
   values: Buffer[],
@@ -86,7 +86,7 @@ async function produceAll(
   await producer.disconnect();
 }
 
-async function untilCaughtUp(
+export async function untilCaughtUp(
   bootstrap: string,
   groupId: string,
   topic: string,
@@ -159,7 +159,7 @@ async function kafkajsEachBatch(bootstrap: string, run: string): Promise<number>
   return rate;
 }
 
-function busOptions(bootstrap: string, registryUrl: string, run: string, name: string): KafkaBusOptions {
+export function busOptions(bootstrap: string, registryUrl: string, run: string, name: string): KafkaBusOptions {
   return {
     brokers: [bootstrap],
     registryUrl,
@@ -170,7 +170,7 @@ function busOptions(bootstrap: string, registryUrl: string, run: string, name: s
   };
 }
 
-const TUNING = {
+export const TUNING = {
   maxWaitTimeMs: 100,
   maxBytesPerPartition: 4 * 1024 * 1024,
   maxHandlerBatch: 2000,
@@ -215,7 +215,7 @@ function countReceived(sqlite: SqliteEventStore): number {
   ).n;
 }
 
-async function deciderStack(
+export async function deciderStack(
   bootstrap: string,
   registryUrl: string,
   run: string,
