@@ -159,7 +159,12 @@ async function kafkajsEachBatch(bootstrap: string, run: string): Promise<number>
   return rate;
 }
 
-export function busOptions(bootstrap: string, registryUrl: string, run: string, name: string): KafkaBusOptions {
+export function busOptions(
+  bootstrap: string,
+  registryUrl: string,
+  run: string,
+  name: string,
+): KafkaBusOptions {
   return {
     brokers: [bootstrap],
     registryUrl,
