@@ -22,7 +22,10 @@ export function registerCommands(program: Command): void {
     .option('--host <host>', 'HTTP host', '127.0.0.1')
     .option('--policy <file>', 'policy YAML (default: policies/default.yaml)')
     .option('--catalogue <file>', 'identity catalogue YAML/JSON')
-    .option('--providers <file>', 'provider configuration YAML (Keycloak, webhook, dry-run); default: dry-run for all')
+    .option(
+      '--providers <file>',
+      'provider configuration YAML (Keycloak, webhook, dry-run); default: dry-run for all',
+    )
     .option('--tick <ms>', 'approval expiry check interval', (v) => Number.parseInt(v, 10), 5000)
     .action(async (o, cmd: Command) => {
       const { runStart } = await import('./start.ts');
@@ -49,7 +52,9 @@ export function registerCommands(program: Command): void {
 
   program
     .command('serve <service>')
-    .description('run one service alone (ingest | decider | executor | projector) against Kafka and an event store')
+    .description(
+      'run one service alone (ingest | decider | executor | projector) against Kafka and an event store',
+    )
     .option('--config <file>', 'YAML configuration (environment variables override it; see docs/kafka.md)')
     .action(async (service: string, o) => {
       const { main } = await import('../serve.ts');
@@ -109,7 +114,9 @@ export function registerCommands(program: Command): void {
 
   program
     .command('tune')
-    .description('sweep policy parameters over history on worker threads; Pareto frontier and a recommended policy')
+    .description(
+      'sweep policy parameters over history on worker threads; Pareto frontier and a recommended policy',
+    )
     .requiredOption('--history <file>', 'NDJSON history')
     .requiredOption('--policy <file>', 'the policy to vary')
     .requiredOption('--sweep <spec>', 'PATH=FROM..TO:STEP, repeatable', collect, [])
@@ -128,7 +135,10 @@ export function registerCommands(program: Command): void {
   program
     .command('simulate')
     .description('generate a scenario history with ground-truth verdicts')
-    .requiredOption('--scenario <name>', 'token-theft | leaked-ci-secret | credential-stuffing | shared-service-account | oauth-app-abuse | benign-noise | mixed')
+    .requiredOption(
+      '--scenario <name>',
+      'token-theft | leaked-ci-secret | credential-stuffing | shared-service-account | oauth-app-abuse | benign-noise | mixed',
+    )
     .option('--seed <n>', 'random seed', '1')
     .option('--identities <n>', 'identities', '1000')
     .option('--days <n>', 'days of history', '30')
