@@ -102,6 +102,11 @@ export class SqliteEventStore implements EventStore {
   private readonly txAppend;
   private readonly txAppendMany;
   private closed = false;
+  /**
+   * Chain head inside the running transaction: the last hash and position, read once per transaction
+   * rather than once per stream (a batch consumer appends to hundreds of streams in one).
+   */
+  private head: { hash: string; position: number } | null = null;
 
   constructor(opts: SqliteEventStoreOptions) {
     this.path = opts.path;
@@ -167,10 +172,17 @@ export class SqliteEventStore implements EventStore {
         'INSERT INTO checkpoints (name, position, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at',
       ),
     };
-    this.txAppend = this.db.transaction(this.appendTx);
+    this.txAppend = this.db.transaction(
+      (stream: string, events: readonly NewEvent[], expected: ExpectedRevision) => {
+        this.head = null; // a transaction that threw (rolled back) may have left one
+        return this.appendTx(stream, events, expected);
+      },
+    );
     this.txAppendMany = this.db.transaction(
-      (bs: ReadonlyArray<{ stream: string; events: readonly NewEvent[]; expected: ExpectedRevision }>) =>
-        bs.map((b) => this.appendTx(b.stream, b.events, b.expected)),
+      (bs: ReadonlyArray<{ stream: string; events: readonly NewEvent[]; expected: ExpectedRevision }>) => {
+        this.head = null;
+        return bs.map((b) => this.appendTx(b.stream, b.events, b.expected));
+      },
     );
   }
 
@@ -213,8 +225,12 @@ export class SqliteEventStore implements EventStore {
       throw new WrongExpectedRevisionError(stream, expected, actual);
     if (events.length === 0) return { nextRevision: current ?? -1, position: this.stmts.head.get()?.p ?? 0 };
 
-    let prevHash = this.stmts.lastHash.get()?.hash ?? GENESIS;
-    let position = this.stmts.nextPosition.get()?.seq ?? 0;
+    this.head ??= {
+      hash: this.stmts.lastHash.get()?.hash ?? GENESIS,
+      position: this.stmts.nextPosition.get()?.seq ?? 0,
+    };
+    let prevHash = this.head.hash;
+    let position = this.head.position;
     let revision = current ?? -1;
     const recordedAt = this.now().toISOString();
     for (const e of events) {
@@ -250,6 +266,8 @@ export class SqliteEventStore implements EventStore {
       );
       prevHash = hash;
     }
+    this.head.hash = prevHash;
+    this.head.position = position;
     this.stmts.upsertStream.run(stream, revision);
     return { nextRevision: revision, position };
   };
@@ -260,20 +278,22 @@ export class SqliteEventStore implements EventStore {
     expected: ExpectedRevision,
   ): Promise<AppendResult> {
     this.assertOpen();
-    for (const e of events) {
-      if (e.stream !== stream) {
-        throw new TourniquetError(
-          'VALIDATION_FAILED',
-          `event ${e.id} names stream ${e.stream}, appended to ${stream}`,
-          {
-            status: 400,
-          },
-        );
-      }
-    }
+    for (const e of events) this.assertStream(e, stream);
     const result = this.txAppend.immediate(stream, events, expected);
     if (events.length > 0) this.appended.emit('append', result.position);
     return result;
+  }
+
+  private assertStream(e: NewEvent, stream: string): void {
+    if (e.stream !== stream) {
+      throw new TourniquetError(
+        'VALIDATION_FAILED',
+        `event ${e.id} names stream ${e.stream}, appended to ${stream}`,
+        {
+          status: 400,
+        },
+      );
+    }
   }
 
   /** Appends to several streams in one transaction (one fsync): used by batch consumers. */
@@ -281,6 +301,7 @@ export class SqliteEventStore implements EventStore {
     batches: ReadonlyArray<{ stream: string; events: readonly NewEvent[]; expected: ExpectedRevision }>,
   ): Promise<AppendResult[]> {
     this.assertOpen();
+    for (const b of batches) for (const e of b.events) this.assertStream(e, b.stream);
     const results = this.txAppendMany.immediate(batches);
     if (results.length > 0) this.appended.emit('append', results[results.length - 1]!.position);
     return results;

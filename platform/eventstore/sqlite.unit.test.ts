@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { verifyChain } from '../../services/projector/audit-verify.ts';
 import { eventStoreContract, sampleEvent } from '../../test/contract/eventstore.contract.ts';
 import { SqliteEventStore } from './sqlite.ts';
 
@@ -50,5 +51,26 @@ describe('SqliteEventStore specifics', () => {
     ).rejects.toThrow(/expected revision/);
     expect(await store.streamRevision('a')).toBe('no_stream');
     expect(await store.headPosition()).toBe(1);
+  });
+
+  it('keeps one unbroken hash chain over multi-stream appends, also after one rolled back', async () => {
+    const store = new SqliteEventStore({ path: ':memory:' });
+    const batch = (n: number, from: number, tag = 'c') =>
+      Array.from({ length: n }, (_, i) => ({
+        stream: `s${from + i}`,
+        events: [sampleEvent(`s${from + i}`, 0, tag), sampleEvent(`s${from + i}`, 1, tag)],
+        expected: 'no_stream' as const,
+      }));
+    await store.appendMany(batch(50, 0));
+    // the last stream conflicts: the whole transaction rolls back, the chain head it moved must not stick
+    await expect(store.appendMany([...batch(10, 50), ...batch(1, 0, 'other')])).rejects.toThrow(
+      /expected revision/,
+    );
+    await store.appendMany(batch(10, 50));
+    await store.append('single', [sampleEvent('single', 0, 'c')], 'no_stream');
+    expect(await store.headPosition()).toBe(100 + 1 + 20);
+    const verdict = verifyChain(store);
+    expect(verdict.ok).toBe(true);
+    expect(verdict.checked).toBe(121);
   });
 });
