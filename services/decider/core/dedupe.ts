@@ -126,13 +126,24 @@ export class SeenSet implements SeenView {
   }
 }
 
+// A decision asks `has` and its fold then calls `add` with the same key: the hash is remembered for
+// one call. Module state, not table state: a pure function's memo, invisible in any identity's state.
+let memoOwner = 0;
+let memoId = '';
+let memoHash = 0;
+
 /**
  * FNV-1a over the id, mixed with the owner; never 0 (0 marks an empty slot). The source is compared,
  * not hashed: an id is nearly always unique on its own, and hashing it would cost more than it saves.
  */
 function slotHash(owner: number, id: string): number {
+  if (owner === memoOwner && id === memoId) return memoHash;
   let h = 0x811c9dc5 ^ Math.imul(owner, 0x9e3779b1);
   for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
   h ^= h >>> 15;
-  return h === 0 ? 1 : h;
+  if (h === 0) h = 1;
+  memoOwner = owner;
+  memoId = id;
+  memoHash = h;
+  return h;
 }
