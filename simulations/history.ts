@@ -354,14 +354,19 @@ export class HistoryBuilder {
     this.opts.onInvalid?.(issue);
   }
 
-  build(): History {
-    return {
+  /**
+   * The history, by default without re-delivered detections (see withoutRepeatedDetections): they
+   * never change a decision, so they are dropped once here and no replay of it needs to dedupe.
+   */
+  build(removeRepeats = true): History {
+    const history: History = {
       records: this.records,
       identities: this.identities,
       lines: this.lines,
       invalid: this.invalid,
       issues: this.issues,
     };
+    return removeRepeats ? withoutRepeatedDetections(history) : history;
   }
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NewEvent } from '../schemas/events.ts';
 import { loadDefaultPolicy, parsePolicy } from '../services/decider/policy/load.ts';
-import { type HistoryLine, historyFromLines, withoutRepeatedDetections } from './history.ts';
+import { HistoryBuilder, type HistoryLine, historyFromLines, withoutRepeatedDetections } from './history.ts';
 import { replayHistory, runReplay } from './replay.ts';
 import { percentile, reportJson } from './report.ts';
 import { generateHistory } from './scenarios/index.ts';
@@ -263,7 +263,10 @@ describe('replay determinism', () => {
         extra.push({ ...d, at: later, identity: { ...d.identity, id: `${d.identity.id}-twin` } });
     }
     // Listed first but later in time: the copy replay decides first (merge order) is the one kept.
-    const history = historyFromLines([...extra, ...lines]);
+    const builder = new HistoryBuilder();
+    for (const l of [...extra, ...lines]) builder.addValue(l);
+    const history = builder.build(false);
+    expect(history.repeatsRemoved).toBeUndefined();
     const events = (h: typeof history) => {
       const out: NewEvent[] = [];
       const run = replayHistory(h, policy, { onEvent: (e) => out.push(e) });
