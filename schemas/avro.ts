@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import avro from 'avsc';
 import { issuesFromZod, TourniquetError } from '../platform/errors.ts';
-import { NormalizedDetection, type NormalizedDetectionInput } from './detection.ts';
+import { type NormalizedDetection, type NormalizedDetectionInput, safeParseDetection } from './detection.ts';
 
 /** The schema text as registered (subject `tourniquet.detections-value`). */
 export const DETECTION_AVSC_TEXT: string = readFileSync(new URL('./detection.avsc', import.meta.url), 'utf8');
@@ -69,7 +69,7 @@ export function toAvro(
   detection: NormalizedDetectionInput | NormalizedDetection,
   receivedAt?: string,
 ): DetectionAvro {
-  const parsed = NormalizedDetection.safeParse(detection);
+  const parsed = safeParseDetection(detection);
   if (!parsed.success) {
     const issues = issuesFromZod(parsed.error.issues);
     throw new TourniquetError(
@@ -142,7 +142,7 @@ export function fromAvro(record: unknown): NormalizedDetection {
   };
   if (r.title !== null) candidate.title = r.title;
   if (r.raw !== null) candidate.raw = parseJsonField(r.raw, 'raw');
-  const parsed = NormalizedDetection.safeParse(candidate);
+  const parsed = safeParseDetection(candidate);
   if (!parsed.success) {
     const issues = issuesFromZod(parsed.error.issues);
     throw decodeFailed(

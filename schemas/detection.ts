@@ -61,3 +61,93 @@ export function identityKey(identity: Pick<IdentityRef, 'provider' | 'id'>): str
 export function detectionKey(d: Pick<NormalizedDetection, 'source' | 'id'>): string {
   return `${d.source}:${d.id}`;
 }
+
+const KIND_SET: ReadonlySet<string> = new Set(DETECTION_KINDS);
+const TYPE_SET: ReadonlySet<string> = new Set(IDENTITY_TYPES);
+const SEVERITY_SET: ReadonlySet<string> = new Set(SEVERITIES);
+
+const isText = (v: unknown, min: number, max: number): v is string =>
+  typeof v === 'string' && v.length >= min && v.length <= max;
+
+/** Optional text: absent is fine; present must be text (an explicit undefined is left to zod). */
+const optionalText = (o: object, key: string, v: unknown, min: number, max: number): boolean =>
+  v === undefined ? !(key in o) : isText(v, min, max);
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+};
+
+const DIGIT_AT = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];
+const num = (v: string, from: number, to: number): number => {
+  let n = 0;
+  for (let i = from; i < to; i++) n = n * 10 + v.charCodeAt(i) - 48;
+  return n;
+};
+
+/**
+ * The canonical `toISOString()` form `YYYY-MM-DDTHH:mm:ss.sssZ` of a real instant (what every
+ * normalizer writes), checked without Date (parsing is most of the cost of reading a history).
+ */
+export function isCanonicalTime(v: unknown): v is string {
+  if (typeof v !== 'string' || v.length !== 24) return false;
+  if (v[4] !== '-' || v[7] !== '-' || v[10] !== 'T' || v[13] !== ':' || v[16] !== ':') return false;
+  if (v[19] !== '.' || v[23] !== 'Z') return false;
+  for (const i of DIGIT_AT) {
+    const c = v.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  const year = num(v, 0, 4);
+  const month = num(v, 5, 7);
+  const day = num(v, 8, 10);
+  if (month < 1 || month > 12 || day < 1 || num(v, 11, 13) > 23 || num(v, 14, 16) > 59) return false;
+  if (num(v, 17, 19) > 59) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days =
+    month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+  return day <= days;
+}
+
+/**
+ * The common, plainly valid detection, checked by hand; anything else (or anything doubtful) is left
+ * to zod. Returns exactly what `NormalizedDetection.parse` returns for it (same keys, same order,
+ * unknown keys stripped, evidence defaulted), which a property test holds it to; undefined when it
+ * cannot vouch for the value. Zod's generic walk costs several microseconds per detection, and
+ * histories, Kafka consumers and the API validate millions of them.
+ */
+export function plainDetection(v: unknown): NormalizedDetection | undefined {
+  if (!isPlainObject(v)) return undefined;
+  const { id, source, kind, confidence, severity, identity, occurredAt, title, evidence, raw } = v;
+  if (!isText(id, 1, 512) || !isText(source, 1, 128)) return undefined;
+  if (typeof kind !== 'string' || !KIND_SET.has(kind)) return undefined;
+  if (typeof confidence !== 'number' || !(confidence >= 0 && confidence <= 1)) return undefined;
+  if (typeof severity !== 'string' || !SEVERITY_SET.has(severity)) return undefined;
+  if (!isPlainObject(identity)) return undefined;
+  const { provider, id: identityId, type, tenant, displayName } = identity;
+  if (!isText(provider, 1, 128) || !isText(identityId, 1, 512)) return undefined;
+  if (typeof type !== 'string' || !TYPE_SET.has(type)) return undefined;
+  if (!optionalText(identity, 'tenant', tenant, 1, 256)) return undefined;
+  if (!optionalText(identity, 'displayName', displayName, 0, 512)) return undefined;
+  if (!isCanonicalTime(occurredAt)) return undefined;
+  if (!optionalText(v, 'title', title, 0, 1024)) return undefined;
+  if (evidence === undefined ? 'evidence' in v : !isPlainObject(evidence)) return undefined;
+  if (raw === undefined && 'raw' in v) return undefined;
+  if (evidence !== undefined && Object.hasOwn(evidence as object, '__proto__')) return undefined;
+  const ref: IdentityRef = { provider, id: identityId, type: type as IdentityType };
+  if (tenant !== undefined) ref.tenant = tenant as string;
+  if (displayName !== undefined) ref.displayName = displayName as string;
+  // Keys in the order zod's output has them (stored JSON, digests and hash chains see the order).
+  const out = { id, source, kind, confidence, severity, identity: ref, occurredAt } as NormalizedDetection;
+  if (title !== undefined) out.title = title as string;
+  out.evidence = evidence === undefined ? {} : { ...(evidence as Record<string, unknown>) };
+  if (raw !== undefined) out.raw = raw;
+  return out;
+}
+
+/** `NormalizedDetection.safeParse`, with a hand-checked fast path for the plainly valid common case. */
+export function safeParseDetection(value: unknown): z.ZodSafeParseResult<NormalizedDetection> {
+  const fast = plainDetection(value);
+  if (fast) return { success: true, data: fast } as z.ZodSafeParseResult<NormalizedDetection>;
+  return NormalizedDetection.safeParse(value);
+}

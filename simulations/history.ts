@@ -8,8 +8,10 @@ import { CatalogueEntry } from '../schemas/catalogue.ts';
 import {
   type IdentityRef,
   IdentityType,
+  isCanonicalTime,
   type NormalizedDetection,
   NormalizedDetection as NormalizedDetectionSchema,
+  safeParseDetection,
   Timestamp,
 } from '../schemas/detection.ts';
 import type { RecordedEvent } from '../schemas/events.ts';
@@ -174,14 +176,14 @@ export function toHistoryRecord(value: unknown, line: number): HistoryRecord {
   switch (type) {
     case 'detection': {
       // The detection schema strips `type` and `at` (unknown to it); `at` is checked on its own.
-      const r = NormalizedDetectionSchema.safeParse(value);
+      const r = safeParseDetection(value);
       if (!r.success) {
         if ((value as { identity?: unknown }).identity === undefined)
           throw invalid(line, 'detection without identity');
         throw invalid(line, zodMessage('detection', r.error));
       }
       const at = (value as { at?: unknown }).at;
-      if (at !== undefined) {
+      if (at !== undefined && !isCanonicalTime(at)) {
         const t = Timestamp.safeParse(at);
         if (!t.success)
           throw invalid(

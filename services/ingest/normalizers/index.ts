@@ -4,7 +4,7 @@
  */
 import type { JSONWebKeySet } from 'jose';
 import { issuesFromZod, TourniquetError } from '../../../platform/errors.ts';
-import { NormalizedDetection } from '../../../schemas/detection.ts';
+import { type NormalizedDetection, safeParseDetection } from '../../../schemas/detection.ts';
 import { elasticDoc, normalizeElastic } from './elastic.ts';
 import { isEntraRisk, normalizeEntraRisk } from './entra-risk.ts';
 import { isGitHubSecretScanning, normalizeGitHubSecretScanning } from './github-secret-scanning.ts';
@@ -129,7 +129,7 @@ export async function normalize(record: unknown, opts: NormalizeOptions = {}): P
       },
     );
   }
-  const parsed = NormalizedDetection.safeParse(out);
+  const parsed = safeParseDetection(out);
   if (!parsed.success) {
     const issues = issuesFromZod(parsed.error.issues);
     return fail(

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import type { FieldIssue } from '../../../platform/errors.ts';
-import { IdentityRef, NormalizedDetection, Timestamp } from '../../../schemas/detection.ts';
+import {
+  IdentityRef,
+  NormalizedDetection,
+  safeParseDetection,
+  Timestamp,
+} from '../../../schemas/detection.ts';
 import { ACTION_TYPES, ActionType, EVENT_TYPES } from '../../../schemas/events.ts';
 import { ActionStatusFilter, CaseStatus, Verdict } from '../views.ts';
 import { fieldIssues } from './http.ts';
@@ -41,7 +46,7 @@ export function parseDetections(
       issues: [{ path: '(root)', message: 'expected a detection object or an array of detections' }],
     };
   }
-  const r = NormalizedDetection.safeParse(data);
+  const r = safeParseDetection(data);
   return r.success
     ? { success: true, data: [r.data] }
     : { success: false, issues: fieldIssues(r.error.issues) };
