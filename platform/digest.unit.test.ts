@@ -1,0 +1,45 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { canonicalJson, digestOf } from './digest.ts';
+
+/** The definition canonicalJson must keep to: JSON.stringify, every object's keys sorted. */
+function reference(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const sorted: Record<string, unknown> = {};
+      for (const k of Object.keys(v as Record<string, unknown>).sort())
+        sorted[k] = (v as Record<string, unknown>)[k];
+      return sorted;
+    }
+    return v;
+  });
+}
+
+describe('canonical JSON', () => {
+  it('is JSON.stringify with sorted keys, for any JSON-like value', () => {
+    const value = fc.anything({
+      withBoxedValues: false,
+      withMap: false,
+      withSet: false,
+      withObjectString: true,
+      withNullPrototype: true,
+      withDate: true,
+      withSparseArray: true,
+      withTypedArray: false,
+      withBigInt: false,
+      withUnicodeString: true,
+    });
+    fc.assert(
+      fc.property(value, (v) => {
+        expect(canonicalJson(v)).toBe(reference(v));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('drops undefined and functions from objects, writes null for them in arrays, honours toJSON', () => {
+    const v = { b: [undefined, () => 1, Number.NaN], a: { d: undefined, c: new Date(0) }, e: Symbol('x') };
+    expect(canonicalJson(v)).toBe('{"a":{"c":"1970-01-01T00:00:00.000Z"},"b":[null,null,null]}');
+    expect(digestOf({ y: 1, x: 2 })).toBe(digestOf({ x: 2, y: 1 }));
+  });
+});
