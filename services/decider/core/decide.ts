@@ -159,7 +159,7 @@ function decideDetection(
   const tag = state.tag || identityTag(d.identity);
   const stream = state.stream || identityStream(d.identity);
   const policy = ctx.policy.policy;
-  const detectionEventId = `det-${tag}-${d.source}:${d.id}`;
+  const detectionEventId = (state.detectionIdPrefix || `det-${tag}-`) + d.source + ':' + d.id;
   let caseId = state.openCase?.caseId ?? null;
   // Built here rather than through an Emitter: most detections decide nothing more than this event.
   const received: NewEvent = {

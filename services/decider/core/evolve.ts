@@ -10,15 +10,26 @@ export function initialState(
   identity: IdentityRef | null = null,
   seen: SeenView = new SeenSet(),
 ): IdentityState {
-  return {
-    identity,
-    tag: identity ? identityTag(identity) : '',
-    stream: identity ? identityStream(identity) : '',
+  const state: IdentityState = {
+    identity: null,
+    tag: '',
+    stream: '',
+    detectionIdPrefix: '',
     seen,
     evidence: [],
     caseSeq: 0,
     openCase: null,
   };
+  if (identity) adopt(state, identity);
+  return state;
+}
+
+/** Names the state's identity, with what its ids and stream are derived from. */
+function adopt(state: IdentityState, identity: IdentityRef): void {
+  state.identity = identity;
+  state.tag = identityTag(identity);
+  state.stream = identityStream(identity);
+  state.detectionIdPrefix = `det-${state.tag}-`;
 }
 
 /** Short, URL-safe, stable tag for an identity (case and action ids must survive any identity id). */
@@ -53,11 +64,7 @@ export function evolve(
   switch (event.type) {
     case 'DetectionReceived': {
       const d = event.data.detection;
-      if (!state.identity) {
-        state.identity = d.identity;
-        state.tag = identityTag(d.identity);
-        state.stream = identityStream(d.identity);
-      }
+      if (!state.identity) adopt(state, d.identity);
       state.seen.add(d.source, d.id);
       if (evidenceFloor && !(d.confidence >= (evidenceFloor.get(d.kind) ?? Number.POSITIVE_INFINITY)))
         return state;
@@ -84,11 +91,7 @@ export function evolve(
       return state;
     }
     case 'CaseOpened':
-      if (!state.identity) {
-        state.identity = event.data.identity;
-        state.tag = identityTag(event.data.identity);
-        state.stream = identityStream(event.data.identity);
-      }
+      if (!state.identity) adopt(state, event.data.identity);
       state.caseSeq += 1;
       state.openCase = { caseId: event.data.caseId, openedAtMs: parseTime(event.occurredAt), actions: [] };
       return state;

@@ -92,6 +92,8 @@ export interface IdentityState {
   tag: string;
   /** The identity's event stream name (kept so the hot path does not rebuild it per decision). */
   stream: string;
+  /** `det-<tag>-`: DetectionReceived ids start with it (one string built per identity, not per detection). */
+  detectionIdPrefix: string;
   /** Dedupe: detections already received, keyed by source + id; see `hasSeen`. */
   seen: SeenView;
   /** Detections still inside the longest rule window, oldest first. */
