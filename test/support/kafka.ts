@@ -11,18 +11,20 @@
  * kafka.sh (same jars, same config), stopped with SIGTERM keeping its data dir, and started again
  * with exactly the command line kafka.sh used.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Admin, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { createKafka } from '../../platform/bus/kafka.ts';
+import { ROOT, type ServiceProcess, spawnService, stopService } from './service-process.ts';
 
 const run = promisify(execFile);
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+export { ROOT };
+
 const KAFKA_SH = join(ROOT, 'scripts/kafka.sh');
 const REGISTRY_SH = join(ROOT, 'scripts/registry.sh');
 
@@ -513,16 +515,7 @@ export function oktaAvroValue(r: Obj): Obj {
 // ---------------------------------------------------------------------------------------------------
 // `serve` child processes
 
-export interface ServeProcess {
-  child: ChildProcess;
-  /** Everything written to stdout and stderr so far. */
-  output(): string;
-  /** Parsed JSON log lines (pino, stderr). */
-  logs(): Array<Record<string, unknown>>;
-  /** Partitions of `topic` in this member's latest assignment. */
-  assignment(topic: string): number[];
-  readonly exited: Promise<number | null>;
-}
+export type ServeProcess = ServiceProcess;
 
 /**
  * Runs `node --import tsx platform/serve.ts <service> [args]` (what `tourniquet serve <service>` runs),
@@ -533,59 +526,7 @@ export function startServeProcess(
   env: Record<string, string>,
   args: string[] = [],
 ): ServeProcess {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(ROOT, 'platform/serve.ts'), service, ...args],
-    {
-      cwd: ROOT,
-      env: { ...process.env, TOURNIQUET_LOG_LEVEL: 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let out = '';
-  const lines: Array<Record<string, unknown>> = [];
-  let partial = '';
-  child.stdout!.on('data', (b: Buffer) => {
-    out += b.toString();
-  });
-  child.stderr!.on('data', (b: Buffer) => {
-    const s = b.toString();
-    out += s;
-    partial += s;
-    const parts = partial.split('\n');
-    partial = parts.pop() ?? '';
-    for (const line of parts) {
-      if (!line.startsWith('{')) continue;
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // not a log line
-      }
-    }
-  });
-  const exited = new Promise<number | null>((resolvePromise) =>
-    child.once('exit', (code) => resolvePromise(code)),
-  );
-  return {
-    child,
-    output: () => out,
-    logs: () => lines,
-    assignment: (topic) => {
-      for (let i = lines.length - 1; i >= 0; i--) {
-        const l = lines[i]!;
-        if (l.msg === 'partitions assigned')
-          return ((l.assignment as Record<string, number[]>)[topic] ?? []).slice();
-      }
-      return [];
-    },
-    exited,
-  };
+  return spawnService(['--import', 'tsx', join(ROOT, 'platform/serve.ts'), service, ...args], env);
 }
 
-export async function stopServeProcess(p: ServeProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  p.child.kill(signal);
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), 30_000);
-  await p.exited;
-  clearTimeout(timer);
-}
+export const stopServeProcess = stopService;

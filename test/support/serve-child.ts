@@ -4,23 +4,13 @@
  * (the CLI; environment variables override the file). Logs are pino JSON on stderr, parsed here; the
  * projector prints its URL and a local admin token on stdout.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, waitFor } from './kafka.ts';
+import { waitFor } from './kafka.ts';
+import { ROOT, type ServiceProcess, spawnService, stopService } from './service-process.ts';
 
-export interface CliServe {
+export interface CliServe extends ServiceProcess {
   name: string;
   service: string;
-  child: ChildProcess;
-  /** Everything written to stdout and stderr so far. */
-  output(): string;
-  /** Parsed JSON log lines (stderr). */
-  logs(): Array<Record<string, unknown>>;
-  /** Partitions of `topic` in this member's latest assignment (the bus logs "partitions assigned"). */
-  assignment(topic: string): number[];
-  /** Every assignment of `topic` this member was given, in order. */
-  assignments(topic: string): number[][];
-  readonly exited: Promise<number | null>;
 }
 
 export function startCliServe(
@@ -29,51 +19,8 @@ export function startCliServe(
   configFile: string,
   env: Record<string, string> = {},
 ): CliServe {
-  const child = spawn(
-    process.execPath,
-    [join(ROOT, 'bin/tourniquet.js'), 'serve', service, '--config', configFile],
-    {
-      cwd: ROOT,
-      env: { ...process.env, TOURNIQUET_LOG_LEVEL: 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let out = '';
-  let partial = '';
-  const lines: Array<Record<string, unknown>> = [];
-  child.stdout!.on('data', (b: Buffer) => {
-    out += b.toString();
-  });
-  child.stderr!.on('data', (b: Buffer) => {
-    const s = b.toString();
-    out += s;
-    partial += s;
-    const parts = partial.split('\n');
-    partial = parts.pop() ?? '';
-    for (const line of parts) {
-      if (!line.startsWith('{')) continue;
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // not a log line
-      }
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const assignments = (topic: string) =>
-    lines
-      .filter((l) => l.msg === 'partitions assigned')
-      .map((l) => ((l.assignment as Record<string, number[]>)[topic] ?? []).slice());
-  return {
-    name,
-    service,
-    child,
-    output: () => out,
-    logs: () => lines,
-    assignment: (topic) => assignments(topic).at(-1) ?? [],
-    assignments,
-    exited,
-  };
+  const p = spawnService([join(ROOT, 'bin/tourniquet.js'), 'serve', service, '--config', configFile], env);
+  return { ...p, name, service };
 }
 
 /** Waits for the log line saying the service is serving (fails early, with its output, if it exits). */
@@ -103,10 +50,4 @@ export async function apiOf(p: CliServe, timeoutMs = 90_000): Promise<{ url: str
   );
 }
 
-export async function stopCli(p: CliServe, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  p.child.kill(signal);
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), 30_000);
-  await p.exited;
-  clearTimeout(timer);
-}
+export const stopCli = stopService;
