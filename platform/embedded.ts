@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
 import { loadDefaultPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
 import { DeciderService } from '../services/decider/service.ts';
-import { Executor } from '../services/executor/executor.ts';
+import type { Executor } from '../services/executor/executor.ts';
 import { DryRunProvider } from '../services/executor/providers/dry-run.ts';
 import type { IdentityProvider } from '../services/executor/providers/port.ts';
 import { BusIngestGateway } from '../services/ingest/gateway.ts';
@@ -20,7 +20,7 @@ import { InProcessBus } from './bus/in-process.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
 import { type Durability, SqliteEventStore } from './eventstore/sqlite.ts';
 import { createLogger } from './log.ts';
-import { buildProviders, executorTuning, loadProvidersConfig } from './providers-config.ts';
+import { startConfiguredExecutor } from './providers-config.ts';
 
 export interface EmbeddedOptions {
   dataDir: string;
@@ -80,19 +80,20 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
   });
   await decider.start();
 
-  const providersConfig = opts.providersPath ? loadProvidersConfig(opts.providersPath) : undefined;
-  const configured = providersConfig ? buildProviders(providersConfig, opts.dataDir) : opts.providers;
-  const dryRun = configured
-    ? undefined
-    : new DryRunProvider({ journalPath: join(opts.dataDir, 'dry-run-calls.jsonl') });
-  const executor = new Executor({
+  let dryRun: DryRunProvider | undefined; // the default provider, when nothing else is configured
+  const { executor } = await startConfiguredExecutor({
     store,
-    providers: configured ?? { '*': dryRun! },
+    dataDir: opts.dataDir,
+    providersFile: opts.providersPath,
+    providers: opts.providers,
+    dryRun: () => {
+      dryRun = new DryRunProvider({ journalPath: join(opts.dataDir, 'dry-run-calls.jsonl') });
+      return dryRun;
+    },
     executorId: opts.executorId ?? 'embedded',
     log,
-    ...(providersConfig ? executorTuning(providersConfig) : {}),
+    onStop: 'restart the stack',
   });
-  await executor.start((err) => log.fatal({ err }, 'executor stopped; restart the stack'));
 
   const projector = new Projector({ store, path: join(opts.dataDir, 'projections.db'), log });
   await projector.start();

@@ -32,14 +32,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ACTION_TYPES } from '../schemas/events.ts';
+import { Executor } from '../services/executor/executor.ts';
 import { DryRunProvider } from '../services/executor/providers/dry-run.ts';
 import { KeycloakProvider } from '../services/executor/providers/keycloak.ts';
 import type { IdentityProvider } from '../services/executor/providers/port.ts';
 import { WebhookProvider } from '../services/executor/providers/webhook.ts';
 import { issuesFromZod, TourniquetError } from './errors.ts';
+import type { EventStore } from './eventstore/port.ts';
 
 const Name = z.string().min(1).max(128).optional();
 
@@ -344,4 +347,38 @@ export function buildProviders(config: ProvidersConfig, dataDir: string): Record
 /** The executor options a configuration's `executor` block sets (spread into new Executor({...})). */
 export function executorTuning(config: ProvidersConfig): ExecutorTuning {
   return config.executor ?? {};
+}
+
+/**
+ * The executor as both the embedded stack and `serve executor` run it: providers from a
+ * configuration file when one is given (with its `executor` tuning), else the caller's providers,
+ * else its dry-run default; started, with a fatal log line if it ever stops.
+ */
+export async function startConfiguredExecutor(opts: {
+  store: EventStore;
+  dataDir: string;
+  providersFile?: string | undefined;
+  providers?: Record<string, IdentityProvider> | undefined;
+  dryRun: () => IdentityProvider;
+  executorId: string;
+  leaseMs?: number | undefined;
+  log: Logger;
+  /** Said with the fatal log line, e.g. 'restart the service'. */
+  onStop: string;
+}): Promise<{ executor: Executor; providersFrom: string }> {
+  const config = opts.providersFile ? loadProvidersConfig(opts.providersFile) : undefined;
+  const providers = config
+    ? buildProviders(config, opts.dataDir)
+    : (opts.providers ?? { '*': opts.dryRun() });
+  const executor = new Executor({
+    store: opts.store,
+    providers,
+    executorId: opts.executorId,
+    ...(opts.leaseMs !== undefined ? { leaseMs: opts.leaseMs } : {}),
+    log: opts.log,
+    ...(config ? executorTuning(config) : {}),
+  });
+  await executor.start((err) => opts.log.fatal({ err }, `executor stopped; ${opts.onStop}`));
+  const providersFrom = config ? (opts.providersFile as string) : opts.providers ? 'caller' : 'dry-run';
+  return { executor, providersFrom };
 }

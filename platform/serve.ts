@@ -30,7 +30,6 @@ import type { ActionType } from '../schemas/events.ts';
 import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
 import { loadDefaultPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
 import { DeciderService } from '../services/decider/service.ts';
-import { Executor } from '../services/executor/executor.ts';
 import { type DryRunCall, DryRunProvider } from '../services/executor/providers/dry-run.ts';
 import type {
   ApplyResult,
@@ -59,7 +58,7 @@ import {
 } from './eventstore/open.ts';
 import { createLogger } from './log.ts';
 import { startMetricsServer } from './metrics-server.ts';
-import { buildProviders, executorTuning, loadProvidersConfig } from './providers-config.ts';
+import { startConfiguredExecutor } from './providers-config.ts';
 
 /** Moved to platform/eventstore/coalescing.ts; re-exported for existing imports. */
 
@@ -638,31 +637,25 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
     case 'executor': {
       const { store, kind, where } = await openStore(config, slog);
       const journalDir = config.executor.dryRunJournalDir;
-      const providersConfig = config.executor.providersFile
-        ? loadProvidersConfig(config.executor.providersFile)
-        : undefined;
-      const providers: Record<string, IdentityProvider> = providersConfig
-        ? buildProviders(providersConfig, config.store.dataDir)
-        : {
-            '*': journalDir
-              ? new SharedDryRunProvider({ dir: journalDir, executorId: config.executor.id })
-              : new DryRunProvider({ journalPath: join(config.store.dataDir, 'dry-run-calls.jsonl') }),
-          };
-      const executor = new Executor({
+      const { executor, providersFrom } = await startConfiguredExecutor({
         store,
-        providers,
+        dataDir: config.store.dataDir,
+        providersFile: config.executor.providersFile,
+        dryRun: () =>
+          journalDir
+            ? new SharedDryRunProvider({ dir: journalDir, executorId: config.executor.id })
+            : new DryRunProvider({ journalPath: join(config.store.dataDir, 'dry-run-calls.jsonl') }),
         executorId: config.executor.id,
         leaseMs: config.executor.leaseMs,
         log: slog,
-        ...(providersConfig ? executorTuning(providersConfig) : {}),
+        onStop: 'restart the service',
       });
-      await executor.start((err) => slog.fatal({ err }, 'executor stopped; restart the service'));
       slog.info(
         {
           store: kind,
           at: where,
           executorId: config.executor.id,
-          provider: providersConfig ? config.executor.providersFile : 'dry-run',
+          provider: providersFrom,
           ...(journalDir ? { dryRunJournalDir: journalDir } : {}),
         },
         'executor serving',
