@@ -27,13 +27,32 @@ function canonical(value: unknown, key: string): string | undefined {
   const record = v as Record<string, unknown>;
   let out = '{';
   let first = true;
-  for (const k of Object.keys(record).sort()) {
+  for (const k of sortedKeys(record)) {
     const text = canonical(record[k], k);
     if (text === undefined) continue;
     out += `${first ? '' : ','}${JSON.stringify(k)}:${text}`;
     first = false;
   }
   return `${out}}`;
+}
+
+/** An array index as JS objects order them: canonical decimal, below 2^32 - 1. */
+const isArrayIndex = (k: string): boolean =>
+  k.length > 0 && k.length <= 10 && /^(?:0|[1-9]\d*)$/.test(k) && Number(k) < 4294967295;
+
+/**
+ * The keys in the order the sorted-copy definition (the original one, which digests already on
+ * record were made with) produces: a JS object lists array-index keys first, in numeric order,
+ * whatever order they were added in; the other keys then follow sorted.
+ */
+function sortedKeys(record: Record<string, unknown>): string[] {
+  // An own "__proto__" key never survived the copy (assigning it sets the prototype): left out here too.
+  const keys = Object.keys(record)
+    .filter((k) => k !== '__proto__')
+    .sort();
+  if (!keys.some(isArrayIndex)) return keys;
+  const indices = keys.filter(isArrayIndex).sort((a, b) => Number(a) - Number(b));
+  return [...indices, ...keys.filter((k) => !isArrayIndex(k))];
 }
 
 export function sha256Hex(text: string): string {

@@ -37,6 +37,30 @@ describe('canonical JSON', () => {
     );
   });
 
+  it('orders keys as the sorted-copy definition does, for objects with many index-like keys', () => {
+    const key = fc.oneof(
+      fc.nat().map(String),
+      fc.constantFrom('4294967294', '4294967295', '01', '-1', '1e3', '', '__proto__'),
+      fc.string({ maxLength: 4 }),
+    );
+    fc.assert(
+      fc.property(fc.dictionary(key, fc.jsonValue({ maxDepth: 2 }), { maxKeys: 8 }), (v) => {
+        expect(canonicalJson(v)).toBe(reference(v));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('orders keys as the sorted-copy definition does: array indices first, numerically', () => {
+    for (const v of [
+      { '0': 'null', '': '' },
+      { b: 1, '10': 2, '9': 3, a: 4, '01': 5, '4294967295': 6, '4294967294': 7, '-1': 8 },
+      { nested: { z: [{ '2': 1, '1': 2, x: 3 }] } },
+    ]) {
+      expect(canonicalJson(v)).toBe(reference(v));
+    }
+  });
+
   it('drops undefined and functions from objects, writes null for them in arrays, honours toJSON', () => {
     const v = { b: [undefined, () => 1, Number.NaN], a: { d: undefined, c: new Date(0) }, e: Symbol('x') };
     expect(canonicalJson(v)).toBe('{"a":{"c":"1970-01-01T00:00:00.000Z"},"b":[null,null,null]}');
