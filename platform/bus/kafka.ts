@@ -27,6 +27,7 @@ import {
   logLevel,
   Partitioners,
   type Producer,
+  type ProducerRecord,
 } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ZodType } from 'zod';
@@ -635,6 +636,10 @@ export interface KafkaBusStats {
   deadLettered: number;
   handlerFailures: number;
   commits: number;
+  /** Producers discarded after a failed send (see KafkaBus.send). */
+  producersRetired: number;
+  /** Group members replaced after a crash kafkajs would not restart. */
+  consumerRestarts: number;
 }
 
 export interface KafkaSubscription extends BusSubscription {
@@ -684,6 +689,7 @@ interface SubState {
   tuning: Required<KafkaConsumerTuning>;
   assignment: Record<string, number[]>;
   stopped: boolean;
+  onJoin: () => void;
 }
 
 export class KafkaBus implements Bus {
@@ -696,6 +702,8 @@ export class KafkaBus implements Bus {
     deadLettered: 0,
     handlerFailures: 0,
     commits: 0,
+    producersRetired: 0,
+    consumerRestarts: 0,
   };
   private readonly opts: KafkaBusOptions;
   private readonly log: Logger | undefined;
@@ -831,6 +839,44 @@ export class KafkaBus implements Bus {
     return this.producerPromise;
   }
 
+  /**
+   * Sends on the shared producer. A send that fails after the producer's own unbounded retries leaves its
+   * idempotence state (per-partition sequence numbers) in doubt: kafkajs rolls a sequence back when a
+   * request's response is lost even though the broker may have written it, and after a broker restart
+   * every later batch on that partition then fails with OUT_OF_ORDER_SEQUENCE_NUMBER, for ever. So a
+   * failed send retires the producer; the caller's retry gets a new one (a new producer id). A batch
+   * written twice that way is a redelivery, which consumers deduplicate by detection id.
+   */
+  private async send(record: ProducerRecord): Promise<void> {
+    const producer = await this.producer();
+    try {
+      await producer.send(record);
+    } catch (e) {
+      this.retireProducer(producer, e);
+      throw e;
+    }
+  }
+
+  private retireProducer(producer: Producer, cause: unknown): void {
+    const current = this.producerPromise;
+    if (!current) return;
+    void current.then(
+      (p) => {
+        if (p !== producer || this.producerPromise !== current) return;
+        this.producerPromise = undefined;
+        this.stats.producersRetired += 1;
+        this.log?.warn(
+          { err: cause },
+          'send failed; producer retired, the next send starts a new one',
+        );
+        producer.disconnect().catch((err: unknown) => {
+          this.log?.warn({ err }, 'disconnecting a retired producer failed');
+        });
+      },
+      () => undefined, // a failed connect already cleared producerPromise (see producer())
+    );
+  }
+
   async publish<T>(topic: string, messages: ReadonlyArray<BusMessage<T>>): Promise<PublishReceipt[]> {
     if (this.closed)
       throw new TourniquetError('BUS_UNAVAILABLE', 'bus is closed', { retriable: false, status: 503 });
@@ -845,9 +891,8 @@ export class KafkaBus implements Bus {
         ...(m.headers ? { headers: m.headers } : {}),
       })),
     );
-    const producer = await this.producer();
     try {
-      await producer.send({ topic: physical, acks: -1, messages: encoded });
+      await this.send({ topic: physical, acks: -1, messages: encoded });
     } catch (e) {
       throw new TourniquetError(
         'BUS_UNAVAILABLE',
@@ -887,8 +932,7 @@ export class KafkaBus implements Bus {
       }
       return { key: l.key, value, headers };
     });
-    const producer = await this.producer();
-    await producer.send({ topic: this.deadLetterTopic, acks: -1, messages });
+    await this.send({ topic: this.deadLetterTopic, acks: -1, messages });
     this.stats.deadLettered += letters.length;
     for (const l of letters) {
       this.log?.warn(
@@ -951,6 +995,40 @@ export class KafkaBus implements Bus {
     if (t.heartbeatIntervalMs * 3 > t.sessionTimeoutMs)
       t.heartbeatIntervalMs = Math.max(100, Math.floor(t.sessionTimeoutMs / 3));
     const { groupId } = opts;
+    let markJoined: () => void = () => undefined;
+    const joined = new Promise<void>((resolve) => {
+      markJoined = resolve;
+    });
+    const state: SubState = {
+      topics: opts.topics,
+      groupId,
+      process: opts.process,
+      consumer: undefined as unknown as Consumer, // set by runConsumer below
+      tuning: t,
+      assignment: {},
+      stopped: false,
+      onJoin: () => markJoined(),
+    };
+    await this.runConsumer(state);
+    this.subs.add(state);
+    // A member is useful once it has joined; do not hang forever if the broker is slow.
+    await Promise.race([joined, sleep(30_000, undefined, { ref: false })]);
+    return {
+      topics: opts.topics,
+      groupId,
+      joined,
+      get consumer() {
+        return state.consumer;
+      },
+      assignment: (topic?: string) => [...(state.assignment[topic ?? opts.topics[0]!] ?? [])],
+      stop: () => this.stopSub(state),
+    };
+  }
+
+  /** Creates, connects and runs the group member of a subscription (again, after a crash kafkajs gave up on). */
+  private async runConsumer(state: SubState): Promise<void> {
+    const t = state.tuning;
+    const { groupId, topics } = state;
     const consumer = this.kafka.consumer({
       groupId,
       sessionTimeout: t.sessionTimeoutMs,
@@ -961,55 +1039,56 @@ export class KafkaBus implements Bus {
       allowAutoTopicCreation: false,
       retry: { initialRetryTime: 300, retries: 12, maxRetryTime: 5000 },
     });
-    const state: SubState = {
-      topics: opts.topics,
-      groupId,
-      process: opts.process,
-      consumer,
-      tuning: t,
-      assignment: {},
-      stopped: false,
-    };
-    let markJoined: () => void = () => undefined;
-    const joined = new Promise<void>((resolve) => {
-      markJoined = resolve;
-    });
+    state.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const assignment: Record<string, number[]> = {};
-      for (const topic of opts.topics)
+      for (const topic of topics)
         assignment[topic] = [...(e.payload.memberAssignment[topic] ?? [])].sort((a, b) => a - b);
       state.assignment = assignment;
-      this.log?.info(
-        { topics: opts.topics, groupId, memberId: e.payload.memberId, assignment },
-        'partitions assigned',
-      );
-      markJoined();
+      this.log?.info({ topics, groupId, memberId: e.payload.memberId, assignment }, 'partitions assigned');
+      state.onJoin();
     });
     consumer.on(consumer.events.CRASH, (e) => {
-      this.log?.error(
-        { topics: opts.topics, groupId, err: e.payload.error, restart: e.payload.restart },
-        'consumer crashed',
-      );
+      const { error, restart } = e.payload;
+      this.log?.error({ topics, groupId, err: error, restart }, 'consumer crashed');
+      // kafkajs restarts the member itself when `restart` is true; otherwise the member is dead and
+      // its partitions would sit unconsumed until the process restarts. Replace it: nothing past the
+      // last commit was acknowledged, so the new member resumes exactly there.
+      if (!restart) void this.replaceConsumer(state, consumer);
     });
     await consumer.connect();
-    await consumer.subscribe({ topics: [...opts.topics], fromBeginning: true });
+    await consumer.subscribe({ topics: [...topics], fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: t.partitionsConsumedConcurrently,
       eachBatch: (payload) => this.consumeBatch(state, payload),
     });
-    this.subs.add(state);
-    // A member is useful once it has joined; do not hang forever if the broker is slow.
-    await Promise.race([joined, sleep(30_000, undefined, { ref: false })]);
-    return {
-      topics: opts.topics,
-      groupId,
-      joined,
-      consumer,
-      assignment: (topic?: string) => [...(state.assignment[topic ?? opts.topics[0]!] ?? [])],
-      stop: () => this.stopSub(state),
-    };
+  }
+
+  private async replaceConsumer(state: SubState, crashed: Consumer): Promise<void> {
+    let delay = state.tuning.retryInitialMs;
+    while (!state.stopped && !this.closed && state.consumer === crashed) {
+      await crashed.disconnect().catch((err: unknown) => {
+        this.log?.warn({ err, groupId: state.groupId }, 'disconnecting a crashed consumer failed');
+      });
+      await sleep(delay);
+      if (state.stopped || this.closed) return;
+      try {
+        this.stats.consumerRestarts += 1;
+        await this.runConsumer(state);
+        if (state.stopped || this.closed) {
+          await state.consumer.disconnect(); // stopped while the replacement was joining
+          return;
+        }
+        this.log?.warn({ groupId: state.groupId, topics: state.topics }, 'crashed consumer replaced');
+        return;
+      } catch (err) {
+        this.log?.error({ err, groupId: state.groupId }, 'replacing a crashed consumer failed; retrying');
+        crashed = state.consumer;
+        delay = Math.min(delay * 2, state.tuning.retryMaxMs);
+      }
+    }
   }
 
   private async stopSub(state: SubState): Promise<void> {

@@ -300,8 +300,9 @@ export class PrivateBroker {
     }
   }
 
-  /** First start: kafka.sh up on free ports (formats a fresh data dir). */
+  /** First start: kafka.sh up on free ports (formats a fresh data dir). A retried test gets a fresh broker. */
   async up(): Promise<string> {
+    if (this.pid()) await this.stop(); // still running from an earlier attempt, on the old ports
     this.port = await freePort();
     this.controllerPort = await freePort();
     try {

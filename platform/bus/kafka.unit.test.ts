@@ -1,0 +1,78 @@
+import type { Kafka, Producer, ProducerRecord } from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import { JsonCodec, KafkaBus } from './kafka.ts';
+
+/**
+ * The producer lifecycle against a fake kafkajs client: what matters here is which producer a send goes
+ * to, not the broker (the broker paths are in kafka.int.test.ts and test/e2e).
+ */
+function fakeKafka(failures: Array<Error | undefined>) {
+  const producers: Array<{ id: number; sent: ProducerRecord[]; disconnected: boolean }> = [];
+  const kafka = {
+    admin: () => ({
+      connect: async () => undefined,
+      disconnect: async () => undefined,
+      listTopics: async () => ['t', 'tourniquet.dlq'],
+    }),
+    producer: () => {
+      const me = { id: producers.length + 1, sent: [] as ProducerRecord[], disconnected: false };
+      producers.push(me);
+      return {
+        connect: async () => undefined,
+        disconnect: async () => {
+          me.disconnected = true;
+        },
+        send: async (record: ProducerRecord) => {
+          const failure = failures.shift();
+          if (failure) throw failure;
+          me.sent.push(record);
+          return [];
+        },
+      } as unknown as Producer;
+    },
+  } as unknown as Kafka;
+  return { kafka, producers };
+}
+
+function outOfOrder(): Error {
+  return Object.assign(new Error('The broker received an out of order sequence number'), {
+    name: 'KafkaJSProtocolError',
+    type: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
+    retriable: false,
+  });
+}
+
+describe('KafkaBus producer', () => {
+  it('retires a producer whose send failed; the next send gets a new one (new producer id)', async () => {
+    const { kafka, producers } = fakeKafka([undefined, outOfOrder(), outOfOrder()]);
+    const bus = new KafkaBus({ brokers: ['127.0.0.1:1'], kafka, codecs: { t: new JsonCodec() } });
+
+    await bus.publish('t', [{ key: 'k', value: { n: 1 } }]);
+    const failed = bus.publish('t', [{ key: 'k', value: { n: 2 } }]);
+    await expect(failed).rejects.toMatchObject({ code: 'BUS_UNAVAILABLE', retriable: true });
+    await new Promise((r) => setImmediate(r));
+    expect(producers).toHaveLength(1);
+    expect(producers[0]!.disconnected).toBe(true);
+    expect(bus.stats.producersRetired).toBe(1);
+
+    // the caller's retry: a fresh producer, whose own failure retires it in turn
+    await expect(bus.publish('t', [{ key: 'k', value: { n: 2 } }])).rejects.toMatchObject({
+      code: 'BUS_UNAVAILABLE',
+    });
+    await new Promise((r) => setImmediate(r));
+    await bus.publish('t', [{ key: 'k', value: { n: 2 } }]);
+    expect(producers.map((p) => p.sent.length)).toEqual([1, 0, 1]);
+    expect(producers.map((p) => p.disconnected)).toEqual([true, true, false]);
+    expect(bus.stats.producersRetired).toBe(2);
+    expect(bus.stats.published).toBe(2);
+  });
+
+  it('keeps the producer while sends succeed', async () => {
+    const { kafka, producers } = fakeKafka([]);
+    const bus = new KafkaBus({ brokers: ['127.0.0.1:1'], kafka, codecs: { t: new JsonCodec() } });
+    for (let n = 0; n < 5; n++) await bus.publish('t', [{ key: 'k', value: { n } }]);
+    expect(producers).toHaveLength(1);
+    expect(producers[0]!.sent).toHaveLength(5);
+    expect(bus.stats.producersRetired).toBe(0);
+  });
+});
