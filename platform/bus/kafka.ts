@@ -865,10 +865,7 @@ export class KafkaBus implements Bus {
         if (p !== producer || this.producerPromise !== current) return;
         this.producerPromise = undefined;
         this.stats.producersRetired += 1;
-        this.log?.warn(
-          { err: cause },
-          'send failed; producer retired, the next send starts a new one',
-        );
+        this.log?.warn({ err: cause }, 'send failed; producer retired, the next send starts a new one');
         producer.disconnect().catch((err: unknown) => {
           this.log?.warn({ err }, 'disconnecting a retired producer failed');
         });

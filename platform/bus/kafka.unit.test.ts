@@ -6,9 +6,39 @@ import { JsonCodec, KafkaBus } from './kafka.ts';
  * The producer lifecycle against a fake kafkajs client: what matters here is which producer a send goes
  * to, not the broker (the broker paths are in kafka.int.test.ts and test/e2e).
  */
+interface FakeConsumer {
+  listeners: Map<string, (e: { payload: Record<string, unknown> }) => void>;
+  running: boolean;
+  disconnected: boolean;
+}
+
 function fakeKafka(failures: Array<Error | undefined>) {
   const producers: Array<{ id: number; sent: ProducerRecord[]; disconnected: boolean }> = [];
+  const consumers: FakeConsumer[] = [];
   const kafka = {
+    consumer: () => {
+      const me: FakeConsumer = { listeners: new Map(), running: false, disconnected: false };
+      consumers.push(me);
+      return {
+        events: { GROUP_JOIN: 'join', CRASH: 'crash' },
+        on: (event: string, cb: (e: { payload: Record<string, unknown> }) => void) => {
+          me.listeners.set(event, cb);
+        },
+        connect: async () => undefined,
+        subscribe: async () => undefined,
+        run: async () => {
+          me.running = true;
+          me.listeners.get('join')?.({ payload: { memberId: `m${consumers.length}`, memberAssignment: {} } });
+        },
+        stop: async () => {
+          me.running = false;
+        },
+        disconnect: async () => {
+          me.running = false;
+          me.disconnected = true;
+        },
+      };
+    },
     admin: () => ({
       connect: async () => undefined,
       disconnect: async () => undefined,
@@ -31,7 +61,7 @@ function fakeKafka(failures: Array<Error | undefined>) {
       } as unknown as Producer;
     },
   } as unknown as Kafka;
-  return { kafka, producers };
+  return { kafka, producers, consumers };
 }
 
 function outOfOrder(): Error {
@@ -74,5 +104,42 @@ describe('KafkaBus producer', () => {
     expect(producers).toHaveLength(1);
     expect(producers[0]!.sent).toHaveLength(5);
     expect(bus.stats.producersRetired).toBe(0);
+  });
+});
+
+describe('KafkaBus consumer', () => {
+  const crash = (c: FakeConsumer, restart: boolean) =>
+    c.listeners.get('crash')?.({ payload: { error: new Error('boom'), restart, groupId: 'g' } });
+  const settle = () => new Promise((r) => setTimeout(r, 30));
+
+  it('replaces a member that crashed without a restart; the subscription follows the new one', async () => {
+    const { kafka, consumers } = fakeKafka([]);
+    const bus = new KafkaBus({
+      brokers: ['127.0.0.1:1'],
+      kafka,
+      codecs: { t: new JsonCodec() },
+      consumer: { retryInitialMs: 1 },
+    });
+    const sub = await bus.subscribe('t', 'g', async (batch) => batch.map(() => null));
+    const first = sub.consumer;
+    expect(consumers).toHaveLength(1);
+
+    crash(consumers[0]!, true); // kafkajs restarts this one itself
+    await settle();
+    expect(consumers).toHaveLength(1);
+
+    crash(consumers[0]!, false);
+    await settle();
+    expect(consumers).toHaveLength(2);
+    expect(consumers[0]!.disconnected).toBe(true);
+    expect(consumers[1]!.running).toBe(true);
+    expect(sub.consumer).not.toBe(first);
+    expect(bus.stats.consumerRestarts).toBe(1);
+
+    await sub.stop();
+    expect(consumers[1]!.disconnected).toBe(true);
+    crash(consumers[1]!, false); // a crash after stop is not revived
+    await settle();
+    expect(consumers).toHaveLength(2);
   });
 });
