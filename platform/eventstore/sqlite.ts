@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -54,25 +54,24 @@ const GENESIS = '0'.repeat(64);
 
 /** The hash chain link over one recorded event: altered, missing or reordered rows break it. */
 export function chainHash(prev: string, e: Omit<EventRow, 'hash'>): string {
-  return createHash('sha256')
-    .update(prev)
-    .update('\n')
-    .update(
-      JSON.stringify([
-        e.position,
-        e.id,
-        e.stream,
-        e.revision,
-        e.type,
-        e.occurred_at,
-        e.recorded_at,
-        e.causation_id,
-        e.correlation_id,
-        e.schema_version,
-        e.data,
-      ]),
-    )
-    .digest('hex');
+  // one-shot hash of one string: the same bytes as hashing prev, "\n" and the JSON in three updates,
+  // without a Hash object per event
+  return oneShotHash(
+    'sha256',
+    `${prev}\n${JSON.stringify([
+      e.position,
+      e.id,
+      e.stream,
+      e.revision,
+      e.type,
+      e.occurred_at,
+      e.recorded_at,
+      e.causation_id,
+      e.correlation_id,
+      e.schema_version,
+      e.data,
+    ])}`,
+  );
 }
 
 function toRecorded(r: EventRow): RecordedEvent {
@@ -112,6 +111,9 @@ export class SqliteEventStore implements EventStore {
     this.path = opts.path;
     if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
     this.db = new Database(opts.path);
+    // 16 KiB pages for a new file (an existing one keeps its size): a DetectionReceived carries the
+    // vendor's raw record (~2.5 KB of JSON), and with 4 KiB pages appends cost ~20% more (bench/store)
+    this.db.pragma('page_size = 16384');
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${(opts.durability ?? 'full') === 'full' ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('busy_timeout = 10000');

@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { verifyChain } from '../../services/projector/audit-verify.ts';
 import { eventStoreContract, sampleEvent } from '../../test/contract/eventstore.contract.ts';
-import { SqliteEventStore } from './sqlite.ts';
+import { chainHash, SqliteEventStore } from './sqlite.ts';
 
 eventStoreContract('sqlite (file, durable)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tq-store-'));
@@ -13,10 +15,56 @@ eventStoreContract('sqlite (file, durable)', async () => {
 eventStoreContract('sqlite (memory)', async () => new SqliteEventStore({ path: ':memory:' }));
 
 describe('SqliteEventStore specifics', () => {
+  it('chain hash: sha256 over prev, a newline and the JSON row (the format audit-verify checks)', () => {
+    const text = fc.string({ unit: 'grapheme' });
+    fc.assert(
+      fc.property(
+        fc.record({
+          position: fc.nat(),
+          id: text,
+          stream: text,
+          revision: fc.nat(),
+          type: text,
+          occurred_at: text,
+          recorded_at: text,
+          causation_id: fc.option(text),
+          correlation_id: fc.option(text),
+          schema_version: fc.nat(),
+          data: fc.json(),
+        }),
+        fc.stringMatching(/^[0-9a-f]{64}$/),
+        (row, prev) => {
+          const expected = createHash('sha256')
+            .update(prev)
+            .update('\n')
+            .update(
+              JSON.stringify([
+                row.position,
+                row.id,
+                row.stream,
+                row.revision,
+                row.type,
+                row.occurred_at,
+                row.recorded_at,
+                row.causation_id,
+                row.correlation_id,
+                row.schema_version,
+                row.data,
+              ]),
+            )
+            .digest('hex');
+          expect(chainHash(prev, row)).toBe(expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('is durable by default: WAL with synchronous=FULL', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tq-store-'));
     const store = new SqliteEventStore({ path: join(dir, 'e.db') });
     expect(store.database.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(store.database.pragma('page_size', { simple: true })).toBe(16384);
     expect(store.database.pragma('synchronous', { simple: true })).toBe(2); // FULL
     const fast = new SqliteEventStore({ path: join(dir, 'f.db'), durability: 'normal' });
     expect(fast.database.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
