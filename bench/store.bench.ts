@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Durability, SqliteEventStore } from '../platform/eventstore/sqlite.ts';
 import type { NewEvent } from '../schemas/events.ts';
+import { guardDutyRecord, oktaRecord } from '../test/support/kafka.ts';
 
 function event(stream: string, n: number): NewEvent {
   return {
@@ -49,6 +50,72 @@ async function measure(durability: Durability, batch: number, total: number): Pr
   return total / seconds;
 }
 
+/**
+ * What the Kafka decider writes: per detection a DetectionReceived carrying the vendor's raw record
+ * (~2.5 KB of JSON), and for every other one a CaseOpened and an ActionProposed too, to the identity's
+ * stream (5,000 identities); the appends of a consumer batch go in as one appendMany of 800.
+ */
+function detectionOf(e: NewEvent) {
+  if (e.type !== 'DetectionReceived') throw new Error('not a DetectionReceived');
+  return e.data.detection;
+}
+
+async function measureDeciderShaped(durability: Durability, detections: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'tq-bench-store-'));
+  const store = new SqliteEventStore({ path: join(dir, 'e.db'), durability });
+  const raws = Array.from({ length: 64 }, (_, i) =>
+    i % 2 ? oktaRecord('bench', i, `u${i}`, 'reported') : guardDutyRecord('bench', i, `role${i}`),
+  );
+  const appends = Array.from({ length: detections }, (_, n) => {
+    const stream = `identity-okta:u${n % 5000}`;
+    const base = { stream, occurredAt: '2026-11-01T00:00:00.000Z', schemaVersion: 1 };
+    const received = {
+      ...base,
+      id: `det-${n.toString(16).padStart(16, '0')}-okta:${n}`,
+      type: 'DetectionReceived',
+      causationId: null,
+      correlationId: null,
+      data: { detection: { ...detectionOf(event(stream, n)), raw: raws[n % raws.length] } },
+    } as NewEvent;
+    if (n % 2 === 0) return { stream, events: [received] };
+    const caseId = `case-${n}`;
+    const opened = {
+      ...base,
+      id: `${caseId}-opened`,
+      type: 'CaseOpened',
+      causationId: received.id,
+      correlationId: caseId,
+      data: {
+        caseId,
+        identity: { provider: 'okta', id: `u${n % 5000}`, type: 'human' },
+        detectionIds: [`d${n}`],
+      },
+    } as NewEvent;
+    const proposed = {
+      ...base,
+      id: `act-${n}-1-proposed`,
+      type: 'ActionProposed',
+      causationId: received.id,
+      correlationId: caseId,
+      data: { actionId: `act-${n}-1`, caseId, note: 'x'.repeat(760) },
+    } as unknown as NewEvent;
+    return { stream, events: [received, opened, proposed] };
+  });
+  const events = appends.reduce((sum, a) => sum + a.events.length, 0);
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < appends.length; i += 800) {
+    await store.appendMany(
+      appends
+        .slice(i, i + 800)
+        .map((a) => ({ stream: a.stream, events: a.events, expected: 'any' as const })),
+    );
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+  return events / seconds;
+}
+
 /** SQLite append throughput: single-event and batched appends, durable (FULL) and NORMAL. */
 export async function benchStore(): Promise<Record<string, number>> {
   const results = {
@@ -56,6 +123,7 @@ export async function benchStore(): Promise<Record<string, number>> {
     'store.append.batch100.full (events/s)': await measure('full', 100, 200_000),
     'store.append.single.normal (events/s)': await measure('normal', 1, 20_000),
     'store.append.batch100.normal (events/s)': await measure('normal', 100, 200_000),
+    'store.appendMany.deciderShaped.normal (events/s)': await measureDeciderShaped('normal', 40_000),
   };
   return results;
 }
