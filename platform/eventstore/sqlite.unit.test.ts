@@ -64,7 +64,7 @@ describe('SqliteEventStore specifics', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tq-store-'));
     const store = new SqliteEventStore({ path: join(dir, 'e.db') });
     expect(store.database.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(store.database.pragma('page_size', { simple: true })).toBe(16384);
+    expect(store.database.pragma('page_size', { simple: true })).toBe(8192);
     expect(store.database.pragma('synchronous', { simple: true })).toBe(2); // FULL
     const fast = new SqliteEventStore({ path: join(dir, 'f.db'), durability: 'normal' });
     expect(fast.database.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
