@@ -27,7 +27,7 @@ import { BudgetLedger } from '../services/decider/core/budget.ts';
 import { CatalogueIndex } from '../services/decider/core/catalogue.ts';
 import { type CompiledPolicy, compilePolicy } from '../services/decider/core/compiled-policy.ts';
 import { decide } from '../services/decider/core/decide.ts';
-import { DedupeTable, type SeenSet } from '../services/decider/core/dedupe.ts';
+import { DedupeTable } from '../services/decider/core/dedupe.ts';
 import { evolve, initialState } from '../services/decider/core/evolve.ts';
 import type { DeciderInput, IdentityState } from '../services/decider/core/types.ts';
 import { DeciderEngine } from '../services/decider/engine.ts';
@@ -210,7 +210,7 @@ export function runCoreLoop(
     }
     let state = byId.get(identity.id);
     if (!state) {
-      state = initialState(identity, seen.newSet());
+      state = initialState(identity, seen);
       byId.set(identity.id, state);
     }
     return state;
@@ -221,7 +221,7 @@ export function runCoreLoop(
     let state: IdentityState;
     if (identityIndex) {
       const ix = identityIndex[n]!;
-      state = byIndex[ix] ??= initialState(identity, seen.newSet());
+      state = byIndex[ix] ??= initialState(identity, seen);
     } else {
       state = stateByKey(identity);
     }
@@ -245,7 +245,7 @@ export function runCoreLoop(
  * its dedupe map, deciding nothing. What the core adds is the difference.
  */
 function runFloor(inputs: readonly DeciderInput[]): number {
-  const states = new Map<string, Map<string, SeenSet>>();
+  const states = new Map<string, Map<string, number>>();
   const table = new DedupeTable(inputs.length);
   let fresh = 0;
   for (const input of inputs) {
@@ -255,13 +255,13 @@ function runFloor(inputs: readonly DeciderInput[]): number {
       byId = new Map();
       states.set(d.identity.provider, byId);
     }
-    let seen = byId.get(d.identity.id);
-    if (!seen) {
-      seen = table.newSet();
-      byId.set(d.identity.id, seen);
+    let owner = byId.get(d.identity.id);
+    if (owner === undefined) {
+      owner = table.newOwner();
+      byId.set(d.identity.id, owner);
     }
-    if (!seen.has(d.source, d.id)) {
-      seen.add(d.source, d.id);
+    if (!table.has(owner, d.source, d.id)) {
+      table.add(owner, d.source, d.id);
       fresh++;
     }
   }

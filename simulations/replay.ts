@@ -210,7 +210,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
       const key = keys[ix]!;
       slot = {
         key,
-        state: initialState(identity, seenTable ? seenTable.newSet() : NO_REPEATS),
+        state: initialState(identity, seenTable ?? NO_REPEATS),
         firstDetectionMs: Number.NaN,
         deadlineMs: Number.NaN,
       };

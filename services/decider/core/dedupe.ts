@@ -7,11 +7,13 @@
  * in the issue note). The live engine gives each identity a private table, so memory follows its
  * bounded state cache. Either way a set answers exactly; hashes only pick the slot.
  */
-export class DedupeTable {
-  // Slot i: keys[2i] = hash, keys[2i+1] = owner; names[2i] = id, names[2i+1] = source. Interleaved,
-  // so a probe touches one cache line per array rather than one per field.
+export class DedupeTable implements SeenStore {
+  // Slot i: keys[3i] = hash (0: empty), keys[3i+1] = owner, keys[3i+2] = entry. Entry e: names[2e] = id,
+  // names[2e+1] = source, appended in arrival order. A probe reads one slot; a new entry writes its slot
+  // (the line the probe just read) and the end of `names` (sequential, so cached): one random memory
+  // access per detection, where names kept per slot cost a second one. Growing rehashes the slots only.
   private keys: Int32Array;
-  private names: string[];
+  private readonly names: string[] = [];
   private used = 0;
   private nextOwner = 1;
 
@@ -19,13 +21,12 @@ export class DedupeTable {
   constructor(capacity = 4) {
     let cap = 8;
     while (cap < capacity * 2) cap *= 2;
-    this.keys = new Int32Array(cap * 2);
-    this.names = new Array<string>(cap * 2).fill('');
+    this.keys = new Int32Array(cap * 3);
   }
 
-  /** A new, empty set in this table. */
-  newSet(): SeenSet {
-    return new SeenSet(this, this.nextOwner++);
+  /** A number for a new identity's set in this table (its sets are told apart by owner). */
+  newOwner(): number {
+    return this.nextOwner++;
   }
 
   /** Entries over all sets in the table. */
@@ -36,95 +37,78 @@ export class DedupeTable {
   has(owner: number, source: string, id: string): boolean {
     const hv = slotHash(owner, id);
     const { keys, names } = this;
-    const mask = (keys.length >> 1) - 1;
+    const mask = keys.length / 3 - 1;
     for (let i = hv & mask; ; i = (i + 1) & mask) {
-      const h = keys[2 * i]!;
+      const h = keys[3 * i]!;
       if (h === 0) return false;
-      if (h === hv && keys[2 * i + 1] === owner && names[2 * i] === id && names[2 * i + 1] === source)
-        return true;
+      if (h === hv && keys[3 * i + 1] === owner) {
+        const e = keys[3 * i + 2]!;
+        if (names[2 * e] === id && names[2 * e + 1] === source) return true;
+      }
     }
   }
 
   /** Adds the key; false when it was already there. */
   add(owner: number, source: string, id: string): boolean {
-    if ((this.used + 1) * 4 > this.keys.length) this.grow();
+    if ((this.used + 1) * 6 > this.keys.length) this.grow(); // at most half the slots used
     const hv = slotHash(owner, id);
     const { keys, names } = this;
-    const mask = (keys.length >> 1) - 1;
+    const mask = keys.length / 3 - 1;
     for (let i = hv & mask; ; i = (i + 1) & mask) {
-      const h = keys[2 * i]!;
+      const h = keys[3 * i]!;
       if (h === 0) {
-        keys[2 * i] = hv;
-        keys[2 * i + 1] = owner;
-        names[2 * i] = id;
-        names[2 * i + 1] = source;
-        this.used++;
+        keys[3 * i] = hv;
+        keys[3 * i + 1] = owner;
+        keys[3 * i + 2] = this.used++;
+        names.push(id, source);
         return true;
       }
-      if (h === hv && keys[2 * i + 1] === owner && names[2 * i] === id && names[2 * i + 1] === source)
-        return false;
+      if (h === hv && keys[3 * i + 1] === owner) {
+        const e = keys[3 * i + 2]!;
+        if (names[2 * e] === id && names[2 * e + 1] === source) return false;
+      }
     }
   }
 
   private grow(): void {
-    const { keys, names } = this;
-    const cap = keys.length; // slots double: 2 * (keys.length / 2)
-    const mask = cap - 1;
-    this.keys = new Int32Array(cap * 2);
-    this.names = new Array<string>(cap * 2).fill('');
-    for (let j = 0; j < keys.length; j += 2) {
-      const hv = keys[j]!;
+    const old = this.keys;
+    const slots = (old.length / 3) * 2;
+    const mask = slots - 1;
+    const keys = new Int32Array(slots * 3);
+    for (let j = 0; j < old.length; j += 3) {
+      const hv = old[j]!;
       if (hv === 0) continue;
       let i = hv & mask;
-      while (this.keys[2 * i] !== 0) i = (i + 1) & mask;
-      this.keys[2 * i] = hv;
-      this.keys[2 * i + 1] = keys[j + 1]!;
-      this.names[2 * i] = names[j]!;
-      this.names[2 * i + 1] = names[j + 1]!;
+      while (keys[3 * i] !== 0) i = (i + 1) & mask;
+      keys[3 * i] = hv;
+      keys[3 * i + 1] = old[j + 1]!;
+      keys[3 * i + 2] = old[j + 2]!;
     }
+    this.keys = keys;
   }
 }
 
-/** What the decider asks of an identity's received detections. */
-export interface SeenView {
-  has(source: string, id: string): boolean;
-  add(source: string, id: string): void;
-  readonly size: number;
+/**
+ * Where identities' received detections are kept. An identity state holds its store and its owner
+ * number in it directly (not a per-identity set object): one object fewer to reach per detection,
+ * which on this machine is one random memory access fewer (measured in the issue note).
+ */
+export interface SeenStore {
+  newOwner(): number;
+  has(owner: number, source: string, id: string): boolean;
+  /** Adds the key; false when it was already there. */
+  add(owner: number, source: string, id: string): boolean;
 }
 
 /**
  * For inputs known to hold no re-delivery (a history passed through withoutRepeatedDetections):
  * nothing was seen before, and nothing needs remembering.
  */
-export const NO_REPEATS: SeenView = Object.freeze({
+export const NO_REPEATS: SeenStore = Object.freeze({
+  newOwner: () => 0,
   has: () => false,
-  add: () => {},
-  size: 0,
+  add: () => true,
 });
-
-/** One identity's received detections: a view on a DedupeTable (its own, or a shared one). */
-export class SeenSet implements SeenView {
-  private readonly table: DedupeTable;
-  private readonly owner: number;
-  private count = 0;
-
-  constructor(table: DedupeTable = new DedupeTable(), owner = 1) {
-    this.table = table;
-    this.owner = owner;
-  }
-
-  has(source: string, id: string): boolean {
-    return this.table.has(this.owner, source, id);
-  }
-
-  add(source: string, id: string): void {
-    if (this.table.add(this.owner, source, id)) this.count++;
-  }
-
-  get size(): number {
-    return this.count;
-  }
-}
 
 // A decision asks `has` and its fold then calls `add` with the same key: the hash is remembered for
 // one call. Module state, not table state: a pure function's memo, invisible in any identity's state.

@@ -1,14 +1,17 @@
 import { sha256Hex } from '../../../platform/digest.ts';
 import { type IdentityRef, identityKey } from '../../../schemas/detection.ts';
 import { identityStream, type NewEvent } from '../../../schemas/events.ts';
-import { SeenSet, type SeenView } from './dedupe.ts';
+import { DedupeTable, type SeenStore } from './dedupe.ts';
 import { parseTime } from './time.ts';
 import type { ActionState, IdentityState } from './types.ts';
 
-/** `seen`: where the identity's dedupe set lives (a view on a shared DedupeTable in replay). */
+/**
+ * `seen`: where the identity's dedupe set lives: a private table by default, a table shared by every
+ * identity of a run in replay, NO_REPEATS for a history without re-deliveries.
+ */
 export function initialState(
   identity: IdentityRef | null = null,
-  seen: SeenView = new SeenSet(),
+  seen: SeenStore = new DedupeTable(),
 ): IdentityState {
   const state: IdentityState = {
     identity: null,
@@ -16,6 +19,7 @@ export function initialState(
     stream: '',
     detectionIdPrefix: '',
     seen,
+    seenOwner: seen.newOwner(),
     evidence: [],
     caseSeq: 0,
     openCase: null,
@@ -39,7 +43,7 @@ export function identityTag(identity: Pick<IdentityRef, 'provider' | 'id'>): str
 
 /** Whether a detection (source + id, the dedupe key) was already received by this identity. */
 export function hasSeen(state: IdentityState, source: string, id: string): boolean {
-  return state.seen.has(source, id);
+  return state.seen.has(state.seenOwner, source, id);
 }
 
 function findAction(state: IdentityState, actionId: string): ActionState | undefined {
@@ -65,7 +69,7 @@ export function evolve(
     case 'DetectionReceived': {
       const d = event.data.detection;
       if (!state.identity) adopt(state, d.identity);
-      state.seen.add(d.source, d.id);
+      state.seen.add(state.seenOwner, d.source, d.id);
       if (evidenceFloor && !(d.confidence >= (evidenceFloor.get(d.kind) ?? Number.POSITIVE_INFINITY)))
         return state;
       const evidenceMs = parseTime(d.occurredAt);

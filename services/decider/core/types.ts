@@ -1,7 +1,7 @@
 import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
 import type { IdentityRef, NormalizedDetection } from '../../../schemas/detection.ts';
 import type { ActionType, ApprovalMode } from '../../../schemas/events.ts';
-import type { SeenView } from './dedupe.ts';
+import type { SeenStore } from './dedupe.ts';
 
 export interface HumanActor {
   id: string;
@@ -94,8 +94,9 @@ export interface IdentityState {
   stream: string;
   /** `det-<tag>-`: DetectionReceived ids start with it (one string built per identity, not per detection). */
   detectionIdPrefix: string;
-  /** Dedupe: detections already received, keyed by source + id; see `hasSeen`. */
-  seen: SeenView;
+  /** Dedupe: detections already received, keyed by source + id, kept in `seen` under `seenOwner`; see `hasSeen`. */
+  seen: SeenStore;
+  seenOwner: number;
   /** Detections still inside the longest rule window, oldest first. */
   evidence: EvidenceItem[];
   caseSeq: number;
