@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import avro from 'avsc';
 import { issuesFromZod, TourniquetError } from '../platform/errors.ts';
 import { type NormalizedDetection, type NormalizedDetectionInput, safeParseDetection } from './detection.ts';
+import { rememberedJsonText } from './json-text.ts';
 
 /** The schema text as registered (subject `tourniquet.detections-value`). */
 export const DETECTION_AVSC_TEXT: string = readFileSync(new URL('./detection.avsc', import.meta.url), 'utf8');
@@ -39,7 +40,8 @@ function decodeFailed(
 
 /** JSON.stringify that refuses what JSON cannot carry back (undefined, functions, symbols, bigint). */
 function jsonText(value: unknown, field: string): string {
-  let text: string | undefined;
+  let text = rememberedJsonText(value); // a raw record ingest parsed from this very text
+  if (text !== undefined) return text;
   try {
     text = JSON.stringify(value);
   } catch (e) {

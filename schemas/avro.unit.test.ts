@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { TourniquetError } from '../platform/errors.ts';
 import { loadFixtures } from '../services/ingest/normalizers/fixtures.ts';
 import { normalize } from '../services/ingest/normalizers/index.ts';
+import { parseRecordsIndexed } from '../services/ingest/normalizers/records.ts';
 import {
   DETECTION_AVSC,
   decodeDetectionAvro,
@@ -91,6 +92,19 @@ describe('Avro ⇄ zod for NormalizedDetection', () => {
       expect(byName.get(name)!.type).toEqual(['null', 'string']);
       expect(byName.get(name)!.default).toBeNull();
     }
+  });
+
+  it('a raw record parsed from a message travels as the text it came in (not serialized again)', () => {
+    const text = '{ "detail": {"id": "gd-7f3c"},\n  "n": [1, 2.5, -3] }';
+    const [parsed] = parseRecordsIndexed(text).records;
+    const record = toAvro({ ...sample, raw: parsed!.record });
+    expect(record.raw).toBe(text);
+    expect(fromAvro(record).raw).toEqual(sample.raw);
+    // the same value built in code (no text behind it) is serialized
+    expect(toAvro(sample).raw).toBe(JSON.stringify(sample.raw));
+    // an array message is split into records: each element is serialized on its own
+    const [first] = parseRecordsIndexed(`[${text}]`).records;
+    expect(toAvro({ ...sample, raw: first!.record }).raw).toBe(JSON.stringify(sample.raw));
   });
 
   it('round-trips a sample record with deep equality (through the binary encoding)', () => {

@@ -41,6 +41,7 @@ import type { NormalizedDetection } from '../../schemas/detection.ts';
 import { issuesFromZod, TourniquetError } from '../errors.ts';
 import type { Bus, BusHandler, BusMessage, BusSubscription, PublishReceipt } from './port.ts';
 import { TOPICS } from './port.ts';
+import './kafkajs-patches.ts'; // before any client exists: see the file
 
 // ---------------------------------------------------------------------------------------------------
 // Dead letters

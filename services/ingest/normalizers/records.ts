@@ -6,6 +6,7 @@
  * `index` is the 0-based position of the record in the input: the element index for an array, the
  * position among non-blank lines for NDJSON (so an error's index and a record's index never collide).
  */
+import { rememberJsonText } from '../../../schemas/json-text.ts';
 import { COMPACT_JWT } from './set.ts';
 
 export interface ParsedRecords {
@@ -23,6 +24,7 @@ export function parseRecordsIndexed(text: string): IndexedRecords {
   if (trimmed === '') return { records: [], errors: [] };
   try {
     const whole: unknown = JSON.parse(trimmed);
+    if (!Array.isArray(whole)) rememberJsonText(whole, trimmed); // the raw record's text, as it came
     const list = Array.isArray(whole) ? whole : [whole];
     return { records: list.map((record, index) => ({ record, index })), errors: [] };
   } catch {
