@@ -8,7 +8,7 @@
  *     input's identity interned to an index when the stream is read (as the history reader does);
  *     (a') the same, finding each identity's state by provider and id in maps instead;
  * (b) engine: the I/O shell (DeciderEngine.handle) over a no-op store, awaited one by one;
- * (c) pipeline: the real RxJS pipeline (groupBy identity, concatMap) over the same engine, fed in
+ * (c) pipeline: the real RxJS pipeline (groupBy identity, a queue per identity) over the same engine, fed in
  *     batches of 1,000 as the bus consumer does; its overhead is reported against the core.
  *
  * Run: node --import tsx -e "import('./bench/decider.bench.ts').then(m=>m.benchDecider()).then(console.log)"

@@ -1,9 +1,9 @@
 import {
   asyncScheduler,
-  concatMap,
   filter,
   from,
   groupBy,
+  ignoreElements,
   interval,
   map,
   merge,
@@ -40,7 +40,8 @@ export interface PipelineOptions {
 
 /**
  * RxJS plumbing around the engine: requests and ticks are merged, grouped by identity, and each
- * identity's inputs are decided strictly in order (concatMap) while identities proceed concurrently.
+ * identity's inputs are decided strictly in order (a queue per identity group) while identities
+ * proceed concurrently.
  * Errors go back to the requester; nothing is swallowed.
  */
 export function runDeciderPipeline(
@@ -76,12 +77,15 @@ export function runDeciderPipeline(
   interface Slot {
     busy: number;
     quietSince: number;
+    /** Inputs waiting for the one in flight, in arrival order. */
+    queue: Keyed[];
+    running: boolean;
   }
   const slots = new WeakMap<object, Slot>();
   const slotOf = (group: object): Slot => {
     let slot = slots.get(group);
     if (!slot) {
-      slot = { busy: 0, quietSince: scheduler.now() };
+      slot = { busy: 0, quietSince: scheduler.now(), queue: [], running: false };
       slots.set(group, slot);
     }
     return slot;
@@ -91,16 +95,26 @@ export function runDeciderPipeline(
       filter(() => slot.busy === 0 && scheduler.now() - slot.quietSince >= idleGroupMs),
       take(1),
     );
+  // One identity's inputs, strictly one after another. A plain queue rather than concatMap: concatMap
+  // subscribes an inner observable per input, which cost more than the decision itself (issue note).
   // Never rejects: errors go back to the requester, so a group's stream never errors.
-  const decideOne = async (req: Keyed, slot: Slot): Promise<void> => {
-    try {
-      req.resolve(await engine.handle(req.input, req.key));
-    } catch (err) {
-      req.reject(err);
-    } finally {
-      slot.busy -= 1;
-      slot.quietSince = scheduler.now();
+  const drain = async (slot: Slot): Promise<void> => {
+    slot.running = true;
+    for (let req = slot.queue.shift(); req; req = slot.queue.shift()) {
+      try {
+        req.resolve(await engine.handle(req.input, req.key));
+      } catch (err) {
+        req.reject(err);
+      } finally {
+        slot.busy -= 1;
+        slot.quietSince = scheduler.now();
+      }
     }
+    slot.running = false;
+  };
+  const enqueue = (req: Keyed, slot: Slot): void => {
+    slot.queue.push(req);
+    if (!slot.running) void drain(slot);
   };
 
   const subscription = merge(requests$, ticks$)
@@ -111,10 +125,11 @@ export function runDeciderPipeline(
         const slot = slotOf(group);
         return group.pipe(
           // counted as the input enters its group, synchronously, before any idleness check can run
-          tap(() => {
+          tap((req) => {
             slot.busy += 1;
+            enqueue(req, slot);
           }),
-          concatMap((req) => decideOne(req, slot)),
+          ignoreElements(),
         );
       }),
     )
