@@ -31,12 +31,7 @@ import {
 } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ZodType } from 'zod';
-import {
-  DETECTION_AVSC_TEXT,
-  decodeDetectionAvro,
-  detectionAvroType,
-  encodeDetectionAvro,
-} from '../../schemas/avro.ts';
+import { DETECTION_AVSC_TEXT, decodeDetectionAvro, detectionAvroType, toAvro } from '../../schemas/avro.ts';
 import type { NormalizedDetection } from '../../schemas/detection.ts';
 import { issuesFromZod, TourniquetError } from '../errors.ts';
 import type { Bus, BusHandler, BusMessage, BusSubscription, PublishReceipt } from './port.ts';
@@ -284,6 +279,26 @@ export function frameConfluent(schemaId: number, payload: Buffer): Buffer {
   return out;
 }
 
+/**
+ * Encodes straight into one reusable buffer after the 5 framing bytes, then copies the message out once
+ * at its exact size (small ones come from Node's buffer pool). Same bytes as
+ * frameConfluent(id, type.toBuffer(value)), without its zero-filled intermediate buffer and second copy.
+ */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+export function encodeFramed(schemaId: number, type: avro.Type, value: unknown): Buffer {
+  let end = type.encode(value, scratch, 5);
+  if (end < 0) {
+    // too small by -end bytes: grow (kept for the next message) and encode again
+    scratch = Buffer.allocUnsafe(Math.max(scratch.length * 2, scratch.length - end));
+    end = type.encode(value, scratch, 5);
+  }
+  const out = Buffer.allocUnsafe(end);
+  scratch.copy(out, 0, 0, end);
+  out[0] = 0;
+  out.writeUInt32BE(schemaId, 1);
+  return out;
+}
+
 export function unframeConfluent(value: Buffer): { schemaId: number; payload: Buffer } {
   if (value.length < 5)
     throw decodeFailed(
@@ -403,7 +418,7 @@ export class DetectionAvroCodec implements MessageCodec<DetectionEnvelope> {
 
   encode(value: DetectionEnvelope): Buffer {
     if (this.schemaId === undefined) throw new Error('DetectionAvroCodec used before init()');
-    return frameConfluent(this.schemaId, encodeDetectionAvro(value.detection, value.at));
+    return encodeFramed(this.schemaId, detectionAvroType, toAvro(value.detection, value.at));
   }
 
   private resolver(id: number): Promise<avro.Resolver> {

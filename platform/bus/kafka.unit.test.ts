@@ -1,6 +1,8 @@
 import type { Kafka, Producer, ProducerRecord } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { JsonCodec, KafkaBus } from './kafka.ts';
+import { detectionAvroType, toAvro } from '../../schemas/avro.ts';
+import type { NormalizedDetection } from '../../schemas/detection.ts';
+import { encodeFramed, frameConfluent, JsonCodec, KafkaBus } from './kafka.ts';
 
 /**
  * The producer lifecycle against a fake kafkajs client: what matters here is which producer a send goes
@@ -141,5 +143,35 @@ describe('KafkaBus consumer', () => {
     crash(consumers[1]!, false); // a crash after stop is not revived
     await settle();
     expect(consumers).toHaveLength(2);
+  });
+});
+
+describe('encodeFramed', () => {
+  const detection = (raw: unknown): NormalizedDetection => ({
+    id: 'd-1',
+    source: 'okta',
+    kind: 'anomalous_token_use',
+    confidence: 0.9,
+    severity: 'high',
+    identity: { provider: 'okta', id: 'u1', type: 'human' },
+    occurredAt: '2026-11-01T00:00:00.000Z',
+    evidence: { ip: '203.0.113.7' },
+    raw,
+  });
+
+  it('gives the Confluent framing of type.toBuffer, for small values and for ones past the scratch size', () => {
+    const small = toAvro(detection({ a: 1 }), '2026-11-01T00:00:01.000Z');
+    const big = toAvro(detection({ blob: 'x'.repeat(300_000) }), '2026-11-01T00:00:01.000Z');
+    const first = encodeFramed(7, detectionAvroType, small);
+    const expectedFirst = frameConfluent(7, detectionAvroType.toBuffer(small));
+    expect(first.equals(expectedFirst)).toBe(true);
+    expect(
+      encodeFramed(123_456, detectionAvroType, big).equals(
+        frameConfluent(123_456, detectionAvroType.toBuffer(big)),
+      ),
+    ).toBe(true);
+    // the scratch buffer is reused: what was returned earlier is not overwritten
+    encodeFramed(7, detectionAvroType, toAvro(detection({ b: 2 })));
+    expect(first.equals(expectedFirst)).toBe(true);
   });
 });
