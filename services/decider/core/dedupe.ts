@@ -90,8 +90,8 @@ export class DedupeTable implements SeenStore {
 
 /**
  * Where identities' received detections are kept. An identity state holds its store and its owner
- * number in it directly (not a per-identity set object): one object fewer to reach per detection,
- * which on this machine is one random memory access fewer (measured in the issue note).
+ * number in it directly, not a per-identity set object: one object fewer per identity and one
+ * indirection fewer per detection.
  */
 export interface SeenStore {
   newOwner(): number;
