@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { setConsumerLag } from '../services/projector/metrics.ts';
+import { registerBusStats, setConsumerLag } from '../services/projector/metrics.ts';
 import { startMetricsServer } from './metrics-server.ts';
 
 describe('metrics listener for services without the API', () => {
@@ -16,6 +16,24 @@ describe('metrics listener for services without the API', () => {
     expect(text).toMatch(
       /tourniquet_consumer_lag_messages\{[^}]*group="tourniquet.decider"[^}]*partition="3"[^}]*\} 42/,
     );
+  });
+
+  it('serves the Kafka bus counts, read at each scrape', async () => {
+    const { url } = await started;
+    const stats = { published: 0, producersRetired: 0, consumerRestarts: 0 };
+    const unregister = registerBusStats('ingest-test', () => stats);
+    stats.published = 120;
+    stats.producersRetired = 1;
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).toContain('# TYPE tourniquet_kafka_bus_total counter');
+    expect(text).toMatch(/tourniquet_kafka_bus_total\{service="ingest-test",what="published"\} 120/);
+    expect(text).toMatch(/tourniquet_kafka_bus_total\{service="ingest-test",what="producersRetired"\} 1/);
+    stats.published = 130; // a later scrape sees the new count
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(
+      /tourniquet_kafka_bus_total\{service="ingest-test",what="published"\} 130/,
+    );
+    unregister();
+    expect(await (await fetch(`${url}/metrics`)).text()).not.toContain('service="ingest-test"');
   });
 
   it('answers health and refuses other paths', async () => {

@@ -44,7 +44,7 @@ import { FORMATS, type FormatName } from '../services/ingest/normalizers/index.t
 import { RawConsumer } from '../services/ingest/raw-consumer.ts';
 import { issueLocalAdminToken, loadOrCreateAuthConfig } from '../services/projector/api/auth.ts';
 import { buildApi } from '../services/projector/api/server.ts';
-import { setConsumerLag } from '../services/projector/metrics.ts';
+import { registerBusStats, setConsumerLag } from '../services/projector/metrics.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { KafkaBus } from './bus/kafka.ts';
 import { type Bus, type BusSubscription, TOPICS } from './bus/port.ts';
@@ -518,8 +518,8 @@ export interface ServeHandle {
   stop(): Promise<void>;
 }
 
-function kafkaBus(config: ServeConfig, log: Logger): KafkaBus {
-  return new KafkaBus({
+function kafkaBus(config: ServeConfig, log: Logger, service: ServiceName): KafkaBus {
+  const bus = new KafkaBus({
     brokers: config.kafka.brokers,
     clientId: config.kafka.clientId,
     registryUrl: config.schemaRegistry.url,
@@ -538,6 +538,8 @@ function kafkaBus(config: ServeConfig, log: Logger): KafkaBus {
     },
     log,
   });
+  registerBusStats(service, () => bus.stats);
+  return bus;
 }
 
 function openStore(config: ServeConfig, log: Logger): Promise<OpenedEventStore> {
@@ -567,7 +569,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           'ingest needs raw topics: set ingest.rawTopics in the config file or TOURNIQUET_RAW_TOPICS',
         );
       }
-      const bus = kafkaBus(config, slog);
+      const bus = kafkaBus(config, slog, service);
       try {
         await bus.start();
         const raw = new RawConsumer({
@@ -600,7 +602,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
     }
     case 'decider': {
       const { store, kind, where } = await openStore(config, slog);
-      const bus = kafkaBus(config, slog);
+      const bus = kafkaBus(config, slog, service);
       try {
         const policy = config.decider.policy ? loadPolicyFile(config.decider.policy) : loadDefaultPolicy();
         const now = new Date();
@@ -675,7 +677,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
         path: join(config.store.dataDir, 'projections.db'),
         log: slog,
       });
-      const bus = kafkaBus(config, slog);
+      const bus = kafkaBus(config, slog, service);
       let api: FastifyInstance | undefined;
       let commands: DeciderService | undefined;
       try {

@@ -50,6 +50,24 @@ const httpRequests = new Counter({
   registers: [metrics],
 });
 
+/** Count readers of the Kafka buses in this process, by service (see registerBusStats). */
+const busStats = new Map<string, () => object>();
+
+new Counter({
+  name: 'tourniquet_kafka_bus_total',
+  help: 'Kafka bus counts since the process started, by service and what was counted: published, handled, deadLettered, commits; handlerFailures (a chunk failed and is retried uncommitted), producersRetired (a send failed and its producer was replaced), consumerRestarts (a crashed group member was replaced). Alert on increases of the last three.',
+  labelNames: ['service', 'what'] as const,
+  registers: [metrics],
+  collect() {
+    this.reset();
+    for (const [service, read] of busStats) {
+      for (const [what, value] of Object.entries(read())) {
+        if (typeof value === 'number' && value > 0) this.inc({ service, what }, value);
+      }
+    }
+  },
+});
+
 let bound: { projector: Projector; store: EventStore } | undefined;
 
 new Gauge({
@@ -131,6 +149,14 @@ export function recordExecutorError(
 
 export function setConsumerLag(group: string, topic: string, partition: number, lag: number): void {
   consumerLag.set({ group, topic, partition: String(partition) }, lag);
+}
+
+/** Exposes a bus's counts (an object of numbers, read at each scrape) under `service`. */
+export function registerBusStats(service: string, read: () => object): () => void {
+  busStats.set(service, read);
+  return () => {
+    if (busStats.get(service) === read) busStats.delete(service);
+  };
 }
 
 export function recordHttpRequest(method: string, route: string, status: number): void {
