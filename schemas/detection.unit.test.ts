@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { generateHistory } from '../simulations/scenarios/index.ts';
 import {
+  canonicalTimeMs,
   DETECTION_KINDS,
   IDENTITY_TYPES,
   isCanonicalTime,
@@ -100,6 +101,9 @@ describe('detection validation fast path', () => {
         ([y, mo, d, h, mi, s, ms]) => {
           const text = `${pad(y, 4)}-${pad(mo, 2)}-${pad(d, 2)}T${pad(h, 2)}:${pad(mi, 2)}:${pad(s, 2)}.${pad(ms, 3)}Z`;
           expect(isCanonicalTime(text)).toBe(Timestamp.safeParse(text).success);
+          // where it answers, the instant is Date.parse's
+          if (isCanonicalTime(text)) expect(canonicalTimeMs(text)).toBe(Date.parse(text));
+          else expect(canonicalTimeMs(text)).toBeNaN();
         },
       ),
       { numRuns: 5000 },
