@@ -79,13 +79,12 @@ export function runDeciderPipeline(
     quietSince: number;
     /** Inputs waiting for the one in flight, in arrival order. */
     queue: Keyed[];
-    running: boolean;
   }
   const slots = new WeakMap<object, Slot>();
   const slotOf = (group: object): Slot => {
     let slot = slots.get(group);
     if (!slot) {
-      slot = { busy: 0, quietSince: scheduler.now(), queue: [], running: false };
+      slot = { busy: 0, quietSince: scheduler.now(), queue: [] };
       slots.set(group, slot);
     }
     return slot;
@@ -99,7 +98,6 @@ export function runDeciderPipeline(
   // subscribes an inner observable per input, which cost more than the decision itself (issue note).
   // Never rejects: errors go back to the requester, so a group's stream never errors.
   const drain = async (slot: Slot): Promise<void> => {
-    slot.running = true;
     for (let req = slot.queue.shift(); req; req = slot.queue.shift()) {
       try {
         req.resolve(await engine.handle(req.input, req.key));
@@ -110,11 +108,13 @@ export function runDeciderPipeline(
         slot.quietSince = scheduler.now();
       }
     }
-    slot.running = false;
   };
+  // `busy` counts the queued inputs and the one in flight: at 1, nothing else is running for this
+  // identity and this input starts the drain; above 1, the running drain reaches it.
   const enqueue = (req: Keyed, slot: Slot): void => {
+    slot.busy += 1;
     slot.queue.push(req);
-    if (!slot.running) void drain(slot);
+    if (slot.busy === 1) void drain(slot);
   };
 
   const subscription = merge(requests$, ticks$)
@@ -125,10 +125,7 @@ export function runDeciderPipeline(
         const slot = slotOf(group);
         return group.pipe(
           // counted as the input enters its group, synchronously, before any idleness check can run
-          tap((req) => {
-            slot.busy += 1;
-            enqueue(req, slot);
-          }),
+          tap((req) => enqueue(req, slot)),
           ignoreElements(),
         );
       }),
