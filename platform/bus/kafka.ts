@@ -1016,7 +1016,7 @@ export class KafkaBus implements Bus {
       topics: opts.topics,
       groupId,
       process: opts.process,
-      consumer: undefined as unknown as Consumer, // set by runConsumer below
+      consumer: this.newConsumer(groupId, t),
       tuning: t,
       assignment: {},
       stopped: false,
@@ -1038,11 +1038,8 @@ export class KafkaBus implements Bus {
     };
   }
 
-  /** Creates, connects and runs the group member of a subscription (again, after a crash kafkajs gave up on). */
-  private async runConsumer(state: SubState): Promise<void> {
-    const t = state.tuning;
-    const { groupId, topics } = state;
-    const consumer = this.kafka.consumer({
+  private newConsumer(groupId: string, t: Required<KafkaConsumerTuning>): Consumer {
+    return this.kafka.consumer({
       groupId,
       sessionTimeout: t.sessionTimeoutMs,
       heartbeatInterval: t.heartbeatIntervalMs,
@@ -1052,7 +1049,12 @@ export class KafkaBus implements Bus {
       allowAutoTopicCreation: false,
       retry: { initialRetryTime: 300, retries: 12, maxRetryTime: 5000 },
     });
-    state.consumer = consumer;
+  }
+
+  /** Connects and runs `state.consumer`, the group member of a subscription (a new one after a crash kafkajs gave up on). */
+  private async runConsumer(state: SubState): Promise<void> {
+    const t = state.tuning;
+    const { groupId, topics, consumer } = state;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const assignment: Record<string, number[]> = {};
       for (const topic of topics)
@@ -1089,6 +1091,7 @@ export class KafkaBus implements Bus {
       if (state.stopped || this.closed) return;
       try {
         this.stats.consumerRestarts += 1;
+        state.consumer = this.newConsumer(state.groupId, state.tuning);
         await this.runConsumer(state);
         if (state.stopped || this.closed) {
           await state.consumer.disconnect(); // stopped while the replacement was joining
