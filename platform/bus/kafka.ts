@@ -271,12 +271,16 @@ function unknownSchema(id: number): TourniquetError {
 // ---------------------------------------------------------------------------------------------------
 // Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro binary
 
-export function frameConfluent(schemaId: number, payload: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(5 + payload.length);
+function writeConfluentHeader(out: Buffer, schemaId: number): Buffer {
   out[0] = 0;
   out.writeUInt32BE(schemaId, 1);
-  payload.copy(out, 5);
   return out;
+}
+
+export function frameConfluent(schemaId: number, payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(5 + payload.length);
+  payload.copy(out, 5);
+  return writeConfluentHeader(out, schemaId);
 }
 
 /**
@@ -294,9 +298,7 @@ export function encodeFramed(schemaId: number, type: avro.Type, value: unknown):
   }
   const out = Buffer.allocUnsafe(end);
   scratch.copy(out, 0, 0, end);
-  out[0] = 0;
-  out.writeUInt32BE(schemaId, 1);
-  return out;
+  return writeConfluentHeader(out, schemaId);
 }
 
 export function unframeConfluent(value: Buffer): { schemaId: number; payload: Buffer } {
