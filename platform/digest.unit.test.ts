@@ -51,6 +51,28 @@ describe('canonical JSON', () => {
     );
   });
 
+  it('orders keys as the sorted-copy definition does for objects with many keys (sorted another way)', () => {
+    const key = fc.oneof(fc.nat({ max: 200 }).map(String), fc.string({ maxLength: 3 }));
+    fc.assert(
+      fc.property(fc.dictionary(key, fc.integer(), { minKeys: 30, maxKeys: 60 }), (v) => {
+        expect(canonicalJson(v)).toBe(reference(v));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('escapes strings and keys exactly as JSON.stringify: quotes, controls, lone and paired surrogates', () => {
+    const text = fc.string({ unit: 'binary', maxLength: 12 });
+    fc.assert(
+      fc.property(fc.dictionary(text, text, { maxKeys: 4 }), fc.array(text, { maxLength: 4 }), (o, a) => {
+        expect(canonicalJson({ o, a })).toBe(reference({ o, a }));
+      }),
+      { numRuns: 2000 },
+    );
+    for (const s of ['"', '\\', '\n', '\u0000', '\u001f', '\ud800', '\udfff', '\ud83d\ude00', 'plain', ''])
+      expect(canonicalJson({ [s]: s })).toBe(reference({ [s]: s }));
+  });
+
   it('orders keys as the sorted-copy definition does: array indices first, numerically', () => {
     for (const v of [
       { '0': 'null', '': '' },
