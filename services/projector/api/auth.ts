@@ -198,10 +198,20 @@ export class Authenticator {
     };
   }
 
+  /**
+   * Fails closed: a credential header that is present must verify, even empty, and a request carries
+   * one credential only (with two, which one acts would be a guess, and a bad one must not pass
+   * because a good one came along).
+   */
   async authenticate(headers: HeaderBag): Promise<Principal | undefined> {
     const authz = header(headers, 'authorization')?.trim();
     const apiKeyHeader = header(headers, 'x-api-key')?.trim();
-    if (authz) {
+    if (authz !== undefined && apiKeyHeader !== undefined) {
+      throw new UnauthorizedError(
+        'send one credential: an Authorization header or an X-API-Key header, not both',
+      );
+    }
+    if (authz !== undefined) {
       const [scheme, ...rest] = authz.split(/\s+/);
       const credential = rest.join(' ');
       if (!credential) throw new UnauthorizedError('malformed Authorization header');
@@ -209,7 +219,10 @@ export class Authenticator {
       if (scheme?.toLowerCase() === 'apikey') return this.verifyApiKey(credential);
       throw new UnauthorizedError(`unsupported authorization scheme ${scheme}; use Bearer or ApiKey`);
     }
-    if (apiKeyHeader) return this.verifyApiKey(apiKeyHeader);
+    if (apiKeyHeader !== undefined) {
+      if (!apiKeyHeader) throw new UnauthorizedError('empty X-API-Key header');
+      return this.verifyApiKey(apiKeyHeader);
+    }
     return undefined;
   }
 

@@ -126,6 +126,29 @@ describe('Authenticator', () => {
     });
   });
 
+  it('fails closed: an empty or second credential is refused, even beside a valid one', async () => {
+    const { key, entry } = generateApiKey('siem-forwarder', ['service']);
+    const auth = new Authenticator({ apiKeys: [entry] });
+    for (const empty of ['', ' ', '\t']) {
+      await expect(auth.authenticate({ 'x-api-key': key, authorization: empty })).rejects.toMatchObject({
+        status: 401,
+        message: expect.stringContaining('not both'),
+      });
+      await expect(auth.authenticate({ authorization: empty })).rejects.toMatchObject({
+        status: 401,
+        message: 'malformed Authorization header',
+      });
+      await expect(auth.authenticate({ 'x-api-key': empty })).rejects.toMatchObject({
+        status: 401,
+        message: 'empty X-API-Key header',
+      });
+    }
+    await expect(
+      auth.authenticate({ 'x-api-key': key, authorization: `ApiKey ${key}` }),
+    ).rejects.toMatchObject({ status: 401, message: expect.stringContaining('not both') });
+    expect(await auth.authenticate({})).toBeUndefined();
+  });
+
   it('issues a local admin token valid for a week by default', async () => {
     const config = generateAuthConfig();
     const token = await issueLocalAdminToken(config);

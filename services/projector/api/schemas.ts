@@ -95,8 +95,8 @@ const auditFilterShape = {
   rule: z.string().min(1).max(256).optional(),
   policyVersion: z.string().min(1).max(256).optional(),
   type: z.enum(EVENT_TYPES as [string, ...string[]]).optional(),
-  from: Timestamp.optional(),
-  to: Timestamp.optional(),
+  from: Timestamp.optional().describe('events at or after this time; not after `to` (400 otherwise)'),
+  to: Timestamp.optional().describe('events at or before this time'),
 };
 const fromBeforeTo = (q: { from?: string | undefined; to?: string | undefined }) =>
   !q.from || !q.to || Date.parse(q.from) <= Date.parse(q.to);

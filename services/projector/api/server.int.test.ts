@@ -20,7 +20,7 @@ interface Call {
   headers?: Record<string, string>;
 }
 
-async function call(method: 'GET' | 'POST', url: string, c: Call = {}) {
+async function call(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, c: Call = {}) {
   const headers: Record<string, string> = { ...env.headers[c.as ?? 'admin'], ...(c.headers ?? {}) };
   let payload: string | undefined;
   if (c.raw !== undefined) payload = c.raw;
@@ -351,7 +351,7 @@ describe('explain and audit', () => {
 describe('bad input on every endpoint: a clear 4xx naming the field, nothing written', () => {
   interface BadCase {
     name: string;
-    method: 'GET' | 'POST';
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE';
     url: string;
     as?: PrincipalName;
     body?: unknown;
@@ -758,6 +758,20 @@ describe('bad input on every endpoint: a clear 4xx naming the field, nothing wri
       paths: ['after'],
     },
     { name: 'unknown route', method: 'GET', url: '/v1/nope', status: 404, code: 'NOT_FOUND' },
+    {
+      name: 'method a path lacks',
+      method: 'DELETE',
+      url: '/v1/cases',
+      status: 405,
+      code: 'METHOD_NOT_ALLOWED',
+    },
+    {
+      name: 'method a parameterized path lacks',
+      method: 'PUT',
+      url: '/v1/actions/act-x/approve?x=1',
+      status: 405,
+      code: 'METHOD_NOT_ALLOWED',
+    },
   ];
 
   it.each(cases)('$name → $status $code', async (c) => {
@@ -777,6 +791,18 @@ describe('bad input on every endpoint: a clear 4xx naming the field, nothing wri
       for (const p of c.paths) expect(r.json.error.message).toContain(p);
     }
     expect(await env.store.headPosition()).toBe(head);
+  });
+
+  it('405 names the methods the path has in Allow', async () => {
+    const r = await env.app.inject({ method: 'DELETE', url: '/v1/cases/case-1', headers: env.headers.admin });
+    expect(r.statusCode).toBe(405);
+    expect(r.headers.allow).toBe('GET, HEAD');
+    // QUERY is a body method: fastify checks its content type before it finds no route
+    const query = await env.app.inject({ method: 'QUERY' as 'GET', url: '/healthz' });
+    expect(query.statusCode).toBe(405);
+    expect(query.json().error.code).toBe('METHOD_NOT_ALLOWED');
+    const post = await env.app.inject({ method: 'PATCH', url: '/v1/actions', headers: env.headers.admin });
+    expect(String(post.headers.allow).split(', ').sort()).toEqual(['GET', 'HEAD', 'POST']);
   });
 
   it('413 over the body limit, on ingest and on commands, with nothing written', async () => {

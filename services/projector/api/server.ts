@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import swagger, { type FastifyDynamicSwaggerOptions } from '@fastify/swagger';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ApprovalError, ConflictError, NotFoundError, TourniquetError } from '../../../platform/errors.ts';
@@ -237,17 +237,44 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
   app.setErrorHandler((err, request, reply) => {
+    // fastify checks a body method's content type before it finds no route (QUERY without one):
+    // the answer is still about the route
+    if (request.is404) return unroutable(request, reply);
     const { status, body } = toHttpError(err, bodyLimit);
     if (status >= 500) request.log.error({ err }, 'request failed');
     if (status === 401)
       reply.header('www-authenticate', 'Bearer realm="tourniquet", ApiKey realm="tourniquet"');
     reply.status(status).send({ error: body });
   });
-  app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send({
-      error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` },
-    });
+  // A path that exists under other methods answers 405 with Allow (RFC 9110), not 404.
+  const routes: Array<{ pattern: RegExp; method: string }> = [];
+  app.addHook('onRoute', (route) => {
+    const pattern = new RegExp(
+      `^${route.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[^/]+/g, '[^/]+')}/?$`,
+    );
+    for (const method of [route.method].flat()) routes.push({ pattern, method });
   });
+  const unroutable = (request: FastifyRequest, reply: FastifyReply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))];
+    if (allowed.length > 0) {
+      reply
+        .status(405)
+        .header('allow', allowed.join(', '))
+        .send({
+          error: {
+            code: 'METHOD_NOT_ALLOWED',
+            message: `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`,
+            retriable: false,
+          },
+        });
+      return;
+    }
+    reply.status(404).send({
+      error: { code: 'NOT_FOUND', message: `no route ${request.method} ${path}`, retriable: false },
+    });
+  };
+  app.setNotFoundHandler(unroutable);
   app.addHook('onResponse', async (request, reply) => {
     recordHttpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode);
   });
