@@ -394,9 +394,11 @@ export class SharedDryRunProvider implements IdentityProvider {
   private readonly offsets = new Map<string, number>();
   /** Per action id: the peer journal whose latest line left it applied (deleted when reverted). */
   private readonly peerApplied = new Map<string, string>();
+  private readonly log: Logger | undefined;
 
-  constructor(opts: { dir: string; executorId: string; name?: string }) {
+  constructor(opts: { dir: string; executorId: string; name?: string; log?: Logger }) {
     this.dir = opts.dir;
+    this.log = opts.log;
     mkdirSync(this.dir, { recursive: true });
     this.own = `dry-run-${opts.executorId.replace(/[^A-Za-z0-9._-]/g, '_')}.jsonl`;
     this.journalPath = join(this.dir, this.own);
@@ -413,7 +415,8 @@ export class SharedDryRunProvider implements IdentityProvider {
     let files: string[];
     try {
       files = readdirSync(this.dir).filter((f) => /^dry-run-.*\.jsonl$/.test(f) && f !== this.own);
-    } catch {
+    } catch (err) {
+      this.log?.warn({ err, dir: this.dir }, 'dry-run journal directory unreadable: peers not seen');
       return;
     }
     for (const f of files) {
@@ -423,7 +426,7 @@ export class SharedDryRunProvider implements IdentityProvider {
       try {
         size = statSync(path).size;
       } catch {
-        continue;
+        continue; // removed since it was listed
       }
       if (size <= from) continue;
       const buf = Buffer.alloc(size - from);
@@ -441,7 +444,11 @@ export class SharedDryRunProvider implements IdentityProvider {
         let call: DryRunCall;
         try {
           call = JSON.parse(line) as DryRunCall;
-        } catch {
+        } catch (err) {
+          this.log?.warn(
+            { err, journal: f, line: line.slice(0, 200) },
+            'dry-run peer journal line is not JSON: skipped',
+          );
           continue;
         }
         if (call.phase === 'apply' && call.effect) this.peerApplied.set(call.actionId, f);
@@ -645,7 +652,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
         providersFile: config.executor.providersFile,
         dryRun: () =>
           journalDir
-            ? new SharedDryRunProvider({ dir: journalDir, executorId: config.executor.id })
+            ? new SharedDryRunProvider({ dir: journalDir, executorId: config.executor.id, log: slog })
             : new DryRunProvider({ journalPath: join(config.store.dataDir, 'dry-run-calls.jsonl') }),
         executorId: config.executor.id,
         leaseMs: config.executor.leaseMs,
