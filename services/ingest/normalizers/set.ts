@@ -20,6 +20,7 @@ import type {
   NormalizedDetection,
   Severity,
 } from '../../../schemas/detection.ts';
+import { CAEP, RISC } from '../../../schemas/shared-signals.ts';
 import {
   at,
   checkId,
@@ -57,8 +58,6 @@ export function isSetClaims(r: Obj): boolean {
   );
 }
 
-const CAEP = 'https://schemas.openid.net/secevent/caep/event-type/';
-const RISC = 'https://schemas.openid.net/secevent/risc/event-type/';
 
 interface EventRule {
   kind: DetectionKind;
