@@ -81,7 +81,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
   await decider.start();
 
   let dryRun: DryRunProvider | undefined; // the default provider, when nothing else is configured
-  const { executor } = await startConfiguredExecutor({
+  const { executor, signals } = await startConfiguredExecutor({
     store,
     dataDir: opts.dataDir,
     providersFile: opts.providersPath,
@@ -107,6 +107,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     automation: decider,
     auth,
     log,
+    ...(signals ? { signals } : {}),
   });
   const address = await api.listen({ port: opts.port ?? 7420, host: opts.host ?? '127.0.0.1' });
   const adminToken = await issueLocalAdminToken(auth);
@@ -127,6 +128,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
       await api.close();
       await decider.stop();
       await executor.stop();
+      await signals?.stop();
       await projector.stop();
       await bus.close();
       await store.close();

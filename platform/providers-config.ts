@@ -36,11 +36,14 @@ import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ACTION_TYPES } from '../schemas/events.ts';
+import { SIGNAL_TYPES } from '../schemas/shared-signals.ts';
 import { Executor } from '../services/executor/executor.ts';
 import { DryRunProvider } from '../services/executor/providers/dry-run.ts';
 import { KeycloakProvider } from '../services/executor/providers/keycloak.ts';
 import type { IdentityProvider } from '../services/executor/providers/port.ts';
 import { WebhookProvider } from '../services/executor/providers/webhook.ts';
+import { loadOrCreateSigningKey } from '../services/signals/keys.ts';
+import { SignalTransmitter } from '../services/signals/transmitter.ts';
 import { issuesFromZod, TourniquetError } from './errors.ts';
 import type { EventStore } from './eventstore/port.ts';
 
@@ -136,12 +139,50 @@ export const ExecutorTuning = z
   .strict();
 export type ExecutorTuning = z.infer<typeof ExecutorTuning>;
 
+const SignalReceiverEntry = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" or "-" (at most 64)'),
+    url: z.url(),
+    audience: z.string().min(1).max(2048),
+    authorization: z.string().min(1).optional(),
+    authorizationFile: z.string().min(1).optional(),
+    events: z.array(z.enum(SIGNAL_TYPES)).min(1).optional(),
+    timeoutMs: z.number().int().min(100).max(300_000).optional(),
+  })
+  .strict()
+  .refine((v) => !(v.authorization && v.authorizationFile), {
+    message: 'authorization and authorizationFile are exclusive',
+  });
+
+/** Shared Signals out (services/signals): SETs for containment that took effect. */
+export const SignalsConfig = z
+  .object({
+    /** The SETs' `iss`. */
+    issuer: z.url(),
+    /** A private JWK (EC, RSA or OKP); default: generated on first start as ssf-signing-key.json in the data dir. */
+    signingKeyFile: z.string().min(1).optional(),
+    receivers: z
+      .array(SignalReceiverEntry)
+      .min(1)
+      .refine((rs) => new Set(rs.map((r) => r.name)).size === rs.length, { message: 'receiver names must differ' }),
+    retry: z
+      .object({
+        initialDelayMs: z.number().int().min(1).max(600_000).optional(),
+        maxDelayMs: z.number().int().min(1).max(3_600_000).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+export type SignalsConfig = z.infer<typeof SignalsConfig>;
+
 export const ProvidersConfigSchema = z
   .object({
     providers: z
       .record(z.string().min(1).max(128), ProviderEntry)
       .refine((m) => Object.keys(m).length > 0, { message: 'name at least one provider' }),
     executor: ExecutorTuning.optional(),
+    signals: SignalsConfig.optional(),
   })
   .strict();
 
@@ -216,6 +257,10 @@ export function parseProvidersConfig(
         entry.secretFile = resolve(opts.baseDir, entry.secretFile);
       }
     }
+    if (config.signals?.signingKeyFile)
+      config.signals.signingKeyFile = resolve(opts.baseDir, config.signals.signingKeyFile);
+    for (const r of config.signals?.receivers ?? [])
+      if (r.authorizationFile) r.authorizationFile = resolve(opts.baseDir, r.authorizationFile);
   }
   return config;
 }
@@ -365,7 +410,7 @@ export async function startConfiguredExecutor(opts: {
   log: Logger;
   /** Said with the fatal log line, e.g. 'restart the service'. */
   onStop: string;
-}): Promise<{ executor: Executor; providersFrom: string }> {
+}): Promise<{ executor: Executor; providersFrom: string; signals: SignalTransmitter | undefined }> {
   const config = opts.providersFile ? loadProvidersConfig(opts.providersFile) : undefined;
   const providers = config
     ? buildProviders(config, opts.dataDir)
@@ -380,5 +425,40 @@ export async function startConfiguredExecutor(opts: {
   });
   await executor.start((err) => opts.log.fatal({ err }, `executor stopped; ${opts.onStop}`));
   const providersFrom = config ? (opts.providersFile as string) : opts.providers ? 'caller' : 'dry-run';
-  return { executor, providersFrom };
+  const signals = await startConfiguredSignals(config?.signals, opts);
+  return { executor, providersFrom, signals };
+}
+
+/**
+ * The Shared Signals transmitter a configuration's `signals` block asks for, started (undefined without
+ * one). Its key comes from `signingKeyFile`, else from ssf-signing-key.json in the data dir, created on
+ * first start.
+ */
+export async function startConfiguredSignals(
+  signals: SignalsConfig | undefined,
+  opts: { store: EventStore; dataDir: string; log: Logger; onStop: string },
+): Promise<SignalTransmitter | undefined> {
+  if (!signals) return undefined;
+  const key = await loadOrCreateSigningKey(
+    signals.signingKeyFile ?? join(opts.dataDir, 'ssf-signing-key.json'),
+    signals.signingKeyFile === undefined,
+  );
+  const transmitter = new SignalTransmitter({
+    store: opts.store,
+    issuer: signals.issuer,
+    key,
+    receivers: signals.receivers.map(({ authorizationFile, ...r }, i) => ({
+      ...r,
+      ...(authorizationFile
+        ? { authorization: readSecret(authorizationFile, `signals.receivers[${i}].authorizationFile`) }
+        : {}),
+    })),
+    deadLetterPath: join(opts.dataDir, 'signals-dead-letters.jsonl'),
+    ...(signals.retry ? { retry: signals.retry } : {}),
+    log: opts.log,
+  });
+  await transmitter.start((err, receiver) =>
+    opts.log.fatal({ err, receiver }, `signal queue stopped; ${opts.onStop}`),
+  );
+  return transmitter;
 }

@@ -646,7 +646,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
     case 'executor': {
       const { store, kind, where } = await openStore(config, slog);
       const journalDir = config.executor.dryRunJournalDir;
-      const { executor, providersFrom } = await startConfiguredExecutor({
+      const { executor, providersFrom, signals } = await startConfiguredExecutor({
         store,
         dataDir: config.store.dataDir,
         providersFile: config.executor.providersFile,
@@ -673,6 +673,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
         service,
         async stop() {
           await executor.stop();
+          await signals?.stop();
           await store.close();
         },
       };

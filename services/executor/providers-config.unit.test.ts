@@ -155,4 +155,54 @@ executor:
     expect(Object.keys(config!.providers).sort()).toEqual(['*', 'kc']);
     expect(config!.providers.kc).toMatchObject({ type: 'keycloak', username: 'admin', adminRealm: 'master' });
   });
+
+  test('signals: receivers validated, file paths resolved against the config file, each mistake named', () => {
+    const d = dir();
+    const path = join(d, 'providers.yaml');
+    writeFileSync(
+      path,
+      [
+        'providers:',
+        '  "*": { type: dry-run }',
+        'signals:',
+        '  issuer: https://tourniquet.acme.example',
+        '  signingKeyFile: keys/ssf.jwk',
+        '  receivers:',
+        '    - name: workspace',
+        '      url: https://app.example/ssf/push',
+        '      audience: https://app.example',
+        '      authorizationFile: secrets/push-token',
+        '      events: [session-revoked, account-disabled]',
+      ].join('\n'),
+    );
+    const config = loadProvidersConfig(path, {});
+    expect(config.signals).toMatchObject({
+      issuer: 'https://tourniquet.acme.example',
+      signingKeyFile: join(d, 'keys/ssf.jwk'),
+      receivers: [{ name: 'workspace', authorizationFile: join(d, 'secrets/push-token') }],
+    });
+    const base = { providers: { '*': { type: 'dry-run' } } };
+    const receiver = { name: 'r', url: 'https://r.example/push', audience: 'r' };
+    const issues = (signals: unknown) =>
+      (
+        invalid(() => parseProvidersConfig({ ...base, signals }, { env: {} })).details!.issues as Array<{
+          path: string;
+        }>
+      ).map((i) => i.path);
+    expect(issues({ issuer: 'not a url', receivers: [receiver] })).toContain('signals.issuer');
+    expect(issues({ issuer: 'https://t', receivers: [] })).toContain('signals.receivers');
+    expect(issues({ issuer: 'https://t', receivers: [receiver, receiver] })).toContain('signals.receivers');
+    expect(
+      issues({ issuer: 'https://t', receivers: [{ ...receiver, events: ['account-purged'] }] }),
+    ).toContain('signals.receivers.0.events.0');
+    expect(issues({ issuer: 'https://t', receivers: [{ ...receiver, name: 'has space' }] })).toContain(
+      'signals.receivers.0.name',
+    );
+    expect(
+      issues({
+        issuer: 'https://t',
+        receivers: [{ ...receiver, authorization: 'a', authorizationFile: 'b' }],
+      }),
+    ).toContain('signals.receivers.0');
+  });
 });

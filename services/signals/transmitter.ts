@@ -12,7 +12,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
-import { SignJWT } from 'jose';
+import { type JWK, SignJWT } from 'jose';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import { type Dispatcher, request } from 'undici';
@@ -58,13 +58,33 @@ const signalsTotal = new Counter({
 
 const TYPES = ['ActionExecuted', 'ActionRolledBack'] as const;
 
+export interface ReceiverStatus {
+  name: string;
+  url: string;
+  audience: string;
+  events: SignalType[] | null;
+  running: boolean;
+  /** Position of the last event whose signals the receiver has had (or that were dead-lettered). */
+  position: number;
+  delivered: number;
+  deadLettered: number;
+  retries: number;
+}
+
+/** What the API shows of a transmitter (services/projector/api). */
+export interface SignalsView {
+  readonly issuer: string;
+  jwks(): { keys: JWK[] };
+  status(): Promise<ReceiverStatus[]>;
+}
+
 /** What the RFC 8935 receiver said when it refused a SET. */
 interface Refusal {
   status: number;
   body: string;
 }
 
-export class SignalTransmitter {
+export class SignalTransmitter implements SignalsView {
   private readonly opts: TransmitterOptions;
   private readonly subs = new Map<string, Subscription>();
   private abort = new AbortController();
@@ -81,6 +101,30 @@ export class SignalTransmitter {
       names.add(r.name);
     }
     this.opts = opts;
+  }
+
+  get issuer(): string {
+    return this.opts.issuer;
+  }
+
+  /** The public key receivers verify SETs with. */
+  jwks(): { keys: JWK[] } {
+    return { keys: [this.opts.key.publicJwk] };
+  }
+
+  /** Each receiver: where its queue stands (its checkpoint in the store) and what it has had since start. */
+  async status(): Promise<ReceiverStatus[]> {
+    return Promise.all(
+      this.opts.receivers.map(async (r) => ({
+        name: r.name,
+        url: r.url,
+        audience: r.audience,
+        events: r.events ? [...r.events] : null,
+        running: this.subs.has(r.name),
+        position: (await this.opts.store.getCheckpoint(SignalTransmitter.checkpointName(r.name))) ?? 0,
+        ...(this.stats.get(r.name) ?? { delivered: 0, deadLettered: 0, retries: 0 }),
+      })),
+    );
   }
 
   static checkpointName(receiver: string): string {

@@ -58,7 +58,6 @@ export function isSetClaims(r: Obj): boolean {
   );
 }
 
-
 interface EventRule {
   kind: DetectionKind;
   confidence: number;

@@ -905,6 +905,53 @@ describe('ops: live feed, metrics, health, readiness, OpenAPI', () => {
     }
   });
 
+  it('Shared Signals: SSF configuration, the public JWKS and where each receiver stands; 404 without a transmitter', async () => {
+    const conf = await env.app.inject({ method: 'GET', url: '/.well-known/ssf-configuration' });
+    expect(conf.statusCode).toBe(200);
+    expect(conf.json()).toEqual({
+      spec_version: '1_0',
+      issuer: 'https://tourniquet.test',
+      jwks_uri: 'http://localhost:80/v1/signals/jwks',
+      delivery_methods_supported: ['urn:ietf:rfc:8935'],
+    });
+    const jwks = (await env.app.inject({ method: 'GET', url: '/v1/signals/jwks' })).json();
+    expect(jwks.keys).toHaveLength(1);
+    expect(jwks.keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig' });
+    expect(jwks.keys[0].kid).toEqual(expect.any(String));
+    expect(jwks.keys[0]).not.toHaveProperty('d');
+    const status = await env.app.inject({ method: 'GET', url: '/v1/signals', headers: env.headers.auditor });
+    expect(status.json()).toEqual({
+      configured: true,
+      issuer: 'https://tourniquet.test',
+      head: await env.store.headPosition(),
+      receivers: [
+        {
+          name: 'siem',
+          url: 'http://127.0.0.1:9/push',
+          audience: 'https://siem.test',
+          events: null,
+          running: false,
+          position: 0,
+          delivered: 0,
+          deadLettered: 0,
+          retries: 0,
+        },
+      ],
+    });
+    const bare = await testEnv({ signals: undefined });
+    try {
+      for (const url of ['/.well-known/ssf-configuration', '/v1/signals/jwks']) {
+        const r = await bare.app.inject({ method: 'GET', url });
+        expect(r.statusCode).toBe(404);
+        expect(r.json().error.code).toBe('NOT_FOUND');
+      }
+      const r = await bare.app.inject({ method: 'GET', url: '/v1/signals', headers: bare.headers.admin });
+      expect(r.json()).toMatchObject({ configured: false, issuer: null, receivers: [] });
+    } finally {
+      await bare.close();
+    }
+  });
+
   it('publishes a complete OpenAPI document at /docs/json and a page at /docs', async () => {
     const doc = (await call('GET', '/docs/json', { as: 'none' })).json as {
       openapi: string;
@@ -928,8 +975,10 @@ describe('ops: live feed, metrics, health, readiness, OpenAPI', () => {
       for (const [method, op] of Object.entries(ops)) {
         expect(Object.keys(op.responses).length, `${method} ${path}`).toBeGreaterThan(0);
         if (method === 'post') expect(op.requestBody, `${method} ${path}`).toBeDefined();
-        if (!['/healthz', '/readyz'].includes(path))
-          expect(op.security, `${method} ${path}`).toEqual([{ bearerAuth: [] }, { apiKeyHeader: [] }]);
+        const open = ['/healthz', '/readyz', '/v1/signals/jwks', '/.well-known/ssf-configuration'];
+        expect(op.security, `${method} ${path}`).toEqual(
+          open.includes(path) ? [] : [{ bearerAuth: [] }, { apiKeyHeader: [] }],
+        );
       }
     }
     expect(doc.paths['/v1/actions']!.get!.parameters!.map((p) => p.name).sort()).toEqual([

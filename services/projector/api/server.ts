@@ -10,6 +10,7 @@ import { SqliteEventStore } from '../../../platform/eventstore/sqlite.ts';
 import type { EventType, NewEvent, RecordedEvent } from '../../../schemas/events.ts';
 import type { DeciderInput } from '../../decider/core/types.ts';
 import type { AutomationGateway, DeciderGateway, IngestGateway } from '../../gateways.ts';
+import type { SignalsView } from '../../signals/transmitter.ts';
 import { verifyChain } from '../audit-verify.ts';
 import { Explanation, explainAction } from '../explain.ts';
 import { bindProjectorMetrics, metrics, recordDetectionsIn, recordHttpRequest } from '../metrics.ts';
@@ -70,6 +71,8 @@ export interface ApiDeps {
   settleTimeoutMs?: number;
   /** SSE heartbeat interval (default 15 s). */
   heartbeatMs?: number;
+  /** The Shared Signals transmitter in this process, if any: its keys and its receivers' progress. */
+  signals?: SignalsView;
 }
 
 const READ: readonly Role[] = ['analyst', 'auditor', 'admin'];
@@ -98,6 +101,9 @@ export const ROUTE_ROLES: Record<string, readonly Role[] | 'public'> = {
   'GET /v1/audit/export': AUDIT,
   'GET /v1/audit/verify': AUDIT,
   'GET /v1/stream': READ,
+  'GET /v1/signals': READ,
+  'GET /v1/signals/jwks': 'public',
+  'GET /.well-known/ssf-configuration': 'public',
   'GET /metrics': READ,
   'GET /healthz': 'public',
   'GET /readyz': 'public',
@@ -295,7 +301,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         title: 'Tourniquet API',
         version: '1',
         description:
-          'Automated identity response: cases, actions and approvals, audit and tamper evidence. Every endpoint but /healthz, /readyz and /docs needs credentials: `Authorization: Bearer <jwt>` (claims `sub`, `roles`), `Authorization: ApiKey <key>` or `X-API-Key: <key>`. Errors are `{error: {code, message, ...details}}`; 400s list every failing field in `error.issues`.',
+          'Automated identity response: cases, actions and approvals, audit and tamper evidence. Every endpoint but /healthz, /readyz, /docs, /v1/signals/jwks and /.well-known/ssf-configuration needs credentials: `Authorization: Bearer <jwt>` (claims `sub`, `roles`), `Authorization: ApiKey <key>` or `X-API-Key: <key>`. Errors are `{error: {code, message, ...details}}`; 400s list every failing field in `error.issues`.',
       },
       tags: [
         { name: 'ingest', description: 'Detections in' },
@@ -818,6 +824,91 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   // ---------------------------------------------------------------- ops
+
+  const signals = deps.signals;
+  const noSignals = () =>
+    new TourniquetError('NOT_FOUND', 'no Shared Signals transmitter runs here (providers file: signals)', {
+      status: 404,
+    });
+  const Jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
+  addRoute(app, auth, {
+    method: 'GET',
+    url: '/v1/signals',
+    roles: roles('GET /v1/signals'),
+    summary: 'Shared Signals out: the transmitter and where each receiver stands',
+    description:
+      'CAEP/RISC Security Event Tokens pushed to receivers for containment that took effect (docs/signals.md). `position` is the last event each receiver has had; compare it with `head`.',
+    tags: ['signals'],
+    response: {
+      200: z.object({
+        configured: z.boolean(),
+        issuer: z.string().nullable(),
+        head: z.number().int(),
+        receivers: z.array(
+          z.object({
+            name: z.string(),
+            url: z.string(),
+            audience: z.string(),
+            events: z.array(z.string()).nullable(),
+            running: z.boolean(),
+            position: z.number().int(),
+            delivered: z.number().int(),
+            deadLettered: z.number().int(),
+            retries: z.number().int(),
+          }),
+        ),
+      }),
+      401: ErrorBody,
+      403: ErrorBody,
+    },
+    handler: async () => ({
+      configured: signals !== undefined,
+      issuer: signals?.issuer ?? null,
+      head: await store.headPosition(),
+      receivers: signals ? await signals.status() : [],
+    }),
+  });
+
+  addRoute(app, auth, {
+    method: 'GET',
+    url: '/v1/signals/jwks',
+    roles: roles('GET /v1/signals/jwks'),
+    summary: 'The public keys that verify the SETs this transmitter signs',
+    tags: ['signals'],
+    response: { 200: Jwks, 404: ErrorBody },
+    handler: async () => {
+      if (!signals) throw noSignals();
+      return signals.jwks();
+    },
+  });
+
+  addRoute(app, auth, {
+    method: 'GET',
+    url: '/.well-known/ssf-configuration',
+    roles: roles('GET /.well-known/ssf-configuration'),
+    summary: 'Shared Signals transmitter configuration metadata (SSF 1.0)',
+    description:
+      'Push delivery only (RFC 8935); receivers are configured by the operator, not through a stream API.',
+    tags: ['signals'],
+    response: {
+      200: z.object({
+        spec_version: z.string(),
+        issuer: z.string(),
+        jwks_uri: z.string(),
+        delivery_methods_supported: z.array(z.string()),
+      }),
+      404: ErrorBody,
+    },
+    handler: async ({ request }) => {
+      if (!signals) throw noSignals();
+      return {
+        spec_version: '1_0',
+        issuer: signals.issuer,
+        jwks_uri: `${request.protocol}://${request.host}/v1/signals/jwks`,
+        delivery_methods_supported: ['urn:ietf:rfc:8935'],
+      };
+    },
+  });
 
   addRoute(app, auth, {
     method: 'GET',

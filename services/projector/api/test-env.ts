@@ -1,6 +1,9 @@
 /** Test environment for the API tests: a real store with the scripted history, a live projector, fake gateways. */
 import type { FastifyInstance } from 'fastify';
+import { exportJWK, generateKeyPair } from 'jose';
 import { SqliteEventStore } from '../../../platform/eventstore/sqlite.ts';
+import { signingKeyFromJwk } from '../../signals/keys.ts';
+import { SignalTransmitter } from '../../signals/transmitter.ts';
 import { Projector } from '../projector.ts';
 import { appendScriptedHistory, FakeAutomation, FakeDecider, FakeIngest } from '../test-support.ts';
 import { type AuthConfig, generateAuthConfig, hashApiKey, issueLocalAdminToken, issueToken } from './auth.ts';
@@ -39,6 +42,15 @@ export async function testEnv(
     ],
   };
   const decider = new FakeDecider(store);
+  // a transmitter that is never started: the API shows its keys and its receiver's (unmoved) checkpoint
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const signals = new SignalTransmitter({
+    store,
+    issuer: 'https://tourniquet.test',
+    key: await signingKeyFromJwk(await exportJWK(privateKey), 'test'),
+    receivers: [{ name: 'siem', url: 'http://127.0.0.1:9/push', audience: 'https://siem.test' }],
+    deadLetterPath: '/dev/null',
+  });
   const app = await buildApi({
     store,
     projector,
@@ -46,6 +58,7 @@ export async function testEnv(
     decider,
     automation: new FakeAutomation(store),
     auth,
+    signals,
     ...overrides,
   });
   const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
