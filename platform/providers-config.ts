@@ -164,7 +164,9 @@ export const SignalsConfig = z
     receivers: z
       .array(SignalReceiverEntry)
       .min(1)
-      .refine((rs) => new Set(rs.map((r) => r.name)).size === rs.length, { message: 'receiver names must differ' }),
+      .refine((rs) => new Set(rs.map((r) => r.name)).size === rs.length, {
+        message: 'receiver names must differ',
+      }),
     retry: z
       .object({
         initialDelayMs: z.number().int().min(1).max(600_000).optional(),
