@@ -180,6 +180,18 @@ export function registerCommands(program: Command): void {
       exit(await runAuditVerify(resolve(o.dataDir), process.stdout));
     });
 
+  const signals = program.command('signals').description('Shared Signals out: CAEP/RISC SETs to receivers');
+  signals
+    .command('jwks')
+    .description('print the public JWKS that verifies the SETs (to hand to receivers)')
+    .option('--key <file>', 'the private JWK the transmitter signs with')
+    .option('--providers <file>', 'providers file whose signals.signingKeyFile names the key')
+    .option('--data-dir <dir>', 'where a generated key lives (ssf-signing-key.json)', '.tourniquet')
+    .action(async (o) => {
+      const { runSignalsJwks } = await import('../../services/signals/cli.ts');
+      exit(await runSignalsJwks(o, process.stdout));
+    });
+
   const projections = program.command('projections').description('read models built from the event stream');
   projections
     .command('rebuild')
