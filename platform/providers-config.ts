@@ -116,14 +116,16 @@ const DryRunEntry = z
 export const ProviderEntry = z.discriminatedUnion('type', [KeycloakEntry, WebhookEntry, DryRunEntry]);
 export type ProviderEntry = z.infer<typeof ProviderEntry>;
 
+/** Exponential backoff between attempts (executor retries, signal deliveries). */
+const Backoff = {
+  initialDelayMs: z.number().int().min(0).max(600_000).optional(),
+  maxDelayMs: z.number().int().min(0).max(3_600_000).optional(),
+};
+
 export const ExecutorTuning = z
   .object({
     retry: z
-      .object({
-        maxAttempts: z.number().int().min(1).max(50).optional(),
-        initialDelayMs: z.number().int().min(0).max(600_000).optional(),
-        maxDelayMs: z.number().int().min(0).max(3_600_000).optional(),
-      })
+      .object({ maxAttempts: z.number().int().min(1).max(50).optional(), ...Backoff })
       .strict()
       .optional(),
     breaker: z
@@ -167,13 +169,8 @@ export const SignalsConfig = z
       .refine((rs) => new Set(rs.map((r) => r.name)).size === rs.length, {
         message: 'receiver names must differ',
       }),
-    retry: z
-      .object({
-        initialDelayMs: z.number().int().min(1).max(600_000).optional(),
-        maxDelayMs: z.number().int().min(1).max(3_600_000).optional(),
-      })
-      .strict()
-      .optional(),
+    /** Deliveries are retried without limit (a receiver's queue waits for it): only the pace is set. */
+    retry: z.object(Backoff).strict().optional(),
   })
   .strict();
 export type SignalsConfig = z.infer<typeof SignalsConfig>;
