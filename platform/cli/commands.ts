@@ -180,6 +180,23 @@ export function registerCommands(program: Command): void {
       exit(await runAuditVerify(resolve(o.dataDir), process.stdout));
     });
 
+  const dlq = program.command('dlq').description('the Kafka dead-letter topic');
+  dlq
+    .command('redrive')
+    .description(
+      'send dead letters back to the topic they came from (after fixing the cause); prints a JSON report',
+    )
+    .option('--config <file>', 'serve configuration YAML for brokers and topics (environment overrides it)')
+    .option('--topic <topic>', 'the dead-letter topic (default: topics.deadLetters)')
+    .option('--reason <code>', 'only letters with this x-dlq-reason (repeatable)', collect, [])
+    .option('--source-topic <topic>', 'only letters from this source topic (repeatable)', collect, [])
+    .option('--since <time>', 'only letters dead-lettered at or after this ISO 8601 time')
+    .option('--dry-run', 'count what would go back, send nothing')
+    .action(async (o) => {
+      const { runDlqRedrive } = await import('./dlq.ts');
+      exit(await runDlqRedrive(o, process.stdout));
+    });
+
   const signals = program.command('signals').description('Shared Signals out: CAEP/RISC SETs to receivers');
   signals
     .command('jwks')

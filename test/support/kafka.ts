@@ -17,7 +17,8 @@ import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Admin, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import type { Admin, IHeaders, Kafka } from 'kafkajs';
+import { readTopicToEnd } from '../../platform/bus/dlq-redrive.ts';
 import { createKafka } from '../../platform/bus/kafka.ts';
 import { ROOT, type ServiceProcess, spawnService, stopService } from './service-process.ts';
 
@@ -180,49 +181,20 @@ export async function topicEnds(admin: Admin, topic: string): Promise<Map<number
  * (nothing committed). For DLQ checks.
  */
 export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 60_000): Promise<ReadMessage[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await topicEnds(admin, topic);
-  await admin.disconnect();
-  const pending = new Map([...ends].filter(([, hw]) => hw > 0n));
   const out: ReadMessage[] = [];
-  if (pending.size === 0) return out;
-  const consumer = kafka.consumer({
-    groupId: uniqueName('tq-test-reader'),
-    maxBytesPerPartition: 16 * 1024 * 1024,
-  });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  let finish: () => void = () => undefined;
-  const done = new Promise<void>((r) => {
-    finish = r;
-  });
-  await consumer.run({
-    autoCommit: false,
-    eachMessage: async ({ partition, message }: { partition: number; message: KafkaMessage }) => {
-      const end = pending.get(partition);
-      if (end === undefined || BigInt(message.offset) >= end) return;
+  await readTopicToEnd(
+    kafka,
+    topic,
+    ({ partition, message }) =>
       out.push({
         partition,
         offset: message.offset,
         key: message.key,
         value: message.value,
         headers: headersOf(message.headers),
-      });
-      if (BigInt(message.offset) + 1n >= end) {
-        pending.delete(partition);
-        if (pending.size === 0) finish();
-      }
-    },
-  });
-  const timer = setTimeout(finish, timeoutMs);
-  await done;
-  clearTimeout(timer);
-  await consumer.disconnect();
-  if (pending.size > 0)
-    throw new Error(
-      `readTopic(${topic}): partitions ${[...pending.keys()]} not read to the end in ${timeoutMs} ms`,
-    );
+      }),
+    timeoutMs,
+  );
   return out;
 }
 
