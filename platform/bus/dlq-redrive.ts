@@ -9,6 +9,7 @@
  * The DLQ is read from its start to the end it had when the run began, with a throw-away consumer
  * group (nothing committed, nothing left behind); filters pick which letters go back.
  */
+import { randomUUID } from 'node:crypto';
 import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { TourniquetError } from '../errors.ts';
@@ -63,7 +64,7 @@ export async function readTopicToEnd(
 ): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
-  const groupId = `tourniquet.read-to-end.${process.pid}.${Date.now()}`;
+  const groupId = `tourniquet.read-to-end.${randomUUID()}`;
   try {
     const offsets = await admin.fetchTopicOffsets(topic);
     const pending = new Map(
@@ -104,7 +105,9 @@ export async function readTopicToEnd(
       );
     }
   } finally {
-    await admin.deleteGroups([groupId]).catch(() => undefined); // never joined when the topic was empty
+    // Tidying only: a group that never joined (empty topic) has nothing to delete, and one that could
+    // not be deleted expires with the broker's offsets retention; no offset was ever committed to it.
+    await admin.deleteGroups([groupId]).catch(() => undefined);
     await admin.disconnect();
   }
 }
