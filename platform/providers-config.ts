@@ -43,7 +43,7 @@ import { KeycloakProvider } from '../services/executor/providers/keycloak.ts';
 import type { IdentityProvider } from '../services/executor/providers/port.ts';
 import { WebhookProvider } from '../services/executor/providers/webhook.ts';
 import { loadOrCreateSigningKey } from '../services/signals/keys.ts';
-import { SignalTransmitter } from '../services/signals/transmitter.ts';
+import { type SignalReceiver, SignalTransmitter } from '../services/signals/transmitter.ts';
 import { issuesFromZod, TourniquetError } from './errors.ts';
 import type { EventStore } from './eventstore/port.ts';
 
@@ -428,6 +428,16 @@ export async function startConfiguredExecutor(opts: {
   return { executor, providersFrom, signals };
 }
 
+/** The configured receivers, with `authorizationFile` read into `authorization`. */
+export function signalReceiversOf(signals: SignalsConfig): SignalReceiver[] {
+  return signals.receivers.map(({ authorizationFile, ...r }, i) => ({
+    ...r,
+    ...(authorizationFile
+      ? { authorization: readSecret(authorizationFile, `signals.receivers[${i}].authorizationFile`) }
+      : {}),
+  }));
+}
+
 /**
  * The Shared Signals transmitter a configuration's `signals` block asks for, started (undefined without
  * one). Its key comes from `signingKeyFile`, else from ssf-signing-key.json in the data dir, created on
@@ -446,12 +456,7 @@ export async function startConfiguredSignals(
     store: opts.store,
     issuer: signals.issuer,
     key,
-    receivers: signals.receivers.map(({ authorizationFile, ...r }, i) => ({
-      ...r,
-      ...(authorizationFile
-        ? { authorization: readSecret(authorizationFile, `signals.receivers[${i}].authorizationFile`) }
-        : {}),
-    })),
+    receivers: signalReceiversOf(signals),
     deadLetterPath: join(opts.dataDir, 'signals-dead-letters.jsonl'),
     ...(signals.retry ? { retry: signals.retry } : {}),
     log: opts.log,

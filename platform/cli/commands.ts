@@ -209,6 +209,21 @@ export function registerCommands(program: Command): void {
       exit(await runSignalsJwks(o, process.stdout));
     });
 
+  signals
+    .command('redeliver')
+    .description(
+      'send again the SETs receivers refused (signals-dead-letters.jsonl), once their side is fixed; exit 2 if any is still not delivered',
+    )
+    .requiredOption('--providers <file>', 'providers file with the signals block (receivers as they are now)')
+    .option('--data-dir <dir>', 'data directory holding signals-dead-letters.jsonl', '.tourniquet')
+    .option('--receiver <name>', 'only letters for this receiver (repeatable)', collect, [])
+    .option('--file <file>', 'a moved-aside file a stopped run left (…jsonl.redelivering-*)')
+    .option('--dry-run', 'count what would be sent, send nothing')
+    .action(async (o) => {
+      const { runSignalsRedeliver } = await import('../../services/signals/cli.ts');
+      exit(await runSignalsRedeliver(o, process.stdout));
+    });
+
   const projections = program.command('projections').description('read models built from the event stream');
   projections
     .command('rebuild')

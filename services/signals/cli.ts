@@ -1,6 +1,8 @@
 import { join, resolve } from 'node:path';
-import { loadProvidersConfig } from '../../platform/providers-config.ts';
+import { TourniquetError } from '../../platform/errors.ts';
+import { loadProvidersConfig, signalReceiversOf } from '../../platform/providers-config.ts';
 import { loadOrCreateSigningKey } from './keys.ts';
+import { redeliverDeadLetters } from './redeliver.ts';
 
 /**
  * `tourniquet signals jwks`: the public JWKS receivers verify SETs with, for handing out where no API
@@ -20,4 +22,27 @@ export async function runSignalsJwks(
   const key = await loadOrCreateSigningKey(path, false);
   out.write(`${JSON.stringify({ keys: [key.publicJwk] }, null, 2)}\n`);
   return 0;
+}
+
+/**
+ * `tourniquet signals redeliver`: the SETs receivers refused for good, sent again once their side is
+ * fixed (services/signals/redeliver.ts), to the receivers as the providers file configures them now.
+ */
+export async function runSignalsRedeliver(
+  opts: { providers: string; dataDir: string; receiver?: string[]; file?: string; dryRun?: boolean },
+  out: NodeJS.WritableStream,
+): Promise<number> {
+  const signals = loadProvidersConfig(resolve(opts.providers)).signals;
+  if (!signals)
+    throw new TourniquetError('CONFIG_INVALID', `${opts.providers} has no signals block`, { status: 500 });
+  const live = join(resolve(opts.dataDir), 'signals-dead-letters.jsonl');
+  const report = await redeliverDeadLetters({
+    path: opts.file ? resolve(opts.file) : live,
+    keepPath: live,
+    receivers: signalReceiversOf(signals),
+    ...(opts.receiver?.length ? { only: opts.receiver } : {}),
+    dryRun: Boolean(opts.dryRun),
+  });
+  out.write(`${JSON.stringify(report, null, 2)}\n`);
+  return report.refused + report.failed > 0 ? 2 : 0;
 }

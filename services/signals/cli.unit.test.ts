@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { runSignalsJwks } from './cli.ts';
+import { runSignalsJwks, runSignalsRedeliver } from './cli.ts';
 import { loadOrCreateSigningKey } from './keys.ts';
 
 async function jwksOf(opts: Parameters<typeof runSignalsJwks>[0]) {
@@ -36,5 +36,24 @@ describe('tourniquet signals jwks', () => {
     const fromKey = await jwksOf({ dataDir: '/nonexistent', key: join(dir, 'other.jwk') });
     expect(fromKey.jwks.keys[0]!.kid).toBe(other.kid);
     expect(other.kid).not.toBe(generated.kid);
+  });
+
+  it('signals redeliver keeps what a receiver that is down did not take, and says so with exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tq-signals-cli-'));
+    writeFileSync(
+      join(dir, 'providers.yaml'),
+      'providers: { "*": { type: dry-run } }\nsignals:\n  issuer: https://t.example\n  receivers: [{ name: app, url: "http://127.0.0.1:9/push", audience: a }]\n',
+    );
+    const line = JSON.stringify({ receiver: 'app', jti: 'j1', set: 'x.y.z', type: 'session-revoked' });
+    writeFileSync(join(dir, 'signals-dead-letters.jsonl'), `${line}\n`);
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (c) => {
+      text += c;
+    });
+    const code = await runSignalsRedeliver({ providers: join(dir, 'providers.yaml'), dataDir: dir }, out);
+    expect(code).toBe(2);
+    expect(JSON.parse(text)).toMatchObject({ read: 1, toSend: 1, delivered: 0, failed: 1 });
+    expect(readFileSync(join(dir, 'signals-dead-letters.jsonl'), 'utf8')).toBe(`${line}\n`);
   });
 });

@@ -78,8 +78,27 @@ export interface SignalsView {
   status(): Promise<ReceiverStatus[]>;
 }
 
+/** One line of the dead-letter file: a SET a receiver refused for good, and its answer. */
+export interface SignalDeadLetter {
+  at: string;
+  receiver: string;
+  type: SignalType;
+  jti: string;
+  eventId: string;
+  position: number;
+  status: number;
+  answer: string;
+  /** The signed SET as it was sent. */
+  set: string;
+}
+
+/** One line, one write (O_APPEND): lines from two writers never interleave. */
+export function appendDeadLetter(path: string, letter: SignalDeadLetter): void {
+  appendFileSync(path, `${JSON.stringify(letter)}\n`);
+}
+
 /** What the RFC 8935 receiver said when it refused a SET. */
-interface Refusal {
+export interface Refusal {
   status: number;
   body: string;
 }
@@ -199,27 +218,27 @@ export class SignalTransmitter implements SignalsView {
     });
     let refusal: Refusal | undefined;
     try {
-      refusal = await policy.execute(({ signal: abort }) => this.push(r, jwt, abort), this.abort.signal);
+      refusal = await policy.execute(
+        ({ signal: abort }) => pushSet(r, jwt, abort, this.opts.dispatcher),
+        this.abort.signal,
+      );
     } finally {
       retried.dispose();
     }
     if (refusal) {
       stats.deadLettered += 1;
       signalsTotal.inc({ receiver: r.name, type: signal.type, outcome: 'dead_lettered' });
-      appendFileSync(
-        this.opts.deadLetterPath,
-        `${JSON.stringify({
-          at: new Date().toISOString(),
-          receiver: r.name,
-          type: signal.type,
-          jti: signal.claims.jti,
-          eventId: signal.eventId,
-          position: signal.position,
-          status: refusal.status,
-          answer: refusal.body.slice(0, 2000),
-          set: jwt,
-        })}\n`,
-      );
+      appendDeadLetter(this.opts.deadLetterPath, {
+        at: new Date().toISOString(),
+        receiver: r.name,
+        type: signal.type,
+        jti: signal.claims.jti,
+        eventId: signal.eventId,
+        position: signal.position,
+        status: refusal.status,
+        answer: refusal.body.slice(0, 2000),
+        set: jwt,
+      });
       this.opts.log?.error(
         {
           receiver: r.name,
@@ -234,47 +253,51 @@ export class SignalTransmitter implements SignalsView {
     stats.delivered += 1;
     signalsTotal.inc({ receiver: r.name, type: signal.type, outcome: 'delivered' });
   }
+}
 
-  /** One POST: undefined when accepted, the refusal when a retry cannot help; throws what a retry can. */
-  private async push(r: SignalReceiver, jwt: string, abort: AbortSignal): Promise<Refusal | undefined> {
-    const timeoutMs = r.timeoutMs ?? 10_000;
-    let status: number;
-    let body: string;
-    try {
-      const res = await request(r.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/secevent+jwt',
-          accept: 'application/json',
-          ...(r.authorization ? { authorization: r.authorization } : {}),
-        },
-        body: jwt,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: AbortSignal.any([abort, AbortSignal.timeout(timeoutMs)]),
-        ...(this.opts.dispatcher ? { dispatcher: this.opts.dispatcher } : {}),
-      });
-      status = res.statusCode;
-      body = await res.body.text();
-    } catch (err) {
-      if (abort.aborted) throw err;
-      throw new TourniquetError('SIGNAL_DELIVERY_FAILED', `${r.name}: ${(err as Error).message}`, {
-        retriable: true,
-        cause: err,
-        details: { receiver: r.name },
-      });
-    }
-    if (status >= 200 && status < 300) return undefined;
-    // An expired token or a receiver being set up is fixed on its side: keep the signal until then.
-    const retriable = status >= 500 || [401, 403, 408, 425, 429].includes(status);
-    if (!retriable) return { status, body };
-    throw new TourniquetError(
-      'SIGNAL_DELIVERY_FAILED',
-      `${r.name} answered ${status}: ${body.slice(0, 200)}`,
-      {
-        retriable: true,
-        details: { receiver: r.name, status },
+/**
+ * One RFC 8935 push: undefined when accepted, the refusal when a retry cannot help; throws a
+ * retriable SIGNAL_DELIVERY_FAILED for what a retry can (and the abort reason when aborted).
+ */
+export async function pushSet(
+  r: SignalReceiver,
+  jwt: string,
+  abort: AbortSignal,
+  dispatcher?: Dispatcher,
+): Promise<Refusal | undefined> {
+  const timeoutMs = r.timeoutMs ?? 10_000;
+  let status: number;
+  let body: string;
+  try {
+    const res = await request(r.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/secevent+jwt',
+        accept: 'application/json',
+        ...(r.authorization ? { authorization: r.authorization } : {}),
       },
-    );
+      body: jwt,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.any([abort, AbortSignal.timeout(timeoutMs)]),
+      ...(dispatcher ? { dispatcher } : {}),
+    });
+    status = res.statusCode;
+    body = await res.body.text();
+  } catch (err) {
+    if (abort.aborted) throw err;
+    throw new TourniquetError('SIGNAL_DELIVERY_FAILED', `${r.name}: ${(err as Error).message}`, {
+      retriable: true,
+      cause: err,
+      details: { receiver: r.name },
+    });
   }
+  if (status >= 200 && status < 300) return undefined;
+  // An expired token or a receiver being set up is fixed on its side: keep the signal until then.
+  const retriable = status >= 500 || [401, 403, 408, 425, 429].includes(status);
+  if (!retriable) return { status, body };
+  throw new TourniquetError('SIGNAL_DELIVERY_FAILED', `${r.name} answered ${status}: ${body.slice(0, 200)}`, {
+    retriable: true,
+    details: { receiver: r.name, status },
+  });
 }
