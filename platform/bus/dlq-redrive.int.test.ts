@@ -54,7 +54,7 @@ describe('dead letters sent back to their source topics', () => {
     const run = uniqueName('redrive');
     const [a, b, dlq] = [`${run}.raw-a`, `${run}.raw-b`, `${run}.dlq`];
     await ensureTopics(kafka, [a, b, dlq]);
-    const producer = kafka.producer();
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 }); // a retried send must not write twice
     await producer.connect();
     await producer.send({
       topic: dlq,
@@ -138,7 +138,7 @@ describe('dead letters sent back to their source topics', () => {
         consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, maxWaitTimeMs: 100 },
       });
     try {
-      const producer = kafka.producer();
+      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 }); // a retried send must not write twice
       await producer.connect();
       await producer.send({
         topic: raw,
