@@ -22,6 +22,10 @@ beforeAll(async () => {
     accepted.push(jwt);
     return reply.status(202).send();
   });
+  receiver.post('/slow', async (_req, reply) => {
+    await new Promise((r) => setTimeout(r, 1000));
+    return reply.status(202).send();
+  });
   url = `${await receiver.listen({ host: '127.0.0.1', port: 0 })}/push`;
 });
 afterAll(() => receiver.close());
@@ -116,5 +120,14 @@ describe('signals redeliver: refused SETs sent again once the receiver is fixed'
     expect(await redeliverDeadLetters({ path: join(dir, 'none.jsonl'), receivers: [] })).toMatchObject({
       read: 0,
     });
+
+    // a receiver too slow to answer within its timeout: not delivered now, kept, and the run goes on
+    writeFileSync(live, `${JSON.stringify(letter('slow', 'late'))}\n`);
+    const slow = await redeliverDeadLetters({
+      path: live,
+      receivers: [{ name: 'slow', url: url.replace(/\/push$/, '/slow'), audience: 's', timeoutMs: 100 }],
+    });
+    expect(slow).toMatchObject({ read: 1, failed: 1, delivered: 0 });
+    expect((JSON.parse(readFileSync(live, 'utf8').trim()) as SignalDeadLetter).set).toBe('late');
   });
 });

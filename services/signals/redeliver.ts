@@ -89,7 +89,8 @@ export async function redeliverDeadLetters(opts: {
     report.toSend += 1;
     if (opts.dryRun) continue;
     try {
-      const refusal = await pushSet(receiver, letter.set, AbortSignal.timeout(60_000));
+      // never aborted from here: the receiver's own timeout makes a slow answer "not delivered now"
+      const refusal = await pushSet(receiver, letter.set, new AbortController().signal);
       if (!refusal) {
         report.delivered += 1;
         continue;
