@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { TourniquetError } from '../errors.ts';
-import { DLQ_HEADERS } from './kafka.ts';
+import { DLQ_HEADERS, headerString } from './kafka.ts';
 
 export interface RedriveOptions {
   dlqTopic: string;
@@ -112,11 +112,7 @@ export async function readTopicToEnd(
   }
 }
 
-function header(headers: IHeaders | undefined, name: string): string | undefined {
-  const v = headers?.[name];
-  const one = Array.isArray(v) ? v[0] : v;
-  return one === undefined ? undefined : one.toString();
-}
+const header = (headers: IHeaders | undefined, name: string) => headerString(headers?.[name]);
 
 const DLQ_NAMES = new Set<string>(Object.values(DLQ_HEADERS));
 

@@ -164,7 +164,14 @@ describe('SignalTransmitter: SETs pushed to receivers (RFC 8935) from the event 
       expect(typeof dead[0].set).toBe('string');
 
       const head = await store.headPosition();
-      await until(() => t.positions().a === head && t.positions().b === head, 'checkpoints at the head');
+      const end = Date.now() + 10_000;
+      let positions: number[] = [];
+      while (Date.now() < end) {
+        positions = (await t.status()).map((r) => r.position);
+        if (positions.every((p) => p === head)) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(positions).toEqual([head, head]); // both receivers' checkpoints at the head
       await t.stop();
       expect(await store.getCheckpoint(SignalTransmitter.checkpointName('a'))).toBe(head);
 

@@ -188,11 +188,6 @@ export class SignalTransmitter implements SignalsView {
     await Promise.all(subs.map((s) => s.stop()));
   }
 
-  /** Position each receiver's queue has handled. */
-  positions(): Record<string, number> {
-    return Object.fromEntries([...this.subs].map(([name, s]) => [name, s.position]));
-  }
-
   /** Signs the SET for this receiver and pushes it, retrying what a retry can fix. */
   private async deliver(r: SignalReceiver, signal: Signal): Promise<void> {
     const { key } = this.opts;

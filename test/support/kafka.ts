@@ -17,9 +17,9 @@ import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Admin, IHeaders, Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { readTopicToEnd } from '../../platform/bus/dlq-redrive.ts';
-import { createKafka } from '../../platform/bus/kafka.ts';
+import { createKafka, stringHeaders } from '../../platform/bus/kafka.ts';
 import { ROOT, type ServiceProcess, spawnService, stopService } from './service-process.ts';
 
 const run = promisify(execFile);
@@ -161,15 +161,6 @@ export interface ReadMessage {
   headers: Record<string, string>;
 }
 
-function headersOf(h: IHeaders | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h ?? {})) {
-    const one = Array.isArray(v) ? v[0] : v;
-    if (one !== undefined) out[k] = Buffer.isBuffer(one) ? one.toString('utf8') : String(one);
-  }
-  return out;
-}
-
 /** High watermark (next offset) per partition of a topic. */
 export async function topicEnds(admin: Admin, topic: string): Promise<Map<number, bigint>> {
   const offsets = await admin.fetchTopicOffsets(topic);
@@ -191,7 +182,7 @@ export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 60_000)
         offset: message.offset,
         key: message.key,
         value: message.value,
-        headers: headersOf(message.headers),
+        headers: stringHeaders(message.headers) ?? {},
       }),
     timeoutMs,
   );
