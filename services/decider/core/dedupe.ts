@@ -35,37 +35,33 @@ export class DedupeTable implements SeenStore {
   }
 
   has(owner: number, source: string, id: string): boolean {
-    const hv = slotHash(owner, id);
-    const { keys, names } = this;
-    const mask = keys.length / 3 - 1;
-    for (let i = hv & mask; ; i = (i + 1) & mask) {
-      const h = keys[3 * i]!;
-      if (h === 0) return false;
-      if (h === hv && keys[3 * i + 1] === owner) {
-        const e = keys[3 * i + 2]!;
-        if (names[2 * e] === id && names[2 * e + 1] === source) return true;
-      }
-    }
+    return this.keys[3 * this.slotOf(owner, source, id)] !== 0;
   }
 
   /** Adds the key; false when it was already there. */
   add(owner: number, source: string, id: string): boolean {
     if ((this.used + 1) * 6 > this.keys.length) this.grow(); // at most half the slots used
+    const i = this.slotOf(owner, source, id);
+    const { keys } = this;
+    if (keys[3 * i] !== 0) return false;
+    keys[3 * i] = slotHash(owner, id);
+    keys[3 * i + 1] = owner;
+    keys[3 * i + 2] = this.used++;
+    this.names.push(id, source);
+    return true;
+  }
+
+  /** The slot holding the key, or the empty slot where it would go (linear probing). */
+  private slotOf(owner: number, source: string, id: string): number {
     const hv = slotHash(owner, id);
     const { keys, names } = this;
     const mask = keys.length / 3 - 1;
     for (let i = hv & mask; ; i = (i + 1) & mask) {
       const h = keys[3 * i]!;
-      if (h === 0) {
-        keys[3 * i] = hv;
-        keys[3 * i + 1] = owner;
-        keys[3 * i + 2] = this.used++;
-        names.push(id, source);
-        return true;
-      }
+      if (h === 0) return i;
       if (h === hv && keys[3 * i + 1] === owner) {
         const e = keys[3 * i + 2]!;
-        if (names[2 * e] === id && names[2 * e + 1] === source) return false;
+        if (names[2 * e] === id && names[2 * e + 1] === source) return i;
       }
     }
   }
