@@ -42,8 +42,13 @@ import { DryRunProvider } from '../services/executor/providers/dry-run.ts';
 import { KeycloakProvider } from '../services/executor/providers/keycloak.ts';
 import type { IdentityProvider } from '../services/executor/providers/port.ts';
 import { WebhookProvider } from '../services/executor/providers/webhook.ts';
-import { loadOrCreateSigningKey } from '../services/signals/keys.ts';
-import { type SignalReceiver, SignalTransmitter } from '../services/signals/transmitter.ts';
+import { loadOrCreateSigningKey, signingKeyPathOf } from '../services/signals/keys.ts';
+import {
+  deadLetterPathOf,
+  RECEIVER_NAME,
+  type SignalReceiver,
+  SignalTransmitter,
+} from '../services/signals/transmitter.ts';
 import { issuesFromZod, TourniquetError } from './errors.ts';
 import type { EventStore } from './eventstore/port.ts';
 
@@ -143,7 +148,7 @@ export type ExecutorTuning = z.infer<typeof ExecutorTuning>;
 
 const SignalReceiverEntry = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" or "-" (at most 64)'),
+    name: z.string().regex(RECEIVER_NAME, 'letters, digits, ".", "_" or "-" (at most 64)'),
     url: z.url(),
     audience: z.string().min(1).max(2048),
     authorization: z.string().min(1).optional(),
@@ -449,7 +454,7 @@ export async function startConfiguredSignals(
 ): Promise<SignalTransmitter | undefined> {
   if (!signals) return undefined;
   const key = await loadOrCreateSigningKey(
-    signals.signingKeyFile ?? join(opts.dataDir, 'ssf-signing-key.json'),
+    signingKeyPathOf(signals.signingKeyFile, opts.dataDir),
     signals.signingKeyFile === undefined,
   );
   const transmitter = new SignalTransmitter({
@@ -457,7 +462,7 @@ export async function startConfiguredSignals(
     issuer: signals.issuer,
     key,
     receivers: signalReceiversOf(signals),
-    deadLetterPath: join(opts.dataDir, 'signals-dead-letters.jsonl'),
+    deadLetterPath: deadLetterPathOf(opts.dataDir),
     ...(signals.retry ? { retry: signals.retry } : {}),
     log: opts.log,
   });

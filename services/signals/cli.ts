@@ -1,8 +1,9 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { TourniquetError } from '../../platform/errors.ts';
 import { loadProvidersConfig, signalReceiversOf } from '../../platform/providers-config.ts';
-import { loadOrCreateSigningKey } from './keys.ts';
+import { loadOrCreateSigningKey, signingKeyPathOf } from './keys.ts';
 import { redeliverDeadLetters } from './redeliver.ts';
+import { deadLetterPathOf } from './transmitter.ts';
 
 /**
  * `tourniquet signals jwks`: the public JWKS receivers verify SETs with, for handing out where no API
@@ -16,9 +17,7 @@ export async function runSignalsJwks(
   const fromConfig = opts.providers
     ? loadProvidersConfig(resolve(opts.providers)).signals?.signingKeyFile
     : undefined;
-  const path = opts.key
-    ? resolve(opts.key)
-    : (fromConfig ?? join(resolve(opts.dataDir), 'ssf-signing-key.json'));
+  const path = opts.key ? resolve(opts.key) : signingKeyPathOf(fromConfig, resolve(opts.dataDir));
   const key = await loadOrCreateSigningKey(path, false);
   out.write(`${JSON.stringify({ keys: [key.publicJwk] }, null, 2)}\n`);
   return 0;
@@ -35,7 +34,7 @@ export async function runSignalsRedeliver(
   const signals = loadProvidersConfig(resolve(opts.providers)).signals;
   if (!signals)
     throw new TourniquetError('CONFIG_INVALID', `${opts.providers} has no signals block`, { status: 500 });
-  const live = join(resolve(opts.dataDir), 'signals-dead-letters.jsonl');
+  const live = deadLetterPathOf(resolve(opts.dataDir));
   const report = await redeliverDeadLetters({
     path: opts.file ? resolve(opts.file) : live,
     keepPath: live,

@@ -4,6 +4,7 @@
  * with the public half, served as a JWKS.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { TourniquetError } from '../../platform/errors.ts';
 
@@ -12,6 +13,11 @@ export interface SigningKey {
   kid: string;
   privateKey: Awaited<ReturnType<typeof importJWK>>;
   publicJwk: JWK;
+}
+
+/** The configured key file, else the one generated in the data dir. */
+export function signingKeyPathOf(signingKeyFile: string | undefined, dataDir: string): string {
+  return signingKeyFile ?? join(dataDir, 'ssf-signing-key.json');
 }
 
 function invalid(message: string): TourniquetError {

@@ -11,6 +11,7 @@
  * answer, and the queue moves on.
  */
 import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { type JWK, SignJWT } from 'jose';
 import type { Logger } from 'pino';
@@ -78,6 +79,14 @@ export interface SignalsView {
   status(): Promise<ReceiverStatus[]>;
 }
 
+/** A receiver's name: it names its checkpoint (`signals:<name>`) and its metrics. */
+export const RECEIVER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Where the SETs receivers refused for good are written, in a data dir. */
+export function deadLetterPathOf(dataDir: string): string {
+  return join(dataDir, 'signals-dead-letters.jsonl');
+}
+
 /** One line of the dead-letter file: a SET a receiver refused for good, and its answer. */
 export interface SignalDeadLetter {
   at: string;
@@ -113,7 +122,7 @@ export class SignalTransmitter implements SignalsView {
   constructor(opts: TransmitterOptions) {
     const names = new Set<string>();
     for (const r of opts.receivers) {
-      if (!/^[A-Za-z0-9._-]{1,64}$/.test(r.name))
+      if (!RECEIVER_NAME.test(r.name))
         throw new TourniquetError('CONFIG_INVALID', `signal receiver name '${r.name}' is not a plain name`);
       if (names.has(r.name))
         throw new TourniquetError('CONFIG_INVALID', `signal receiver '${r.name}' is named twice`);
