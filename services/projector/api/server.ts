@@ -263,22 +263,16 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const unroutable = (request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? '/';
     const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))];
-    if (allowed.length > 0) {
-      reply
-        .status(405)
-        .header('allow', allowed.join(', '))
-        .send({
-          error: {
-            code: 'METHOD_NOT_ALLOWED',
-            message: `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`,
-            retriable: false,
-          },
-        });
-      return;
-    }
-    reply.status(404).send({
-      error: { code: 'NOT_FOUND', message: `no route ${request.method} ${path}`, retriable: false },
-    });
+    const err =
+      allowed.length > 0
+        ? new TourniquetError(
+            'METHOD_NOT_ALLOWED',
+            `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`,
+            { status: 405 },
+          )
+        : new TourniquetError('NOT_FOUND', `no route ${request.method} ${path}`, { status: 404 });
+    if (allowed.length > 0) reply.header('allow', allowed.join(', '));
+    reply.status(err.status).send({ error: err.toJSON() });
   };
   app.setNotFoundHandler(unroutable);
   app.addHook('onResponse', async (request, reply) => {
