@@ -50,16 +50,16 @@ async function measure(durability: Durability, batch: number, total: number): Pr
   return total / seconds;
 }
 
-/**
- * What the Kafka decider writes: per detection a DetectionReceived carrying the vendor's raw record
- * (~2.5 KB of JSON), and for every other one a CaseOpened and an ActionProposed too, to the identity's
- * stream (5,000 identities); the appends of a consumer batch go in as one appendMany of 800.
- */
 function detectionOf(e: NewEvent) {
   if (e.type !== 'DetectionReceived') throw new Error('not a DetectionReceived');
   return e.data.detection;
 }
 
+/**
+ * What the Kafka decider writes: per detection a DetectionReceived carrying the vendor's raw record
+ * (~2.5 KB of JSON), and for every other one a CaseOpened and an ActionProposed too, to the identity's
+ * stream (5,000 identities); the appends of a consumer batch go in as one appendMany of 800.
+ */
 async function measureDeciderShaped(durability: Durability, detections: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'tq-bench-store-'));
   const store = new SqliteEventStore({ path: join(dir, 'e.db'), durability });
