@@ -14,7 +14,8 @@ import {
 } from '../../../schemas/events.ts';
 import type { Rule, Stage } from '../policy/schema.ts';
 import { budgetKey, type CompiledPolicy, ruleSelects } from './compiled-policy.ts';
-import { hasSeen, identityTag } from './evolve.ts';
+import { hasSeen } from './dedupe.ts';
+import { identityTag } from './evolve.ts';
 import { parseTime } from './time.ts';
 import type {
   ActionState,
@@ -160,7 +161,7 @@ function decideDetection(
   const stream = state.stream || identityStream(d.identity);
   const policy = ctx.policy.policy;
   const detectionEventId = (state.detectionIdPrefix || `det-${tag}-`) + d.source + ':' + d.id;
-  let caseId = state.openCase?.caseId ?? null;
+  let caseId = state.openCaseId;
   // Built here rather than through an Emitter: most detections decide nothing more than this event.
   const received: NewEvent = {
     id: detectionEventId,

@@ -1,7 +1,7 @@
 import { sha256Hex } from '../../../platform/digest.ts';
 import { type IdentityRef, identityKey } from '../../../schemas/detection.ts';
 import { identityStream, type NewEvent } from '../../../schemas/events.ts';
-import { DedupeTable, type SeenStore } from './dedupe.ts';
+import { DedupeTable, markSeen, type SeenStore } from './dedupe.ts';
 import { parseTime } from './time.ts';
 import type { ActionState, IdentityState } from './types.ts';
 
@@ -20,9 +20,20 @@ export function initialState(
     detectionIdPrefix: '',
     seen,
     seenOwner: seen.newOwner(),
+    seenInline: 0,
+    seenIndexed: false,
+    seen0: 0,
+    seen1: 0,
+    seen2: 0,
+    seen3: 0,
+    seen4: 0,
+    seen5: 0,
+    seen6: 0,
+    seen7: 0,
     evidence: [],
     caseSeq: 0,
     openCase: null,
+    openCaseId: null,
   };
   if (identity) adopt(state, identity);
   return state;
@@ -39,11 +50,6 @@ function adopt(state: IdentityState, identity: IdentityRef): void {
 /** Short, URL-safe, stable tag for an identity (case and action ids must survive any identity id). */
 export function identityTag(identity: Pick<IdentityRef, 'provider' | 'id'>): string {
   return sha256Hex(identityKey(identity)).slice(0, 16);
-}
-
-/** Whether a detection (source + id, the dedupe key) was already received by this identity. */
-export function hasSeen(state: IdentityState, source: string, id: string): boolean {
-  return state.seen.has(state.seenOwner, source, id);
 }
 
 function findAction(state: IdentityState, actionId: string): ActionState | undefined {
@@ -69,7 +75,7 @@ export function evolve(
     case 'DetectionReceived': {
       const d = event.data.detection;
       if (!state.identity) adopt(state, d.identity);
-      state.seen.add(state.seenOwner, d.source, d.id);
+      markSeen(state, d.source, d.id);
       if (evidenceFloor && !(d.confidence >= (evidenceFloor.get(d.kind) ?? Number.POSITIVE_INFINITY)))
         return state;
       const evidenceMs = parseTime(d.occurredAt);
@@ -98,6 +104,7 @@ export function evolve(
       if (!state.identity) adopt(state, event.data.identity);
       state.caseSeq += 1;
       state.openCase = { caseId: event.data.caseId, openedAtMs: parseTime(event.occurredAt), actions: [] };
+      state.openCaseId = event.data.caseId;
       return state;
     case 'ActionProposed': {
       const d = event.data;
@@ -141,6 +148,7 @@ export function evolve(
     case 'CaseResolved':
       if (state.openCase?.caseId === event.data.caseId) {
         state.openCase = null;
+        state.openCaseId = null;
         // The evidence that led to this case is spent: it must not open the next case by itself.
         state.evidence = [];
       }

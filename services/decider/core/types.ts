@@ -1,7 +1,7 @@
 import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
 import type { IdentityRef, NormalizedDetection } from '../../../schemas/detection.ts';
 import type { ActionType, ApprovalMode } from '../../../schemas/events.ts';
-import type { SeenStore } from './dedupe.ts';
+import type { SeenFields } from './dedupe.ts';
 
 export interface HumanActor {
   id: string;
@@ -85,8 +85,11 @@ export interface EvidenceItem {
   source: string;
 }
 
-/** Everything the decider remembers about one identity; rebuilt from its stream by evolve. */
-export interface IdentityState {
+/**
+ * Everything the decider remembers about one identity; rebuilt from its stream by evolve. Dedupe
+ * (SeenFields): the detections already received, keyed by source + id; see `hasSeen`.
+ */
+export interface IdentityState extends SeenFields {
   identity: IdentityRef | null;
   /** Short, URL-safe tag derived from the identity key; part of case and action ids. */
   tag: string;
@@ -94,13 +97,15 @@ export interface IdentityState {
   stream: string;
   /** `det-<tag>-`: DetectionReceived ids start with it (one string built per identity, not per detection). */
   detectionIdPrefix: string;
-  /** Dedupe: detections already received, keyed by source + id, kept in `seen` under `seenOwner`; see `hasSeen`. */
-  seen: SeenStore;
-  seenOwner: number;
   /** Detections still inside the longest rule window, oldest first. */
   evidence: EvidenceItem[];
   caseSeq: number;
   openCase: CaseState | null;
+  /**
+   * `openCase.caseId`, held here too: every detection of an identity with an open case carries it
+   * (correlationId), and reading it from the state spares a second object's cache line per decision.
+   */
+  openCaseId: string | null;
 }
 
 /** A read-only view of the identity catalogue as of a point in event time. */
