@@ -13,11 +13,9 @@ export function initialState(
   identity: IdentityRef | null = null,
   seen: SeenStore = new DedupeTable(),
 ): IdentityState {
+  // Field order is memory order: what every detection reads comes first, within one 64-byte line
+  // for an identity with up to four keys inline; the rest is read when a rule or case needs it.
   const state: IdentityState = {
-    identity: null,
-    tag: '',
-    stream: '',
-    detectionIdPrefix: '',
     seen,
     seenOwner: seen.newOwner(),
     seenInline: 0,
@@ -26,6 +24,11 @@ export function initialState(
     seen1: 0,
     seen2: 0,
     seen3: 0,
+    openCaseId: null,
+    detectionIdPrefix: '',
+    stream: '',
+    tag: '',
+    identity: null,
     seen4: 0,
     seen5: 0,
     seen6: 0,
@@ -33,7 +36,6 @@ export function initialState(
     evidence: [],
     caseSeq: 0,
     openCase: null,
-    openCaseId: null,
   };
   if (identity) adopt(state, identity);
   return state;
