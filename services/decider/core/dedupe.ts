@@ -176,7 +176,7 @@ export interface SeenFields {
 export function hasSeen(s: SeenFields, source: string, id: string): boolean {
   const n = s.seenInline;
   if (n > 0) {
-    const fp = slotHash(s.seenOwner, id) >>> 25;
+    const fp = fingerprint(s.seenOwner, id);
     // Unrolled: the slots are fields, so that they live in the state object's own memory.
     if (isInline(s, s.seen0, fp, source, id)) return true;
     if (n > 1 && isInline(s, s.seen1, fp, source, id)) return true;
@@ -188,6 +188,11 @@ export function hasSeen(s: SeenFields, source: string, id: string): boolean {
     if (n > 7 && isInline(s, s.seen7, fp, source, id)) return true;
   }
   return s.seenIndexed && s.seen.has(s.seenOwner, source, id);
+}
+
+/** The 7 high bits of the key's hash: an inline slot's tag, checked before its log entry is read. */
+function fingerprint(owner: number, id: string): number {
+  return slotHash(owner, id) >>> 25;
 }
 
 function isInline(s: SeenFields, slot: number, fp: number, source: string, id: string): boolean {
@@ -203,7 +208,7 @@ export function markSeen(s: SeenFields, source: string, id: string): void {
   if (n < INLINE_KEYS && s.seen.entries <= ENTRY_MASK) {
     const entry = s.seen.log(source, id);
     if (entry < 0) return; // a store that remembers nothing
-    const slot = ((slotHash(s.seenOwner, id) >>> 25) << ENTRY_BITS) | entry;
+    const slot = (fingerprint(s.seenOwner, id) << ENTRY_BITS) | entry;
     switch (n) {
       case 0:
         s.seen0 = slot;
@@ -236,8 +241,8 @@ export function markSeen(s: SeenFields, source: string, id: string): void {
   s.seenIndexed = true;
 }
 
-// A decision asks `has` and its fold then calls `add` with the same key: the hash is remembered for
-// one call. Module state, not table state: a pure function's memo, invisible in any identity's state.
+// A decision asks `hasSeen` and its fold then calls `markSeen` with the same key: the hash is
+// remembered for one call. Module state, not table state: a pure function's memo, invisible in any identity's state.
 let memoOwner = 0;
 let memoId = '';
 let memoHash = 0;
