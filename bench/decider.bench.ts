@@ -31,7 +31,7 @@ import { BudgetLedger } from '../services/decider/core/budget.ts';
 import { CatalogueIndex } from '../services/decider/core/catalogue.ts';
 import { type CompiledPolicy, compilePolicy } from '../services/decider/core/compiled-policy.ts';
 import { decide } from '../services/decider/core/decide.ts';
-import { DedupeTable } from '../services/decider/core/dedupe.ts';
+import { DedupeTable, hasSeen, markSeen, type SeenStore } from '../services/decider/core/dedupe.ts';
 import { evolve, initialState } from '../services/decider/core/evolve.ts';
 import type { DeciderInput, IdentityState } from '../services/decider/core/types.ts';
 import { DeciderEngine } from '../services/decider/engine.ts';
@@ -211,24 +211,11 @@ export function runCoreLoop(
   // Sized up front: an array filled at scattered indexes would fall back to a dictionary.
   const byIndex = new Array<IdentityState | undefined>(interned?.identities ?? 0);
   const identityIndex = interned?.identityIndex;
-  const byKey = new Map<string, Map<string, IdentityState>>();
   const seen = new DedupeTable(inputs.length);
+  const stateByKey = statesByKey(seen);
   const budget = new BudgetLedger();
   const ctx = { policy, catalogue, budget, paused: false };
   const counts = { events: 0, proposals: 0, autoApproved: 0, cases: 0, guardTrips: 0 };
-  const stateByKey = (identity: IdentityRef): IdentityState => {
-    let byId = byKey.get(identity.provider);
-    if (!byId) {
-      byId = new Map();
-      byKey.set(identity.provider, byId);
-    }
-    let state = byId.get(identity.id);
-    if (!state) {
-      state = initialState(identity, seen);
-      byId.set(identity.id, state);
-    }
-    return state;
-  };
   for (let n = 0; n < inputs.length; n++) {
     const input = inputs[n]!;
     const identity = (input as Extract<DeciderInput, { type: 'detection' }>).detection.identity;
@@ -255,31 +242,43 @@ export function runCoreLoop(
 }
 
 /**
- * The floor under the core on this machine: finding each detection's identity state and checking
- * its dedupe map, deciding nothing. What the core adds is the difference.
+ * The floor under the core on this machine: finding each detection's identity state by key (created
+ * as the core creates it) and checking and marking its dedupe set as the core does, deciding
+ * nothing. What the core found by key (a') adds is the difference.
  */
 function runFloor(inputs: readonly DeciderInput[]): number {
-  const states = new Map<string, Map<string, number>>();
-  const table = new DedupeTable(inputs.length);
+  const stateByKey = statesByKey(new DedupeTable(inputs.length));
   let fresh = 0;
   for (const input of inputs) {
     const d = (input as Extract<DeciderInput, { type: 'detection' }>).detection;
-    let byId = states.get(d.identity.provider);
-    if (!byId) {
-      byId = new Map();
-      states.set(d.identity.provider, byId);
-    }
-    let owner = byId.get(d.identity.id);
-    if (owner === undefined) {
-      owner = table.newOwner();
-      byId.set(d.identity.id, owner);
-    }
-    if (!table.has(owner, d.source, d.id)) {
-      table.add(owner, d.source, d.id);
+    const state = stateByKey(d.identity);
+    if (!hasSeen(state, d.source, d.id)) {
+      markSeen(state, d.source, d.id);
       fresh++;
     }
   }
   return fresh;
+}
+
+/**
+ * Identity states found by provider and then id, created on first sight with their dedupe sets in
+ * `seen`: how a consumer that receives identities as strings finds them.
+ */
+function statesByKey(seen: SeenStore): (identity: IdentityRef) => IdentityState {
+  const byKey = new Map<string, Map<string, IdentityState>>();
+  return (identity) => {
+    let byId = byKey.get(identity.provider);
+    if (!byId) {
+      byId = new Map();
+      byKey.set(identity.provider, byId);
+    }
+    let state = byId.get(identity.id);
+    if (!state) {
+      state = initialState(identity, seen);
+      byId.set(identity.id, state);
+    }
+    return state;
+  };
 }
 
 /** An event store that keeps nothing: appends succeed at once, reads are empty. */
