@@ -13,8 +13,8 @@ export function initialState(
   identity: IdentityRef | null = null,
   seen: SeenStore = new DedupeTable(),
 ): IdentityState {
-  // Field order is memory order: what every detection reads comes first, within one 64-byte line
-  // for an identity with up to four keys inline; the rest is read when a rule or case needs it.
+  // Field order is memory order: what every detection reads comes first, in the object's first 64
+  // bytes for an identity with up to four keys inline; the rest is read when a rule or case needs it.
   const state: IdentityState = {
     seen,
     seenOwner: seen.newOwner(),
