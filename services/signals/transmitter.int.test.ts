@@ -133,8 +133,18 @@ describe('SignalTransmitter: SETs pushed to receivers (RFC 8935) from the event 
       for (const e of events) await store.append(e.stream, [e], 'any');
       const t = start();
       await t.start();
+      // A receiver counts a SET when it arrives, the transmitter once the answer is back: wait for both.
+      const settled = (name: string) => {
+        const s = t.stats.get(name);
+        return s ? s.delivered + s.deadLettered : 0;
+      };
       await until(
-        () => a.accepted.length === 3 && a.refused.length === 1 && b.accepted.length === 2,
+        () =>
+          a.accepted.length === 3 &&
+          a.refused.length === 1 &&
+          b.accepted.length === 2 &&
+          settled('a') === 4 &&
+          settled('b') === 2,
         'deliveries',
       );
       expect(a.accepted.map((x) => x.types[0])).toEqual([
