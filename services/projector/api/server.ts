@@ -8,6 +8,8 @@ import { ApprovalError, ConflictError, NotFoundError, TourniquetError } from '..
 import type { EventStore } from '../../../platform/eventstore/port.ts';
 import { SqliteEventStore } from '../../../platform/eventstore/sqlite.ts';
 import type { EventType, NewEvent, RecordedEvent } from '../../../schemas/events.ts';
+import { registerConsole } from '../../api/console/index.ts';
+import type { ConsoleSessionOptions } from '../../api/console/session.ts';
 import type { DeciderInput } from '../../decider/core/types.ts';
 import type { AutomationGateway, DeciderGateway, IngestGateway } from '../../gateways.ts';
 import type { SignalsView } from '../../signals/transmitter.ts';
@@ -73,6 +75,8 @@ export interface ApiDeps {
   heartbeatMs?: number;
   /** The Shared Signals transmitter in this process, if any: its keys and its receivers' progress. */
   signals?: SignalsView;
+  /** Console sessions: idle timeout, lifetime, SameSite (services/api/console/session.ts). */
+  consoleSessions?: ConsoleSessionOptions;
 }
 
 const READ: readonly Role[] = ['analyst', 'auditor', 'admin'];
@@ -275,6 +279,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     reply.status(err.status).send({ error: err.toJSON() });
   };
   app.setNotFoundHandler(unroutable);
+  await registerConsole(app, { auth: () => auth, sessions: deps.consoleSessions });
   app.addHook('onResponse', async (request, reply) => {
     recordHttpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode);
   });
