@@ -46,6 +46,7 @@ export function page(opts: { id: PageId; title: string; ctx: ShellContext; body:
 <meta name="csrf-token" content="${ctx.csrfToken}">
 <meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"historyCacheSize":0}'>
 <title>${opts.title} · Tourniquet</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/console.css">
 <script src="/assets/htmx.min.js" defer></script>
 <script src="/assets/console.js" defer></script>
@@ -90,6 +91,7 @@ export function barePage(title: string, body: Html): Html {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · Tourniquet</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/console.css">
 </head>
 <body data-page="login">

@@ -279,7 +279,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     reply.status(err.status).send({ error: err.toJSON() });
   };
   app.setNotFoundHandler(unroutable);
-  await registerConsole(app, { auth: () => auth, sessions: deps.consoleSessions });
+  await registerConsole(app, { store, projector, auth: () => auth, sessions: deps.consoleSessions });
   app.addHook('onResponse', async (request, reply) => {
     recordHttpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode);
   });
