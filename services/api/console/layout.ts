@@ -19,6 +19,8 @@ export interface ShellContext {
   csrfToken: string;
   automation: AutomationView;
   pendingCount: number;
+  /** The views' position this page shows: its live feed starts right after it (no event falls in between). */
+  position: number;
 }
 
 export function actorText(by: AutomationView['by']): string {
@@ -51,7 +53,7 @@ export function page(opts: { id: PageId; title: string; ctx: ShellContext; body:
 <script src="/assets/htmx.min.js" defer></script>
 <script src="/assets/console.js" defer></script>
 </head>
-<body data-page="${opts.id}" data-principal="${ctx.principal.id}" data-roles="${ctx.principal.roles.join(' ')}">
+<body data-page="${opts.id}" data-position="${ctx.position}" data-principal="${ctx.principal.id}" data-roles="${ctx.principal.roles.join(' ')}">
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
   <span class="brand">Tourniquet</span>

@@ -81,6 +81,7 @@ export function registerPages(app: FastifyInstance, deps: PageDeps): void {
           return reply.status(401).send({ error: { code: 'UNAUTHORIZED', message: 'sign in again' } });
         return reply.redirect(`/login?next=${encodeURIComponent(request.url)}`, 303);
       }
+      await caughtUp(request);
       const principal = session.principal;
       if (!principal.roles.some((r) => CONSOLE_ROLES.includes(r)))
         return sendHtml(
@@ -89,6 +90,7 @@ export function registerPages(app: FastifyInstance, deps: PageDeps): void {
           403,
         );
       const shell: ShellContext = {
+        position: projector.position,
         principal,
         csrfToken: session.csrfToken,
         automation: projector.automation(),
@@ -99,6 +101,20 @@ export function registerPages(app: FastifyInstance, deps: PageDeps): void {
       if ('value' in out) return sendHtml(reply, out);
       return sendHtml(reply, page({ ...out, ctx: shell }));
     });
+  };
+
+  /**
+   * Live updates name the event position they react to (`?after=`): the page is rendered once the
+   * views include it, so a reload never shows the state from just before the event.
+   */
+  const caughtUp = async (request: FastifyRequest) => {
+    const after = Number((request.query as { after?: string } | undefined)?.after);
+    if (!Number.isSafeInteger(after) || after <= 0) return;
+    try {
+      await projector.waitFor(after, 2_000);
+    } catch (err) {
+      request.log.warn({ err, after }, 'console rendered before the views reached the live event');
+    }
   };
 
   const notFound = (reply: FastifyReply, shell: ShellContext, what: string) => {
@@ -212,10 +228,9 @@ export function registerPages(app: FastifyInstance, deps: PageDeps): void {
     async ({ request, reply, shell, now }) => {
       const a = getAction(projector, request.params.id);
       if (!a || a.status !== 'proposed') {
-        // no longer in the queue: the page removes the card and says why
+        // no longer in the queue: an empty answer, and the page removes the card and says why
         reply.header('x-action-status', a ? a.status : 'unknown');
-        reply.status(204).send();
-        return undefined;
+        return html``;
       }
       const ds = (detectionsOfCases(projector, [a.caseId]).get(a.caseId) ?? []).filter((d) =>
         a.detectionIds.includes(d.id),
@@ -245,6 +260,7 @@ export function registerPages(app: FastifyInstance, deps: PageDeps): void {
   app.get('/console/summary', async (request, reply) => {
     if (!consoleSession(request))
       return reply.status(401).send({ error: { code: 'UNAUTHORIZED', message: 'sign in again' } });
+    await caughtUp(request);
     reply.header('cache-control', 'no-store');
     return { pending: pendingCount(projector), automation: projector.automation() };
   });

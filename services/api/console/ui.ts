@@ -55,8 +55,10 @@ const STATUS_TEXT: Record<ActionView['status'], string> = {
 };
 
 export function statusBadge(a: Pick<ActionView, 'status' | 'verified'>): Html {
-  const text = a.status === 'executed' && a.verified ? 'executed, verified' : STATUS_TEXT[a.status];
-  return html`<span class="badge s-${a.status}${a.verified ? ' verified' : ''}" data-status="${a.status}${a.verified ? '-verified' : ''}">${text}</span>`;
+  // verified only describes an action in effect; after a rollback the status says it all
+  const verified = a.status === 'executed' && a.verified;
+  const text = verified ? 'executed, verified' : STATUS_TEXT[a.status];
+  return html`<span class="badge s-${a.status}${verified ? ' verified' : ''}" data-status="${a.status}${verified ? '-verified' : ''}">${text}</span>`;
 }
 
 export function list(items: readonly string[], empty = 'none'): Html {

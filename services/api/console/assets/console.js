@@ -158,27 +158,48 @@
     true,
   );
 
+  const cardTimers = new Map();
+  /** Several events of one action within a moment make one refresh. */
+  function scheduleCard(actionId, position) {
+    clearTimeout(cardTimers.get(actionId));
+    cardTimers.set(
+      actionId,
+      setTimeout(() => {
+        cardTimers.delete(actionId);
+        void refreshCard(actionId, undefined, position);
+      }, 30),
+    );
+  }
+
   /** Re-renders one card from the server; removes it when the action left the queue. */
-  async function refreshCard(actionId, note) {
+  async function refreshCard(actionId, note, position) {
     const queue = document.getElementById('queue');
     if (!queue) return;
-    const res = await fetch(`/console/actions/${encodeURIComponent(actionId)}/card`, { credentials: 'same-origin' });
+    const after = position ? `?after=${position}` : '';
+    const res = await fetch(`/console/actions/${encodeURIComponent(actionId)}/card${after}`, {
+      credentials: 'same-origin',
+    });
     const existing = document.getElementById(`action-${actionId}`);
-    if (res.status === 204) {
+    // read every body: an unread one is cancelled by the browser (a failed request in its log)
+    const body = await res.text();
+    const gone = res.headers.get('x-action-status');
+    if (res.ok && gone) {
       if (existing) {
-        const status = res.headers.get('x-action-status') ?? 'decided';
-        announce(note ?? `Action ${actionId} is ${status.replace('_', ' ')}.`);
+        announce(note ?? `Action ${actionId} is ${gone.replace('_', ' ')}.`);
         const group = existing.closest('.group');
         existing.remove();
         if (group && !group.querySelector('.approval')) group.remove();
       }
     } else if (res.ok) {
-      const html = await res.text();
       const tpl = document.createElement('template');
-      tpl.innerHTML = html.trim();
+      tpl.innerHTML = body.trim();
       const card = tpl.content.firstElementChild;
       if (!card) return;
       if (existing) {
+        // same facts: leave the card (and whatever the analyst is doing in it) alone
+        // (for a pending action only its approvals change)
+        const state = (el) => el.querySelector('.approval-state')?.innerHTML;
+        if (state(existing) === state(card)) return;
         // keep what the analyst was typing
         const typed = existing.querySelector('input[name="comment"]')?.value;
         const result = existing.querySelector('.result')?.textContent;
@@ -287,8 +308,8 @@
 
   // ------------------------------------------------------------------ live updates
 
-  async function refreshSummary() {
-    const res = await fetch('/console/summary', { credentials: 'same-origin' });
+  async function refreshSummary(position) {
+    const res = await fetch(`/console/summary${position ? `?after=${position}` : ''}`, { credentials: 'same-origin' });
     if (!res.ok) return;
     const s = await res.json();
     const banner = document.getElementById('paused-banner');
@@ -306,13 +327,17 @@
   }
 
   let reloadTimer;
+  let reloadAfter = 0;
   /** Re-renders the page's live region in place (case, cases, identity, automation pages). */
-  function reloadLive() {
+  function reloadLive(position) {
     const live = document.querySelector('[data-live]:not([data-live="queue"])');
     if (!live || !window.htmx) return;
+    reloadAfter = Math.max(reloadAfter, position ?? 0);
     clearTimeout(reloadTimer);
     reloadTimer = setTimeout(() => {
-      window.htmx.ajax('GET', location.pathname + location.search, {
+      const params = new URLSearchParams(location.search);
+      if (reloadAfter) params.set('after', String(reloadAfter));
+      window.htmx.ajax('GET', `${location.pathname}?${params.toString()}`, {
         target: `#${live.id}`,
         select: `#${live.id}`,
         swap: 'outerHTML',
@@ -334,20 +359,22 @@
   function onEvent(type, e) {
     window.tourniquetLastEvent = { type, position: e.position, at: performance.now() };
     if (type === 'AutomationPaused' || type === 'AutomationResumed') {
-      void refreshSummary();
-      if (pageId === 'automation') reloadLive();
+      void refreshSummary(e.position);
+      if (pageId === 'automation') reloadLive(e.position);
       return;
     }
     if (ACTION_EVENTS.has(type)) {
-      if (document.getElementById('queue')) void refreshCard(e.data.actionId);
-      else void refreshSummary();
+      if (document.getElementById('queue')) scheduleCard(e.data.actionId, e.position);
+      else void refreshSummary(e.position);
     }
-    if (pageId === 'case' || pageId === 'cases' || pageId === 'identity') reloadLive();
+    if (pageId === 'case' || pageId === 'cases' || pageId === 'identity') reloadLive(e.position);
   }
 
   if (pageId && pageId !== 'login' && 'EventSource' in window) {
     const types = [...ACTION_EVENTS, 'CaseOpened', 'CaseResolved', 'DetectionReceived', 'GuardTripped', 'AutomationPaused', 'AutomationResumed'];
-    const source = new EventSource(`/v1/stream?types=${types.join(',')}`);
+    // from the position the page shows: nothing recorded between render and connect is missed
+    const after = /^\d+$/.test(document.body.dataset.position ?? '') ? `&after=${document.body.dataset.position}` : '';
+    const source = new EventSource(`/v1/stream?types=${types.join(',')}${after}`);
     for (const t of types)
       source.addEventListener(t, (m) => {
         try {
@@ -358,7 +385,7 @@
         }
       });
     source.addEventListener('open', () => {
-      document.body.dataset.live = 'connected';
+      document.body.dataset.feed = 'connected';
     });
     // the page is going away: close the feed first so no request is left half-open
     window.addEventListener('pagehide', () => source.close());
