@@ -2,9 +2,9 @@ import avro from 'avsc';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TourniquetError } from '../platform/errors.ts';
-import { loadFixtures } from '../services/ingest/normalizers/fixtures.ts';
 import { normalize } from '../services/ingest/normalizers/index.ts';
 import { parseRecordsIndexed } from '../services/ingest/normalizers/records.ts';
+import { loadFixtures } from '../test/support/normalizer-fixtures.ts';
 import {
   DETECTION_AVSC,
   decodeDetectionAvro,

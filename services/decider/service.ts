@@ -4,7 +4,7 @@ import { type Bus, type BusMessage, type BusSubscription, TOPICS } from '../../p
 import type { EventStore, Subscription } from '../../platform/eventstore/port.ts';
 import type { NormalizedDetection } from '../../schemas/detection.ts';
 import { CONTROL_STREAM, type NewEvent, SCHEMA_VERSION } from '../../schemas/events.ts';
-import type { AutomationGateway, DeciderGateway } from '../gateways.ts';
+import type { AutomationGateway, DeciderGateway } from '../../schemas/gateways.ts';
 import type { CatalogueIndex } from './core/catalogue.ts';
 import type { DeciderInput } from './core/types.ts';
 import { DeciderEngine, type DecisionResult } from './engine.ts';

@@ -2,9 +2,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FormatName } from './index.ts';
+import type { FormatName } from '../../services/ingest/normalizers/index.ts';
 
-export const FIXTURE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
+export const FIXTURE_DIR = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '../../services/ingest/normalizers/fixtures',
+);
 
 export interface Fixture {
   format: FormatName;

@@ -1,6 +1,6 @@
-import type { NormalizedDetection } from '../schemas/detection.ts';
-import type { NewEvent } from '../schemas/events.ts';
-import type { DeciderInput } from './decider/core/types.ts';
+import type { DeciderInput } from '../services/decider/core/types.ts';
+import type { NormalizedDetection } from './detection.ts';
+import type { NewEvent } from './events.ts';
 
 /**
  * How the HTTP API reaches the services behind it. Embedded mode wires them in-process;

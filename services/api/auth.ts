@@ -11,7 +11,7 @@ import {
   SignJWT,
 } from 'jose';
 import { z } from 'zod';
-import { issuesFromZod, TourniquetError } from '../../../platform/errors.ts';
+import { issuesFromZod, TourniquetError } from '../../platform/errors.ts';
 
 /**
  * Authentication and roles for the HTTP API.

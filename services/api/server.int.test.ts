@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { identityStream } from '../../../schemas/events.ts';
-import { Explanation } from '../explain.ts';
-import { ALICE, at, CI_BOT, detection, ev } from '../test-support.ts';
-import { ActionView, AuditEvent, CaseDetail, IdentityView, page } from '../views.ts';
-import { type PrincipalName, type TestEnv, testEnv } from './test-env.ts';
+import { identityStream } from '../../schemas/events.ts';
+import { type PrincipalName, type TestEnv, testEnv } from '../../test/support/api-env.ts';
+import { ALICE, at, CI_BOT, detection, ev } from '../../test/support/projector-kit.ts';
+import { Explanation } from '../projector/explain.ts';
+import { ActionView, AuditEvent, CaseDetail, IdentityView, page } from '../projector/views.ts';
 
 let env: TestEnv;
 beforeEach(async () => {

@@ -1,13 +1,8 @@
 import { z } from 'zod';
-import type { FieldIssue } from '../../../platform/errors.ts';
-import {
-  IdentityRef,
-  NormalizedDetection,
-  safeParseDetection,
-  Timestamp,
-} from '../../../schemas/detection.ts';
-import { ACTION_TYPES, ActionType, EVENT_TYPES } from '../../../schemas/events.ts';
-import { ActionStatusFilter, CaseStatus, Verdict } from '../views.ts';
+import type { FieldIssue } from '../../platform/errors.ts';
+import { IdentityRef, NormalizedDetection, safeParseDetection, Timestamp } from '../../schemas/detection.ts';
+import { ACTION_TYPES, ActionType, EVENT_TYPES } from '../../schemas/events.ts';
+import { ActionStatusFilter, CaseStatus, Verdict } from '../projector/views.ts';
 import { fieldIssues } from './http.ts';
 
 /** Request schemas of the HTTP API (strict: unknown fields are rejected by name). */

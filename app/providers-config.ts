@@ -35,6 +35,8 @@ import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { issuesFromZod, TourniquetError } from '../platform/errors.ts';
+import type { EventStore } from '../platform/eventstore/port.ts';
 import { ACTION_TYPES } from '../schemas/events.ts';
 import { SIGNAL_TYPES } from '../schemas/shared-signals.ts';
 import { Executor } from '../services/executor/executor.ts';
@@ -49,8 +51,6 @@ import {
   type SignalReceiver,
   SignalTransmitter,
 } from '../services/signals/transmitter.ts';
-import { issuesFromZod, TourniquetError } from './errors.ts';
-import type { EventStore } from './eventstore/port.ts';
 
 const Name = z.string().min(1).max(128).optional();
 

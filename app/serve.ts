@@ -2,7 +2,7 @@
  * Distributed mode: one Tourniquet service per process (`tourniquet serve <service> [--config FILE]`),
  * Kafka between ingest and the decider, a shared event store behind decider, executor and projector.
  * Every setting comes from a YAML file and/or environment variables (env wins); docs/kafka.md lists
- * them all. The embedded stack (platform/embedded.ts) wires the same services in one process.
+ * them all. The embedded stack (app/embedded.ts) wires the same services in one process.
  *
  * The event store (`store.kind`) is SQLite (one file; several processes on one host share it in WAL mode:
  * appends are IMMEDIATE transactions guarded by expected revisions) or KurrentDB (`store.kurrentdb.
@@ -25,8 +25,21 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { KafkaBus } from '../platform/bus/kafka.ts';
+import { type Bus, type BusSubscription, TOPICS } from '../platform/bus/port.ts';
+import { issuesFromZod, TourniquetError, WrongExpectedRevisionError } from '../platform/errors.ts';
+import {
+  EVENT_STORE_KINDS,
+  type EventStoreConfig,
+  type OpenedEventStore,
+  openEventStore,
+} from '../platform/eventstore/open.ts';
+import { createLogger } from '../platform/log.ts';
+import { registerBusStats, setConsumerLag } from '../platform/metrics.ts';
 import { identityKey } from '../schemas/detection.ts';
 import type { ActionType } from '../schemas/events.ts';
+import { issueLocalAdminToken, loadOrCreateAuthConfig } from '../services/api/auth.ts';
+import { buildApi } from '../services/api/server.ts';
 import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
 import { loadDefaultPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
 import { DeciderService } from '../services/decider/service.ts';
@@ -42,21 +55,8 @@ import type {
 import { BusIngestGateway } from '../services/ingest/gateway.ts';
 import { FORMATS, type FormatName } from '../services/ingest/normalizers/index.ts';
 import { RawConsumer } from '../services/ingest/raw-consumer.ts';
-import { issueLocalAdminToken, loadOrCreateAuthConfig } from '../services/projector/api/auth.ts';
-import { buildApi } from '../services/projector/api/server.ts';
-import { registerBusStats, setConsumerLag } from '../services/projector/metrics.ts';
 import { Projector } from '../services/projector/projector.ts';
-import { KafkaBus } from './bus/kafka.ts';
-import { type Bus, type BusSubscription, TOPICS } from './bus/port.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
-import { issuesFromZod, TourniquetError, WrongExpectedRevisionError } from './errors.ts';
-import {
-  EVENT_STORE_KINDS,
-  type EventStoreConfig,
-  type OpenedEventStore,
-  openEventStore,
-} from './eventstore/open.ts';
-import { createLogger } from './log.ts';
 import { startMetricsServer } from './metrics-server.ts';
 import { startConfiguredExecutor } from './providers-config.ts';
 
@@ -740,7 +740,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
 }
 
 /**
- * `node --import tsx platform/serve.ts <service> [--config FILE]`: the same as `tourniquet serve`,
+ * `node --import tsx app/serve.ts <service> [--config FILE]`: the same as `tourniquet serve`,
  * for running a service before/without the CLI. Stops gracefully on SIGTERM/SIGINT.
  */
 export async function main(argv: string[]): Promise<void> {

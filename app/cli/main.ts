@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { TourniquetError } from '../errors.ts';
+import { TourniquetError } from '../../platform/errors.ts';
 import { registerCommands } from './commands.ts';
 
 const program = new Command()

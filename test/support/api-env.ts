@@ -1,13 +1,19 @@
 /** Test environment for the API tests: a real store with the scripted history, a live projector, fake gateways. */
 import type { FastifyInstance } from 'fastify';
 import { exportJWK, generateKeyPair } from 'jose';
-import { SqliteEventStore } from '../../../platform/eventstore/sqlite.ts';
-import { signingKeyFromJwk } from '../../signals/keys.ts';
-import { SignalTransmitter } from '../../signals/transmitter.ts';
-import { Projector } from '../projector.ts';
-import { appendScriptedHistory, FakeAutomation, FakeDecider, FakeIngest } from '../test-support.ts';
-import { type AuthConfig, generateAuthConfig, hashApiKey, issueLocalAdminToken, issueToken } from './auth.ts';
-import { type ApiDeps, buildApi } from './server.ts';
+import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
+import {
+  type AuthConfig,
+  generateAuthConfig,
+  hashApiKey,
+  issueLocalAdminToken,
+  issueToken,
+} from '../../services/api/auth.ts';
+import { type ApiDeps, buildApi } from '../../services/api/server.ts';
+import { Projector } from '../../services/projector/projector.ts';
+import { signingKeyFromJwk } from '../../services/signals/keys.ts';
+import { SignalTransmitter } from '../../services/signals/transmitter.ts';
+import { appendScriptedHistory, FakeAutomation, FakeDecider, FakeIngest } from './projector-kit.ts';
 
 export const SERVICE_KEY = 'tq_service_key_for_tests_0123456789';
 export const AUDITOR_KEY = 'tq_auditor_key_for_tests_0123456789';

@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SqliteEventStore } from '../../../platform/eventstore/sqlite.ts';
-import type { NormalizedDetection } from '../../../schemas/detection.ts';
-import { DeciderEngine } from '../../decider/engine.ts';
-import { loadDefaultPolicy } from '../../decider/policy/load.ts';
-import type { DeciderGateway, IngestGateway } from '../../gateways.ts';
-import { Projector } from '../projector.ts';
-import { detection, FakeAutomation } from '../test-support.ts';
+import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
+import type { NormalizedDetection } from '../../schemas/detection.ts';
+import type { DeciderGateway, IngestGateway } from '../../schemas/gateways.ts';
+import { detection, FakeAutomation } from '../../test/support/projector-kit.ts';
+import { DeciderEngine } from '../decider/engine.ts';
+import { loadDefaultPolicy } from '../decider/policy/load.ts';
+import { Projector } from '../projector/projector.ts';
 import { generateAuthConfig, issueToken } from './auth.ts';
 import { buildApi } from './server.ts';
 

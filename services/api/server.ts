@@ -4,17 +4,21 @@ import swagger, { type FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { ApprovalError, ConflictError, NotFoundError, TourniquetError } from '../../../platform/errors.ts';
-import type { EventStore } from '../../../platform/eventstore/port.ts';
-import { SqliteEventStore } from '../../../platform/eventstore/sqlite.ts';
-import type { EventType, NewEvent, RecordedEvent } from '../../../schemas/events.ts';
-import type { DeciderInput } from '../../decider/core/types.ts';
-import type { AutomationGateway, DeciderGateway, IngestGateway } from '../../gateways.ts';
-import type { SignalsView } from '../../signals/transmitter.ts';
-import { verifyChain } from '../audit-verify.ts';
-import { Explanation, explainAction } from '../explain.ts';
-import { bindProjectorMetrics, metrics, recordDetectionsIn, recordHttpRequest } from '../metrics.ts';
-import type { Projector } from '../projector.ts';
+import { ApprovalError, ConflictError, NotFoundError, TourniquetError } from '../../platform/errors.ts';
+import type { EventStore } from '../../platform/eventstore/port.ts';
+import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
+import {
+  bindProjectorMetrics,
+  metrics,
+  recordDetectionsIn,
+  recordHttpRequest,
+} from '../../platform/metrics.ts';
+import type { EventType, NewEvent, RecordedEvent } from '../../schemas/events.ts';
+import type { AutomationGateway, DeciderGateway, IngestGateway } from '../../schemas/gateways.ts';
+import type { DeciderInput } from '../decider/core/types.ts';
+import { verifyChain } from '../projector/audit-verify.ts';
+import { Explanation, explainAction } from '../projector/explain.ts';
+import type { Projector } from '../projector/projector.ts';
 import {
   type AuditFilter,
   getAction,
@@ -24,7 +28,7 @@ import {
   listCases,
   queryAuditEvents,
   streamAuditEvents,
-} from '../queries.ts';
+} from '../projector/queries.ts';
 import {
   ActionView,
   AuditEvent,
@@ -33,7 +37,8 @@ import {
   CaseView,
   IdentityView,
   page,
-} from '../views.ts';
+} from '../projector/views.ts';
+import type { SignalsView } from '../signals/transmitter.ts';
 import { type AuthConfig, Authenticator, type Principal, type Role } from './auth.ts';
 import { addRoute, ErrorBody, toHttpError } from './http.ts';
 import {

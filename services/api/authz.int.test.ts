@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detection } from '../test-support.ts';
+import { PRINCIPALS, type PrincipalName, type TestEnv, testEnv } from '../../test/support/api-env.ts';
+import { detection } from '../../test/support/projector-kit.ts';
 import type { Role } from './auth.ts';
 import { ROUTE_ROLES } from './server.ts';
-import { PRINCIPALS, type PrincipalName, type TestEnv, testEnv } from './test-env.ts';
 
 /**
  * The authorization matrix: every principal × every endpoint, over real HTTP. Each principal gets

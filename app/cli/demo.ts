@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { stringify } from 'yaml';
-import { issueToken } from '../../services/projector/api/auth.ts';
+import { issueToken } from '../../services/api/auth.ts';
 import type { ActionView, CaseView } from '../../services/projector/views.ts';
 import { startEmbedded } from '../embedded.ts';
 import { DEMO_CATALOGUE, demoDetections } from './demo-scenario.ts';

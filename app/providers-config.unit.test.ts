@@ -1,19 +1,19 @@
-/** platform/providers-config.ts: YAML + env → validated config → providers keyed by IdentityRef.provider. */
+/** app/providers-config.ts: YAML + env → validated config → providers keyed by IdentityRef.provider. */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { TourniquetError } from '../../platform/errors.ts';
+import { TourniquetError } from '../platform/errors.ts';
+import { DryRunProvider } from '../services/executor/providers/dry-run.ts';
+import { KeycloakProvider } from '../services/executor/providers/keycloak.ts';
+import { WebhookProvider } from '../services/executor/providers/webhook.ts';
 import {
   buildProviders,
   executorTuning,
   loadProvidersConfig,
   parseProvidersConfig,
   providersConfigFromEnv,
-} from '../../platform/providers-config.ts';
-import { DryRunProvider } from './providers/dry-run.ts';
-import { KeycloakProvider } from './providers/keycloak.ts';
-import { WebhookProvider } from './providers/webhook.ts';
+} from './providers-config.ts';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'tq-providers-'));
 

@@ -2,6 +2,11 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { InProcessBus } from '../platform/bus/in-process.ts';
+import { type Durability, SqliteEventStore } from '../platform/eventstore/sqlite.ts';
+import { createLogger } from '../platform/log.ts';
+import { type AuthConfig, issueLocalAdminToken, loadOrCreateAuthConfig } from '../services/api/auth.ts';
+import { buildApi } from '../services/api/server.ts';
 import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
 import { loadDefaultPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
 import { DeciderService } from '../services/decider/service.ts';
@@ -9,17 +14,8 @@ import type { Executor } from '../services/executor/executor.ts';
 import { DryRunProvider } from '../services/executor/providers/dry-run.ts';
 import type { IdentityProvider } from '../services/executor/providers/port.ts';
 import { BusIngestGateway } from '../services/ingest/gateway.ts';
-import {
-  type AuthConfig,
-  issueLocalAdminToken,
-  loadOrCreateAuthConfig,
-} from '../services/projector/api/auth.ts';
-import { buildApi } from '../services/projector/api/server.ts';
 import { Projector } from '../services/projector/projector.ts';
-import { InProcessBus } from './bus/in-process.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
-import { type Durability, SqliteEventStore } from './eventstore/sqlite.ts';
-import { createLogger } from './log.ts';
 import { startConfiguredExecutor } from './providers-config.ts';
 
 export interface EmbeddedOptions {

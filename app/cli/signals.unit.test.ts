@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { runSignalsJwks, runSignalsRedeliver } from './cli.ts';
-import { loadOrCreateSigningKey } from './keys.ts';
+import { loadOrCreateSigningKey } from '../../services/signals/keys.ts';
+import { runSignalsJwks, runSignalsRedeliver } from './signals.ts';
 
 async function jwksOf(opts: Parameters<typeof runSignalsJwks>[0]) {
   const out = new PassThrough();

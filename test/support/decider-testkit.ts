@@ -7,14 +7,14 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
-import { digestOf } from '../../../platform/digest.ts';
-import { ApprovalError, NotFoundError } from '../../../platform/errors.ts';
+import { digestOf } from '../../platform/digest.ts';
+import { ApprovalError, NotFoundError } from '../../platform/errors.ts';
 import {
   type CatalogueEntry,
   type CatalogueEntryInput,
   CatalogueEntry as CatalogueEntrySchema,
   TIERS,
-} from '../../../schemas/catalogue.ts';
+} from '../../schemas/catalogue.ts';
 import {
   DETECTION_KINDS,
   type DetectionKind,
@@ -23,16 +23,16 @@ import {
   identityKey,
   type NormalizedDetection,
   SEVERITIES,
-} from '../../../schemas/detection.ts';
-import { ACTION_TYPES, type ActionType, type EventType, type NewEvent } from '../../../schemas/events.ts';
-import { type LoadedPolicy, loadDefaultPolicy, parsePolicy } from '../policy/load.ts';
-import { Policy, type PolicyInput } from '../policy/schema.ts';
-import { BudgetLedger } from './budget.ts';
-import { CatalogueIndex } from './catalogue.ts';
-import { type CompiledPolicy, compilePolicy } from './compiled-policy.ts';
-import { type DeciderContext, decide } from './decide.ts';
-import { evolve, initialState } from './evolve.ts';
-import type { DeciderInput, HumanActor, IdentityState } from './types.ts';
+} from '../../schemas/detection.ts';
+import { ACTION_TYPES, type ActionType, type EventType, type NewEvent } from '../../schemas/events.ts';
+import { BudgetLedger } from '../../services/decider/core/budget.ts';
+import { CatalogueIndex } from '../../services/decider/core/catalogue.ts';
+import { type CompiledPolicy, compilePolicy } from '../../services/decider/core/compiled-policy.ts';
+import { type DeciderContext, decide } from '../../services/decider/core/decide.ts';
+import { evolve, initialState } from '../../services/decider/core/evolve.ts';
+import type { DeciderInput, HumanActor, IdentityState } from '../../services/decider/core/types.ts';
+import { type LoadedPolicy, loadDefaultPolicy, parsePolicy } from '../../services/decider/policy/load.ts';
+import { Policy, type PolicyInput } from '../../services/decider/policy/schema.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Time

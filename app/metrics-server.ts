@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { metrics } from '../services/projector/metrics.ts';
+import { metrics } from '../platform/metrics.ts';
 
 /**
  * A small HTTP listener for services without the API (ingest, decider, executor when run alone):

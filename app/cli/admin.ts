@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { TourniquetError } from '../../platform/errors.ts';
+import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { verifyChain } from '../../services/projector/audit-verify.ts';
 import { Projector } from '../../services/projector/projector.ts';
-import { TourniquetError } from '../errors.ts';
-import { SqliteEventStore } from '../eventstore/sqlite.ts';
 
 function openStore(dataDir: string): SqliteEventStore {
   const path = join(dataDir, 'events.db');

@@ -2,8 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { createLogger } from '../../platform/log.ts';
 import { runPolicyExplain, runPolicyValidate } from '../../services/decider/policy/cli.ts';
-import { createLogger } from '../log.ts';
 
 type Globals = { logLevel: string };
 const globals = (cmd: Command): Globals => cmd.optsWithGlobals() as Globals;
@@ -205,7 +205,7 @@ export function registerCommands(program: Command): void {
     .option('--providers <file>', 'providers file whose signals.signingKeyFile names the key')
     .option('--data-dir <dir>', 'where a generated key lives (ssf-signing-key.json)', '.tourniquet')
     .action(async (o) => {
-      const { runSignalsJwks } = await import('../../services/signals/cli.ts');
+      const { runSignalsJwks } = await import('./signals.ts');
       exit(await runSignalsJwks(o, process.stdout));
     });
 
@@ -220,7 +220,7 @@ export function registerCommands(program: Command): void {
     .option('--file <file>', 'a moved-aside file a stopped run left (…jsonl.redelivering-*)')
     .option('--dry-run', 'count what would be sent, send nothing')
     .action(async (o) => {
-      const { runSignalsRedeliver } = await import('../../services/signals/cli.ts');
+      const { runSignalsRedeliver } = await import('./signals.ts');
       exit(await runSignalsRedeliver(o, process.stdout));
     });
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { issuesFromZod, TourniquetError } from '../platform/errors.ts';
 import { Catalogue, type CatalogueEntry } from '../schemas/catalogue.ts';
-import { issuesFromZod, TourniquetError } from './errors.ts';
 
 /** Reads an identity catalogue (YAML or JSON list of entries), reporting every bad field. */
 export function loadCatalogueFile(path: string): CatalogueEntry[] {

@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
 import { TourniquetError } from '../../platform/errors.ts';
-import { loadProvidersConfig, signalReceiversOf } from '../../platform/providers-config.ts';
-import { loadOrCreateSigningKey, signingKeyPathOf } from './keys.ts';
-import { redeliverDeadLetters } from './redeliver.ts';
-import { deadLetterPathOf } from './transmitter.ts';
+import { loadOrCreateSigningKey, signingKeyPathOf } from '../../services/signals/keys.ts';
+import { redeliverDeadLetters } from '../../services/signals/redeliver.ts';
+import { deadLetterPathOf } from '../../services/signals/transmitter.ts';
+import { loadProvidersConfig, signalReceiversOf } from '../providers-config.ts';
 
 /**
  * `tourniquet signals jwks`: the public JWKS receivers verify SETs with, for handing out where no API

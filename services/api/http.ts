@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { type FieldIssue, TourniquetError } from '../../../platform/errors.ts';
+import { type FieldIssue, TourniquetError } from '../../platform/errors.ts';
 import { type Authenticator, ForbiddenError, type Principal, type Role, UnauthorizedError } from './auth.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { registerBusStats, setConsumerLag } from '../services/projector/metrics.ts';
+import { registerBusStats, setConsumerLag } from '../platform/metrics.ts';
 import { startMetricsServer } from './metrics-server.ts';
 
 describe('metrics listener for services without the API', () => {

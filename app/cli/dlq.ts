@@ -1,6 +1,6 @@
-import { redriveDeadLetters } from '../bus/dlq-redrive.ts';
-import { createKafka } from '../bus/kafka.ts';
-import { TourniquetError } from '../errors.ts';
+import { redriveDeadLetters } from '../../platform/bus/dlq-redrive.ts';
+import { createKafka } from '../../platform/bus/kafka.ts';
+import { TourniquetError } from '../../platform/errors.ts';
 import { loadServeConfig } from '../serve.ts';
 
 /**

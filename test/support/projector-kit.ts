@@ -15,8 +15,13 @@ import {
   type NewEvent,
   SCHEMA_VERSION,
 } from '../../schemas/events.ts';
-import type { DeciderInput } from '../decider/core/types.ts';
-import type { AutomationGateway, DeciderGateway, IngestGateway, IngestReceipt } from '../gateways.ts';
+import type {
+  AutomationGateway,
+  DeciderGateway,
+  IngestGateway,
+  IngestReceipt,
+} from '../../schemas/gateways.ts';
+import type { DeciderInput } from '../../services/decider/core/types.ts';
 
 export const T0 = Date.parse('2026-03-01T10:00:00.000Z');
 export const at = (seconds: number): string => new Date(T0 + seconds * 1000).toISOString();

@@ -1,9 +1,9 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { EventStore } from '../../platform/eventstore/port.ts';
-import type { RecordedEvent } from '../../schemas/events.ts';
-import type { Projector } from './projector.ts';
-import { actionCounts } from './queries.ts';
-import { ACTION_STATUSES } from './views.ts';
+import type { RecordedEvent } from '../schemas/events.ts';
+import type { Projector } from '../services/projector/projector.ts';
+import { actionCounts } from '../services/projector/queries.ts';
+import { ACTION_STATUSES } from '../services/projector/views.ts';
+import type { EventStore } from './eventstore/port.ts';
 
 /**
  * Prometheus metrics of the whole process (one registry, served at GET /metrics). Services record
