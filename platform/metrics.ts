@@ -1,15 +1,9 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { RecordedEvent } from '../schemas/events.ts';
-import type { Projector } from '../services/projector/projector.ts';
-import { actionCounts } from '../services/projector/queries.ts';
-import { ACTION_STATUSES } from '../services/projector/views.ts';
-import type { EventStore } from './eventstore/port.ts';
 
 /**
  * Prometheus metrics of the whole process (one registry, served at GET /metrics). Services record
- * through the helper functions below; the projector records what the event stream shows by itself
- * (decision latency, executor failures) for events it applies live, so every deployment mode gets
- * them without the deciding or executing process being scraped.
+ * through the helper functions below and may register their own collectors on `metrics` (the
+ * projector's view gauges live in services/projector/metrics.ts).
  */
 export const metrics = new Registry();
 collectDefaultMetrics({ register: metrics, prefix: 'tourniquet_' });
@@ -68,62 +62,6 @@ new Counter({
   },
 });
 
-let bound: { projector: Projector; store: EventStore } | undefined;
-
-new Gauge({
-  name: 'tourniquet_actions',
-  help: 'Actions in the projection by status (verified: executed actions whose probes held).',
-  labelNames: ['status'] as const,
-  registers: [metrics],
-  collect() {
-    if (!bound?.projector.database.open) return;
-    const counts = actionCounts(bound.projector);
-    for (const s of ACTION_STATUSES) this.set({ status: s }, counts[s]);
-  },
-});
-
-new Gauge({
-  name: 'tourniquet_projection_lag_events',
-  help: 'Events in the store not yet in the projections (head position minus projector checkpoint).',
-  registers: [metrics],
-  async collect() {
-    if (!bound) return;
-    try {
-      const head = await bound.store.headPosition();
-      this.set(Math.max(0, head - bound.projector.position));
-    } catch {
-      // store closed: leave the last value
-    }
-  },
-});
-
-new Gauge({
-  name: 'tourniquet_projection_position',
-  help: 'Global position of the last event applied to the projections.',
-  registers: [metrics],
-  collect() {
-    if (bound) this.set(bound.projector.position);
-  },
-});
-
-new Gauge({
-  name: 'tourniquet_projection_errors',
-  help: 'Events the projector could not apply (logged and skipped) since start.',
-  registers: [metrics],
-  collect() {
-    if (bound) this.set(bound.projector.errorCount);
-  },
-});
-
-new Gauge({
-  name: 'tourniquet_projection_live',
-  help: '1 while the projector follows the store live.',
-  registers: [metrics],
-  collect() {
-    if (bound) this.set(bound.projector.live ? 1 : 0);
-  },
-});
-
 // ------------------------------------------------------------------ helpers for every service
 
 export function recordDetectionsIn(
@@ -159,48 +97,15 @@ export function registerBusStats(service: string, read: () => object): () => voi
   };
 }
 
-export function recordHttpRequest(method: string, route: string, status: number): void {
-  httpRequests.inc({ method, route, status: String(status) });
+/** A failure the executor recorded as ActionFailed (counted by the projector from the event). */
+export function recordExecutorFailure(
+  provider: string,
+  code: string,
+  phase: 'apply' | 'verify' | 'rollback',
+): void {
+  executorErrors.inc({ provider, code, phase, final: 'true' });
 }
 
-/**
- * Makes the view-derived gauges read this projector and store, and records decision latency and
- * executor failures from the events it applies live. Returns an unbind function.
- */
-export function bindProjectorMetrics(projector: Projector, store: EventStore): () => void {
-  bound = { projector, store };
-  const off = projector.onLiveEvent((e: RecordedEvent, p: Projector) => {
-    if (e.type === 'ActionProposed') {
-      let newest: number | undefined;
-      for (const id of e.data.detectionIds) {
-        const t = p.detectionTimes(`${e.data.identity.provider}:${e.data.identity.id}`, id);
-        const ms = t ? Date.parse(t.occurredAt) : Number.NaN;
-        if (Number.isFinite(ms) && (newest === undefined || ms > newest)) newest = ms;
-      }
-      if (newest !== undefined)
-        observeDecisionLatency((Date.parse(e.recordedAt) - newest) / 1000, 'detection_to_proposal');
-    } else if (e.type === 'ActionApproved' && e.data.final && e.data.by.kind === 'human') {
-      const proposedAt = p.database
-        .prepare<[string], { doc: string }>('SELECT doc FROM actions WHERE action_id = ?')
-        .get(e.data.actionId);
-      if (proposedAt) {
-        const a = JSON.parse(proposedAt.doc) as { proposedAt: string };
-        observeDecisionLatency(
-          (Date.parse(e.occurredAt) - Date.parse(a.proposedAt)) / 1000,
-          'proposal_to_approval',
-        );
-      }
-    } else if (e.type === 'ActionFailed') {
-      executorErrors.inc({
-        provider: e.data.provider,
-        code: e.data.error.code,
-        phase: e.data.phase,
-        final: 'true',
-      });
-    }
-  });
-  return () => {
-    off();
-    if (bound?.projector === projector) bound = undefined;
-  };
+export function recordHttpRequest(method: string, route: string, status: number): void {
+  httpRequests.inc({ method, route, status: String(status) });
 }

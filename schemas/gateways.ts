@@ -1,4 +1,4 @@
-import type { DeciderInput } from '../services/decider/core/types.ts';
+import type { DeciderInput } from './decider-input.ts';
 import type { NormalizedDetection } from './detection.ts';
 import type { NewEvent } from './events.ts';
 

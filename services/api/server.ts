@@ -7,17 +7,13 @@ import { z } from 'zod';
 import { ApprovalError, ConflictError, NotFoundError, TourniquetError } from '../../platform/errors.ts';
 import type { EventStore } from '../../platform/eventstore/port.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
-import {
-  bindProjectorMetrics,
-  metrics,
-  recordDetectionsIn,
-  recordHttpRequest,
-} from '../../platform/metrics.ts';
+import { metrics, recordDetectionsIn, recordHttpRequest } from '../../platform/metrics.ts';
+import type { DeciderInput } from '../../schemas/decider-input.ts';
 import type { EventType, NewEvent, RecordedEvent } from '../../schemas/events.ts';
 import type { AutomationGateway, DeciderGateway, IngestGateway } from '../../schemas/gateways.ts';
-import type { DeciderInput } from '../decider/core/types.ts';
 import { verifyChain } from '../projector/audit-verify.ts';
 import { Explanation, explainAction } from '../projector/explain.ts';
+import { bindProjectorMetrics } from '../projector/metrics.ts';
 import type { Projector } from '../projector/projector.ts';
 import {
   type AuditFilter,

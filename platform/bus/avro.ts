@@ -1,17 +1,24 @@
 /**
- * The normalized detection in Avro (schemas/detection.avsc), as it travels on `tourniquet.detections`.
+ * The normalized detection in Avro (schemas/detection.avsc, the contract), as it travels on `tourniquet.detections`.
  * zod (schemas/detection.ts) stays the source of truth: `toAvro` validates with zod before it builds
  * the Avro record, `fromAvro` checks the Avro shape and then validates with zod again, so a record
  * that one side rejects never passes the other. `evidence` and `raw` travel as JSON strings.
  */
 import { readFileSync } from 'node:fs';
 import avro from 'avsc';
-import { issuesFromZod, TourniquetError } from '../platform/errors.ts';
-import { type NormalizedDetection, type NormalizedDetectionInput, safeParseDetection } from './detection.ts';
-import { rememberedJsonText } from './json-text.ts';
+import {
+  type NormalizedDetection,
+  type NormalizedDetectionInput,
+  safeParseDetection,
+} from '../../schemas/detection.ts';
+import { rememberedJsonText } from '../../schemas/json-text.ts';
+import { issuesFromZod, TourniquetError } from '../errors.ts';
 
 /** The schema text as registered (subject `tourniquet.detections-value`). */
-export const DETECTION_AVSC_TEXT: string = readFileSync(new URL('./detection.avsc', import.meta.url), 'utf8');
+export const DETECTION_AVSC_TEXT: string = readFileSync(
+  new URL('../../schemas/detection.avsc', import.meta.url),
+  'utf8',
+);
 export const DETECTION_AVSC: avro.Schema = JSON.parse(DETECTION_AVSC_TEXT) as avro.Schema;
 export const detectionAvroType: avro.Type = avro.Type.forSchema(DETECTION_AVSC);
 

@@ -1,10 +1,11 @@
 import avro from 'avsc';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TourniquetError } from '../platform/errors.ts';
-import { normalize } from '../services/ingest/normalizers/index.ts';
-import { parseRecordsIndexed } from '../services/ingest/normalizers/records.ts';
-import { loadFixtures } from '../test/support/normalizer-fixtures.ts';
+import { DETECTION_KINDS, IDENTITY_TYPES, NormalizedDetection, SEVERITIES } from '../../schemas/detection.ts';
+import { normalize } from '../../services/ingest/normalizers/index.ts';
+import { parseRecordsIndexed } from '../../services/ingest/normalizers/records.ts';
+import { loadFixtures } from '../../test/support/normalizer-fixtures.ts';
+import { TourniquetError } from '../errors.ts';
 import {
   DETECTION_AVSC,
   decodeDetectionAvro,
@@ -13,7 +14,6 @@ import {
   fromAvro,
   toAvro,
 } from './avro.ts';
-import { DETECTION_KINDS, IDENTITY_TYPES, NormalizedDetection, SEVERITIES } from './detection.ts';
 
 const sample: NormalizedDetection = {
   id: 'gd-7f3c',
