@@ -8,10 +8,10 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
-import { type EmbeddedStack, startEmbedded } from '../../platform/embedded.ts';
+import { type EmbeddedStack, startEmbedded } from '../../app/embedded.ts';
 import { createLogger } from '../../platform/log.ts';
 import type { NormalizedDetectionInput } from '../../schemas/detection.ts';
-import { type AuthConfig, generateApiKey, generateAuthConfig } from '../../services/projector/api/auth.ts';
+import { type AuthConfig, generateApiKey, generateAuthConfig } from '../../services/api/auth.ts';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 

@@ -1,4 +1,4 @@
-import type { Principal } from '../../projector/api/auth.ts';
+import type { Principal } from '../auth.ts';
 import type { AuditEvent, Page } from '../../projector/views.ts';
 import { type Html, html } from './html.ts';
 import { mayExport } from './ui.ts';

@@ -1,5 +1,5 @@
 import { SEVERITIES } from '../../../schemas/detection.ts';
-import type { Principal } from '../../projector/api/auth.ts';
+import type { Principal } from '../auth.ts';
 import type { ActionView, AutomationView, CaseDetail, CaseView } from '../../projector/views.ts';
 import type { DetectionBrief } from './data.ts';
 import { type Html, html } from './html.ts';

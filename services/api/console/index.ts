@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { EventStore } from '../../../platform/eventstore/port.ts';
-import type { Authenticator } from '../../projector/api/auth.ts';
+import type { Authenticator } from '../auth.ts';
 import type { Projector } from '../../projector/projector.ts';
 import { registerAssets } from './assets.ts';
 import { registerLogin } from './login.ts';

@@ -1,4 +1,4 @@
-import type { Principal } from '../../projector/api/auth.ts';
+import type { Principal } from '../auth.ts';
 import type { Explanation } from '../../projector/explain.ts';
 import type { ActionView } from '../../projector/views.ts';
 import type { DetectionBrief, evidenceOf } from './data.ts';

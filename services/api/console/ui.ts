@@ -1,5 +1,5 @@
 import type { IdentityRef } from '../../../schemas/detection.ts';
-import type { Principal, Role } from '../../projector/api/auth.ts';
+import type { Principal, Role } from '../auth.ts';
 import type { ActionView } from '../../projector/views.ts';
 import { type Html, html } from './html.ts';
 
