@@ -1,5 +1,5 @@
-import type { Principal } from '../auth.ts';
 import type { AuditEvent, Page } from '../../projector/views.ts';
+import type { Principal } from '../auth.ts';
 import { type Html, html } from './html.ts';
 import { mayExport } from './ui.ts';
 

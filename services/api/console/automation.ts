@@ -1,5 +1,5 @@
-import type { Principal } from '../auth.ts';
 import type { AutomationView } from '../../projector/views.ts';
+import type { Principal } from '../auth.ts';
 import type { BudgetUse, GuardTrip } from './data.ts';
 import { type Html, html } from './html.ts';
 import { actorText } from './layout.ts';

@@ -1,6 +1,6 @@
 import { SEVERITIES } from '../../../schemas/detection.ts';
-import type { Principal } from '../auth.ts';
 import type { ActionView, AutomationView, CaseDetail, CaseView } from '../../projector/views.ts';
+import type { Principal } from '../auth.ts';
 import type { DetectionBrief } from './data.ts';
 import { type Html, html } from './html.ts';
 import { actorText } from './layout.ts';

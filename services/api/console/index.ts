@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { EventStore } from '../../../platform/eventstore/port.ts';
-import type { Authenticator } from '../auth.ts';
 import type { Projector } from '../../projector/projector.ts';
+import type { Authenticator } from '../auth.ts';
 import { registerAssets } from './assets.ts';
 import { registerLogin } from './login.ts';
 import { registerPages } from './pages.ts';

@@ -1,6 +1,6 @@
-import type { Principal } from '../auth.ts';
 import type { Explanation } from '../../projector/explain.ts';
 import type { ActionView } from '../../projector/views.ts';
+import type { Principal } from '../auth.ts';
 import type { DetectionBrief, evidenceOf } from './data.ts';
 import { type Html, html } from './html.ts';
 import { args, caseLink, identityLink, list, mayDecide, relative, time } from './ui.ts';

@@ -1,6 +1,6 @@
 import type { IdentityRef } from '../../../schemas/detection.ts';
-import type { Principal, Role } from '../auth.ts';
 import type { ActionView } from '../../projector/views.ts';
+import type { Principal, Role } from '../auth.ts';
 import { type Html, html } from './html.ts';
 
 /** Small pieces shared by the console pages: links, times, badges, who may do what. */
