@@ -38,6 +38,7 @@ import type { SignalsView } from '../signals/transmitter.ts';
 import { type AuthConfig, Authenticator, type Principal, type Role } from './auth.ts';
 import { registerConsole } from './console/index.ts';
 import type { ConsoleSessionOptions } from './console/session.ts';
+import { registerDocs } from './docs.ts';
 import { addRoute, ErrorBody, toHttpError } from './http.ts';
 import {
   ActionsQuery,
@@ -200,13 +201,6 @@ function auditFilter(q: z.output<typeof AuditExportQuery> | z.output<typeof Audi
   if (q.from) f.from = q.from;
   if (q.to) f.to = q.to;
   return f;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(
-    /[&<>"']/g,
-    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
-  );
 }
 
 /**
@@ -971,44 +965,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
   });
 
-  addRoute(app, auth, {
-    method: 'GET',
-    url: '/docs/json',
-    roles: roles('GET /docs/json'),
-    summary: 'OpenAPI document',
-    tags: ['ops'],
-    hide: true,
-    response: { 200: { type: 'object', additionalProperties: true } },
-    handler: async () => app.swagger(),
-  });
-
-  addRoute(app, auth, {
-    method: 'GET',
-    url: '/docs',
-    roles: roles('GET /docs'),
-    summary: 'API documentation',
-    tags: ['ops'],
-    hide: true,
-    produces: 'text/html',
-    response: { 200: { type: 'string' } },
-    handler: async ({ reply }) => {
-      const doc = app.swagger() as {
-        paths?: Record<string, Record<string, { summary?: string; description?: string }>>;
-      };
-      const rows: string[] = [];
-      for (const [path, ops] of Object.entries(doc.paths ?? {})) {
-        for (const [method, op] of Object.entries(ops)) {
-          rows.push(
-            `<tr><td><code>${method.toUpperCase()}</code></td><td><code>${escapeHtml(path)}</code></td><td>${escapeHtml(op.summary ?? '')}<br><small>${escapeHtml(op.description ?? '').replace(/\n/g, '<br>')}</small></td></tr>`,
-          );
-        }
-      }
-      reply.header('content-type', 'text/html; charset=utf-8');
-      return reply.send(
-        `<!doctype html><html><head><meta charset="utf-8"><title>Tourniquet API</title><style>body{font-family:system-ui,sans-serif;margin:2rem}td{vertical-align:top;padding:.3rem .6rem;border-bottom:1px solid #ddd}</style></head><body><h1>Tourniquet API</h1><p>OpenAPI 3 document: <a href="/docs/json">/docs/json</a>. Authenticate with <code>Authorization: Bearer &lt;jwt&gt;</code> or <code>X-API-Key</code>.</p><table>${rows.join('')}</table></body></html>`,
-      );
-    },
-  });
+  await registerDocs(app);
 
   await app.ready();
   return app;
