@@ -18,6 +18,15 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
       displayRequestDuration: true,
       persistAuthorization: false,
     },
-    staticCSP: true,
+    // Swagger UI sets inline styles while it renders; scripts stay same-origin only
+    staticCSP: {
+      'default-src': ["'self'"],
+      'script-src': ["'self'"],
+      'style-src': ["'self'", "'unsafe-inline'"],
+      'img-src': ["'self'", 'data:'],
+      'connect-src': ["'self'"],
+      'frame-ancestors': ["'none'"],
+      'object-src': ["'none'"],
+    },
   });
 }

@@ -27,7 +27,7 @@ import {
 import { type Html, html } from './html.ts';
 import { identityBody } from './identity.ts';
 import { barePage, type PageId, page, type ShellContext } from './layout.ts';
-import { approvalCard, approvalDetail, queueBody } from './queue.ts';
+import { approvalCard, approvalDetail, FIRST_CARDS, queueBody, queueOrder } from './queue.ts';
 import { CONSOLE_ROLES, consoleSession } from './session.ts';
 
 export interface PageDeps {
@@ -125,17 +125,51 @@ export function registerPages(app: FastifyInstance, deps: PageDeps): void {
   route('/', async ({ shell, now }) => {
     const q = listActions(projector, { status: 'proposed', limit: 1000 });
     // oldest first: the ones closest to expiry are answered first
-    const actions = q.items.reverse();
-    const detections = detectionsOfCases(
-      projector,
-      actions.map((a) => a.caseId),
-    );
+    const groups = queueOrder(q.items.reverse());
+    const firstCases = groups
+      .flat()
+      .slice(0, FIRST_CARDS)
+      .map((a) => a.caseId);
     return {
       id: 'queue',
       title: 'Approvals',
-      body: queueBody(actions, detections, shell.principal, now, q.nextCursor !== null),
+      body: queueBody(
+        groups,
+        detectionsOfCases(projector, firstCases),
+        shell.principal,
+        now,
+        q.nextCursor !== null,
+      ),
     };
   });
+
+  // the rest of the queue, in the order the page lists (actions no longer pending are left out)
+  route<{ ids?: string }>(
+    '/console/queue/cards',
+    async ({ request, shell, now }) => {
+      const ids = (request.query.ids ?? '')
+        .split(/[\s,]+/)
+        .filter(Boolean)
+        .slice(0, 500);
+      const actions = ids.flatMap((id) => {
+        const a = getAction(projector, id);
+        return a?.status === 'proposed' ? [a] : [];
+      });
+      const detections = detectionsOfCases(
+        projector,
+        actions.map((a) => a.caseId),
+      );
+      return html`${actions.map((a) =>
+        approvalCard(
+          a,
+          detections.get(a.caseId)?.filter((d) => a.detectionIds.includes(d.id)) ?? [],
+          shell.principal,
+          now,
+        ),
+      )}`;
+    },
+    'fragment',
+  );
 
   route<{ status?: string; sort?: string; severity?: string; q?: string }>(
     '/cases',

@@ -110,19 +110,55 @@ ${decideForm(a, p)}
 </article>`;
 }
 
+/** The queue's display order: groups in the order their oldest action arrived, oldest first within each. */
+export function queueOrder(oldestFirst: readonly ActionView[]): ActionView[][] {
+  const groups = new Map<string, ActionView[]>();
+  for (const a of oldestFirst) {
+    const k = groupKey(a);
+    const list = groups.get(k);
+    if (list) list.push(a);
+    else groups.set(k, [a]);
+  }
+  return [...groups.values()];
+}
+
+/** Cards rendered with the page; the rest follow in chunks once it has painted (ids in #queue-more). */
+export const FIRST_CARDS = 60;
+
 export function queueBody(
-  actions: readonly ActionView[],
+  groups: readonly ActionView[][],
   detections: Map<string, DetectionBrief[]>,
   p: Principal,
   now: number,
   truncated: boolean,
 ): Html {
-  const groups = new Map<string, ActionView[]>();
-  for (const a of actions) {
-    const k = groupKey(a);
-    groups.set(k, [...(groups.get(k) ?? []), a]);
-  }
-  return html`<p class="lead"><span id="queue-count">${actions.length}</span> action${actions.length === 1 ? '' : 's'} waiting for a decision${truncated ? ' (the oldest 1,000 are shown; answer these first)' : ''}.</p>
+  const total = groups.reduce((n, g) => n + g.length, 0);
+  const later: string[] = [];
+  let shown = 0;
+  const cardsOf = (list: readonly ActionView[]) =>
+    list.map((a) => {
+      if (shown >= FIRST_CARDS) {
+        later.push(a.id);
+        return '';
+      }
+      shown += 1;
+      return approvalCard(
+        a,
+        detections.get(a.caseId)?.filter((d) => a.detectionIds.includes(d.id)) ?? [],
+        p,
+        now,
+      );
+    });
+  const sections = groups.map((list) => {
+    const first = list[0]!;
+    const k = groupKey(first);
+    return html`<section class="group" data-group="${k}" aria-label="${first.ruleId}: ${first.type}, stage ${first.stage}">
+<h2>${first.ruleId} → ${first.type} <small>stage ${first.stage}, ${first.approvalMode}, ${list.length} pending</small>
+${mayDecide(p) && list.length > 1 ? html`<button type="button" class="link select-group" data-group="${k}">Select all shown</button>` : ''}</h2>
+${cardsOf(list)}
+</section>`;
+  });
+  return html`<p class="lead"><span id="queue-count">${total}</span> action${total === 1 ? '' : 's'} waiting for a decision${truncated ? ' (the oldest 1,000 are shown; answer these first)' : ''}.</p>
 ${
   mayDecide(p)
     ? html`<div class="bulk" id="bulk" role="region" aria-label="Answer selected approvals together">
@@ -135,19 +171,9 @@ ${
     : html`<p class="muted">Read only: your roles (${p.roles.join(', ')}) may not approve or reject.</p>`
 }
 <div id="queue" data-live="queue">
-${
-  actions.length === 0
-    ? html`<p class="empty" id="queue-empty">Nothing is waiting for approval.</p>`
-    : [...groups.entries()].map(([k, list]) => {
-        const first = list[0]!;
-        return html`<section class="group" data-group="${k}" aria-label="${first.ruleId}: ${first.type}, stage ${first.stage}">
-<h2>${first.ruleId} → ${first.type} <small>stage ${first.stage}, ${first.approvalMode}, ${list.length} pending</small>
-${mayDecide(p) && list.length > 1 ? html`<button type="button" class="link select-group" data-group="${k}">Select all ${list.length}</button>` : ''}</h2>
-${list.map((a) => approvalCard(a, detections.get(a.caseId)?.filter((d) => a.detectionIds.includes(d.id)) ?? [], p, now))}
-</section>`;
-      })
-}
-</div>`;
+${total === 0 ? html`<p class="empty" id="queue-empty">Nothing is waiting for approval.</p>` : sections}
+</div>
+${later.length ? html`<p id="queue-more" class="muted" data-ids="${later.join(' ')}">Loading ${later.length} more…</p>` : ''}`;
 }
 
 /** The lazily loaded part of a card: each detection's evidence and the explain narrative. */

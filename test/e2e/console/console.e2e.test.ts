@@ -15,7 +15,9 @@ import {
   type ConsoleStack,
   chromiumUnavailableReason,
   detection,
+  fillQueue,
   launchChromium,
+  measureQueueRender,
   type Session,
   sendDetections,
   signedIn,
@@ -381,5 +383,44 @@ fetch(${JSON.stringify(approveUrl)}, { method: 'POST', credentials: 'include', m
     await shot(lp, 'login');
     await login.close();
     expect(found).toEqual([]);
+  });
+
+  it('Swagger UI at /docs renders the Markdown descriptions and runs a request with "Try it out"', async () => {
+    const ann = await open('ann');
+    await ann.page.goto(`${cs.url}/docs`);
+    await ann.page.waitForSelector('.opblock-summary-path', { timeout: 15_000 });
+    // the API description's inline code is Markdown: rendered as <code>, not shown as backticks
+    const info = await text(ann.page, '.information-container .description');
+    expect(info).toContain('Authorization: Bearer <jwt>');
+    expect(info).not.toContain('`');
+    expect(
+      await js<number>(
+        ann.page,
+        `document.querySelectorAll('.information-container .description code').length`,
+      ),
+    ).toBeGreaterThan(0);
+    await ann.page.click('#operations-ops-get_healthz .opblock-summary-control');
+    await ann.page.waitForSelector('#operations-ops-get_healthz .execute');
+    await ann.page.click('#operations-ops-get_healthz .execute');
+    await ann.page.waitForSelector(
+      '#operations-ops-get_healthz .live-responses-table tbody .response-col_status',
+    );
+    expect(
+      await text(ann.page, '#operations-ops-get_healthz .live-responses-table tbody .response-col_status'),
+    ).toContain('200');
+    await shot(ann.page, 'docs');
+  });
+
+  it('the queue with 1,000 pending approvals: render time and first paint, measured here', async () => {
+    const ann = await open('ann');
+    await fillQueue(cs, 1000);
+    // the first load also warms the browser's caches (scripts, styles); both are reported
+    for (const run of ['first load', 'second load']) {
+      const m = await measureQueueRender(ann.page, cs.url);
+      expect(m.pending).toBe(1000);
+      console.log(
+        `[console.e2e] queue with ${m.pending} pending, ${run}: server ${m.serverMs} ms, first contentful paint ${m.firstContentfulPaintMs} ms, DOMContentLoaded ${m.domContentLoadedMs} ms, page ${Math.round(m.htmlBytes / 1024)} KiB, all ${m.pending} cards on the page at ${m.allCardsMs} ms`,
+      );
+    }
   });
 });

@@ -189,7 +189,8 @@
         const group = existing.closest('.group');
         existing.remove();
         if (group && !group.querySelector('.approval')) group.remove();
-      }
+        updateCount(-1);
+      } else if (notYetLoaded.delete(actionId)) updateCount(-1);
     } else if (res.ok) {
       const tpl = document.createElement('template');
       tpl.innerHTML = body.trim();
@@ -206,12 +207,13 @@
         existing.replaceWith(card);
         if (typed) card.querySelector('input[name="comment"]').value = typed;
         if (result) card.querySelector('.result').textContent = result;
-      } else {
+      } else if (!notYetLoaded.has(actionId)) {
         insertCard(queue, card);
+        card.classList.add('new');
+        updateCount(1);
         announce(`New approval: ${card.querySelector('h3')?.textContent ?? actionId}`);
       }
     }
-    updateCount();
   }
 
   function insertCard(queue, card) {
@@ -230,16 +232,46 @@
       queue.prepend(group);
     }
     group.append(card);
-    card.classList.add('new');
   }
 
-  function updateCount() {
-    const n = document.querySelectorAll('#queue .approval').length;
+  let queueTotal = Number(document.getElementById('queue-count')?.textContent ?? 0);
+  function updateCount(delta) {
+    queueTotal = Math.max(0, queueTotal + delta);
     const c = document.getElementById('queue-count');
-    if (c) c.textContent = String(n);
+    if (c) c.textContent = String(queueTotal);
     const nav = document.getElementById('pending-count');
-    if (nav && document.getElementById('queue')) nav.textContent = String(n);
+    if (nav) nav.textContent = String(queueTotal);
   }
+
+  // The page comes with the first cards; the rest of a long queue follows once it has painted.
+  const notYetLoaded = new Set(document.getElementById('queue-more')?.dataset.ids.split(' ') ?? []);
+  async function loadRestOfQueue() {
+    const more = document.getElementById('queue-more');
+    const queue = document.getElementById('queue');
+    if (!more || !queue) return;
+    while (notYetLoaded.size) {
+      const chunk = [...notYetLoaded].slice(0, 200);
+      const res = await fetch(`/console/queue/cards?ids=${chunk.map(encodeURIComponent).join(',')}`, {
+        credentials: 'same-origin',
+      });
+      const body = await res.text();
+      if (!res.ok) {
+        more.textContent = 'The rest of the queue could not be loaded: reload the page.';
+        more.classList.add('error');
+        return;
+      }
+      const tpl = document.createElement('template');
+      tpl.innerHTML = body;
+      for (const card of [...tpl.content.querySelectorAll('.approval')])
+        if (notYetLoaded.has(card.dataset.action) && !document.getElementById(card.id)) insertCard(queue, card);
+      for (const id of chunk) notYetLoaded.delete(id);
+      more.textContent = notYetLoaded.size ? `Loading ${notYetLoaded.size} more…` : '';
+    }
+    more.remove();
+    document.body.dataset.queueLoaded = 'all';
+  }
+  if (notYetLoaded.size) requestAnimationFrame(() => setTimeout(loadRestOfQueue, 0));
+  else if (document.getElementById('queue')) document.body.dataset.queueLoaded = 'all';
 
   // ------------------------------------------------------------------ verdict
 
