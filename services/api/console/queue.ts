@@ -158,7 +158,7 @@ ${mayDecide(p) && list.length > 1 ? html`<button type="button" class="link selec
 ${cardsOf(list)}
 </section>`;
   });
-  return html`<p class="lead"><span id="queue-count">${total}</span> action${total === 1 ? '' : 's'} waiting for a decision${truncated ? ' (the oldest 1,000 are shown; answer these first)' : ''}.</p>
+  return html`<p class="lead"><span id="queue-count">${total}</span> action${total === 1 ? '' : 's'} waiting for a decision${truncated ? ' (the 1,000 most recent are shown; list the rest with GET /v1/actions?status=proposed)' : ''}.</p>
 ${
   mayDecide(p)
     ? html`<div class="bulk" id="bulk" role="region" aria-label="Answer selected approvals together">

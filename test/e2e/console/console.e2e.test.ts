@@ -417,7 +417,7 @@ fetch(${JSON.stringify(approveUrl)}, { method: 'POST', credentials: 'include', m
     // the first load also warms the browser's caches (scripts, styles); both are reported
     for (const run of ['first load', 'second load']) {
       const m = await measureQueueRender(ann.page, cs.url);
-      expect(m.pending).toBe(1000);
+      expect(m.pending).toBeGreaterThanOrEqual(1000);
       console.log(
         `[console.e2e] queue with ${m.pending} pending, ${run}: server ${m.serverMs} ms, first contentful paint ${m.firstContentfulPaintMs} ms, DOMContentLoaded ${m.domContentLoadedMs} ms, page ${Math.round(m.htmlBytes / 1024)} KiB, all ${m.pending} cards on the page at ${m.allCardsMs} ms`,
       );
