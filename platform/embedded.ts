@@ -2,6 +2,10 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { authFileOf } from '../services/api/auth-file.ts';
+import { writeAdminTokenFile } from '../services/api/console/admin-token-file.ts';
+import { OneTimeLogins } from '../services/api/console/login-once.ts';
+import type { StartSession } from '../services/api/console/oidc.ts';
 import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
 import { loadDefaultPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
 import { DeciderService } from '../services/decider/service.ts';
@@ -9,11 +13,7 @@ import type { Executor } from '../services/executor/executor.ts';
 import { DryRunProvider } from '../services/executor/providers/dry-run.ts';
 import type { IdentityProvider } from '../services/executor/providers/port.ts';
 import { BusIngestGateway } from '../services/ingest/gateway.ts';
-import {
-  type AuthConfig,
-  issueLocalAdminToken,
-  loadOrCreateAuthConfig,
-} from '../services/projector/api/auth.ts';
+import { type AuthConfig, loadOrCreateAuthConfig } from '../services/projector/api/auth.ts';
 import { buildApi } from '../services/projector/api/server.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { InProcessBus } from './bus/in-process.ts';
@@ -38,6 +38,8 @@ export interface EmbeddedOptions {
   durability?: Durability;
   /** Provider configuration file (YAML): which identity provider maps to Keycloak, webhook, dry-run. */
   providersPath?: string;
+  /** Starts a console session after sign-in (single sign-on, one-time links). */
+  startSession?: StartSession;
 }
 
 export interface EmbeddedStack {
@@ -50,7 +52,12 @@ export interface EmbeddedStack {
   projector: Projector;
   api: FastifyInstance;
   auth: AuthConfig;
+  /** A local admin token for scripts in this process; never printed (see adminTokenFile). */
   adminToken: string;
+  /** Where an admin token is kept for the operator (mode 0600), instead of printing it. */
+  adminTokenFile: string;
+  /** A fresh one-time console sign-in link (local admin), valid 10 minutes; absent without sessions. */
+  loginLink(): string | undefined;
   dryRun: DryRunProvider | undefined;
   close(): Promise<void>;
 }
@@ -99,6 +106,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
   await projector.start();
 
   const auth = loadOrCreateAuthConfig(opts.dataDir);
+  const oneTimeLogins = new OneTimeLogins();
   const api = await buildApi({
     store,
     projector,
@@ -106,11 +114,13 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     decider,
     automation: decider,
     auth,
+    authFile: authFileOf(opts.dataDir),
     log,
     ...(signals ? { signals } : {}),
+    ...(opts.startSession ? { signIn: { startSession: opts.startSession, oneTimeLogins } } : {}),
   });
   const address = await api.listen({ port: opts.port ?? 7420, host: opts.host ?? '127.0.0.1' });
-  const adminToken = await issueLocalAdminToken(auth);
+  const { token: adminToken, path: adminTokenFile } = await writeAdminTokenFile(opts.dataDir, auth);
 
   return {
     url: address,
@@ -123,6 +133,11 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     api,
     auth,
     adminToken,
+    adminTokenFile,
+    loginLink: () =>
+      opts.startSession
+        ? `${address}/login/once?token=${oneTimeLogins.issue({ id: 'local-admin', roles: ['admin'], via: 'session' })}`
+        : undefined,
     dryRun,
     async close() {
       await api.close();

@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'DECODE_FAILED'
   | 'NORMALIZE_FAILED'
+  | 'SIGN_IN_REFUSED'
+  | 'IDP_UNAVAILABLE'
   | 'INTERNAL';
 
 export interface FieldIssue {

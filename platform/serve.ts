@@ -27,6 +27,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { identityKey } from '../schemas/detection.ts';
 import type { ActionType } from '../schemas/events.ts';
+import { authFileOf } from '../services/api/auth-file.ts';
+import { writeAdminTokenFile } from '../services/api/console/admin-token-file.ts';
 import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
 import { loadDefaultPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
 import { DeciderService } from '../services/decider/service.ts';
@@ -42,7 +44,7 @@ import type {
 import { BusIngestGateway } from '../services/ingest/gateway.ts';
 import { FORMATS, type FormatName } from '../services/ingest/normalizers/index.ts';
 import { RawConsumer } from '../services/ingest/raw-consumer.ts';
-import { issueLocalAdminToken, loadOrCreateAuthConfig } from '../services/projector/api/auth.ts';
+import { loadOrCreateAuthConfig } from '../services/projector/api/auth.ts';
 import { buildApi } from '../services/projector/api/server.ts';
 import { registerBusStats, setConsumerLag } from '../services/projector/metrics.ts';
 import { Projector } from '../services/projector/projector.ts';
@@ -520,8 +522,9 @@ export interface ServeHandle {
   service: ServiceName;
   /** projector: the API's URL. */
   url?: string;
-  /** projector: a local admin token for the API. */
+  /** projector: a local admin token for the API (kept in adminTokenFile, never printed). */
   adminToken?: string;
+  adminTokenFile?: string;
   stop(): Promise<void>;
 }
 
@@ -709,16 +712,21 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           decider: commands,
           automation: commands,
           auth,
+          authFile: authFileOf(config.store.dataDir),
           log: slog,
         });
         const url = await api.listen({ port: config.api.port, host: config.api.host });
-        const adminToken = await issueLocalAdminToken(auth);
+        const { token: adminToken, path: adminTokenFile } = await writeAdminTokenFile(
+          config.store.dataDir,
+          auth,
+        );
         slog.info({ url, store: kind, at: where }, 'projector and API serving');
         const started = { api, commands };
         return {
           service,
           url,
           adminToken,
+          adminTokenFile,
           async stop() {
             await started.api.close();
             await started.commands.stop();
@@ -762,7 +770,7 @@ export async function main(argv: string[]): Promise<void> {
   if (metricsServer) process.stdout.write(`tourniquet ${service} metrics on ${metricsServer.url}/metrics\n`);
   if (handle.url)
     process.stdout.write(
-      `tourniquet ${service} listening on ${handle.url}\nlocal admin token (keep it secret): ${handle.adminToken}\n`,
+      `tourniquet ${service} listening on ${handle.url}\nadmin token file (valid 24 h, mode 0600): ${handle.adminTokenFile}\n`,
     );
   await new Promise<void>((resolveStop) => {
     process.once('SIGINT', () => resolveStop());

@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { registerAuthCommands } from '../../app/cli/auth.ts';
 import { runPolicyExplain, runPolicyValidate } from '../../services/decider/policy/cli.ts';
 import { createLogger } from '../log.ts';
 
@@ -14,6 +15,7 @@ function exit(code: number): void {
 
 /** Every subcommand, each implemented in the folder of the service it belongs to. */
 export function registerCommands(program: Command): void {
+  registerAuthCommands(program);
   program
     .command('start')
     .description('run the embedded stack (in-process bus, SQLite store, all four services) until interrupted')

@@ -21,11 +21,16 @@ export async function runStart(opts: {
     ...(opts.catalogue ? { cataloguePath: opts.catalogue } : {}),
     ...(opts.providers ? { providersPath: opts.providers } : {}),
   });
+  // No long-lived credential in the banner (terminals and logs get copied around): a one-time
+  // console link that expires in minutes, and the path of the file holding an admin token.
+  const link = stack.loginLink();
   process.stdout.write(
     [
       `tourniquet listening on ${stack.url}`,
       `data: ${stack.storePath}`,
-      `local admin token (keep it secret): ${stack.adminToken}`,
+      ...(link ? [`console sign-in link (one use, 10 minutes): ${link}`] : []),
+      `admin token file (valid 24 h, mode 0600): ${stack.adminTokenFile}`,
+      'more credentials: tourniquet auth add-key | auth token (docs/console.md)',
       'stop with Ctrl-C',
       '',
     ].join('\n'),

@@ -123,7 +123,7 @@ export function addRoute<
   B extends z.ZodType = z.ZodUnknown,
   Q extends z.ZodType = z.ZodUnknown,
   P extends z.ZodType = z.ZodUnknown,
->(app: FastifyInstance, auth: Authenticator, def: RouteDef<B, Q, P>): void {
+>(app: FastifyInstance, auth: Pick<Authenticator, 'authenticate'>, def: RouteDef<B, Q, P>): void {
   const parsers: Partial<Record<HttpPart, Parser>> = {};
   if (def.body) parsers.body = def.parseBody ?? zodParser(def.body);
   if (def.query) parsers.querystring = zodParser(def.query);

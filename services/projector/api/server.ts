@@ -8,6 +8,9 @@ import { ApprovalError, ConflictError, NotFoundError, TourniquetError } from '..
 import type { EventStore } from '../../../platform/eventstore/port.ts';
 import { SqliteEventStore } from '../../../platform/eventstore/sqlite.ts';
 import type { EventType, NewEvent, RecordedEvent } from '../../../schemas/events.ts';
+import { AuthFileWatcher, staticAuthSource } from '../../api/auth-file.ts';
+import { type OneTimeLogins, registerLoginOnce } from '../../api/console/login-once.ts';
+import { registerOidcRoutes, type StartSession } from '../../api/console/oidc.ts';
 import type { DeciderInput } from '../../decider/core/types.ts';
 import type { AutomationGateway, DeciderGateway, IngestGateway } from '../../gateways.ts';
 import type { SignalsView } from '../../signals/transmitter.ts';
@@ -34,7 +37,7 @@ import {
   IdentityView,
   page,
 } from '../views.ts';
-import { type AuthConfig, Authenticator, type Principal, type Role } from './auth.ts';
+import type { AuthConfig, Principal, Role } from './auth.ts';
 import { addRoute, ErrorBody, toHttpError } from './http.ts';
 import {
   ActionsQuery,
@@ -60,6 +63,8 @@ export interface ApiDeps {
   decider: DeciderGateway;
   automation: AutomationGateway;
   auth: AuthConfig;
+  /** The file `auth` came from: changes to it apply without a restart (services/api/auth-file.ts). */
+  authFile?: string;
   log?: Logger;
   /** Request body limit (default 1 MiB); larger bodies get 413. */
   bodyLimitBytes?: number;
@@ -71,6 +76,8 @@ export interface ApiDeps {
   settleTimeoutMs?: number;
   /** SSE heartbeat interval (default 15 s). */
   heartbeatMs?: number;
+  /** Console sign-in: single sign-on (auth.json `oidc`) and one-time links, each ending in a session. */
+  signIn?: { startSession: StartSession; oneTimeLogins?: OneTimeLogins };
   /** The Shared Signals transmitter in this process, if any: its keys and its receivers' progress. */
   signals?: SignalsView;
 }
@@ -216,8 +223,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const readyLag = deps.readyLagEvents ?? 100;
   const settleTimeout = deps.settleTimeoutMs ?? 10_000;
   const heartbeatMs = deps.heartbeatMs ?? 15_000;
-  const auth = new Authenticator(deps.auth);
   const log = deps.log;
+  const auth = deps.authFile
+    ? new AuthFileWatcher(deps.authFile, { initial: deps.auth, ...(log ? { log } : {}) })
+    : staticAuthSource(deps.auth);
 
   const app = Fastify({
     ...(log ? { loggerInstance: log } : { logger: false }),
@@ -322,6 +331,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
   app.addHook('onClose', async () => {
     unbindMetrics();
+    auth.close();
   });
 
   /** Read-your-writes: wait until the views include everything appended so far. */
@@ -344,6 +354,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       throw err;
     }
   };
+
+  // ---------------------------------------------------------------- console sign-in
+
+  if (deps.signIn) {
+    registerOidcRoutes(app, { config: () => auth.config(), startSession: deps.signIn.startSession });
+    if (deps.signIn.oneTimeLogins)
+      registerLoginOnce(app, { logins: deps.signIn.oneTimeLogins, startSession: deps.signIn.startSession });
+  }
 
   // ---------------------------------------------------------------- ingest
 
