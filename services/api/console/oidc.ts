@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createRemoteJWKSet, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { createRemoteJWKSet, EncryptJWT, type JWTPayload, jwtDecrypt, jwtVerify } from 'jose';
 import { z } from 'zod';
 import { TourniquetError } from '../../../platform/errors.ts';
 import {
@@ -33,6 +33,26 @@ export const FLOW_COOKIE = 'tq_oidc';
 const FLOW_TTL_SECONDS = 600;
 
 /** A refused sign-in; `reason` says which check failed (state, nonce, token, role, …). */
+/**
+ * The key sealing the flow cookie: derived from the server's token secret, so that every API
+ * instance sharing auth.json can finish a flow another began.
+ */
+export function flowCookieKey(config: AuthConfig): Uint8Array | undefined {
+  const secret = config.jwt?.hs256Secrets?.[0];
+  return secret ? createHmac('sha256', secret).update('tourniquet oidc flow cookie').digest() : undefined;
+}
+
+export async function sealFlow(
+  flow: { state: string; nonce: string; verifier: string; next: string },
+  key: Uint8Array,
+): Promise<string> {
+  return new EncryptJWT(flow)
+    .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
+    .setIssuedAt()
+    .setExpirationTime(`${FLOW_TTL_SECONDS}s`)
+    .encrypt(key);
+}
+
 export class SignInError extends TourniquetError {
   constructor(reason: string, message: string, status = 401) {
     super('SIGN_IN_REFUSED', message, { status, details: { reason } });
@@ -137,13 +157,9 @@ export interface OidcRoutesOptions {
 
 export function registerOidcRoutes(app: FastifyInstance, opts: OidcRoutesOptions): void {
   const issuers = new IssuerCache();
-  // Signs the flow cookie. Derived from the server's token secret so that every API instance
-  // sharing auth.json can finish a flow another began; a random one when there is no secret.
+  // Without a token secret, a key of this process only (a flow must then end where it began).
   const fallbackKey = randomBytes(32);
-  const cookieKey = () => {
-    const secret = opts.config().jwt?.hs256Secrets?.[0];
-    return secret ? createHmac('sha256', secret).update('tourniquet oidc flow cookie').digest() : fallbackKey;
-  };
+  const cookieKey = () => flowCookieKey(opts.config()) ?? fallbackKey;
   const oidcConfig = (): OidcConfig => {
     const raw = opts.config().oidc;
     if (!raw)
@@ -163,11 +179,7 @@ export function registerOidcRoutes(app: FastifyInstance, opts: OidcRoutesOptions
     const verifier = b64url(randomBytes(48));
     const challenge = b64url(createHash('sha256').update(verifier).digest());
     const next = safeNext((request.query as Record<string, unknown> | undefined)?.next);
-    const flow = await new SignJWT({ state, nonce, verifier, next })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setIssuedAt()
-      .setExpirationTime(`${FLOW_TTL_SECONDS}s`)
-      .sign(cookieKey());
+    const flow = await sealFlow({ state, nonce, verifier, next }, cookieKey());
     const url = new URL(doc.authorization_endpoint);
     url.search = new URLSearchParams({
       response_type: 'code',
@@ -236,7 +248,10 @@ async function readFlow(
       400,
     );
   try {
-    const { payload } = await jwtVerify(cookie, key, { algorithms: ['HS256'] });
+    const { payload } = await jwtDecrypt(cookie, key, {
+      keyManagementAlgorithms: ['dir'],
+      contentEncryptionAlgorithms: ['A256GCM'],
+    });
     const { state, nonce, verifier, next } = payload as Record<string, unknown>;
     if (typeof state !== 'string' || typeof nonce !== 'string' || typeof verifier !== 'string')
       throw new Error('incomplete');

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import type { Principal } from '../../projector/api/auth.ts';
+import { testEnv } from '../../projector/api/test-env.ts';
+import { OneTimeLogins } from './login-once.ts';
+
+const admin: Principal = { id: 'local-admin', roles: ['admin'], via: 'session' };
+
+describe('one-time sign-in links', () => {
+  it('are single use and expire', () => {
+    let t = 1_000;
+    const logins = new OneTimeLogins({ now: () => t });
+    const a = logins.issue(admin, 60_000);
+    const b = logins.issue(admin, 60_000);
+    expect(logins.consume(a)).toEqual(admin);
+    expect(logins.consume(a)).toBeUndefined();
+    t += 60_000;
+    expect(logins.consume(b)).toBeUndefined();
+    expect(logins.consume('never-issued')).toBeUndefined();
+  });
+
+  it('open a console session once over HTTP, then refuse the spent link', async () => {
+    const logins = new OneTimeLogins();
+    const started: Principal[] = [];
+    const env = await testEnv({
+      signIn: {
+        oneTimeLogins: logins,
+        startSession: (_req, reply, p) => {
+          started.push(p);
+          reply.header('set-cookie', 'tq_session=x; Path=/; HttpOnly; SameSite=Lax');
+        },
+      },
+    });
+    try {
+      const token = logins.issue(admin);
+      const first = await env.app.inject({ method: 'GET', url: `/login/once?token=${token}` });
+      expect(first.statusCode).toBe(303);
+      expect(first.headers.location).toBe('/');
+      expect(first.headers['referrer-policy']).toBe('no-referrer');
+      expect(started).toEqual([admin]);
+      const again = await env.app.inject({ method: 'GET', url: `/login/once?token=${token}` });
+      expect(again.statusCode).toBe(401);
+      expect(again.json().error).toMatchObject({ code: 'SIGN_IN_REFUSED', reason: 'link_spent' });
+      expect(started).toHaveLength(1);
+      const none = await env.app.inject({ method: 'GET', url: '/login/once' });
+      expect(none.statusCode).toBe(400);
+    } finally {
+      await env.close();
+    }
+  });
+});
