@@ -5,7 +5,6 @@ import type { Logger } from 'pino';
 import { authFileOf } from '../services/api/auth-file.ts';
 import { writeAdminTokenFile } from '../services/api/console/admin-token-file.ts';
 import { OneTimeLogins } from '../services/api/console/login-once.ts';
-import type { StartSession } from '../services/api/console/oidc.ts';
 import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
 import { loadDefaultPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
 import { DeciderService } from '../services/decider/service.ts';
@@ -38,8 +37,6 @@ export interface EmbeddedOptions {
   durability?: Durability;
   /** Provider configuration file (YAML): which identity provider maps to Keycloak, webhook, dry-run. */
   providersPath?: string;
-  /** Starts a console session after sign-in (single sign-on, one-time links). */
-  startSession?: StartSession;
 }
 
 export interface EmbeddedStack {
@@ -56,8 +53,8 @@ export interface EmbeddedStack {
   adminToken: string;
   /** Where an admin token is kept for the operator (mode 0600), instead of printing it. */
   adminTokenFile: string;
-  /** A fresh one-time console sign-in link (local admin), valid 10 minutes; absent without sessions. */
-  loginLink(): string | undefined;
+  /** A fresh one-time console sign-in link (local admin), valid 10 minutes. */
+  loginLink(): string;
   dryRun: DryRunProvider | undefined;
   close(): Promise<void>;
 }
@@ -117,7 +114,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     authFile: authFileOf(opts.dataDir),
     log,
     ...(signals ? { signals } : {}),
-    ...(opts.startSession ? { signIn: { startSession: opts.startSession, oneTimeLogins } } : {}),
+    signIn: { oneTimeLogins },
   });
   const address = await api.listen({ port: opts.port ?? 7420, host: opts.host ?? '127.0.0.1' });
   const { token: adminToken, path: adminTokenFile } = await writeAdminTokenFile(opts.dataDir, auth);
@@ -135,9 +132,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     adminToken,
     adminTokenFile,
     loginLink: () =>
-      opts.startSession
-        ? `${address}/login/once?token=${oneTimeLogins.issue({ id: 'local-admin', roles: ['admin'], via: 'session' })}`
-        : undefined,
+      `${address}/login/once?token=${oneTimeLogins.issue({ id: 'local-admin', roles: ['admin'], via: 'session' })}`,
     dryRun,
     async close() {
       await api.close();

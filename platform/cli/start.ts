@@ -28,7 +28,7 @@ export async function runStart(opts: {
     [
       `tourniquet listening on ${stack.url}`,
       `data: ${stack.storePath}`,
-      ...(link ? [`console sign-in link (one use, 10 minutes): ${link}`] : []),
+      `console sign-in link (one use, 10 minutes): ${link}`,
       `admin token file (valid 24 h, mode 0600): ${stack.adminTokenFile}`,
       'more credentials: tourniquet auth add-key | auth token (docs/console.md)',
       'stop with Ctrl-C',

@@ -57,6 +57,18 @@ describe('tourniquet auth CLI against a running server', () => {
     expect(await status({ authorization: `Bearer ${stack.adminToken}` })).toBe(200);
   });
 
+  it('prints a one-time console sign-in link that opens a session once', async () => {
+    const link = /console sign-in link[^:]*: (\S+)/.exec(stack.output())?.[1];
+    expect(link).toMatch(/\/login\/once\?token=[A-Za-z0-9_-]{40,}$/);
+    const first = await fetch(link!, { redirect: 'manual' });
+    expect(first.status).toBe(303);
+    const session = /tq_session=([^;]+)/.exec(first.headers.getSetCookie().join('\n'))?.[1];
+    expect(session).toBeDefined();
+    expect(await status({ cookie: `tq_session=${session}` })).toBe(200);
+    const again = await fetch(link!, { redirect: 'manual' });
+    expect(again.status).toBe(401);
+  });
+
   it('adds a key (printed once, stored as a hash), which the running server accepts', async () => {
     const added = await tq(
       'auth',

@@ -20,27 +20,25 @@ describe('one-time sign-in links', () => {
 
   it('open a console session once over HTTP, then refuse the spent link', async () => {
     const logins = new OneTimeLogins();
-    const started: Principal[] = [];
-    const env = await testEnv({
-      signIn: {
-        oneTimeLogins: logins,
-        startSession: (_req, reply, p) => {
-          started.push(p);
-          reply.header('set-cookie', 'tq_session=x; Path=/; HttpOnly; SameSite=Lax');
-        },
-      },
-    });
+    const env = await testEnv({ signIn: { oneTimeLogins: logins } });
     try {
       const token = logins.issue(admin);
       const first = await env.app.inject({ method: 'GET', url: `/login/once?token=${token}` });
       expect(first.statusCode).toBe(303);
       expect(first.headers.location).toBe('/');
       expect(first.headers['referrer-policy']).toBe('no-referrer');
-      expect(started).toEqual([admin]);
+      const cookie = /tq_session=([^;]+)/.exec(String(first.headers['set-cookie']))?.[1];
+      expect(cookie).toBeDefined();
+      const asAdmin = await env.app.inject({
+        method: 'GET',
+        url: '/v1/audit/verify',
+        cookies: { tq_session: cookie! },
+      });
+      expect(asAdmin.statusCode).toBe(200);
       const again = await env.app.inject({ method: 'GET', url: `/login/once?token=${token}` });
       expect(again.statusCode).toBe(401);
       expect(again.json().error).toMatchObject({ code: 'SIGN_IN_REFUSED', reason: 'link_spent' });
-      expect(started).toHaveLength(1);
+      expect(again.headers['set-cookie']).toBeUndefined();
       const none = await env.app.inject({ method: 'GET', url: '/login/once' });
       expect(none.statusCode).toBe(400);
     } finally {

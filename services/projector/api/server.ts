@@ -9,8 +9,10 @@ import type { EventStore } from '../../../platform/eventstore/port.ts';
 import { SqliteEventStore } from '../../../platform/eventstore/sqlite.ts';
 import type { EventType, NewEvent, RecordedEvent } from '../../../schemas/events.ts';
 import { AuthFileWatcher, staticAuthSource } from '../../api/auth-file.ts';
+import { registerConsole } from '../../api/console/index.ts';
 import { type OneTimeLogins, registerLoginOnce } from '../../api/console/login-once.ts';
 import { registerOidcRoutes, type StartSession } from '../../api/console/oidc.ts';
+import { type ConsoleSessionOptions, startConsoleSession } from '../../api/console/session.ts';
 import type { DeciderInput } from '../../decider/core/types.ts';
 import type { AutomationGateway, DeciderGateway, IngestGateway } from '../../gateways.ts';
 import type { SignalsView } from '../../signals/transmitter.ts';
@@ -76,10 +78,15 @@ export interface ApiDeps {
   settleTimeoutMs?: number;
   /** SSE heartbeat interval (default 15 s). */
   heartbeatMs?: number;
-  /** Console sign-in: single sign-on (auth.json `oidc`) and one-time links, each ending in a session. */
-  signIn?: { startSession: StartSession; oneTimeLogins?: OneTimeLogins };
+  /**
+   * Console sign-in beyond the API-key form: one-time links (printed by `tourniquet start`) and the
+   * session starter single sign-on ends in (default: a console session).
+   */
+  signIn?: { startSession?: StartSession; oneTimeLogins?: OneTimeLogins };
   /** The Shared Signals transmitter in this process, if any: its keys and its receivers' progress. */
   signals?: SignalsView;
+  /** Console sessions: idle timeout, lifetime, SameSite (services/api/console/session.ts). */
+  consoleSessions?: ConsoleSessionOptions;
 }
 
 const READ: readonly Role[] = ['analyst', 'auditor', 'admin'];
@@ -284,6 +291,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     reply.status(err.status).send({ error: err.toJSON() });
   };
   app.setNotFoundHandler(unroutable);
+  await registerConsole(app, { auth: () => auth, sessions: deps.consoleSessions });
   app.addHook('onResponse', async (request, reply) => {
     recordHttpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode);
   });
@@ -357,11 +365,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   // ---------------------------------------------------------------- console sign-in
 
-  if (deps.signIn) {
-    registerOidcRoutes(app, { config: () => auth.config(), startSession: deps.signIn.startSession });
-    if (deps.signIn.oneTimeLogins)
-      registerLoginOnce(app, { logins: deps.signIn.oneTimeLogins, startSession: deps.signIn.startSession });
-  }
+  const startSession = deps.signIn?.startSession ?? startConsoleSession;
+  registerOidcRoutes(app, { config: () => auth.config(), startSession });
+  if (deps.signIn?.oneTimeLogins)
+    registerLoginOnce(app, { logins: deps.signIn.oneTimeLogins, startSession });
 
   // ---------------------------------------------------------------- ingest
 
