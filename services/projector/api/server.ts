@@ -4,10 +4,11 @@ import swagger, { type FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { ApprovalError, ConflictError, NotFoundError, TourniquetError } from '../../../platform/errors.ts';
+import { ConflictError, NotFoundError, TourniquetError } from '../../../platform/errors.ts';
 import type { EventStore } from '../../../platform/eventstore/port.ts';
 import { SqliteEventStore } from '../../../platform/eventstore/sqlite.ts';
 import type { EventType, NewEvent, RecordedEvent } from '../../../schemas/events.ts';
+import { ApprovalCommands, actingRole, DECIDE_ROLES, submitCommand } from '../../api/approvals.ts';
 import { AuthFileWatcher, staticAuthSource } from '../../api/auth-file.ts';
 import { registerConsole } from '../../api/console/index.ts';
 import { type OneTimeLogins, registerLoginOnce } from '../../api/console/login-once.ts';
@@ -39,7 +40,7 @@ import {
   IdentityView,
   page,
 } from '../views.ts';
-import type { AuthConfig, Principal, Role } from './auth.ts';
+import type { AuthConfig, Role } from './auth.ts';
 import { addRoute, ErrorBody, toHttpError } from './http.ts';
 import {
   ActionsQuery,
@@ -90,7 +91,7 @@ export interface ApiDeps {
 }
 
 const READ: readonly Role[] = ['analyst', 'auditor', 'admin'];
-const DECIDE: readonly Role[] = ['analyst', 'admin'];
+const DECIDE: readonly Role[] = DECIDE_ROLES;
 const AUDIT: readonly Role[] = ['auditor', 'admin'];
 const INGEST: readonly Role[] = ['service', 'admin'];
 const ADMIN: readonly Role[] = ['admin'];
@@ -134,15 +135,6 @@ function roles(key: string): readonly Role[] | 'public' {
 const E = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody };
 const EventRef = z.object({ id: z.string(), type: z.string() });
 const refs = (events: readonly NewEvent[]) => events.map((e) => ({ id: e.id, type: e.type }));
-
-/** The acting role recorded with a human command: the most specific one that allows the route. */
-function actingRole(p: Principal, allowed: readonly Role[]): Role {
-  return (
-    (['analyst', 'auditor', 'service', 'admin'] as const).find(
-      (r) => p.roles.includes(r) && allowed.includes(r),
-    ) ?? p.roles[0]!
-  );
-}
 
 function csvCell(v: unknown): string {
   let s = v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
@@ -352,23 +344,15 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     }
   };
 
-  /** Submits a human command; a decider "not found" for something the views know is a conflict. */
-  const submit = async (input: DeciderInput): Promise<NewEvent[]> => {
-    try {
-      return (await decider.submit(input)).events;
-    } catch (err) {
-      if (err instanceof NotFoundError)
-        throw new ConflictError(`${err.message}: it is no longer open`, { reason: 'not_open' });
-      throw err;
-    }
-  };
+  const submit = (input: DeciderInput): Promise<NewEvent[]> => submitCommand(decider, input);
+  /** Approve and reject, shared with every other channel (console, chat). */
+  const approvals = new ApprovalCommands({ projector, decider, now, settle, log });
 
   // ---------------------------------------------------------------- console sign-in
 
   const startSession = deps.signIn?.startSession ?? startConsoleSession;
   registerOidcRoutes(app, { config: () => auth.config(), startSession });
-  if (deps.signIn?.oneTimeLogins)
-    registerLoginOnce(app, { logins: deps.signIn.oneTimeLogins, startSession });
+  if (deps.signIn?.oneTimeLogins) registerLoginOnce(app, { logins: deps.signIn.oneTimeLogins, startSession });
 
   // ---------------------------------------------------------------- ingest
 
@@ -500,29 +484,6 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
   });
 
-  const findPending = (id: string, principal: Principal, verb: string): ActionView => {
-    const a = getAction(projector, id);
-    if (!a) throw new NotFoundError('action', id);
-    if (a.status !== 'proposed') {
-      throw new ApprovalError(`action ${id} is ${a.status}, not pending approval: it cannot be ${verb}`, {
-        status: a.status,
-      });
-    }
-    if (verb === 'approved') {
-      if (a.approvers.includes(principal.id)) {
-        throw new ApprovalError(
-          `${principal.id} already approved ${id}; a second, distinct approver is needed`,
-          {
-            approvers: a.approvers,
-          },
-        );
-      }
-      if (a.proposedBy === principal.id)
-        throw new ApprovalError(`${principal.id} proposed ${id} and cannot approve it`);
-    }
-    return a;
-  };
-
   const CommandResult = z.object({ action: ActionView, events: z.array(EventRef) });
 
   addRoute(app, auth, {
@@ -536,22 +497,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     params: IdParams,
     body: ApproveBody,
     response: { 200: CommandResult, ...E, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody },
-    handler: async ({ params, body, principal, request }) => {
-      const p = principal!;
-      const a = findPending(params.id, p, 'approved');
-      if (body.comment)
-        request.log.info({ actionId: a.id, by: p.id, comment: body.comment }, 'approval comment');
-      const events = await submit({
-        type: 'approve',
-        at: now().toISOString(),
-        identity: a.identity,
-        actionId: a.id,
-        by: { id: p.id, role: actingRole(p, DECIDE) },
-        ...(body.argsDigest ? { argsDigest: body.argsDigest } : {}),
-        ...(body.comment ? { comment: body.comment } : {}),
+    handler: async ({ params, body, principal }) => {
+      const { action, events } = await approvals.approve(params.id, principal!, {
+        argsDigest: body.argsDigest,
+        comment: body.comment,
       });
-      await settle();
-      return { action: getAction(projector, a.id)!, events: refs(events) };
+      return { action, events: refs(events) };
     },
   });
 
@@ -565,18 +516,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     body: RejectBody,
     response: { 200: CommandResult, ...E, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody },
     handler: async ({ params, body, principal }) => {
-      const p = principal!;
-      const a = findPending(params.id, p, 'rejected');
-      const events = await submit({
-        type: 'reject',
-        at: now().toISOString(),
-        identity: a.identity,
-        actionId: a.id,
-        by: { id: p.id, role: actingRole(p, DECIDE) },
-        reason: body.reason,
-      });
-      await settle();
-      return { action: getAction(projector, a.id)!, events: refs(events) };
+      const { action, events } = await approvals.reject(params.id, principal!, body.reason);
+      return { action, events: refs(events) };
     },
   });
 
