@@ -14,6 +14,11 @@ import { registerConsole } from '../../api/console/index.ts';
 import { type OneTimeLogins, registerLoginOnce } from '../../api/console/login-once.ts';
 import { registerOidcRoutes, type StartSession } from '../../api/console/oidc.ts';
 import { type ConsoleSessionOptions, startConsoleSession } from '../../api/console/session.ts';
+import { registerChatRoutes } from '../../api/routes/chat.ts';
+import type { SlackChatConfig } from '../../chat/config.ts';
+import { SlackInteractions } from '../../chat/interactions.ts';
+import type { RefusalLog } from '../../chat/refusals.ts';
+import type { SlackApi } from '../../chat/slack-client.ts';
 import type { DeciderInput } from '../../decider/core/types.ts';
 import type { AutomationGateway, DeciderGateway, IngestGateway } from '../../gateways.ts';
 import type { SignalsView } from '../../signals/transmitter.ts';
@@ -86,6 +91,11 @@ export interface ApiDeps {
   signIn?: { startSession?: StartSession; oneTimeLogins?: OneTimeLogins };
   /** The Shared Signals transmitter in this process, if any: its keys and its receivers' progress. */
   signals?: SignalsView;
+  /** Chat approvals in: Slack interactions (signing secret, user table) and the refusal record. */
+  chat?: {
+    slack?: { config: Pick<SlackChatConfig, 'users'>; signingSecret: string; api?: SlackApi | undefined };
+    refusals?: RefusalLog;
+  };
   /** Console sessions: idle timeout, lifetime, SameSite (services/api/console/session.ts). */
   consoleSessions?: ConsoleSessionOptions;
 }
@@ -124,6 +134,8 @@ export const ROUTE_ROLES: Record<string, readonly Role[] | 'public'> = {
   'GET /readyz': 'public',
   'GET /docs': 'public',
   'GET /docs/json': 'public',
+  'POST /v1/chat/slack/interactions': 'public',
+  'GET /v1/chat/refusals': AUDIT,
 };
 
 function roles(key: string): readonly Role[] | 'public' {
@@ -201,6 +213,10 @@ function auditFilter(q: z.output<typeof AuditExportQuery> | z.output<typeof Audi
   if (q.from) f.from = q.from;
   if (q.to) f.to = q.to;
   return f;
+}
+
+function missingRefusalLog(): never {
+  throw new TourniquetError('CONFIG_INVALID', 'Slack approvals need a refusal log (chat.refusals)');
 }
 
 function escapeHtml(s: string): string {
@@ -313,6 +329,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         { name: 'audit', description: 'Audit queries, exports, tamper evidence' },
         { name: 'control', description: 'Kill switch' },
         { name: 'ops', description: 'Health, readiness, metrics, live feed' },
+        { name: 'chat', description: 'Chat approvals (Slack interactions, refusals)' },
       ],
       components: {
         securitySchemes: {
@@ -353,6 +370,25 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const startSession = deps.signIn?.startSession ?? startConsoleSession;
   registerOidcRoutes(app, { config: () => auth.config(), startSession });
   if (deps.signIn?.oneTimeLogins) registerLoginOnce(app, { logins: deps.signIn.oneTimeLogins, startSession });
+
+  // ---------------------------------------------------------------- chat approvals
+
+  const chatSlack = deps.chat?.slack;
+  await registerChatRoutes(app, {
+    auth,
+    slack: chatSlack
+      ? new SlackInteractions({
+          config: chatSlack.config,
+          signingSecret: chatSlack.signingSecret,
+          approvals,
+          refusals: deps.chat?.refusals ?? missingRefusalLog(),
+          slack: chatSlack.api,
+          log,
+        })
+      : undefined,
+    refusals: deps.chat?.refusals,
+    roles: { interactions: 'public', refusals: roles('GET /v1/chat/refusals') as readonly Role[] },
+  });
 
   // ---------------------------------------------------------------- ingest
 
