@@ -2,7 +2,6 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { TourniquetError } from '../../platform/errors.ts';
-import { authFileOf, readAuthFile, writeAuthFileAtomic } from '../../services/api/auth-file.ts';
 import {
   type AuthConfig,
   generateApiKey,
@@ -10,7 +9,8 @@ import {
   loadOrCreateAuthConfig,
   ROLES,
   type Role,
-} from '../../services/projector/api/auth.ts';
+} from '../../services/api/auth.ts';
+import { authFileOf, readAuthFile, writeAuthFileAtomic } from '../../services/api/auth-file.ts';
 
 /**
  * `tourniquet auth …`: people and machines without an identity provider. Keys are printed once and

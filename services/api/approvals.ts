@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import { ApprovalError, ConflictError, NotFoundError } from '../../platform/errors.ts';
+import type { DeciderInput } from '../../schemas/decider-input.ts';
 import type { NewEvent } from '../../schemas/events.ts';
-import type { DeciderInput } from '../decider/core/types.ts';
-import type { DeciderGateway } from '../gateways.ts';
-import { ForbiddenError, type Principal, type Role } from '../projector/api/auth.ts';
+import type { DeciderGateway } from '../../schemas/gateways.ts';
 import type { Projector } from '../projector/projector.ts';
 import { getAction } from '../projector/queries.ts';
 import type { ActionView } from '../projector/views.ts';
+import { ForbiddenError, type Principal, type Role } from './auth.ts';
 
 /**
  * Approve and reject: the one command path for every channel (the JSON API, console forms, Slack).

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type FSWatcher, readFileSync, renameSync, statSync, watch, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { type AuthConfig, Authenticator, type Principal, parseAuthConfig } from '../projector/api/auth.ts';
+import { type AuthConfig, Authenticator, type Principal, parseAuthConfig } from './auth.ts';
 
 /**
  * `auth.json` as a live source: the CLI (`tourniquet auth …`) rewrites it atomically (temporary file

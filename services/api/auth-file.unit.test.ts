@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateApiKey, generateAuthConfig } from '../projector/api/auth.ts';
+import { generateApiKey, generateAuthConfig } from './auth.ts';
 import { AuthFileWatcher, writeAuthFileAtomic } from './auth-file.ts';
 
 describe('AuthFileWatcher', () => {

@@ -1,9 +1,10 @@
-import type { ActionView, CaseDetail } from '../projector/views.ts';
+import type { RecordedEvent } from '../../schemas/events.ts';
 
 /**
  * What an approver needs to decide, the same facts the console's queue shows: who, what rule at
  * which stage, the exact arguments (and their digest, which the buttons bind to), how strong the
  * evidence is, the blast radius, whether a rollback would be complete, and when the request expires.
+ * Folded from the identity's event stream alone (the proposal, its detections, the decisions so far).
  */
 export interface ApprovalFacts {
   actionId: string;
@@ -31,7 +32,6 @@ export interface ApprovalFacts {
   blastRadius: { tier: string; consumers: number; shared: boolean; thirdParty: boolean; reversible: boolean };
   rollback: { complete: boolean; residue: string[] };
   guards: string[];
-  approvers: string[];
   consoleUrl: string | null;
 }
 
@@ -43,67 +43,97 @@ export type Outcome =
   | { kind: 'executed'; approvers: string[] }
   | { kind: 'failed'; message: string };
 
-export function approvalFacts(a: ActionView, c: CaseDetail | undefined, consoleUrl?: string): ApprovalFacts {
-  const triggering = new Set(a.detectionIds);
-  const evidence = (c?.detections ?? [])
-    .filter((d) => triggering.has(d.id) || triggering.has(d.eventId))
-    .map((d) => ({
-      source: d.source,
-      kind: d.kind,
-      confidence: d.confidence,
-      severity: d.severity,
-      title: d.title,
-    }));
-  return {
-    actionId: a.id,
-    caseId: a.caseId,
-    action: a.type,
-    identity: { provider: a.identity.provider, id: a.identity.id, type: a.identity.type },
-    ruleId: a.ruleId,
-    policyVersion: a.policyVersion,
-    stage: a.stage,
-    args: a.args,
-    argsDigest: a.argsDigest,
-    approvalMode: a.approvalMode,
-    approvalReason: a.approvalReason,
-    expiresAt: a.expiresAt,
-    proposedBy: a.proposedBy,
-    confidence: evidence.length > 0 ? Math.max(...evidence.map((e) => e.confidence)) : null,
-    evidence,
-    blastRadius: {
-      tier: a.blastRadius.tier,
-      consumers: a.blastRadius.consumers,
-      shared: a.blastRadius.shared,
-      thirdParty: a.blastRadius.thirdParty,
-      reversible: a.blastRadius.reversible,
-    },
-    rollback: { complete: a.rollbackPlan.complete, residue: a.rollbackPlan.notes },
-    guards: a.guards.map((g) => `${g.guard}: ${g.reason}`),
-    approvers: a.approvers,
-    consoleUrl: consoleUrl ? `${consoleUrl.replace(/\/+$/, '')}/actions/${encodeURIComponent(a.id)}` : null,
-  };
-}
+const actorName = (by: { kind: string; id?: string; ruleId?: string }) =>
+  by.kind === 'human' || by.kind === 'system' ? (by.id ?? by.kind) : `policy (${by.ruleId ?? 'rule'})`;
 
-/** Where an action stands, for the message update. */
-export function outcomeOf(a: ActionView): Outcome {
-  switch (a.status) {
-    case 'proposed':
-      return { kind: 'pending', approvers: a.approvers };
-    case 'rejected':
-      return {
-        kind: 'rejected',
-        by: a.rejection?.by.kind === 'human' ? a.rejection.by.id : (a.rejection?.by.kind ?? 'unknown'),
-        reason: a.rejection?.reason ?? '',
-      };
-    case 'expired':
-      return { kind: 'expired', at: a.expiresAt };
-    case 'failed':
-      return { kind: 'failed', message: a.failure?.message ?? 'failed' };
-    case 'approved':
-      return { kind: 'approved', approvers: a.approvers };
-    default:
-      return { kind: 'executed', approvers: a.approvers };
+/**
+ * The facts and the outcome so far of one action, from the events of its identity's stream in
+ * order; undefined when the stream holds no proposal for it.
+ */
+export function foldAction(
+  events: readonly RecordedEvent[],
+  actionId: string,
+  consoleUrl?: string,
+): { facts: ApprovalFacts; outcome: Outcome } | undefined {
+  const detections = new Map<string, ApprovalFacts['evidence'][number]>();
+  let facts: ApprovalFacts | undefined;
+  let outcome: Outcome = { kind: 'pending', approvers: [] };
+  const approvers: string[] = [];
+  for (const e of events) {
+    if (e.type === 'DetectionReceived') {
+      const d = e.data.detection;
+      detections.set(d.id, {
+        source: d.source,
+        kind: d.kind,
+        confidence: d.confidence,
+        severity: d.severity,
+        title: d.title ?? null,
+      });
+      continue;
+    }
+    if ((e.data as { actionId?: string }).actionId !== actionId) continue;
+    switch (e.type) {
+      case 'ActionProposed': {
+        const p = e.data;
+        const evidence = p.detectionIds.flatMap((id) => {
+          const d = detections.get(id);
+          return d ? [d] : [];
+        });
+        facts = {
+          actionId,
+          caseId: p.caseId,
+          action: p.action,
+          identity: { provider: p.identity.provider, id: p.identity.id, type: p.identity.type },
+          ruleId: p.ruleId,
+          policyVersion: p.policyVersion,
+          stage: p.stage,
+          args: p.args,
+          argsDigest: p.argsDigest,
+          approvalMode: p.approval.mode,
+          approvalReason: p.approval.reason,
+          expiresAt: p.approval.expiresAt,
+          proposedBy:
+            p.ruleId === 'manual' && typeof p.args.proposedBy === 'string' ? p.args.proposedBy : null,
+          confidence: evidence.length > 0 ? Math.max(...evidence.map((d) => d.confidence)) : null,
+          evidence,
+          blastRadius: {
+            tier: p.blastRadius.tier,
+            consumers: p.blastRadius.consumers,
+            shared: p.blastRadius.shared,
+            thirdParty: p.blastRadius.thirdParty,
+            reversible: p.blastRadius.reversible,
+          },
+          rollback: { complete: p.rollback.complete, residue: p.rollback.notes },
+          guards: p.guards.map((g) => `${g.guard}: ${g.reason}`),
+          consoleUrl: consoleUrl
+            ? `${consoleUrl.replace(/\/+$/, '')}/actions/${encodeURIComponent(actionId)}`
+            : null,
+        };
+        break;
+      }
+      case 'ActionApproved':
+        approvers.push(actorName(e.data.by));
+        outcome = e.data.final
+          ? { kind: 'approved', approvers: [...approvers] }
+          : { kind: 'pending', approvers: [...approvers] };
+        break;
+      case 'ActionRejected':
+        outcome = { kind: 'rejected', by: actorName(e.data.by), reason: e.data.reason };
+        break;
+      case 'ActionExpired':
+        outcome = { kind: 'expired', at: e.data.expiredAt };
+        break;
+      case 'ActionExecuted':
+        outcome = { kind: 'executed', approvers: [...approvers] };
+        break;
+      case 'ActionFailed':
+        if (e.data.phase !== 'rollback') outcome = { kind: 'failed', message: e.data.error.message };
+        break;
+      default:
+        break;
+    }
   }
+  return facts ? { facts, outcome } : undefined;
 }
 
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);

@@ -4,23 +4,18 @@ import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import { isRetriable, TourniquetError } from '../../platform/errors.ts';
 import type { EventStore, Subscription } from '../../platform/eventstore/port.ts';
-import type { EventType, RecordedEvent } from '../../schemas/events.ts';
-import { metrics } from '../projector/metrics.ts';
-import type { Projector } from '../projector/projector.ts';
-import { getAction, getCase } from '../projector/queries.ts';
-import type { ChatConfig } from './config.ts';
+import { metrics } from '../../platform/metrics.ts';
+import type { SlackApi } from '../../platform/slack.ts';
+import { actionStream, type EventType, identityStream, type RecordedEvent } from '../../schemas/events.ts';
 import {
   type ApprovalFacts,
-  approvalFacts,
+  foldAction,
   type Outcome,
-  outcomeOf,
   slackBlocks,
   summaryText,
   webhookPayload,
 } from './facts.ts';
-import type { SlackApi } from './slack-client.ts';
-import { readSecret } from './slack-client.ts';
-import { webhookSignature } from './slack-signature.ts';
+import { webhookSignature } from './webhook-signature.ts';
 
 /**
  * Chat approvals out: follows the event store and, for every approval request of an announced mode
@@ -59,10 +54,18 @@ interface MessageRef {
   slack: { channel: string; ts: string } | null;
 }
 
+/** What the notifier needs of the chat configuration (secrets already read). */
+export interface NotifierConfig {
+  /** Approval modes announced (e.g. analyst, two-person). */
+  modes: readonly string[];
+  consoleUrl?: string | undefined;
+  slack?: { channel: string } | undefined;
+  webhook?: { url: string; secret: string; timeoutMs: number } | undefined;
+}
+
 export interface ChatNotifierOptions {
   store: EventStore;
-  projector: Projector;
-  config: ChatConfig;
+  config: NotifierConfig;
   slack?: SlackApi | undefined;
   dataDir: string;
   log?: Logger | undefined;
@@ -73,14 +76,11 @@ export interface ChatNotifierOptions {
 export class ChatNotifier {
   private readonly opts: ChatNotifierOptions;
   private readonly messages = new Map<string, MessageRef>();
-  private readonly webhookSecret: string | undefined;
   private sub: Subscription | undefined;
   private abort = new AbortController();
 
   constructor(opts: ChatNotifierOptions) {
     this.opts = opts;
-    const w = opts.config.webhook;
-    this.webhookSecret = w ? readSecret(w.secret, w.secretFile, 'chat.webhook.secret') : undefined;
     const path = messagesPathOf(opts.dataDir);
     if (existsSync(path))
       for (const line of readFileSync(path, 'utf8').split('\n').filter(Boolean)) {
@@ -124,25 +124,40 @@ export class ChatNotifier {
   }
 
   private async handle(event: RecordedEvent): Promise<void> {
-    const actionId = (event.data as { actionId?: string }).actionId;
-    if (!actionId) return;
-    // the views describe the action; wait until they include this event
-    await this.opts.projector.waitFor(event.position, 30_000);
-    const action = getAction(this.opts.projector, actionId);
-    if (!action) return;
-    const facts = approvalFacts(
-      action,
-      getCase(this.opts.projector, action.caseId),
-      this.opts.config.consoleUrl,
-    );
-    const outcome = outcomeOf(action);
+    const data = event.data as { actionId?: string; identity?: { provider: string; id: string } };
+    const actionId = data.actionId;
+    if (!actionId || !data.identity) return;
+    const announced = this.messages.has(actionId);
+    if (event.type !== 'ActionProposed' && !announced) return; // never announced (auto, never, …)
+    if (event.type === 'ActionProposed' && announced) return; // announced before a restart
+    const state = await this.actionAsOf(actionId, data.identity, event.position);
+    if (!state) return;
     if (event.type === 'ActionProposed') {
-      if (!(this.opts.config.modes as readonly string[]).includes(action.approvalMode)) return;
-      if (this.messages.has(actionId)) return; // announced before a restart
-      await this.announce(facts, outcome);
-    } else if (this.messages.has(actionId)) {
-      await this.update(facts, outcome);
+      if (!this.opts.config.modes.includes(state.facts.approvalMode)) return;
+      await this.announce(state.facts, state.outcome);
+    } else {
+      await this.update(state.facts, state.outcome);
     }
+  }
+
+  /**
+   * The action as of this event: its identity's stream (proposal, detections, decisions) and its own
+   * stream (execution), in global order, up to the event being handled, so that a replay after a
+   * restart shows each message as it was then.
+   */
+  private async actionAsOf(
+    actionId: string,
+    identity: { provider: string; id: string },
+    position: number,
+  ): Promise<{ facts: ApprovalFacts; outcome: Outcome } | undefined> {
+    const [byIdentity, byAction] = await Promise.all([
+      this.opts.store.readStream(identityStream(identity)),
+      this.opts.store.readStream(actionStream(actionId)),
+    ]);
+    const events = [...byIdentity, ...byAction]
+      .filter((e) => e.position <= position)
+      .sort((a, b) => a.position - b.position);
+    return foldAction(events, actionId, this.opts.config.consoleUrl);
   }
 
   private async announce(facts: ApprovalFacts, outcome: Outcome): Promise<void> {
@@ -188,7 +203,7 @@ export class ChatNotifier {
   /** Posts the signed webhook, when one is configured. */
   private async post(payload: Record<string, unknown>): Promise<void> {
     const w = this.opts.config.webhook;
-    if (!w || !this.webhookSecret) return;
+    if (!w) return;
     const body = JSON.stringify(payload);
     const timestamp = String(Math.floor(Date.now() / 1000));
     let res: Response;
@@ -199,7 +214,7 @@ export class ChatNotifier {
           'content-type': 'application/json',
           'x-tourniquet-event': String(payload.event),
           'x-tourniquet-timestamp': timestamp,
-          'x-tourniquet-signature': webhookSignature(this.webhookSecret, timestamp, body),
+          'x-tourniquet-signature': webhookSignature(w.secret, timestamp, body),
         },
         body,
         signal: AbortSignal.any([AbortSignal.timeout(w.timeoutMs), this.abort.signal]),

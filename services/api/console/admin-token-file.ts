@@ -1,6 +1,6 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type AuthConfig, issueLocalAdminToken } from '../../projector/api/auth.ts';
+import { type AuthConfig, issueLocalAdminToken } from '../auth.ts';
 
 export const ADMIN_TOKEN_FILE = 'admin.token';
 /** Lifetime of the token in the file: a day; `tourniquet auth token` signs others on demand. */

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Authenticator } from '../../projector/api/auth.ts';
+import type { Authenticator } from '../auth.ts';
 import { registerLogin } from './login.ts';
 import { type ConsoleSessionOptions, registerConsoleSessions } from './session.ts';
 

@@ -1,5 +1,5 @@
-import type { Principal } from '../../projector/api/auth.ts';
 import type { AutomationView } from '../../projector/views.ts';
+import type { Principal } from '../auth.ts';
 import { type Html, html } from './html.ts';
 import { CSRF_FIELD } from './session.ts';
 

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { Principal } from '../../projector/api/auth.ts';
+import type { Principal } from '../auth.ts';
 import type { StartSession } from './oidc.ts';
 import { SignInError } from './oidc.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Principal } from '../../projector/api/auth.ts';
-import { testEnv } from '../../projector/api/test-env.ts';
+import { testEnv } from '../../../test/support/api-env.ts';
+import type { Principal } from '../auth.ts';
 import { OneTimeLogins } from './login-once.ts';
 
 const admin: Principal = { id: 'local-admin', roles: ['admin'], via: 'session' };

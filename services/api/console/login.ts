@@ -1,6 +1,6 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type Authenticator, type Principal, UnauthorizedError } from '../../projector/api/auth.ts';
+import { type Authenticator, type Principal, UnauthorizedError } from '../auth.ts';
 import { html } from './html.ts';
 import { barePage } from './layout.ts';
 import {

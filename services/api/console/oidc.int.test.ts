@@ -1,5 +1,6 @@
 import { compactDecrypt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type TestEnv, testEnv } from '../../../test/support/api-env.ts';
 import {
   type KeycloakHandle,
   keycloakUnavailableReason,
@@ -13,8 +14,7 @@ import {
   hop,
   type SsoRealm,
 } from '../../../test/support/keycloak-sso.ts';
-import { type AuthConfig, generateAuthConfig, type Principal } from '../../projector/api/auth.ts';
-import { type TestEnv, testEnv } from '../../projector/api/test-env.ts';
+import { type AuthConfig, generateAuthConfig, type Principal } from '../auth.ts';
 import { FLOW_COOKIE, flowCookieKey, sealFlow } from './oidc.ts';
 import { startConsoleSession } from './session.ts';
 

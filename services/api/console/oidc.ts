@@ -11,7 +11,7 @@ import {
   type Principal,
   ROLES,
   type Role,
-} from '../../projector/api/auth.ts';
+} from '../auth.ts';
 import { readCookie, serializeCookie } from './cookies.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { OidcConfigSchema } from '../../projector/api/auth.ts';
+import { OidcConfigSchema } from '../auth.ts';
 import { claimValues, mapRoles, verifyIdToken } from './oidc.ts';
 
 const config = OidcConfigSchema.parse({

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AUDITOR_KEY, SERVICE_KEY, type TestEnv, testEnv } from '../../projector/api/test-env.ts';
+import { AUDITOR_KEY, SERVICE_KEY, type TestEnv, testEnv } from '../../../test/support/api-env.ts';
 import { safeNext } from './login.ts';
 import { CSRF_HEADER, SESSION_COOKIE } from './session.ts';
 

@@ -2,8 +2,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TourniquetError } from '../../../platform/errors.ts';
-import type { Principal, Role } from '../../projector/api/auth.ts';
-import { authenticateAs } from '../../projector/api/http.ts';
+import type { Principal, Role } from '../auth.ts';
+import { authenticateAs } from '../http.ts';
 
 /**
  * Console sessions: a browser signs in once (API key or single sign-on) and then carries an opaque,

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { TourniquetError } from '../../../platform/errors.ts';
-import type { SlackInteractions } from '../../chat/interactions.ts';
-import type { RefusalLog } from '../../chat/refusals.ts';
-import type { Authenticator, Role } from '../../projector/api/auth.ts';
-import { addRoute, ErrorBody } from '../../projector/api/http.ts';
+import type { Authenticator, Role } from '../auth.ts';
+import type { SlackInteractions } from '../chat/interactions.ts';
+import type { RefusalLog } from '../chat/refusals.ts';
+import { addRoute, ErrorBody } from '../http.ts';
 
 /**
  * Chat approvals in: Slack's interaction endpoint (authenticated by Slack's request signature, not
