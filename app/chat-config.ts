@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
 import { z } from 'zod';
 import { TourniquetError } from '../platform/errors.ts';
+import type { EventStore } from '../platform/eventstore/port.ts';
+import { slackApi } from '../platform/slack.ts';
 import { Role } from '../services/api/auth.ts';
+import { RefusalLog, refusalsPathOf } from '../services/api/chat/refusals.ts';
+import type { ApiDeps } from '../services/api/server.ts';
+import { ChatNotifier } from '../services/chat/notifier.ts';
 
 /**
  * Chat approvals (providers file, `chat:` block; docs/configuration.md). Every secret has an inline
@@ -71,4 +78,73 @@ export function readSecret(inline: string | undefined, file: string | undefined,
     // the path is named, never the content
     throw new TourniquetError('CONFIG_INVALID', `cannot read ${what} from ${file}`, { cause: err });
   }
+}
+
+/** Relative `…File` paths are read against the configuration file's folder. */
+export function resolveChatFiles(config: ChatConfig, baseDir: string): void {
+  const s = config.slack;
+  if (s?.botTokenFile) s.botTokenFile = resolve(baseDir, s.botTokenFile);
+  if (s?.signingSecretFile) s.signingSecretFile = resolve(baseDir, s.signingSecretFile);
+  if (config.webhook?.secretFile) config.webhook.secretFile = resolve(baseDir, config.webhook.secretFile);
+}
+
+export interface RunningChat {
+  notifier: ChatNotifier;
+  /** What the API needs for the Slack interaction endpoint and the refusal record. */
+  api: NonNullable<ApiDeps['chat']>;
+}
+
+/**
+ * Chat approvals beside the executor: the notifier (its own queue on the event store) and the
+ * inputs of the API's interaction endpoint. Secrets are read here, once, and never logged.
+ */
+export async function startChat(opts: {
+  config: ChatConfig;
+  store: EventStore;
+  dataDir: string;
+  log?: Logger | undefined;
+}): Promise<RunningChat> {
+  const { config } = opts;
+  const slack = config.slack
+    ? {
+        api: slackApi({
+          token: readSecret(config.slack.botToken, config.slack.botTokenFile, 'chat.slack.botToken'),
+          apiUrl: config.slack.apiUrl,
+        }),
+        signingSecret: readSecret(
+          config.slack.signingSecret,
+          config.slack.signingSecretFile,
+          'chat.slack.signingSecret',
+        ),
+      }
+    : undefined;
+  const webhook = config.webhook
+    ? {
+        url: config.webhook.url,
+        secret: readSecret(config.webhook.secret, config.webhook.secretFile, 'chat.webhook.secret'),
+        timeoutMs: config.webhook.timeoutMs,
+      }
+    : undefined;
+  const notifier = new ChatNotifier({
+    store: opts.store,
+    config: {
+      modes: config.modes,
+      consoleUrl: config.consoleUrl,
+      slack: config.slack ? { channel: config.slack.channel } : undefined,
+      webhook,
+    },
+    slack: slack?.api,
+    dataDir: opts.dataDir,
+    log: opts.log,
+  });
+  await notifier.start((err) => opts.log?.error({ err }, 'chat approvals stopped; restart the stack'));
+  return {
+    notifier,
+    api: {
+      refusals: new RefusalLog(refusalsPathOf(opts.dataDir)),
+      ...(slack && config.slack
+        ? { slack: { users: config.slack.users, signingSecret: slack.signingSecret, api: slack.api } }
+        : {}),
+    },
+  };
 }

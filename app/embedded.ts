@@ -10,6 +10,7 @@ import { authFileOf } from '../services/api/auth-file.ts';
 import { writeAdminTokenFile } from '../services/api/console/admin-token-file.ts';
 import { OneTimeLogins } from '../services/api/console/login-once.ts';
 import { buildApi } from '../services/api/server.ts';
+import type { ChatNotifier } from '../services/chat/notifier.ts';
 import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
 import { loadDefaultPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
 import { DeciderService } from '../services/decider/service.ts';
@@ -19,7 +20,8 @@ import type { IdentityProvider } from '../services/executor/providers/port.ts';
 import { BusIngestGateway } from '../services/ingest/gateway.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
-import { startConfiguredExecutor } from './providers-config.ts';
+import { startChat } from './chat-config.ts';
+import { loadProvidersConfig, startConfiguredExecutor } from './providers-config.ts';
 
 export interface EmbeddedOptions {
   dataDir: string;
@@ -56,6 +58,8 @@ export interface EmbeddedStack {
   /** A fresh one-time console sign-in link (local admin), valid 10 minutes. */
   loginLink(): string;
   dryRun: DryRunProvider | undefined;
+  /** Chat approvals, when the providers file configures them. */
+  chat: ChatNotifier | undefined;
   close(): Promise<void>;
 }
 
@@ -99,6 +103,12 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     onStop: 'restart the stack',
   });
 
+  // Chat approvals run beside the executor, on their own queue (providers file: chat).
+  const chatConfig = opts.providersPath ? loadProvidersConfig(opts.providersPath).chat : undefined;
+  const chat = chatConfig
+    ? await startChat({ config: chatConfig, store, dataDir: opts.dataDir, log })
+    : undefined;
+
   const projector = new Projector({ store, path: join(opts.dataDir, 'projections.db'), log });
   await projector.start();
 
@@ -115,6 +125,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     log,
     ...(signals ? { signals } : {}),
     signIn: { oneTimeLogins },
+    ...(chat ? { chat: chat.api } : {}),
   });
   const address = await api.listen({ port: opts.port ?? 7420, host: opts.host ?? '127.0.0.1' });
   const { token: adminToken, path: adminTokenFile } = await writeAdminTokenFile(opts.dataDir, auth);
@@ -134,11 +145,13 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     loginLink: () =>
       `${address}/login/once?token=${oneTimeLogins.issue({ id: 'local-admin', roles: ['admin'], via: 'session' })}`,
     dryRun,
+    chat: chat?.notifier,
     async close() {
       await api.close();
       await decider.stop();
       await executor.stop();
       await signals?.stop();
+      await chat?.notifier.stop();
       await projector.stop();
       await bus.close();
       await store.close();

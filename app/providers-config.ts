@@ -30,6 +30,7 @@
  * need not sit in the YAML. Without a file, `providersConfigFromEnv` builds the same from
  * TOURNIQUET_KEYCLOAK_* / TOURNIQUET_WEBHOOK_* variables.
  */
+
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -51,6 +52,7 @@ import {
   type SignalReceiver,
   SignalTransmitter,
 } from '../services/signals/transmitter.ts';
+import { ChatConfig, resolveChatFiles } from './chat-config.ts';
 
 const Name = z.string().min(1).max(128).optional();
 
@@ -187,6 +189,8 @@ export const ProvidersConfigSchema = z
       .refine((m) => Object.keys(m).length > 0, { message: 'name at least one provider' }),
     executor: ExecutorTuning.optional(),
     signals: SignalsConfig.optional(),
+    /** Chat approvals: Slack and/or a signed webhook (app/chat-config.ts). */
+    chat: ChatConfig.optional(),
   })
   .strict();
 
@@ -265,6 +269,7 @@ export function parseProvidersConfig(
       config.signals.signingKeyFile = resolve(opts.baseDir, config.signals.signingKeyFile);
     for (const r of config.signals?.receivers ?? [])
       if (r.authorizationFile) r.authorizationFile = resolve(opts.baseDir, r.authorizationFile);
+    if (config.chat) resolveChatFiles(config.chat, opts.baseDir);
   }
   return config;
 }
