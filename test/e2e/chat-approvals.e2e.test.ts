@@ -119,6 +119,7 @@ describe('chat approvals: Slack and a signed webhook', () => {
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
+    // biome-ignore lint/suspicious/noExplicitAny: the test reads API answers as loose JSON
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
 
