@@ -1,9 +1,7 @@
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { NotFoundError, TourniquetError } from '../../../platform/errors.ts';
-import { SqliteEventStore } from '../../../platform/eventstore/sqlite.ts';
 import type { EventType } from '../../../schemas/events.ts';
-import { verifyChain } from '../../projector/audit-verify.ts';
 import { Explanation, explainAction } from '../../projector/explain.ts';
 import { type AuditFilter, getAction, queryAuditEvents, streamAuditEvents } from '../../projector/queries.ts';
 import { AuditEvent, page } from '../../projector/views.ts';
@@ -95,7 +93,7 @@ export const auditRoutes: ApiRoutes = async (app, { ctx }) => {
       const a = getAction(ctx.projector, params.id);
       if (!a) throw new NotFoundError('action', params.id);
       const x = await explainAction(ctx.store, { identity: a.identity }, a.id);
-      if (!x) throw new NotFoundError('action proposal in the event ctx.store', params.id);
+      if (!x) throw new NotFoundError('action proposal in the event store', params.id);
       return x;
     },
   });
@@ -107,7 +105,7 @@ export const auditRoutes: ApiRoutes = async (app, { ctx }) => {
     summary:
       'Query recorded events by identity, case, action, actor, action type, rule, policy version, type and time',
     description:
-      'In global order; payloads are read from the event ctx.store. `from`/`to` bound occurredAt, inclusive.',
+      'In global order; payloads are read from the event store. `from`/`to` bound occurredAt, inclusive.',
     tags: ['audit'],
     query: AuditQuery,
     response: { 200: page(AuditEvent), ...COMMON_ERRORS },
@@ -174,16 +172,14 @@ export const auditRoutes: ApiRoutes = async (app, { ctx }) => {
       501: ErrorBody,
     },
     handler: async () => {
-      if (!(ctx.store instanceof SqliteEventStore)) {
+      if (!ctx.store.verifyChain) {
         throw new TourniquetError(
           'INTERNAL',
-          `hash-chain verification needs the SQLite event ctx.store (this is ${ctx.store.name})`,
-          {
-            status: 501,
-          },
+          `hash-chain verification needs the SQLite event store (this is ${ctx.store.name})`,
+          { status: 501 },
         );
       }
-      return verifyChain(ctx.store);
+      return ctx.store.verifyChain();
     },
   });
 };

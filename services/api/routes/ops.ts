@@ -50,7 +50,7 @@ export const opsRoutes: ApiRoutes = async (app, { ctx }) => {
     method: 'GET',
     url: '/readyz',
     roles: rolesFor('GET /readyz'),
-    summary: 'Readiness: the ctx.projector is live and within the allowed lag of the ctx.store head',
+    summary: 'Readiness: the projector is live and within the allowed lag of the store head',
     tags: ['ops'],
     response: { 200: Ready, 503: Ready },
     handler: async ({ reply }) => {

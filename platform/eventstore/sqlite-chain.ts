@@ -1,4 +1,6 @@
-import { chainHash, type SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
+import { hash as oneShotHash } from 'node:crypto';
+import type { ChainVerdict } from './port.ts';
+import type { EventRow, SqliteEventStore } from './sqlite.ts';
 
 /**
  * Tamper evidence for the embedded event store. Every row carries
@@ -16,33 +18,35 @@ import { chainHash, type SqliteEventStore } from '../../platform/eventstore/sqli
  * hash this returns somewhere else (ticket, WORM storage) and compare it later to catch that too.
  */
 
-export type ChainProblem = 'altered' | 'missing' | 'reordered';
+export const GENESIS = '0'.repeat(64);
 
-export interface ChainVerdict {
-  ok: boolean;
-  /** Rows whose link was checked (up to and including the first bad one). */
-  checked: number;
-  /** The last row that verified, to anchor externally. */
-  head: { position: number; hash: string } | null;
-  firstBad?: {
-    position: number;
-    /** The event at that position; for a missing row, the id is not recoverable and this is null. */
-    id: string | null;
-    problem: ChainProblem;
-    /** In words, naming the event (and for a missing row the stream and revision it held when known). */
-    detail: string;
-    stream?: string;
-    revision?: number;
-  };
+/** The hash chain link over one recorded event: altered, missing or reordered rows break it. */
+export function chainHash(prev: string, e: Omit<EventRow, 'hash'>): string {
+  // one-shot hash of one string: the same bytes as hashing prev, "\n" and the JSON in three updates,
+  // without a Hash object per event
+  return oneShotHash(
+    'sha256',
+    `${prev}\n${JSON.stringify([
+      e.position,
+      e.id,
+      e.stream,
+      e.revision,
+      e.type,
+      e.occurred_at,
+      e.recorded_at,
+      e.causation_id,
+      e.correlation_id,
+      e.schema_version,
+      e.data,
+    ])}`,
+  );
 }
-
-const GENESIS = '0'.repeat(64);
 
 type Row = ReturnType<SqliteEventStore['iterateRows']> extends IterableIterator<infer R> ? R : never;
 
 type ChainBreak = NonNullable<ChainVerdict['firstBad']>;
 
-export function verifyChain(store: SqliteEventStore): ChainVerdict {
+export function verifySqliteChain(store: SqliteEventStore): ChainVerdict {
   const db = store.database;
   let prevHash = GENESIS;
   let prevPosition = 0;
