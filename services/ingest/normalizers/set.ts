@@ -21,6 +21,7 @@ import type {
   Severity,
 } from '../../../schemas/detection.ts';
 import { CAEP, RISC } from '../../../schemas/shared-signals.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   at,
   checkId,
@@ -319,3 +320,10 @@ function simpleId(
       return fail(`unsupported subject identifier format '${clip(format, 40)}' at ${path}`);
   }
 }
+
+export const set: Normalizer<'set'> = {
+  name: 'set',
+  detect: isSetClaims,
+  detectText: (r) => COMPACT_JWT.test(r.trim()),
+  normalize: (r, opts) => normalizeSet(r, opts),
+};
