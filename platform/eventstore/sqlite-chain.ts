@@ -1,6 +1,6 @@
 import { hash as oneShotHash } from 'node:crypto';
+import type Database from 'better-sqlite3';
 import type { ChainVerdict } from './port.ts';
-import type { EventRow, SqliteEventStore } from './sqlite.ts';
 
 /**
  * Tamper evidence for the embedded event store. Every row carries
@@ -17,6 +17,22 @@ import type { EventRow, SqliteEventStore } from './sqlite.ts';
  * A chain rewritten from the first altered row to the head is self-consistent: anchor the head
  * hash this returns somewhere else (ticket, WORM storage) and compare it later to catch that too.
  */
+
+/** A row of the events table, with its chain hash. */
+export interface EventRow {
+  position: number;
+  id: string;
+  stream: string;
+  revision: number;
+  type: string;
+  occurred_at: string;
+  recorded_at: string;
+  causation_id: string | null;
+  correlation_id: string | null;
+  schema_version: number;
+  data: string;
+  hash: string;
+}
 
 export const GENESIS = '0'.repeat(64);
 
@@ -42,11 +58,17 @@ export function chainHash(prev: string, e: Omit<EventRow, 'hash'>): string {
   );
 }
 
-type Row = ReturnType<SqliteEventStore['iterateRows']> extends IterableIterator<infer R> ? R : never;
+/** What the walk reads: the store's database and its rows in position order (a SqliteEventStore). */
+export interface ChainSource {
+  readonly database: Database.Database;
+  iterateRows(): IterableIterator<EventRow>;
+}
+
+type Row = EventRow;
 
 type ChainBreak = NonNullable<ChainVerdict['firstBad']>;
 
-export function verifySqliteChain(store: SqliteEventStore): ChainVerdict {
+export function verifySqliteChain(store: ChainSource): ChainVerdict {
   const db = store.database;
   let prevHash = GENESIS;
   let prevPosition = 0;
@@ -96,7 +118,7 @@ export function verifySqliteChain(store: SqliteEventStore): ChainVerdict {
 }
 
 /** Positions `first`..`last` are gone (`how` says how), with the stream revision the first one held when known. */
-function missingPositions(store: SqliteEventStore, first: number, last: number, how: string): ChainBreak {
+function missingPositions(store: ChainSource, first: number, last: number, how: string): ChainBreak {
   const lost = missingRevision(store, first);
   return {
     position: first,
@@ -126,7 +148,7 @@ function badRow(row: Row, problem: 'reordered' | 'altered', where: string): Chai
  * stream whose neighbouring revisions surround the missing position.
  */
 function missingRevision(
-  store: SqliteEventStore,
+  store: ChainSource,
   position: number,
 ): { stream: string; revision: number } | undefined {
   const db = store.database;
@@ -157,7 +179,7 @@ function missingRevision(
  * that predecessor is the row now at q-1, or (when two neighbours were swapped) the row now at q.
  * Returns q, or undefined when no place fits (the row's content itself was altered).
  */
-function findOriginalPlace(store: SqliteEventStore, row: Row): number | undefined {
+function findOriginalPlace(store: ChainSource, row: Row): number | undefined {
   const { hash, ...content } = row;
   const byPosition = new Map<number, string>();
   let max = 0;

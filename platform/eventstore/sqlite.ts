@@ -15,7 +15,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from './port.ts';
-import { chainHash, GENESIS, verifySqliteChain } from './sqlite-chain.ts';
+import { chainHash, type EventRow, GENESIS, verifySqliteChain } from './sqlite-chain.ts';
 
 /**
  * Durability of the embedded store.
@@ -34,21 +34,6 @@ export interface SqliteEventStoreOptions {
   now?: () => Date;
   /** Poll interval for writers in other processes (same-process appends wake subscribers at once). */
   pollMs?: number;
-}
-
-export interface EventRow {
-  position: number;
-  id: string;
-  stream: string;
-  revision: number;
-  type: string;
-  occurred_at: string;
-  recorded_at: string;
-  causation_id: string | null;
-  correlation_id: string | null;
-  schema_version: number;
-  data: string;
-  hash: string;
 }
 
 function toRecorded(r: EventRow): RecordedEvent {

@@ -1,5 +1,5 @@
+import type { JSONWebKeySet } from 'jose';
 import type { NormalizedDetection } from '../../../schemas/detection.ts';
-import type { SetOptions } from './set.ts';
 import type { Obj } from './util.ts';
 
 /**
@@ -15,4 +15,11 @@ export interface Normalizer<N extends string = string> {
   detectText?(record: string): boolean;
   /** One record → a detection (validated again by the caller). Text formats get any record. */
   normalize(record: Obj | unknown, opts: SetOptions): NormalizedDetection | Promise<NormalizedDetection>;
+}
+
+/** Options of the text formats (Security Event Tokens): the keys, issuer and audience they must carry. */
+export interface SetOptions {
+  setKeys?: JSONWebKeySet;
+  setIssuer?: string;
+  setAudience?: string;
 }

@@ -12,7 +12,7 @@
  * signature is verified (and a record that cannot be verified is rejected); without one the token is
  * decoded unverified and `evidence.signatureVerified` is false.
  */
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import type {
   DetectionKind,
   IdentityRef,
@@ -21,7 +21,7 @@ import type {
   Severity,
 } from '../../../schemas/detection.ts';
 import { CAEP, RISC } from '../../../schemas/shared-signals.ts';
-import type { Normalizer } from './normalizer.ts';
+import type { Normalizer, SetOptions } from './normalizer.ts';
 import {
   at,
   checkId,
@@ -44,12 +44,6 @@ import {
 } from './util.ts';
 
 export const COMPACT_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-
-export interface SetOptions {
-  setKeys?: JSONWebKeySet;
-  setIssuer?: string;
-  setAudience?: string;
-}
 
 export function isSetClaims(r: Obj): boolean {
   return (
