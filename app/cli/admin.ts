@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TourniquetError } from '../../platform/errors.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
-import { verifyChain } from '../../services/projector/audit-verify.ts';
 import { Projector } from '../../services/projector/projector.ts';
 
 function openStore(dataDir: string): SqliteEventStore {
@@ -16,7 +15,7 @@ function openStore(dataDir: string): SqliteEventStore {
 export async function runAuditVerify(dataDir: string, out: NodeJS.WritableStream): Promise<number> {
   const store = openStore(dataDir);
   try {
-    const report = verifyChain(store);
+    const report = await store.verifyChain();
     out.write(`${JSON.stringify(report)}\n`);
     return report.ok ? 0 : 3;
   } finally {

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
-import { ApprovalError, ConflictError, NotFoundError } from '../../platform/errors.ts';
+import { ApprovalError, NotFoundError } from '../../platform/errors.ts';
 import type { DeciderInput } from '../../schemas/decider-input.ts';
 import type { NewEvent } from '../../schemas/events.ts';
-import type { DeciderGateway } from '../../schemas/gateways.ts';
 import type { Projector } from '../projector/projector.ts';
 import { getAction } from '../projector/queries.ts';
 import type { ActionView } from '../projector/views.ts';
-import { ForbiddenError, type Principal, type Role } from './auth.ts';
+import { ForbiddenError, type Principal } from './auth.ts';
+import { actingRole, DECIDE } from './roles.ts';
 
 /**
  * Approve and reject: the one command path for every channel (the JSON API, console forms, Slack).
@@ -15,31 +15,10 @@ import { ForbiddenError, type Principal, type Role } from './auth.ts';
  * approves their own proposal, and the decider has the last word (digest binding, expiry).
  */
 
-export const DECIDE_ROLES: readonly Role[] = ['analyst', 'admin'];
-
-/** The acting role recorded with a human command: the most specific one that allows the command. */
-export function actingRole(p: Principal, allowed: readonly Role[]): Role {
-  return (
-    (['analyst', 'auditor', 'service', 'admin'] as const).find(
-      (r) => p.roles.includes(r) && allowed.includes(r),
-    ) ?? p.roles[0]!
-  );
-}
-
-/** Submits a human command; a decider "not found" for something the views know is a conflict. */
-export async function submitCommand(decider: DeciderGateway, input: DeciderInput): Promise<NewEvent[]> {
-  try {
-    return (await decider.submit(input)).events;
-  } catch (err) {
-    if (err instanceof NotFoundError)
-      throw new ConflictError(`${err.message}: it is no longer open`, { reason: 'not_open' });
-    throw err;
-  }
-}
-
 export interface ApprovalCommandDeps {
   projector: Projector;
-  decider: DeciderGateway;
+  /** Submits a human command to the decider (context.ts submitFn: "not found" becomes a conflict). */
+  submit: (input: DeciderInput) => Promise<NewEvent[]>;
   now: () => Date;
   /** Read-your-writes: resolves once the views include what was appended. */
   settle: () => Promise<void>;
@@ -60,10 +39,10 @@ export class ApprovalCommands {
 
   /** Refuses a principal without a deciding role (the HTTP routes check the same table first). */
   assertMayDecide(p: Principal, verb: 'approve' | 'reject'): void {
-    if (!p.roles.some((r) => DECIDE_ROLES.includes(r)))
+    if (!p.roles.some((r) => DECIDE.includes(r)))
       throw new ForbiddenError(
-        `${p.id} (roles: ${p.roles.join(', ') || 'none'}) may not ${verb}; it needs one of: ${DECIDE_ROLES.join(', ')}`,
-        { required: DECIDE_ROLES },
+        `${p.id} (roles: ${p.roles.join(', ') || 'none'}) may not ${verb}; it needs one of: ${DECIDE.join(', ')}`,
+        { required: DECIDE },
       );
   }
 
@@ -100,12 +79,12 @@ export class ApprovalCommands {
     const a = this.findPending(actionId, p, 'approved');
     if (opts.comment)
       this.deps.log?.info({ actionId: a.id, by: p.id, comment: opts.comment }, 'approval comment');
-    const events = await submitCommand(this.deps.decider, {
+    const events = await this.deps.submit({
       type: 'approve',
       at: this.deps.now().toISOString(),
       identity: a.identity,
       actionId: a.id,
-      by: { id: p.id, role: actingRole(p, DECIDE_ROLES) },
+      by: { id: p.id, role: actingRole(p, DECIDE) },
       ...(opts.argsDigest ? { argsDigest: opts.argsDigest } : {}),
       ...(opts.comment ? { comment: opts.comment } : {}),
     });
@@ -116,12 +95,12 @@ export class ApprovalCommands {
   async reject(actionId: string, p: Principal, reason: string): Promise<CommandOutcome> {
     this.assertMayDecide(p, 'reject');
     const a = this.findPending(actionId, p, 'rejected');
-    const events = await submitCommand(this.deps.decider, {
+    const events = await this.deps.submit({
       type: 'reject',
       at: this.deps.now().toISOString(),
       identity: a.identity,
       actionId: a.id,
-      by: { id: p.id, role: actingRole(p, DECIDE_ROLES) },
+      by: { id: p.id, role: actingRole(p, DECIDE) },
       reason,
     });
     await this.deps.settle();

@@ -19,7 +19,7 @@ import { issuesFromZod, TourniquetError } from '../../platform/errors.ts';
  *   or a JWKS URL). Claims: `sub` (the principal) and `roles` (array, or a space-separated string).
  * - API keys: `Authorization: ApiKey <key>` or `X-API-Key: <key>`; the configuration holds only the
  *   sha256 of each key (hex), never the key.
- * Roles: analyst, auditor, admin, service (see ROUTE_ROLES in server.ts for the full matrix).
+ * Roles: analyst, auditor, admin, service (see ROUTE_ROLES in roles.ts for the full matrix).
  */
 
 export const ROLES = ['analyst', 'auditor', 'admin', 'service'] as const;

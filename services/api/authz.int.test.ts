@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRINCIPALS, type PrincipalName, type TestEnv, testEnv } from '../../test/support/api-env.ts';
 import { detection } from '../../test/support/projector-kit.ts';
 import type { Role } from './auth.ts';
-import { ROUTE_ROLES } from './server.ts';
+import { ROUTE_ROLES } from './roles.ts';
 
 /**
  * The authorization matrix: every principal × every endpoint, over real HTTP. Each principal gets

@@ -1,29 +1,21 @@
-import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { TourniquetError } from '../../../platform/errors.ts';
-import type { Authenticator, Role } from '../auth.ts';
-import type { SlackInteractions } from '../chat/interactions.ts';
-import type { RefusalLog } from '../chat/refusals.ts';
+import type { ApiRoutes } from '../context.ts';
 import { addRoute, ErrorBody } from '../http.ts';
+import { rolesFor } from '../roles.ts';
 
 /**
  * Chat approvals in: Slack's interaction endpoint (authenticated by Slack's request signature, not
  * by a Tourniquet credential) and the refusal record for auditors.
  */
 
-export interface ChatRoutesDeps {
-  auth: Pick<Authenticator, 'authenticate'>;
-  slack: SlackInteractions | undefined;
-  refusals: RefusalLog | undefined;
-  roles: { interactions: 'public'; refusals: readonly Role[] };
-}
-
 const notConfigured = () =>
   new TourniquetError('NOT_FOUND', 'Slack approvals are not configured here (providers file: chat.slack)', {
     status: 404,
   });
 
-export async function registerChatRoutes(app: FastifyInstance, deps: ChatRoutesDeps): Promise<void> {
+export const chatRoutes: ApiRoutes = async (app, { ctx }) => {
+  const deps = { auth: ctx.auth, slack: ctx.chat.slack, refusals: ctx.chat.refusals };
   // Slack signs the raw form body: this route reads it as text, in its own context, whatever
   // parsers the rest of the server has for forms.
   await app.register(async (child) => {
@@ -103,7 +95,7 @@ export async function registerChatRoutes(app: FastifyInstance, deps: ChatRoutesD
   addRoute(app, deps.auth, {
     method: 'GET',
     url: '/v1/chat/refusals',
-    roles: deps.roles.refusals,
+    roles: rolesFor('GET /v1/chat/refusals'),
     summary:
       'Refused chat interactions: bad or stale signatures, unmapped users, decisions the rules turned down',
     description: 'Oldest first, the most recent `limit` (default 500).',
@@ -117,4 +109,4 @@ export async function registerChatRoutes(app: FastifyInstance, deps: ChatRoutesD
     },
     handler: async ({ query }) => ({ refusals: deps.refusals?.list(query.limit) ?? [] }),
   });
-}
+};

@@ -1,4 +1,6 @@
-import { chainHash, type SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
+import { hash as oneShotHash } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import type { ChainVerdict } from './port.ts';
 
 /**
  * Tamper evidence for the embedded event store. Every row carries
@@ -16,33 +18,57 @@ import { chainHash, type SqliteEventStore } from '../../platform/eventstore/sqli
  * hash this returns somewhere else (ticket, WORM storage) and compare it later to catch that too.
  */
 
-export type ChainProblem = 'altered' | 'missing' | 'reordered';
-
-export interface ChainVerdict {
-  ok: boolean;
-  /** Rows whose link was checked (up to and including the first bad one). */
-  checked: number;
-  /** The last row that verified, to anchor externally. */
-  head: { position: number; hash: string } | null;
-  firstBad?: {
-    position: number;
-    /** The event at that position; for a missing row, the id is not recoverable and this is null. */
-    id: string | null;
-    problem: ChainProblem;
-    /** In words, naming the event (and for a missing row the stream and revision it held when known). */
-    detail: string;
-    stream?: string;
-    revision?: number;
-  };
+/** A row of the events table, with its chain hash. */
+export interface EventRow {
+  position: number;
+  id: string;
+  stream: string;
+  revision: number;
+  type: string;
+  occurred_at: string;
+  recorded_at: string;
+  causation_id: string | null;
+  correlation_id: string | null;
+  schema_version: number;
+  data: string;
+  hash: string;
 }
 
-const GENESIS = '0'.repeat(64);
+export const GENESIS = '0'.repeat(64);
 
-type Row = ReturnType<SqliteEventStore['iterateRows']> extends IterableIterator<infer R> ? R : never;
+/** The hash chain link over one recorded event: altered, missing or reordered rows break it. */
+export function chainHash(prev: string, e: Omit<EventRow, 'hash'>): string {
+  // one-shot hash of one string: the same bytes as hashing prev, "\n" and the JSON in three updates,
+  // without a Hash object per event
+  return oneShotHash(
+    'sha256',
+    `${prev}\n${JSON.stringify([
+      e.position,
+      e.id,
+      e.stream,
+      e.revision,
+      e.type,
+      e.occurred_at,
+      e.recorded_at,
+      e.causation_id,
+      e.correlation_id,
+      e.schema_version,
+      e.data,
+    ])}`,
+  );
+}
+
+/** What the walk reads: the store's database and its rows in position order (a SqliteEventStore). */
+export interface ChainSource {
+  readonly database: Database.Database;
+  iterateRows(): IterableIterator<EventRow>;
+}
+
+type Row = EventRow;
 
 type ChainBreak = NonNullable<ChainVerdict['firstBad']>;
 
-export function verifyChain(store: SqliteEventStore): ChainVerdict {
+export function verifySqliteChain(store: ChainSource): ChainVerdict {
   const db = store.database;
   let prevHash = GENESIS;
   let prevPosition = 0;
@@ -92,7 +118,7 @@ export function verifyChain(store: SqliteEventStore): ChainVerdict {
 }
 
 /** Positions `first`..`last` are gone (`how` says how), with the stream revision the first one held when known. */
-function missingPositions(store: SqliteEventStore, first: number, last: number, how: string): ChainBreak {
+function missingPositions(store: ChainSource, first: number, last: number, how: string): ChainBreak {
   const lost = missingRevision(store, first);
   return {
     position: first,
@@ -122,7 +148,7 @@ function badRow(row: Row, problem: 'reordered' | 'altered', where: string): Chai
  * stream whose neighbouring revisions surround the missing position.
  */
 function missingRevision(
-  store: SqliteEventStore,
+  store: ChainSource,
   position: number,
 ): { stream: string; revision: number } | undefined {
   const db = store.database;
@@ -153,7 +179,7 @@ function missingRevision(
  * that predecessor is the row now at q-1, or (when two neighbours were swapped) the row now at q.
  * Returns q, or undefined when no place fits (the row's content itself was altered).
  */
-function findOriginalPlace(store: SqliteEventStore, row: Row): number | undefined {
+function findOriginalPlace(store: ChainSource, row: Row): number | undefined {
   const { hash, ...content } = row;
   const byPosition = new Map<number, string>();
   let max = 0;
