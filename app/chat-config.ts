@@ -20,7 +20,7 @@ const SlackUser = z.strictObject({
   roles: z.array(Role).min(1),
 });
 
-export const SlackChatConfig = z
+const SlackChatConfig = z
   .strictObject({
     /** Bot token (xoxb-…) for chat.postMessage / chat.update / chat.postEphemeral. */
     botToken: z.string().min(1).optional(),
@@ -41,9 +41,8 @@ export const SlackChatConfig = z
   .refine((v) => Boolean(v.signingSecret) !== Boolean(v.signingSecretFile), {
     message: 'configure exactly one of signingSecret, signingSecretFile',
   });
-export type SlackChatConfig = z.infer<typeof SlackChatConfig>;
 
-export const WebhookChatConfig = z
+const WebhookChatConfig = z
   .strictObject({
     /** Receives approval requests and updates as signed JSON (Teams via a workflow, or anything else). */
     url: z.url(),
@@ -55,7 +54,6 @@ export const WebhookChatConfig = z
   .refine((v) => Boolean(v.secret) !== Boolean(v.secretFile), {
     message: 'configure exactly one of secret, secretFile',
   });
-export type WebhookChatConfig = z.infer<typeof WebhookChatConfig>;
 
 export const ChatConfig = z
   .strictObject({
@@ -69,7 +67,7 @@ export const ChatConfig = z
   .refine((v) => v.slack || v.webhook, { message: 'configure slack, webhook or both' });
 export type ChatConfig = z.infer<typeof ChatConfig>;
 
-export function readSecret(inline: string | undefined, file: string | undefined, what: string): string {
+function readSecret(inline: string | undefined, file: string | undefined, what: string): string {
   if (inline) return inline;
   if (!file) throw new TourniquetError('CONFIG_INVALID', `${what} is not configured`);
   try {

@@ -18,7 +18,7 @@ import { authFileOf, readAuthFile, writeAuthFileAtomic } from '../../services/ap
  * applies it without a restart.
  */
 
-export interface AuthCliIo {
+interface AuthCliIo {
   stdout: NodeJS.WritableStream;
 }
 
@@ -29,7 +29,7 @@ function badInput(field: string, message: string): TourniquetError {
   });
 }
 
-export function parseRoles(text: string): Role[] {
+function parseRoles(text: string): Role[] {
   const roles = [
     ...new Set(
       text
@@ -48,7 +48,7 @@ export function parseRoles(text: string): Role[] {
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
 /** `900`, `15m`, `12h`, `7d` as seconds. */
-export function parseTtl(text: string): number {
+function parseTtl(text: string): number {
   const m = /^(\d+)([smhd]?)$/.exec(text.trim());
   if (!m) throw badInput('--ttl', `"${text}" is not a duration (e.g. 900, 15m, 12h, 7d)`);
   const seconds = Number(m[1]) * (UNITS[m[2] || 's'] ?? 1);
@@ -64,7 +64,7 @@ function load(dataDir: string): { path: string; config: AuthConfig } {
   return { path, config };
 }
 
-export function addKey(dataDir: string, id: string, rolesText: string, io: AuthCliIo): number {
+function addKey(dataDir: string, id: string, rolesText: string, io: AuthCliIo): number {
   if (!id.trim()) throw badInput('--id', 'must not be empty');
   const roles = parseRoles(rolesText);
   const { path, config } = load(dataDir);
@@ -81,7 +81,7 @@ export function addKey(dataDir: string, id: string, rolesText: string, io: AuthC
   return 0;
 }
 
-export function revokeKey(dataDir: string, id: string, io: AuthCliIo): number {
+function revokeKey(dataDir: string, id: string, io: AuthCliIo): number {
   const { path, config } = load(dataDir);
   const keys = config.apiKeys ?? [];
   if (!keys.some((k) => k.id === id))
@@ -91,7 +91,7 @@ export function revokeKey(dataDir: string, id: string, io: AuthCliIo): number {
   return 0;
 }
 
-export function listAuth(dataDir: string, io: AuthCliIo): number {
+function listAuth(dataDir: string, io: AuthCliIo): number {
   const { path, config } = load(dataDir);
   const keys = config.apiKeys ?? [];
   io.stdout.write(`# ${path}\n`);
@@ -103,7 +103,7 @@ export function listAuth(dataDir: string, io: AuthCliIo): number {
   return 0;
 }
 
-export async function signToken(
+async function signToken(
   dataDir: string,
   opts: { sub: string; roles: string; ttl: string },
   io: AuthCliIo,

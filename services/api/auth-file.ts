@@ -12,7 +12,7 @@ import { type AuthConfig, Authenticator, type Principal, parseAuthConfig } from 
  * some containers).
  */
 
-export const AUTH_FILE = 'auth.json';
+const AUTH_FILE = 'auth.json';
 export const authFileOf = (dataDir: string): string => join(dataDir, AUTH_FILE);
 
 export function readAuthFile(path: string): AuthConfig {

@@ -39,8 +39,8 @@ const TYPES: readonly EventType[] = [
   'ActionFailed',
 ];
 
-export const CHAT_CHECKPOINT = 'chat';
-export const messagesPathOf = (dataDir: string): string => join(dataDir, 'chat-messages.jsonl');
+const CHAT_CHECKPOINT = 'chat';
+const messagesPathOf = (dataDir: string): string => join(dataDir, 'chat-messages.jsonl');
 
 const chatTotal = new Counter({
   name: 'tourniquet_chat_messages_total',
@@ -55,7 +55,7 @@ interface MessageRef {
 }
 
 /** What the notifier needs of the chat configuration (secrets already read). */
-export interface NotifierConfig {
+interface NotifierConfig {
   /** Approval modes announced (e.g. analyst, two-person). */
   modes: readonly string[];
   consoleUrl?: string | undefined;

@@ -9,15 +9,14 @@ import { randomBytes } from 'node:crypto';
 import type { KeycloakHandle, TestRealm } from './keycloak.ts';
 import { createTestRealm } from './keycloak.ts';
 
-export const SSO_PASSWORD = 'correct-horse-battery';
-export const SSO_USERS = {
+const SSO_PASSWORD = 'correct-horse-battery';
+const SSO_USERS = {
   ann: ['soc-analysts'],
   ben: ['soc-analysts'],
   aud: ['soc-auditors'],
   root: ['soc-admins', 'soc-analysts'],
   nobody: [],
 } as const;
-export type SsoUser = keyof typeof SSO_USERS;
 
 export interface SsoRealm {
   realm: TestRealm;
@@ -148,7 +147,7 @@ function decodeEntities(s: string): string {
 }
 
 /** The action URL of Keycloak's login form (`<form id="kc-form-login" … action="…">`). */
-export function loginFormAction(html: string): string {
+function loginFormAction(html: string): string {
   const form = /<form\b[^>]*\bid="kc-form-login"[^>]*>/i.exec(html)?.[0];
   const action = form && /\baction="([^"]+)"/i.exec(form)?.[1];
   if (!action) throw new Error(`no Keycloak login form in the page: ${html.slice(0, 500)}`);

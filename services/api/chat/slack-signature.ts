@@ -6,7 +6,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * The timestamp must be within 5 minutes of now, so that a captured request cannot be replayed later.
  */
 
-export const SLACK_MAX_SKEW_SECONDS = 300;
+const SLACK_MAX_SKEW_SECONDS = 300;
 
 export type SignatureVerdict =
   | { ok: true }

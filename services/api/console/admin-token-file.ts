@@ -2,9 +2,9 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type AuthConfig, issueLocalAdminToken } from '../auth.ts';
 
-export const ADMIN_TOKEN_FILE = 'admin.token';
+const ADMIN_TOKEN_FILE = 'admin.token';
 /** Lifetime of the token in the file: a day; `tourniquet auth token` signs others on demand. */
-export const ADMIN_TOKEN_TTL_SECONDS = 24 * 3600;
+const ADMIN_TOKEN_TTL_SECONDS = 24 * 3600;
 
 /**
  * The operator's admin credential on `tourniquet start` / `serve projector`: written to a file only
