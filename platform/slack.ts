@@ -26,7 +26,7 @@ function slackError(err: unknown, method: string): TourniquetError {
     {
       retriable,
       status: 502,
-      cause: err,
+      // no `cause`: the client's error carries the request, bot token included, and must never reach a log
     },
   );
 }
