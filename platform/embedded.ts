@@ -19,8 +19,10 @@ import { Projector } from '../services/projector/projector.ts';
 import { InProcessBus } from './bus/in-process.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
 import { type Durability, SqliteEventStore } from './eventstore/sqlite.ts';
+import { type IntegrityOptions, integrityFromEnv, startConfiguredAnchoring } from './integrity.ts';
 import { createLogger } from './log.ts';
 import { startConfiguredExecutor } from './providers-config.ts';
+import type { Anchoring } from './witness/anchorer.ts';
 
 export interface EmbeddedOptions {
   dataDir: string;
@@ -38,6 +40,8 @@ export interface EmbeddedOptions {
   durability?: Durability;
   /** Provider configuration file (YAML): which identity provider maps to Keycloak, webhook, dry-run. */
   providersPath?: string;
+  /** Tamper evidence while serving: the chain check and head anchoring (docs/audit.md). */
+  integrity?: IntegrityOptions;
 }
 
 export interface EmbeddedStack {
@@ -52,6 +56,8 @@ export interface EmbeddedStack {
   auth: AuthConfig;
   adminToken: string;
   dryRun: DryRunProvider | undefined;
+  /** Head anchoring, when a witness is configured. */
+  anchoring: Anchoring | undefined;
   close(): Promise<void>;
 }
 
@@ -63,12 +69,24 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
   mkdirSync(opts.dataDir, { recursive: true });
   const log = opts.log ?? createLogger();
   const storePath = join(opts.dataDir, 'events.db');
-  const store = new SqliteEventStore({ path: storePath, durability: opts.durability ?? 'full' });
+  const integrity = integrityFromEnv(opts.integrity);
+  const store = new SqliteEventStore({
+    path: storePath,
+    durability: opts.durability ?? 'full',
+    integrity: {
+      log,
+      ...(integrity.sweepIntervalMs !== undefined ? { sweepIntervalMs: integrity.sweepIntervalMs } : {}),
+    },
+  });
   const now = new Date();
   const policy = opts.policyPath ? loadPolicyFile(opts.policyPath) : loadDefaultPolicy();
-  await activatePolicy(store, policy, `tourniquet start (${process.env.USER ?? 'local'})`, now);
-  if (opts.cataloguePath)
-    await recordCatalogue(store, loadCatalogueFile(opts.cataloguePath), opts.cataloguePath, now);
+  // A store whose chain no longer matches still serves reads (auditors need them), but records nothing.
+  if (store.integrity?.status().ok !== false) {
+    await activatePolicy(store, policy, `tourniquet start (${process.env.USER ?? 'local'})`, now);
+    if (opts.cataloguePath)
+      await recordCatalogue(store, loadCatalogueFile(opts.cataloguePath), opts.cataloguePath, now);
+  }
+  const anchoring = await startConfiguredAnchoring(store, integrity, log);
 
   const bus = new InProcessBus();
   const decider = new DeciderService({
@@ -108,6 +126,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     auth,
     log,
     ...(signals ? { signals } : {}),
+    ...(store.integrity ? { integrity: () => store.integrity!.status() } : {}),
   });
   const address = await api.listen({ port: opts.port ?? 7420, host: opts.host ?? '127.0.0.1' });
   const adminToken = await issueLocalAdminToken(auth);
@@ -124,6 +143,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     auth,
     adminToken,
     dryRun,
+    anchoring,
     async close() {
       await api.close();
       await decider.stop();
@@ -131,6 +151,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
       await signals?.stop();
       await projector.stop();
       await bus.close();
+      await anchoring?.stop();
       await store.close();
     },
   };

@@ -5,13 +5,14 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ApprovalError, ConflictError, NotFoundError, TourniquetError } from '../../../platform/errors.ts';
+import type { ChainStatus } from '../../../platform/eventstore/chain-guard.ts';
 import type { EventStore } from '../../../platform/eventstore/port.ts';
 import { SqliteEventStore } from '../../../platform/eventstore/sqlite.ts';
 import type { EventType, NewEvent, RecordedEvent } from '../../../schemas/events.ts';
 import type { DeciderInput } from '../../decider/core/types.ts';
 import type { AutomationGateway, DeciderGateway, IngestGateway } from '../../gateways.ts';
 import type { SignalsView } from '../../signals/transmitter.ts';
-import { verifyChain } from '../audit-verify.ts';
+import { CHAIN_PROBLEMS, verifyChain } from '../audit-verify.ts';
 import { Explanation, explainAction } from '../explain.ts';
 import { bindProjectorMetrics, metrics, recordDetectionsIn, recordHttpRequest } from '../metrics.ts';
 import type { Projector } from '../projector.ts';
@@ -73,6 +74,8 @@ export interface ApiDeps {
   heartbeatMs?: number;
   /** The Shared Signals transmitter in this process, if any: its keys and its receivers' progress. */
   signals?: SignalsView;
+  /** The store's running chain check (SQLite with integrity on): a broken chain makes /readyz false. */
+  integrity?: () => ChainStatus;
 }
 
 const READ: readonly Role[] = ['analyst', 'auditor', 'admin'];
@@ -732,12 +735,24 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
           .object({
             position: z.number().int(),
             id: z.string().nullable(),
-            problem: z.enum(['altered', 'missing', 'reordered']),
+            problem: z.enum(CHAIN_PROBLEMS),
             detail: z.string(),
             stream: z.string().optional(),
             revision: z.number().int().optional(),
           })
           .optional(),
+        problems: z.array(
+          z.object({
+            position: z.number().int(),
+            id: z.string().nullable(),
+            problem: z.enum(CHAIN_PROBLEMS),
+            detail: z.string(),
+            stream: z.string().optional(),
+            revision: z.number().int().optional(),
+          }),
+        ),
+        problemCount: z.number().int(),
+        anchors: z.object({ checked: z.number().int(), matched: z.number().int() }),
       }),
       401: ErrorBody,
       403: ErrorBody,
@@ -753,7 +768,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
           },
         );
       }
-      return verifyChain(store);
+      const known = deps.integrity?.().head;
+      return verifyChain(store, {
+        anchors: known ? [{ ...known, source: 'the head this server last recorded' }] : [],
+      });
     },
   });
 
@@ -936,6 +954,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     head: z.number().int(),
     lag: z.number().int(),
     maxLag: z.number().int(),
+    chain: z
+      .object({ ok: z.boolean(), code: z.literal('CHAIN_BROKEN').optional(), since: z.string().optional() })
+      .optional(),
   });
   addRoute(app, auth, {
     method: 'GET',
@@ -952,7 +973,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         head = Number.MAX_SAFE_INTEGER;
       }
       const lag = Math.max(0, head - projector.position);
-      const ready = projector.live && lag <= readyLag;
+      const chain = deps.integrity?.();
+      const ready = projector.live && lag <= readyLag && chain?.ok !== false;
       reply.status(ready ? 200 : 503);
       return {
         ready,
@@ -961,6 +983,15 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         head: Math.min(head, Number.MAX_SAFE_INTEGER),
         lag,
         maxLag: readyLag,
+        ...(chain
+          ? {
+              chain: {
+                ok: chain.ok,
+                ...(chain.code ? { code: chain.code } : {}),
+                ...(chain.since ? { since: chain.since } : {}),
+              },
+            }
+          : {}),
       };
     },
   });
