@@ -86,7 +86,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     if (opts.cataloguePath)
       await recordCatalogue(store, loadCatalogueFile(opts.cataloguePath), opts.cataloguePath, now);
   }
-  const anchoring = await startConfiguredAnchoring(store, integrity, log);
+  const anchoring = await startConfiguredAnchoring(store.integrity, integrity, log);
 
   const bus = new InProcessBus();
   const decider = new DeciderService({

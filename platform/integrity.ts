@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { TourniquetError } from './errors.ts';
-import type { SqliteEventStore } from './eventstore/sqlite.ts';
+import type { ChainGuard } from './eventstore/chain-guard.ts';
 import { type Anchoring, startAnchoring } from './witness/anchorer.ts';
 import { openWitness } from './witness/open.ts';
 
@@ -65,11 +65,10 @@ export function integrityFromEnv(
  * start is logged and skipped: the head file and the sweeps still run, and publishing retries.
  */
 export async function startConfiguredAnchoring(
-  store: SqliteEventStore,
+  guard: ChainGuard | undefined,
   opts: IntegrityOptions,
   log?: Logger,
 ): Promise<Anchoring | undefined> {
-  const guard = store.integrity;
   if (!opts.anchor || !guard) return undefined;
   const witness = openWitness(opts.anchor, {
     ...(opts.brokers ? { brokers: opts.brokers } : {}),

@@ -56,9 +56,11 @@ import {
   type OpenedEventStore,
   openEventStore,
 } from './eventstore/open.ts';
+import { startConfiguredAnchoring } from './integrity.ts';
 import { createLogger } from './log.ts';
 import { startMetricsServer } from './metrics-server.ts';
 import { startConfiguredExecutor } from './providers-config.ts';
+import type { Anchoring } from './witness/anchorer.ts';
 
 /** Moved to platform/eventstore/coalescing.ts; re-exported for existing imports. */
 
@@ -176,6 +178,24 @@ export const ServeConfigSchema = z.object({
       port: z.number().int().min(0).max(65535).default(7420),
     })
     .prefault({}),
+  /**
+   * Tamper evidence (docs/audit.md): with SQLite every process checks the chain as it appends and
+   * sweeps it; the projector publishes the head to `anchor` (file:<path>, http(s)://…, or
+   * kafka:<topic>, a compacted topic on kafka.brokers) every `anchorIntervalMs`.
+   */
+  integrity: z
+    .object({
+      anchor: z.string().min(1).optional(),
+      anchorIntervalMs: z.number().int().min(100).max(86_400_000).default(60_000),
+      storeId: z.string().min(1).default('tourniquet'),
+      sweepIntervalMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(86_400_000)
+        .default(15 * 60_000),
+    })
+    .prefault({}),
   /** Ingest, decider and executor have no API: with a port set they serve /metrics and /healthz. */
   metrics: z
     .object({
@@ -222,6 +242,10 @@ export const SERVE_ENV: ReadonlyArray<[string, string, 'string' | 'int' | 'list'
   ['TOURNIQUET_METRICS_PORT', 'metrics.port', 'int'],
   ['TOURNIQUET_API_HOST', 'api.host', 'string'],
   ['TOURNIQUET_API_PORT', 'api.port', 'int'],
+  ['TOURNIQUET_ANCHOR', 'integrity.anchor', 'string'],
+  ['TOURNIQUET_ANCHOR_INTERVAL_MS', 'integrity.anchorIntervalMs', 'int'],
+  ['TOURNIQUET_ANCHOR_STORE_ID', 'integrity.storeId', 'string'],
+  ['TOURNIQUET_CHAIN_SWEEP_MS', 'integrity.sweepIntervalMs', 'int'],
 ];
 
 /** Fallbacks the test scripts print (`scripts/kafka.sh up` → KAFKA_BOOTSTRAP=…). */
@@ -368,6 +392,7 @@ export function eventStoreConfigOf(config: ServeConfig): EventStoreConfig {
     path: storePathOf(config),
     durability: config.store.durability,
     coalesceAppends: config.store.coalesceAppends,
+    integrity: { sweepIntervalMs: config.integrity.sweepIntervalMs },
   };
 }
 
@@ -679,7 +704,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
       };
     }
     case 'projector': {
-      const { store, kind, where } = await openStore(config, slog);
+      const { store, kind, where, integrity } = await openStore(config, slog);
       const projector = new Projector({
         store,
         path: join(config.store.dataDir, 'projections.db'),
@@ -688,6 +713,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
       const bus = kafkaBus(config, slog, service);
       let api: FastifyInstance | undefined;
       let commands: DeciderService | undefined;
+      let anchoring: Anchoring | undefined;
       try {
         await projector.start();
         const policy = config.decider.policy ? loadPolicyFile(config.decider.policy) : loadDefaultPolicy();
@@ -710,7 +736,13 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           automation: commands,
           auth,
           log: slog,
+          ...(integrity ? { integrity: () => integrity.status() } : {}),
         });
+        anchoring = await startConfiguredAnchoring(
+          integrity,
+          { ...config.integrity, brokers: config.kafka.brokers },
+          slog,
+        );
         const url = await api.listen({ port: config.api.port, host: config.api.host });
         const adminToken = await issueLocalAdminToken(auth);
         slog.info({ url, store: kind, at: where }, 'projector and API serving');
@@ -724,6 +756,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
             await started.commands.stop();
             await projector.stop();
             await bus.close();
+            await anchoring?.stop();
             await store.close();
           },
         };
@@ -732,6 +765,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
         await commands?.stop();
         await projector.stop();
         await bus.close();
+        await anchoring?.stop();
         await store.close();
         throw e;
       }
