@@ -18,6 +18,7 @@ import { buildApi } from '../services/projector/api/server.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { InProcessBus } from './bus/in-process.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
+import { TourniquetError } from './errors.ts';
 import { type Durability, SqliteEventStore } from './eventstore/sqlite.ts';
 import { type IntegrityOptions, integrityFromEnv, startConfiguredAnchoring } from './integrity.ts';
 import { createLogger } from './log.ts';
@@ -40,6 +41,8 @@ export interface EmbeddedOptions {
   durability?: Durability;
   /** Provider configuration file (YAML): which identity provider maps to Keycloak, webhook, dry-run. */
   providersPath?: string;
+  /** Identity states the decider keeps in memory (default 200,000; TOURNIQUET_DECIDER_MAX_IDENTITIES). */
+  maxCachedIdentities?: number;
   /** Tamper evidence while serving: the chain check and head anchoring (docs/audit.md). */
   integrity?: IntegrityOptions;
 }
@@ -59,6 +62,20 @@ export interface EmbeddedStack {
   /** Head anchoring, when a witness is configured. */
   anchoring: Anchoring | undefined;
   close(): Promise<void>;
+}
+
+/** The decider's identity cache bound: the option, else TOURNIQUET_DECIDER_MAX_IDENTITIES, else the default. */
+function maxCachedIdentitiesOf(given: number | undefined): { maxCachedIdentities?: number } {
+  const env = process.env.TOURNIQUET_DECIDER_MAX_IDENTITIES;
+  const n = given ?? (env ? Number(env) : undefined);
+  if (n === undefined) return {};
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new TourniquetError(
+      'CONFIG_INVALID',
+      `the decider's identity cache bound must be a whole number >= 1, got "${given ?? env}" (TOURNIQUET_DECIDER_MAX_IDENTITIES)`,
+    );
+  }
+  return { maxCachedIdentities: n };
 }
 
 /**
@@ -95,6 +112,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     policy,
     log,
     ...(opts.tickMs ? { tickMs: opts.tickMs } : {}),
+    ...maxCachedIdentitiesOf(opts.maxCachedIdentities),
   });
   await decider.start();
 

@@ -152,6 +152,8 @@ export const ServeConfigSchema = z.object({
       policy: z.string().min(1).optional(),
       catalogue: z.string().min(1).optional(),
       tickMs: z.number().int().min(10).max(3_600_000).default(5000),
+      /** Identity states kept in memory; the least recently used beyond it are re-read from their streams. */
+      maxCachedIdentities: z.number().int().min(1).max(100_000_000).default(200_000),
     })
     .prefault({}),
   executor: z
@@ -234,6 +236,7 @@ export const SERVE_ENV: ReadonlyArray<[string, string, 'string' | 'int' | 'list'
   ['TOURNIQUET_POLICY', 'decider.policy', 'string'],
   ['TOURNIQUET_CATALOGUE', 'decider.catalogue', 'string'],
   ['TOURNIQUET_TICK_MS', 'decider.tickMs', 'int'],
+  ['TOURNIQUET_DECIDER_MAX_IDENTITIES', 'decider.maxCachedIdentities', 'int'],
   ['TOURNIQUET_EXECUTOR_ID', 'executor.id', 'string'],
   ['TOURNIQUET_EXECUTOR_LEASE_MS', 'executor.leaseMs', 'int'],
   ['TOURNIQUET_DRY_RUN_JOURNAL_DIR', 'executor.dryRunJournalDir', 'string'],
@@ -648,7 +651,14 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           );
         }
         await bus.start();
-        const decider = new DeciderService({ store, bus, policy, log: slog, tickMs: config.decider.tickMs });
+        const decider = new DeciderService({
+          store,
+          bus,
+          policy,
+          log: slog,
+          tickMs: config.decider.tickMs,
+          maxCachedIdentities: config.decider.maxCachedIdentities,
+        });
         await decider.start();
         slog.info(
           { store: kind, at: where, group: config.groups.decider, topic: config.topics.detections },
