@@ -1,6 +1,13 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import { chainHash, GENESIS } from './chain-hash.ts';
+import {
+  CHAIN_PROBLEMS,
+  type ChainAnchor,
+  type ChainBreak,
+  type ChainProblem,
+  type ChainVerdict,
+} from './port.ts';
 
 /**
  * Verification of the SQLite store's hash chain. Every row carries
@@ -20,46 +27,8 @@ import { chainHash, GENESIS } from './chain-hash.ts';
  *    rewritten at or before it and re-hashed to look consistent).
  */
 
-export const CHAIN_PROBLEMS = ['altered', 'missing', 'reordered', 'truncated', 'rewritten'] as const;
-export type ChainProblem = (typeof CHAIN_PROBLEMS)[number];
-
-export interface ChainBreak {
-  position: number;
-  /** The event at that position; for a missing row the id is not recoverable and this is null. */
-  id: string | null;
-  problem: ChainProblem;
-  /** In words, naming the event (and for a missing row the stream and revision it held when known). */
-  detail: string;
-  stream?: string;
-  revision?: number;
-}
-
-/** A chain head recorded outside the database: the row at `position` had `hash`. */
-export interface ChainAnchor {
-  position: number;
-  hash: string;
-  /** When it was recorded (ISO 8601), for the report. */
-  at?: string;
-  /** Where it came from (a witness name, the head file), for the report. */
-  source?: string;
-}
-
-export interface ChainVerdict {
-  ok: boolean;
-  /** Rows whose link was checked. */
-  checked: number;
-  /** The last row whose link holds, when the chain is intact up to it; the head to anchor. */
-  head: { position: number; hash: string } | null;
-  /** The first problem by position (the same as problems[0]), kept for readers of one problem. */
-  firstBad?: ChainBreak;
-  /** Every problem found, in position order (at most MAX_REPORTED; `problemCount` counts them all). */
-  problems: ChainBreak[];
-  problemCount: number;
-  /** Anchors compared with the stream. */
-  anchors: { checked: number; matched: number };
-}
-
-export { GENESIS };
+export type { ChainAnchor, ChainBreak, ChainProblem, ChainVerdict };
+export { CHAIN_PROBLEMS, GENESIS };
 /** Problems listed in a verdict; beyond it they are counted only. */
 export const MAX_REPORTED = 1000;
 /** Bad links searched for another place in the chain (each search rehashes the chain once). */

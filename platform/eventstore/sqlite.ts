@@ -6,9 +6,10 @@ import type { EventType, NewEvent, RecordedEvent } from '../../schemas/events.ts
 import { TourniquetError, WrongExpectedRevisionError } from '../errors.ts';
 import { catchUpSubscription } from './catch-up.ts';
 import { ChainGuard, type ChainGuardOptions } from './chain-guard.ts';
-import { chainHash, GENESIS } from './chain-hash.ts';
 import type {
   AppendResult,
+  ChainAnchor,
+  ChainVerdict,
   EventHandler,
   EventStore,
   ExpectedRevision,
@@ -16,6 +17,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from './port.ts';
+import { chainHash, type EventRow, GENESIS, verifySqliteChain } from './sqlite-chain.ts';
 
 /**
  * Durability of the embedded store.
@@ -42,23 +44,6 @@ export interface SqliteEventStoreOptions {
    */
   integrity?: Omit<ChainGuardOptions, 'headFile'> & { headFile?: string | false };
 }
-
-interface EventRow {
-  position: number;
-  id: string;
-  stream: string;
-  revision: number;
-  type: string;
-  occurred_at: string;
-  recorded_at: string;
-  causation_id: string | null;
-  correlation_id: string | null;
-  schema_version: number;
-  data: string;
-  hash: string;
-}
-
-export { chainHash };
 
 function toRecorded(r: EventRow): RecordedEvent {
   return {
@@ -344,6 +329,12 @@ export class SqliteEventStore implements EventStore {
       return rows.map(toRecorded);
     }
     return this.stmts.readAll.all(after, limit).map(toRecorded);
+  }
+
+  /** See EventStore.verifyChain; the rows and their links are checked in sqlite-chain.ts. */
+  async verifyChain(opts: { anchors?: readonly ChainAnchor[] } = {}): Promise<ChainVerdict> {
+    this.assertOpen();
+    return verifySqliteChain(this, opts);
   }
 
   /** Raw rows with their chain hashes, for `audit verify`. */

@@ -2,12 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadServeConfig, runServe, type ServeHandle } from '../../app/serve.ts';
 import { createKafka, ensureTopics } from '../../platform/bus/kafka.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { createLogger } from '../../platform/log.ts';
-import { loadServeConfig, runServe, type ServeHandle } from '../../platform/serve.ts';
 import { KafkaWitness } from '../../platform/witness/kafka.ts';
-import { verifyChain } from '../../services/projector/audit-verify.ts';
 import { ensureKafka, ensureRegistry, oktaRecord, uniqueName, waitFor } from '../support/kafka.ts';
 
 /**
@@ -129,7 +128,7 @@ describe('serve: ingest, decider, executor and projector over Kafka', () => {
       );
       const reopened = new SqliteEventStore({ path: join(dataDir, 'events.db') });
       try {
-        const verdict = verifyChain(reopened, { anchors });
+        const verdict = await reopened.verifyChain({ anchors });
         expect(verdict).toMatchObject({
           ok: true,
           anchors: { checked: anchors.length, matched: anchors.length },

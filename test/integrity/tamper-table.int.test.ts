@@ -11,10 +11,10 @@ import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { runAuditVerify, runProjectionsRebuild } from '../../platform/cli/admin.ts';
-import { type EmbeddedStack, startEmbedded } from '../../platform/embedded.ts';
+import { runAuditVerify, runProjectionsRebuild } from '../../app/cli/admin.ts';
+import { type EmbeddedStack, startEmbedded } from '../../app/embedded.ts';
 import { chainHash } from '../../platform/eventstore/chain-hash.ts';
-import type { ChainVerdict } from '../../platform/eventstore/chain-verify.ts';
+import type { ChainVerdict } from '../../platform/eventstore/port.ts';
 
 type Db = Database.Database;
 type Row = Record<string, unknown> & { position: number; hash: string };
