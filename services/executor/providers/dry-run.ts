@@ -1,4 +1,6 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
 import { identityKey } from '../../../schemas/detection.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 import { ACTION_TYPES } from '../../../schemas/events.ts';
@@ -8,6 +10,7 @@ import type {
   PriorState,
   Probe,
   ProviderAction,
+  ProviderDefinition,
   RevertResult,
 } from './port.ts';
 
@@ -132,3 +135,27 @@ export class DryRunProvider implements IdentityProvider {
     return { restored: [`enabled=${String(prior.enabled ?? true)} (simulated)`], residue: [] };
   }
 }
+
+// ---------------------------------------------------------------- registry entry
+
+export const DryRunEntry = z
+  .object({
+    /** Journal of calls (JSON lines), relative to the data dir (default dry-run-calls.jsonl). */
+    journal: z.string().min(1).optional(),
+  })
+  .strict();
+export type DryRunEntry = z.infer<typeof DryRunEntry>;
+
+/** Nothing real changes, so a simulated rollback puts everything back. */
+export const dryRunProvider: ProviderDefinition<DryRunEntry> = {
+  name: 'dry-run',
+  configSchema: DryRunEntry,
+  actions: Object.fromEntries(ACTION_TYPES.map((a) => [a, { reversibility: 'reversible', residue: [] }])),
+  create(c, deps) {
+    const journal = c.journal ?? 'dry-run-calls.jsonl';
+    return new DryRunProvider({
+      ...(deps.name ? { name: deps.name } : {}),
+      journalPath: deps.dataDir ? join(deps.dataDir, journal) : resolve(journal),
+    });
+  },
+};
