@@ -67,6 +67,22 @@ export class DryRunProvider implements IdentityProvider {
     return counts;
   }
 
+  /**
+   * Changes the simulated identity as an administrator would, outside Tourniquet (re-enabling it,
+   * signing in again), so a test can check that verify notices an effect undone behind its back.
+   */
+  tamper(identity: ProviderAction['identity'], change: { enabled?: boolean; sessions?: number }): void {
+    const s = this.sim(identityKey(identity));
+    if (change.enabled !== undefined) s.enabled = change.enabled;
+    if (change.sessions !== undefined) s.sessions = change.sessions;
+  }
+
+  /** The simulated identity as an outside observer sees it. */
+  observe(identity: ProviderAction['identity']): { enabled: boolean; sessions: number } {
+    const s = this.sim(identityKey(identity));
+    return { enabled: s.enabled, sessions: s.sessions };
+  }
+
   private record(call: DryRunCall): void {
     this.calls.push(call);
     if (this.journalPath) appendFileSync(this.journalPath, `${JSON.stringify(call)}\n`);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type Dispatcher, request } from 'undici';
 import { z } from 'zod';
-import { ProviderError } from '../../../platform/errors.ts';
+import { ProviderError, parseRetryAfter, RollbackRefusedError } from '../../../platform/errors.ts';
 import type { IdentityRef } from '../../../schemas/detection.ts';
 import { ACTION_TYPES, type ActionType } from '../../../schemas/events.ts';
 import type {
@@ -156,6 +156,8 @@ interface HttpReply {
   status: number;
   text: string;
   date: string | undefined;
+  /** From Retry-After (429, 503): how long the server asked us to wait. */
+  retryAfterMs?: number;
 }
 
 const seg = encodeURIComponent;
@@ -777,11 +779,12 @@ export class KeycloakProvider implements IdentityProvider {
         residue.push(tokens);
         break;
       case 'rotate_credential':
-        residue.push(
-          `rotated client secret cannot be restored (was ${prior.client?.secretFingerprint ?? 'none'}, now ${res.secretFingerprint ?? 'unknown'}); consumers need the new secret`,
-          tokens,
-        );
-        break;
+        // Nothing to put back: the old secret is gone for good. Refused, so the record says so.
+        throw new RollbackRefusedError({
+          provider: this.name,
+          action: a.action,
+          reason: `rotated client secret cannot be restored (was ${prior.client?.secretFingerprint ?? 'none'}, now ${res.secretFingerprint ?? 'unknown'}); consumers need the new secret`,
+        });
       case 'force_step_up': {
         const u = this.userTarget(target, a.action);
         const ra = prior.requiredAction ?? stepUpAction(a);
@@ -1191,7 +1194,12 @@ export class KeycloakProvider implements IdentityProvider {
         // The Date header has 1 s resolution: only trust it when we are off by more than that.
         if (Number.isFinite(t) && Math.abs(t - Date.now()) > 2000) this.clockOffsetMs = t - Date.now();
       }
-      return { status: res.statusCode, text, date };
+      const retryAfter = res.headers['retry-after'];
+      const retryAfterMs = parseRetryAfter(
+        typeof retryAfter === 'string' ? retryAfter : undefined,
+        Date.now(),
+      );
+      return { status: res.statusCode, text, date, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
     } catch (err) {
       throw new ProviderError(
         `keycloak: ${method} ${new URL(url).pathname} failed: ${(err as Error).message}`,
@@ -1223,6 +1231,7 @@ export class KeycloakProvider implements IdentityProvider {
           retriable: reply.status >= 500 || reply.status === 429,
           provider: this.name,
           details: { status: reply.status },
+          ...retryAfterOf(reply),
         });
       }
       const body = JSON.parse(reply.text) as { access_token: string; expires_in: number };
@@ -1247,6 +1256,7 @@ export class KeycloakProvider implements IdentityProvider {
         retriable: true,
         provider: this.name,
         details: { status: reply.status },
+        ...retryAfterOf(reply),
       });
     }
     return reply;
@@ -1282,6 +1292,7 @@ export class KeycloakProvider implements IdentityProvider {
       retriable,
       provider: this.name,
       details: { status: reply.status },
+      ...retryAfterOf(reply),
     });
   }
 
@@ -1304,6 +1315,10 @@ function secretIntents(rep: ClientRep): { actionId: string; createdBefore: strin
       const at = x.lastIndexOf('@');
       return { actionId: decodeURIComponent(x.slice(0, at)), createdBefore: x.slice(at + 1) };
     });
+}
+
+function retryAfterOf(reply: HttpReply): { retryAfterMs?: number } {
+  return reply.retryAfterMs !== undefined ? { retryAfterMs: reply.retryAfterMs } : {};
 }
 
 function realmPath(realm: string): string {

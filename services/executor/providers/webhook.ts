@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { type Dispatcher, request } from 'undici';
 import { z } from 'zod';
-import { ProviderError } from '../../../platform/errors.ts';
+import { ProviderError, parseRetryAfter } from '../../../platform/errors.ts';
 import { ACTION_TYPES, type ActionType } from '../../../schemas/events.ts';
 import type {
   ActionCapability,
@@ -162,6 +162,7 @@ export class WebhookProvider implements IdentityProvider {
     const key = idempotencyKey(a.actionId, phase);
     let status: number;
     let text: string;
+    let retryAfterMs: number | undefined;
     try {
       const res = await request(this.cfg.url, {
         method: 'POST',
@@ -181,6 +182,8 @@ export class WebhookProvider implements IdentityProvider {
       });
       status = res.statusCode;
       text = await res.body.text();
+      const ra = res.headers['retry-after'];
+      retryAfterMs = parseRetryAfter(typeof ra === 'string' ? ra : undefined, (this.cfg.now ?? Date.now)());
     } catch (err) {
       throw new ProviderError(`webhook: ${phase} ${a.actionId} failed: ${(err as Error).message}`, {
         retriable: true,
@@ -197,6 +200,7 @@ export class WebhookProvider implements IdentityProvider {
           retriable,
           provider: this.name,
           details: { phase, status, idempotencyKey: key },
+          ...(retriable && retryAfterMs !== undefined ? { retryAfterMs } : {}),
         },
       );
     }
