@@ -35,7 +35,7 @@ export interface ProviderContractCase {
    */
   observe(a: ProviderAction, prior: PriorState): Promise<unknown>;
   /** Removes the effect behind the provider's back, as another admin would. */
-  undo(a: ProviderAction, prior: PriorState, result: ApplyResult): Promise<void>;
+  undo(a: ProviderAction, prior: PriorState, result: ApplyResult): Promise<unknown>;
   /** After a successful revert: asserts (with expect) that what the capability promises is back. */
   restored?(a: ProviderAction, prior: PriorState): Promise<void>;
 }
