@@ -5,6 +5,7 @@
  */
 
 import type { ActionType } from '../../../schemas/events.ts';
+import { awsProvider } from './aws.ts';
 import { dryRunProvider } from './dry-run.ts';
 import { keycloakProvider } from './keycloak.ts';
 import type { ActionCapability, ProviderDefinition } from './port.ts';
@@ -14,6 +15,7 @@ export const PROVIDERS: readonly ProviderDefinition[] = [
   keycloakProvider as ProviderDefinition,
   webhookProvider as ProviderDefinition,
   dryRunProvider as ProviderDefinition,
+  awsProvider as ProviderDefinition,
 ];
 
 const byName = new Map(PROVIDERS.map((p) => [p.name, p]));
