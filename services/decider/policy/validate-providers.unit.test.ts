@@ -4,7 +4,7 @@
  */
 import { Writable } from 'node:stream';
 import { describe, expect, test } from 'vitest';
-import { capabilitiesOf, loadProvidersConfig } from '../../../platform/providers-config.ts';
+import { capabilitiesOf, loadProvidersConfig } from '../../../app/providers-config.ts';
 import { runPolicyValidate } from './cli.ts';
 
 function sink(): Writable & { text: string } {
