@@ -19,7 +19,12 @@ import { BusIngestGateway } from '../services/ingest/gateway.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
 import { type IntegrityOptions, integrityFromEnv, startConfiguredAnchoring } from './integrity.ts';
-import { startConfiguredExecutor } from './providers-config.ts';
+import {
+  capabilitiesOf,
+  defaultCapabilities,
+  loadProvidersConfig,
+  startConfiguredExecutor,
+} from './providers-config.ts';
 
 export interface EmbeddedOptions {
   dataDir: string;
@@ -102,11 +107,19 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
   const anchoring = await startConfiguredAnchoring(store.integrity, integrity, log);
 
   const bus = new InProcessBus();
+  // The decider shows what the acting provider can undo before approval: from the providers file,
+  // the dry run when nothing is configured, unknown for providers handed in as objects.
+  const capabilities = opts.providersPath
+    ? capabilitiesOf(loadProvidersConfig(opts.providersPath))
+    : opts.providers
+      ? undefined
+      : defaultCapabilities();
   const decider = new DeciderService({
     store,
     bus,
     policy,
     log,
+    capabilities,
     ...(opts.tickMs ? { tickMs: opts.tickMs } : {}),
     ...maxCachedIdentitiesOf(opts.maxCachedIdentities),
   });
