@@ -104,17 +104,30 @@ export class ApprovalError extends TourniquetError {
 }
 
 export class ProviderError extends TourniquetError {
+  /** How long the provider asked us to wait (Retry-After on 429/503), when it said. */
+  readonly retryAfterMs: number | undefined;
   constructor(
     message: string,
-    opts: { retriable: boolean; provider: string; cause?: unknown; details?: Record<string, unknown> },
+    opts: {
+      retriable: boolean;
+      provider: string;
+      cause?: unknown;
+      details?: Record<string, unknown>;
+      retryAfterMs?: number;
+    },
   ) {
     super(opts.retriable ? 'PROVIDER_RETRIABLE' : 'PROVIDER_PERMANENT', message, {
       retriable: opts.retriable,
       status: 502,
-      details: { provider: opts.provider, ...(opts.details ?? {}) },
+      details: {
+        provider: opts.provider,
+        ...(opts.details ?? {}),
+        ...(opts.retryAfterMs !== undefined ? { retryAfterMs: opts.retryAfterMs } : {}),
+      },
       cause: opts.cause,
     });
     this.name = 'ProviderError';
+    this.retryAfterMs = opts.retryAfterMs;
   }
 }
 
@@ -127,4 +140,30 @@ export function issuesFromZod(
   issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>,
 ): FieldIssue[] {
   return issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
+}
+
+/**
+ * Milliseconds a server asked us to wait in a Retry-After header (delta-seconds or an HTTP date),
+ * or undefined when there is none or it cannot be read.
+ */
+export function parseRetryAfter(header: string | undefined, nowMs: number): number | undefined {
+  if (header === undefined || header.trim() === '') return undefined;
+  const v = header.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const t = Date.parse(v);
+  return Number.isFinite(t) ? Math.max(0, t - nowMs) : undefined;
+}
+
+/** A rollback the provider refuses: the action cannot be undone, and the reason says why. */
+export class RollbackRefusedError extends TourniquetError {
+  readonly reason: string;
+  constructor(opts: { provider: string; action: string; reason: string }) {
+    super('PROVIDER_PERMANENT', `${opts.provider}: ${opts.action} cannot be rolled back: ${opts.reason}`, {
+      retriable: false,
+      status: 409,
+      details: { provider: opts.provider, action: opts.action, reason: opts.reason },
+    });
+    this.name = 'RollbackRefusedError';
+    this.reason = opts.reason;
+  }
 }

@@ -1,3 +1,5 @@
+import type { Logger } from 'pino';
+import type { z } from 'zod';
 import type { IdentityRef } from '../../../schemas/detection.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 
@@ -49,4 +51,36 @@ export interface IdentityProvider {
   verify(a: ProviderAction, prior: PriorState, result: ApplyResult): Promise<Probe[]>;
   /** Restore the captured prior state, saying what could not be restored. */
   revert(a: ProviderAction, prior: PriorState, result: ApplyResult): Promise<RevertResult>;
+  /** Tell the provider's own detector the verdict (user risk, risky-user confirm/dismiss), where it has one. */
+  feedback?(
+    identity: IdentityRef,
+    verdict: Verdict,
+    ctx: { caseId: string; actionId?: string },
+  ): Promise<FeedbackCall[]>;
+}
+
+export type Reversibility = 'reversible' | 'partially' | 'irreversible';
+/** What one (provider, action) can undo, declared as data and shown before approval. */
+export interface ActionCapability {
+  reversibility: Reversibility;
+  /** What a rollback cannot put back, in words an analyst reads (e.g. "access tokens stay valid until expiry (Okta default 1 h)"). */
+  residue: string[];
+}
+export interface ProviderDeps {
+  log: Logger;
+  now: () => number;
+}
+/** One entry of the provider registry: adding a provider is one file exporting this, plus one line in providers/index.ts. */
+export interface ProviderDefinition<C = unknown> {
+  /** The `type` in the providers file and the identity's `provider`. */
+  name: string;
+  configSchema: z.ZodType<C>;
+  create(config: C, deps: ProviderDeps): IdentityProvider;
+  actions: Partial<Record<ActionType, ActionCapability>>;
+}
+export type Verdict = 'malicious' | 'benign';
+export interface FeedbackCall {
+  call: string;
+  ok: boolean;
+  detail: string;
 }
