@@ -183,7 +183,7 @@ export class GitHubFake {
         const [id, secret] = Buffer.from((auth ?? '').replace(/^Basic /, ''), 'base64')
           .toString()
           .split(':');
-        return id === req.params.client_id && secret !== undefined && this.apps.get(id) === secret
+        return id === req.params.client_id && secret !== undefined && this.apps.get(id ?? '') === secret
           ? null
           : { status: 401, body: githubError(401, '') };
       }
