@@ -13,7 +13,8 @@ import type {
   ProviderDeps,
   RevertResult,
 } from './port.ts';
-import { Batcher, permanent, readSecretSource, VendorHttp } from './vendor-http.ts';
+import { readSecret, requireSecret } from './secrets.ts';
+import { Batcher, permanent, VendorHttp } from './vendor-http.ts';
 
 /**
  * GitHub (REST API, version 2022-11-28) through plain HTTP.
@@ -57,8 +58,6 @@ export const GITHUB_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
 
 export const GitHubConfigSchema = z
   .object({
-    type: z.literal('github').optional(),
-    name: z.string().min(1).max(128).optional(),
     baseUrl: z.url().default('https://api.github.com'),
     /** Reads secret-scanning alerts (secret included), deploy keys and org token grants. */
     token: z.string().min(1).optional(),
@@ -151,20 +150,19 @@ export class GitHubProvider implements IdentityProvider {
   private revokeBlockedUntil = 0;
 
   constructor(cfg: z.output<typeof GitHubConfigSchema>, deps: Pick<ProviderDeps, 'now'> & { name?: string }) {
-    this.name = deps.name ?? cfg.name ?? 'github';
+    this.name = deps.name ?? 'github';
     this.now = deps.now;
-    this.token =
-      cfg.token || cfg.tokenFile || cfg.tokenEnv
-        ? readSecretSource(this.name, 'token', { value: cfg.token, file: cfg.tokenFile, env: cfg.tokenEnv })
-        : undefined;
+    this.token = readSecret(
+      { value: cfg.token, file: cfg.tokenFile, env: cfg.tokenEnv },
+      `${this.name} token`,
+    );
     this.apps = new Map(
       cfg.oauthApps.map((a) => [
         a.clientId,
-        readSecretSource(this.name, `oauthApps[${a.clientId}].clientSecret`, {
-          value: a.clientSecret,
-          file: a.clientSecretFile,
-          env: a.clientSecretEnv,
-        }),
+        requireSecret(
+          { value: a.clientSecret, file: a.clientSecretFile, env: a.clientSecretEnv },
+          `${this.name} oauthApps[${a.clientId}].clientSecret`,
+        ),
       ]),
     );
     this.http = new VendorHttp({

@@ -49,9 +49,16 @@ export interface IdentityProvider {
   isApplied(a: ProviderAction, prior: PriorState): Promise<boolean>;
   /** Probe that the effect holds (sessions gone, account disabled, old refresh token refused). */
   verify(a: ProviderAction, prior: PriorState, result: ApplyResult): Promise<Probe[]>;
-  /** Restore the captured prior state, saying what could not be restored. */
+  /**
+   * Restore the captured prior state, saying what could not be restored. An action that cannot be undone
+   * (or whose undoing would do harm) throws RollbackRefusedError (platform/errors.ts) with the reason,
+   * never returns as if it had been reverted.
+   */
   revert(a: ProviderAction, prior: PriorState, result: ApplyResult): Promise<RevertResult>;
-  /** Tell the provider's own detector the verdict (user risk, risky-user confirm/dismiss), where it has one. */
+  /**
+   * Tells the provider's own detection what the analysts concluded (Okta user risk, Entra
+   * confirmCompromised / dismiss). Providers without such an API omit the method.
+   */
   feedback?(
     identity: IdentityRef,
     verdict: Verdict,
@@ -60,25 +67,45 @@ export interface IdentityProvider {
 }
 
 export type Reversibility = 'reversible' | 'partially' | 'irreversible';
+
 /** What one (provider, action) can undo, declared as data and shown before approval. */
 export interface ActionCapability {
   reversibility: Reversibility;
   /** What a rollback cannot put back, in words an analyst reads (e.g. "access tokens stay valid until expiry (Okta default 1 h)"). */
   residue: string[];
 }
+
 export interface ProviderDeps {
   log: Logger;
   now: () => number;
+  /**
+   * The name recorded in events and keying the executor's circuit breaker (the providers-file key, or
+   * its `name`). Optional: a provider that ignores it is renamed by the registry's builder.
+   */
+  name?: string;
+  /** The data directory, for providers that keep files (the dry-run journal). */
+  dataDir?: string;
 }
-/** One entry of the provider registry: adding a provider is one file exporting this, plus one line in providers/index.ts. */
+
+/**
+ * One entry of the provider registry: adding a provider is one file exporting this, plus one line in
+ * providers/index.ts.
+ */
 export interface ProviderDefinition<C = unknown> {
   /** The `type` in the providers file and the identity's `provider`. */
   name: string;
+  /**
+   * Validates one providers-file entry without its `type` and `name` (the file handles those). Relative
+   * paths in fields whose name ends in `File` are already resolved against the providers file.
+   */
   configSchema: z.ZodType<C>;
   create(config: C, deps: ProviderDeps): IdentityProvider;
+  /** The actions this provider can perform (absent: cannot), each with what a rollback can undo. */
   actions: Partial<Record<ActionType, ActionCapability>>;
 }
+
 export type Verdict = 'malicious' | 'benign';
+
 export interface FeedbackCall {
   call: string;
   ok: boolean;

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { type Dispatcher, request } from 'undici';
 import { ProviderError, parseRetryAfter } from '../../../platform/errors.ts';
 
@@ -175,32 +174,5 @@ export class Batcher<T> {
     } catch (e) {
       for (const b of batch) b.reject(e);
     }
-  }
-}
-
-/**
- * A secret in a providers file: inline (`<field>`), from a file (`<field>File`) or from an environment
- * variable (`<field>Env`); exactly one. Read once when the provider is created, never logged.
- */
-export function readSecretSource(
-  provider: string,
-  field: string,
-  src: { value?: string | undefined; file?: string | undefined; env?: string | undefined },
-  env: NodeJS.ProcessEnv = process.env,
-): string {
-  const given = [src.value, src.file, src.env].filter((v) => v !== undefined).length;
-  if (given !== 1) throw permanent(provider, `configure exactly one of ${field}, ${field}File, ${field}Env`);
-  if (src.value !== undefined) return src.value;
-  if (src.env !== undefined) {
-    const v = env[src.env];
-    if (!v) throw permanent(provider, `${field}Env: environment variable ${src.env} is not set`);
-    return v;
-  }
-  try {
-    const v = readFileSync(src.file!, 'utf8').trim();
-    if (v === '') throw new Error('file is empty');
-    return v;
-  } catch (e) {
-    throw permanent(provider, `${field}File: cannot read ${src.file}: ${(e as Error).message}`);
   }
 }
