@@ -9,6 +9,7 @@ import { awsProvider } from './aws.ts';
 import { dryRunProvider } from './dry-run.ts';
 import { githubProvider } from './github.ts';
 import { keycloakProvider } from './keycloak.ts';
+import { oktaProvider } from './okta.ts';
 import type { ActionCapability, ProviderDefinition } from './port.ts';
 import { webhookProvider } from './webhook.ts';
 
@@ -18,6 +19,7 @@ export const PROVIDERS: readonly ProviderDefinition[] = [
   dryRunProvider as ProviderDefinition,
   awsProvider as ProviderDefinition,
   githubProvider as ProviderDefinition,
+  oktaProvider as ProviderDefinition,
 ];
 
 const byName = new Map(PROVIDERS.map((p) => [p.name, p]));

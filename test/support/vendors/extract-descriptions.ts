@@ -72,6 +72,7 @@ export const USED: Record<string, Array<[string, string]>> = {
     ['get', '/api/v1/users/{userId}/risk'],
     ['put', '/api/v1/users/{userId}/risk'],
     ['post', '/oauth2/v1/global-token-revocation'],
+    ['get', '/api/v1/logs'],
   ],
   google: [
     ['get', 'admin/directory/v1/users/{userKey}'],

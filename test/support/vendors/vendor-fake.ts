@@ -129,7 +129,7 @@ export class DescriptionValidator {
 
   constructor(vendor: string) {
     this.description = loadDescription(vendor);
-    this.ajv = new Ajv({ strict: false, allErrors: true, discriminator: false });
+    this.ajv = new Ajv({ strict: false, allErrors: true, discriminator: false, logger: false });
     addFormats(this.ajv);
     this.ajv.addSchema({ $id: `${vendor}-lenient`, definitions: nullables(this.description.definitions) });
     this.ajv.addSchema({
