@@ -340,7 +340,7 @@ export class AwsProvider implements IdentityProvider {
     return (await this.probes(a, this.prior(priorState, a))).every((p) => p.ok);
   }
 
-  async verify(a: ProviderAction, priorState: PriorState): Promise<Probe[]> {
+  async verify(a: ProviderAction, priorState: PriorState, _result?: ApplyResult): Promise<Probe[]> {
     return this.probes(a, this.prior(priorState, a));
   }
 
@@ -390,7 +390,7 @@ export class AwsProvider implements IdentityProvider {
 
   // ---------------------------------------------------------------- revert
 
-  async revert(a: ProviderAction, priorState: PriorState): Promise<RevertResult> {
+  async revert(a: ProviderAction, priorState: PriorState, _result?: ApplyResult): Promise<RevertResult> {
     const prior = this.prior(priorState, a);
     const r = prior.resolved;
     if (a.action === 'revoke_sessions') return this.revertRevoke(a, prior);

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { IdentityRef } from '../../../schemas/detection.ts';
+import type { ActionCapability } from '../../../schemas/capabilities.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 
 /** What the executor asks a provider to do: one approved action, exactly as proposed. */
@@ -66,14 +67,12 @@ export interface IdentityProvider {
   ): Promise<FeedbackCall[]>;
 }
 
-export type Reversibility = 'reversible' | 'partially' | 'irreversible';
-
-/** What one (provider, action) can undo, declared as data and shown before approval. */
-export interface ActionCapability {
-  reversibility: Reversibility;
-  /** What a rollback cannot put back, in words an analyst reads (e.g. "access tokens stay valid until expiry (Okta default 1 h)"). */
-  residue: string[];
-}
+/**
+ * Reversibility ('reversible' | 'partially' | 'irreversible') and ActionCapability ({ reversibility,
+ * residue }: what one (provider, action) can undo, declared as data and shown before approval) are
+ * contracts the decider reads too, so they live in schemas/capabilities.ts.
+ */
+export type { ActionCapability, Reversibility } from '../../../schemas/capabilities.ts';
 
 export interface ProviderDeps {
   log: Logger;
