@@ -24,7 +24,7 @@ describe('GitHub provider on the embedded stack', () => {
           id: 'leaked-token',
           kinds: ['secret_exposure'],
           types: ['api_key'],
-          ladder: [{ action: 'revoke_tokens', approval: 'auto' }],
+          ladder: [{ action: 'revoke_tokens', approval: 'auto', irreversible: 'accept' }],
         },
         {
           id: 'exposed-deploy-key',

@@ -28,7 +28,7 @@ export interface SaasStack {
   actionEvents(actionId: string, done: (types: string[]) => boolean, what: string): Promise<RecordedEvent[]>;
   identityEvents(identity: IdentityRef): Promise<RecordedEvent[]>;
   verdict(caseId: string, verdict: 'benign' | 'malicious'): Promise<void>;
-  approve(actionId: string): Promise<void>;
+  approve(actionId: string, argsDigest: string): Promise<void>;
   explain(actionId: string): Promise<Explanation>;
   close(): Promise<void>;
 }
@@ -120,14 +120,8 @@ export async function startSaasStack(opts: {
     async verdict(caseId, verdict) {
       await api('POST', `/v1/cases/${caseId}/verdict`, { verdict, comment: 'e2e' });
     },
-    async approve(actionId) {
-      const other = await issueToken(stack.auth, { sub: 'analyst-2', roles: ['analyst'] });
-      const a = (await api('GET', `/v1/actions/${actionId}`)) as {
-        argsDigest?: string;
-        action?: { argsDigest: string };
-      };
-      const digest = a.argsDigest ?? a.action?.argsDigest;
-      await api('POST', `/v1/actions/${actionId}/approve`, { argsDigest: digest, reason: 'e2e' }, other);
+    async approve(actionId, argsDigest) {
+      await api('POST', `/v1/actions/${actionId}/approve`, { argsDigest, comment: 'e2e' });
     },
     explain: async (actionId) => (await api('GET', `/v1/actions/${actionId}/explain`)) as Explanation,
     async close() {
