@@ -63,10 +63,8 @@ describe('Okta provider on the embedded stack', () => {
     );
     expect(alice.sessions).toBe(0);
     expect(alice.globallyRevoked).toBe(1);
-    const executed = run.find((e) => e.type === 'ActionExecuted') as {
-      data: { priorState: { resolvedId: string } };
-    };
-    expect(executed.data.priorState.resolvedId).toBe(alice.id);
+    const executed = run.find((e) => e.type === 'ActionExecuted');
+    expect((executed?.data as { priorState: { resolvedId: string } }).priorState.resolvedId).toBe(alice.id);
 
     await s.verdict(proposed.data.caseId, 'benign');
     const done = await s.actionEvents(
