@@ -7,6 +7,7 @@
 import type { ActionType } from '../../../schemas/events.ts';
 import { awsProvider } from './aws.ts';
 import { dryRunProvider } from './dry-run.ts';
+import { entraProvider } from './entra.ts';
 import { githubProvider } from './github.ts';
 import { keycloakProvider } from './keycloak.ts';
 import { oktaProvider } from './okta.ts';
@@ -20,6 +21,7 @@ export const PROVIDERS: readonly ProviderDefinition[] = [
   awsProvider as ProviderDefinition,
   githubProvider as ProviderDefinition,
   oktaProvider as ProviderDefinition,
+  entraProvider as ProviderDefinition,
 ];
 
 const byName = new Map(PROVIDERS.map((p) => [p.name, p]));
