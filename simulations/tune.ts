@@ -7,14 +7,9 @@ import { digestOf } from '../platform/digest.ts';
 import { TourniquetError } from '../platform/errors.ts';
 import { Policy } from '../services/decider/policy/schema.ts';
 import { type History, readHistory, withoutRepeatedDetections } from './history.ts';
-import {
-  type ReplayDetails,
-  type ReplayOptions,
-  type ReplayPolicy,
-  replayHistory,
-  replayWithDetails,
-} from './replay.ts';
+import { type ReplayOptions, type ReplayPolicy, replayHistory } from './replay.ts';
 import { type ReportMetrics, type ReportTotals, summarize } from './report.ts';
+import { type ReplayDetails, replayWithDetails } from './run-replay.ts';
 import { expandGrid, parseSweep, type Variant, variantLabel } from './sweep.ts';
 
 /**

@@ -66,6 +66,31 @@ export interface EventStore {
   /** Catch-up subscription: reads history after `after`, then switches to live events, in order. */
   subscribeAll(opts: SubscribeOptions, handler: EventHandler): Subscription;
   getCheckpoint(name: string): Promise<number | undefined>;
+  /**
+   * Tamper evidence: walks the hash chain over every recorded event and reports the first altered,
+   * missing or reordered one. Only a store that keeps such a chain has it (SQLite).
+   */
+  verifyChain?(): Promise<ChainVerdict>;
   saveCheckpoint(name: string, position: number): Promise<void>;
   close(): Promise<void>;
+}
+
+export type ChainProblem = 'altered' | 'missing' | 'reordered';
+
+export interface ChainVerdict {
+  ok: boolean;
+  /** Rows whose link was checked (up to and including the first bad one). */
+  checked: number;
+  /** The last row that verified, to anchor externally. */
+  head: { position: number; hash: string } | null;
+  firstBad?: {
+    position: number;
+    /** The event at that position; for a missing row, the id is not recoverable and this is null. */
+    id: string | null;
+    problem: ChainProblem;
+    /** In words, naming the event (and for a missing row the stream and revision it held when known). */
+    detail: string;
+    stream?: string;
+    revision?: number;
+  };
 }

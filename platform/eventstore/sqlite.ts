@@ -1,4 +1,3 @@
-import { hash as oneShotHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -8,6 +7,7 @@ import { TourniquetError, WrongExpectedRevisionError } from '../errors.ts';
 import { catchUpSubscription } from './catch-up.ts';
 import type {
   AppendResult,
+  ChainVerdict,
   EventHandler,
   EventStore,
   ExpectedRevision,
@@ -15,6 +15,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from './port.ts';
+import { chainHash, type EventRow, GENESIS, verifySqliteChain } from './sqlite-chain.ts';
 
 /**
  * Durability of the embedded store.
@@ -33,45 +34,6 @@ export interface SqliteEventStoreOptions {
   now?: () => Date;
   /** Poll interval for writers in other processes (same-process appends wake subscribers at once). */
   pollMs?: number;
-}
-
-interface EventRow {
-  position: number;
-  id: string;
-  stream: string;
-  revision: number;
-  type: string;
-  occurred_at: string;
-  recorded_at: string;
-  causation_id: string | null;
-  correlation_id: string | null;
-  schema_version: number;
-  data: string;
-  hash: string;
-}
-
-const GENESIS = '0'.repeat(64);
-
-/** The hash chain link over one recorded event: altered, missing or reordered rows break it. */
-export function chainHash(prev: string, e: Omit<EventRow, 'hash'>): string {
-  // one-shot hash of one string: the same bytes as hashing prev, "\n" and the JSON in three updates,
-  // without a Hash object per event
-  return oneShotHash(
-    'sha256',
-    `${prev}\n${JSON.stringify([
-      e.position,
-      e.id,
-      e.stream,
-      e.revision,
-      e.type,
-      e.occurred_at,
-      e.recorded_at,
-      e.causation_id,
-      e.correlation_id,
-      e.schema_version,
-      e.data,
-    ])}`,
-  );
 }
 
 function toRecorded(r: EventRow): RecordedEvent {
@@ -338,6 +300,11 @@ export class SqliteEventStore implements EventStore {
       return rows.map(toRecorded);
     }
     return this.stmts.readAll.all(after, limit).map(toRecorded);
+  }
+
+  /** See EventStore.verifyChain; the rows and their links are checked in sqlite-chain.ts. */
+  async verifyChain(): Promise<ChainVerdict> {
+    return verifySqliteChain(this);
   }
 
   /** Raw rows with their chain hashes, for `audit verify`. */

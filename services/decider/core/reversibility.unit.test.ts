@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ProviderCapabilities } from '../../../schemas/capabilities.ts';
-import { autoApprovals, proposals, Scenario } from './testkit.ts';
+import { autoApprovals, proposals, Scenario } from '../../../test/support/decider-testkit.ts';
 
 const CAPS: ProviderCapabilities = {
   okta: {

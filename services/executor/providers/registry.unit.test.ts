@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { buildProviders, parseProvidersConfig } from '../../../platform/providers-config.ts';
+import { buildProviders, parseProvidersConfig } from '../../../app/providers-config.ts';
 import { ACTION_TYPES } from '../../../schemas/events.ts';
 import { capabilityOf, PROVIDERS, providerDefinition } from './index.ts';
 

@@ -5,8 +5,8 @@ import { PassThrough, Readable } from 'node:stream';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { NormalizedDetection } from '../../../schemas/detection.ts';
+import { fixture } from '../../../test/support/normalizer-fixtures.ts';
 import { runNormalize } from './cli.ts';
-import { fixture } from './fixtures.ts';
 import { parseRecords } from './records.ts';
 
 function sink(): { stream: PassThrough; text: () => string } {
@@ -107,7 +107,7 @@ describe('runNormalize', () => {
   it('exit 1: unknown format name, unreadable file, unusable key file', async () => {
     const bad = await run('{}', { format: 'syslog' });
     expect(bad.code).toBe(1);
-    expect(bad.stderrText).toMatch(/unknown format 'syslog'; expected one of auto, ocsf, elastic/);
+    expect(bad.stderrText).toMatch(/unknown format 'syslog'; expected one of auto, ocsf, guardduty/);
     const missing = await run('', { file: '/nonexistent/tourniquet/input.json' });
     expect(missing.code).toBe(1);
     expect(missing.stderrText).toMatch(/cannot read \/nonexistent\/tourniquet\/input\.json/);

@@ -14,6 +14,7 @@ import type {
   NormalizedDetection,
   Severity,
 } from '../../../schemas/detection.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   at,
   awsUserType,
@@ -191,3 +192,9 @@ function elasticIdentity(s: (path: string) => string | undefined): IdentityRef {
     displayName: email ?? userName,
   });
 }
+
+export const elastic: Normalizer<'elastic'> = {
+  name: 'elastic',
+  detect: (r) => elasticDoc(r) !== undefined,
+  normalize: (r) => normalizeElastic(r as Obj),
+};

@@ -10,6 +10,7 @@ import type {
   NormalizedDetection,
   Severity,
 } from '../../../schemas/detection.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   at,
   checkId,
@@ -189,3 +190,9 @@ function parseAdditionalInfo(v: unknown): { userAgent?: string; alertUrl?: strin
   }
   return out;
 }
+
+export const entraRisk: Normalizer<'entra_risk'> = {
+  name: 'entra_risk',
+  detect: isEntraRisk,
+  normalize: (r) => normalizeEntraRisk(r as Obj),
+};

@@ -8,6 +8,7 @@
  * The identity is the leaked credential itself (type api_key): what gets revoked or rotated.
  */
 import type { NormalizedDetection, Severity } from '../../../schemas/detection.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   at,
   checkId,
@@ -109,3 +110,9 @@ export function normalizeGitHubSecretScanning(r: Obj): NormalizedDetection {
     raw: r,
   };
 }
+
+export const githubSecretScanning: Normalizer<'github_secret_scanning'> = {
+  name: 'github_secret_scanning',
+  detect: isGitHubSecretScanning,
+  normalize: (r) => normalizeGitHubSecretScanning(r as Obj),
+};

@@ -9,6 +9,7 @@ import type {
   NormalizedDetection,
   Severity,
 } from '../../../schemas/detection.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   at,
   checkId,
@@ -166,3 +167,9 @@ function graphIdentity(evidence: unknown[], tenant: string | undefined): Identit
     'missing identity: no evidence[] of @odata.type userEvidence (userAccount.azureAdUserId, userPrincipalName, accountName, userSid) or oauthApplicationEvidence (appId, objectId)',
   );
 }
+
+export const graphAlert: Normalizer<'graph_alert'> = {
+  name: 'graph_alert',
+  detect: isGraphAlert,
+  normalize: (r) => normalizeGraphAlert(r as Obj),
+};

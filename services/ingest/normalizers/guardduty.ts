@@ -11,6 +11,7 @@ import type {
   NormalizedDetection,
   Severity,
 } from '../../../schemas/detection.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   awsUserType,
   checkId,
@@ -192,3 +193,9 @@ function guardDutyIdentity(f: Obj, prefix: string, type: string, account: string
     `missing identity: none of ${prefix}resource.accessKeyDetails.{userName, principalId, accessKeyId}, ${prefix}resource.instanceDetails.iamInstanceProfile.arn present`,
   );
 }
+
+export const guardDuty: Normalizer<'guardduty'> = {
+  name: 'guardduty',
+  detect: isGuardDuty,
+  normalize: (r) => normalizeGuardDuty(r as Obj),
+};

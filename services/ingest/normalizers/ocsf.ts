@@ -10,6 +10,7 @@ import type {
   NormalizedDetection,
   Severity,
 } from '../../../schemas/detection.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   at,
   awsUserType,
@@ -198,3 +199,9 @@ function ocsfIdentity(r: Obj, vendorName: string | undefined): IdentityRef {
     'missing identity: none of actor.user.uid, actor.user.uid_alt, actor.user.email_addr, actor.user.name, evidences[].actor.user.*, evidences[].user.*, actor.app_uid, actor.app_name present',
   );
 }
+
+export const ocsf: Normalizer<'ocsf'> = {
+  name: 'ocsf',
+  detect: isOcsfDetectionFinding,
+  normalize: (r) => normalizeOcsf(r as Obj),
+};

@@ -11,6 +11,7 @@ import type {
   NormalizedDetection,
   Severity,
 } from '../../../schemas/detection.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   at,
   checkId,
@@ -202,3 +203,9 @@ function oktaIdentity(r: Obj, eventType: string): IdentityRef {
     `missing identity: actor is not a User or client app (actor.type=${actorType ?? 'absent'}, actor.id ${actorId === undefined ? 'absent' : 'present'}) and no target[] of type User has an id`,
   );
 }
+
+export const okta: Normalizer<'okta'> = {
+  name: 'okta',
+  detect: isOkta,
+  normalize: (r) => normalizeOkta(r as Obj),
+};

@@ -13,6 +13,7 @@ import type {
   NormalizedDetection,
   Severity,
 } from '../../../schemas/detection.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   awsUserType,
   checkId,
@@ -160,3 +161,9 @@ function splunkIdentity(row: Obj): IdentityRef {
   }
   return fail('missing identity: none of src_user, user, risk_object (with risk_object_type=user) present');
 }
+
+export const splunkNotable: Normalizer<'splunk_notable'> = {
+  name: 'splunk_notable',
+  detect: isSplunkNotable,
+  normalize: (r) => normalizeSplunkNotable(r as Obj),
+};

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { stringify } from 'yaml';
-import { type EmbeddedStack, startEmbedded } from '../../../platform/embedded.ts';
+import { type EmbeddedStack, startEmbedded } from '../../../app/embedded.ts';
 import type { IdentityRef, NormalizedDetectionInput } from '../../../schemas/detection.ts';
 import { actionStream, identityStream, type RecordedEvent } from '../../../schemas/events.ts';
-import { issueToken } from '../../../services/projector/api/auth.ts';
+import { issueToken } from '../../../services/api/auth.ts';
 import type { Explanation } from '../../../services/projector/explain.ts';
 
 export interface SaasStack {

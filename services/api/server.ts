@@ -1,0 +1,198 @@
+import type { ServerResponse } from 'node:http';
+import swagger, { type FastifyDynamicSwaggerOptions } from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { TourniquetError } from '../../platform/errors.ts';
+import type { EventStore } from '../../platform/eventstore/port.ts';
+import { recordHttpRequest } from '../../platform/metrics.ts';
+import type { AutomationGateway, DeciderGateway, IngestGateway } from '../../schemas/gateways.ts';
+import { bindProjectorMetrics } from '../projector/metrics.ts';
+import type { Projector } from '../projector/projector.ts';
+import type { SignalsView } from '../signals/transmitter.ts';
+import { type AuthConfig, Authenticator } from './auth.ts';
+import { type ApiContext, type ApiRoutes, settleFn, submitFn } from './context.ts';
+import { toHttpError } from './http.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { commandRoutes } from './routes/commands.ts';
+import { ingestRoutes } from './routes/ingest.ts';
+import { opsRoutes } from './routes/ops.ts';
+import { queryRoutes } from './routes/queries.ts';
+import { signalsRoutes } from './routes/signals.ts';
+import { streamRoutes } from './routes/stream.ts';
+
+export interface ApiDeps {
+  store: EventStore;
+  projector: Projector;
+  ingest: IngestGateway;
+  decider: DeciderGateway;
+  automation: AutomationGateway;
+  auth: AuthConfig;
+  log?: Logger;
+  /** Request body limit (default 1 MiB); larger bodies get 413. */
+  bodyLimitBytes?: number;
+  /** Decision time of human commands (default: the wall clock). */
+  now?: () => Date;
+  /** /readyz is 200 while the projector is live and at most this many events behind (default 100). */
+  readyLagEvents?: number;
+  /** How long a mutating request waits for the projector to include its write (default 10 s). */
+  settleTimeoutMs?: number;
+  /** SSE heartbeat interval (default 15 s). */
+  heartbeatMs?: number;
+  /** The Shared Signals transmitter in this process, if any: its keys and its receivers' progress. */
+  signals?: SignalsView;
+}
+
+/**
+ * The route plugins, one per concern (services/api/routes/). A new concern is a file there plus a
+ * line here; each route's roles come from ROUTE_ROLES (roles.ts).
+ */
+const ROUTES: readonly ApiRoutes[] = [
+  ingestRoutes,
+  queryRoutes,
+  commandRoutes,
+  auditRoutes,
+  streamRoutes,
+  signalsRoutes,
+  opsRoutes,
+];
+
+/**
+ * The HTTP API for analysts, auditors, admins and ingesting services. Reads come from the
+ * projector's views; commands go through the gateways and are answered only once the projector
+ * includes what they appended (a GET right after sees it).
+ */
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const { store, projector } = deps;
+  const log = deps.log;
+  const auth = new Authenticator(deps.auth);
+  const app = createServer(log, deps.bodyLimitBytes ?? 1024 * 1024);
+  await app.register(swagger, OPENAPI);
+
+  const ctx: ApiContext = {
+    store,
+    projector,
+    ingest: deps.ingest,
+    decider: deps.decider,
+    automation: deps.automation,
+    auth,
+    log,
+    signals: deps.signals,
+    now: deps.now ?? (() => new Date()),
+    readyLag: deps.readyLagEvents ?? 100,
+    heartbeatMs: deps.heartbeatMs ?? 15_000,
+    streams: new Set<ServerResponse>(),
+    settle: settleFn(store, projector, deps.settleTimeoutMs ?? 10_000, log),
+    submit: submitFn(deps.decider),
+  };
+  const unbindMetrics = bindProjectorMetrics(projector, store);
+  // Live feeds are long-lived responses: end them before the server waits for connections to drain.
+  app.addHook('preClose', async () => {
+    for (const s of ctx.streams) s.end();
+  });
+  app.addHook('onClose', async () => {
+    unbindMetrics();
+  });
+
+  for (const routes of ROUTES) await app.register(routes, { ctx });
+  await app.ready();
+  return app;
+}
+
+/** Fastify with JSON-only bodies, typed errors as `{error}` bodies, and 405 for a known path. */
+function createServer(log: Logger | undefined, bodyLimit: number): FastifyInstance {
+  const app = Fastify({
+    ...(log ? { loggerInstance: log } : { logger: false }),
+    bodyLimit,
+    routerOptions: { maxParamLength: 2048 },
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+  }) as unknown as FastifyInstance;
+
+  // JSON bodies: the default secure parser, but an empty body with a JSON content type means "no body".
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  // Only JSON bodies: anything else is 415, never parsed as a string.
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (typeof body === 'string' && body.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    defaultJson(request, body as string, done);
+  });
+  // Responses are plain JSON.stringify: response schemas document, they never filter fields.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  app.setErrorHandler((err, request, reply) => {
+    // fastify checks a body method's content type before it finds no route (QUERY without one):
+    // the answer is still about the route
+    if (request.is404) return unroutable(request, reply);
+    const { status, body } = toHttpError(err, bodyLimit);
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    if (status === 401)
+      reply.header('www-authenticate', 'Bearer realm="tourniquet", ApiKey realm="tourniquet"');
+    reply.status(status).send({ error: body });
+  });
+  // A path that exists under other methods answers 405 with Allow (RFC 9110), not 404.
+  const routes: Array<{ pattern: RegExp; method: string }> = [];
+  app.addHook('onRoute', (route) => {
+    const pattern = new RegExp(
+      `^${route.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[^/]+/g, '[^/]+')}/?$`,
+    );
+    for (const method of [route.method].flat()) routes.push({ pattern, method });
+  });
+  const unroutable = (request: FastifyRequest, reply: FastifyReply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))];
+    const err =
+      allowed.length > 0
+        ? new TourniquetError(
+            'METHOD_NOT_ALLOWED',
+            `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`,
+            { status: 405 },
+          )
+        : new TourniquetError('NOT_FOUND', `no route ${request.method} ${path}`, { status: 404 });
+    if (allowed.length > 0) reply.header('allow', allowed.join(', '));
+    reply.status(err.status).send({ error: err.toJSON() });
+  };
+  app.setNotFoundHandler(unroutable);
+  app.addHook('onResponse', async (request, reply) => {
+    recordHttpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode);
+  });
+  return app;
+}
+
+const OPENAPI: FastifyDynamicSwaggerOptions = {
+  // The approval body is optional (fastify-swagger marks every body required).
+  transformObject: (doc) => {
+    const spec = ('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject) as {
+      paths?: Record<string, Record<string, { requestBody?: { required?: boolean } }>>;
+    };
+    const body = spec.paths?.['/v1/actions/{id}/approve']?.post?.requestBody;
+    if (body) body.required = false;
+    return spec as ReturnType<NonNullable<FastifyDynamicSwaggerOptions['transformObject']>>;
+  },
+  openapi: {
+    openapi: '3.0.3',
+    info: {
+      title: 'Tourniquet API',
+      version: '1',
+      description:
+        'Automated identity response: cases, actions and approvals, audit and tamper evidence. Every endpoint but /healthz, /readyz, /docs, /v1/signals/jwks and /.well-known/ssf-configuration needs credentials: `Authorization: Bearer <jwt>` (claims `sub`, `roles`), `Authorization: ApiKey <key>` or `X-API-Key: <key>`. Errors are `{error: {code, message, ...details}}`; 400s list every failing field in `error.issues`.',
+    },
+    tags: [
+      { name: 'ingest', description: 'Detections in' },
+      { name: 'cases', description: 'Cases and identities' },
+      { name: 'actions', description: 'Actions, approvals, verdicts' },
+      { name: 'audit', description: 'Audit queries, exports, tamper evidence' },
+      { name: 'control', description: 'Kill switch' },
+      { name: 'ops', description: 'Health, readiness, metrics, live feed' },
+    ],
+    components: {
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+      },
+    },
+  },
+};
