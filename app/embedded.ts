@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { InProcessBus } from '../platform/bus/in-process.ts';
+import { TourniquetError } from '../platform/errors.ts';
 import { type Durability, SqliteEventStore } from '../platform/eventstore/sqlite.ts';
 import { createLogger } from '../platform/log.ts';
+import type { Anchoring } from '../platform/witness/anchorer.ts';
 import { type AuthConfig, loadOrCreateAuthConfig } from '../services/api/auth.ts';
 import { authFileOf } from '../services/api/auth-file.ts';
 import { writeAdminTokenFile } from '../services/api/console/admin-token-file.ts';
@@ -21,7 +23,13 @@ import { BusIngestGateway } from '../services/ingest/gateway.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
 import { startChat } from './chat-config.ts';
-import { loadProvidersConfig, startConfiguredExecutor } from './providers-config.ts';
+import { type IntegrityOptions, integrityFromEnv, startConfiguredAnchoring } from './integrity.ts';
+import {
+  capabilitiesOf,
+  defaultCapabilities,
+  loadProvidersConfig,
+  startConfiguredExecutor,
+} from './providers-config.ts';
 
 export interface EmbeddedOptions {
   dataDir: string;
@@ -39,6 +47,10 @@ export interface EmbeddedOptions {
   durability?: Durability;
   /** Provider configuration file (YAML): which identity provider maps to Keycloak, webhook, dry-run. */
   providersPath?: string;
+  /** Identity states the decider keeps in memory (default 200,000; TOURNIQUET_DECIDER_MAX_IDENTITIES). */
+  maxCachedIdentities?: number;
+  /** Tamper evidence while serving: the chain check and head anchoring (docs/audit.md). */
+  integrity?: IntegrityOptions;
 }
 
 export interface EmbeddedStack {
@@ -60,7 +72,23 @@ export interface EmbeddedStack {
   dryRun: DryRunProvider | undefined;
   /** Chat approvals, when the providers file configures them. */
   chat: ChatNotifier | undefined;
+  /** Head anchoring, when a witness is configured. */
+  anchoring: Anchoring | undefined;
   close(): Promise<void>;
+}
+
+/** The decider's identity cache bound: the option, else TOURNIQUET_DECIDER_MAX_IDENTITIES, else the default. */
+function maxCachedIdentitiesOf(given: number | undefined): { maxCachedIdentities?: number } {
+  const env = process.env.TOURNIQUET_DECIDER_MAX_IDENTITIES;
+  const n = given ?? (env ? Number(env) : undefined);
+  if (n === undefined) return {};
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new TourniquetError(
+      'CONFIG_INVALID',
+      `the decider's identity cache bound must be a whole number >= 1, got "${given ?? env}" (TOURNIQUET_DECIDER_MAX_IDENTITIES)`,
+    );
+  }
+  return { maxCachedIdentities: n };
 }
 
 /**
@@ -71,20 +99,41 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
   mkdirSync(opts.dataDir, { recursive: true });
   const log = opts.log ?? createLogger();
   const storePath = join(opts.dataDir, 'events.db');
-  const store = new SqliteEventStore({ path: storePath, durability: opts.durability ?? 'full' });
+  const integrity = integrityFromEnv(opts.integrity);
+  const store = new SqliteEventStore({
+    path: storePath,
+    durability: opts.durability ?? 'full',
+    integrity: {
+      log,
+      ...(integrity.sweepIntervalMs !== undefined ? { sweepIntervalMs: integrity.sweepIntervalMs } : {}),
+    },
+  });
   const now = new Date();
   const policy = opts.policyPath ? loadPolicyFile(opts.policyPath) : loadDefaultPolicy();
-  await activatePolicy(store, policy, `tourniquet start (${process.env.USER ?? 'local'})`, now);
-  if (opts.cataloguePath)
-    await recordCatalogue(store, loadCatalogueFile(opts.cataloguePath), opts.cataloguePath, now);
+  // A store whose chain no longer matches still serves reads (auditors need them), but records nothing.
+  if (store.integrity?.status().ok !== false) {
+    await activatePolicy(store, policy, `tourniquet start (${process.env.USER ?? 'local'})`, now);
+    if (opts.cataloguePath)
+      await recordCatalogue(store, loadCatalogueFile(opts.cataloguePath), opts.cataloguePath, now);
+  }
+  const anchoring = await startConfiguredAnchoring(store.integrity, integrity, log);
 
   const bus = new InProcessBus();
+  // The decider shows what the acting provider can undo before approval: from the providers file,
+  // the dry run when nothing is configured, unknown for providers handed in as objects.
+  const capabilities = opts.providersPath
+    ? capabilitiesOf(loadProvidersConfig(opts.providersPath))
+    : opts.providers
+      ? undefined
+      : defaultCapabilities();
   const decider = new DeciderService({
     store,
     bus,
     policy,
     log,
+    capabilities,
     ...(opts.tickMs ? { tickMs: opts.tickMs } : {}),
+    ...maxCachedIdentitiesOf(opts.maxCachedIdentities),
   });
   await decider.start();
 
@@ -126,6 +175,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     ...(signals ? { signals } : {}),
     signIn: { oneTimeLogins },
     ...(chat ? { chat: chat.api } : {}),
+    ...(store.integrity ? { integrity: () => store.integrity!.status() } : {}),
   });
   const address = await api.listen({ port: opts.port ?? 7420, host: opts.host ?? '127.0.0.1' });
   const { token: adminToken, path: adminTokenFile } = await writeAdminTokenFile(opts.dataDir, auth);
@@ -146,6 +196,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
       `${address}/login/once?token=${oneTimeLogins.issue({ id: 'local-admin', roles: ['admin'], via: 'session' })}`,
     dryRun,
     chat: chat?.notifier,
+    anchoring,
     async close() {
       await api.close();
       await decider.stop();
@@ -154,6 +205,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
       await chat?.notifier.stop();
       await projector.stop();
       await bus.close();
+      await anchoring?.stop();
       await store.close();
     },
   };

@@ -1,3 +1,4 @@
+export * from './capabilities.ts';
 export * from './catalogue.ts';
 export * from './detection.ts';
 export * from './events.ts';

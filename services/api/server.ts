@@ -3,6 +3,7 @@ import swagger, { type FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { TourniquetError } from '../../platform/errors.ts';
+import type { ChainStatus } from '../../platform/eventstore/chain-guard.ts';
 import type { EventStore } from '../../platform/eventstore/port.ts';
 import { recordHttpRequest } from '../../platform/metrics.ts';
 import type { SlackApi } from '../../platform/slack.ts';
@@ -53,6 +54,8 @@ export interface ApiDeps {
   heartbeatMs?: number;
   /** The Shared Signals transmitter in this process, if any: its keys and its receivers' progress. */
   signals?: SignalsView;
+  /** The store's running chain check (SQLite with integrity on): a broken chain makes /readyz false. */
+  integrity?: () => ChainStatus;
   /** Console sessions: idle timeout, lifetime, SameSite (services/api/console/session.ts). */
   consoleSessions?: ConsoleSessionOptions;
   /**
@@ -117,6 +120,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     auth,
     log,
     signals: deps.signals,
+    integrity: deps.integrity,
     now,
     readyLag: deps.readyLagEvents ?? 100,
     heartbeatMs: deps.heartbeatMs ?? 15_000,
