@@ -118,8 +118,7 @@ const DryRunEntry = z
   })
   .strict();
 
-export const ProviderEntry = z.discriminatedUnion('type', [KeycloakEntry, WebhookEntry, DryRunEntry]);
-export type ProviderEntry = z.infer<typeof ProviderEntry>;
+const ProviderEntry = z.discriminatedUnion('type', [KeycloakEntry, WebhookEntry, DryRunEntry]);
 
 /** Exponential backoff between attempts (executor retries, signal deliveries). */
 const Backoff = {
@@ -180,7 +179,7 @@ export const SignalsConfig = z
   .strict();
 export type SignalsConfig = z.infer<typeof SignalsConfig>;
 
-export const ProvidersConfigSchema = z
+const ProvidersConfigSchema = z
   .object({
     providers: z
       .record(z.string().min(1).max(128), ProviderEntry)
@@ -201,7 +200,7 @@ function configInvalid(
 }
 
 /** Replaces ${VAR} / ${VAR:-default} in every string of a parsed YAML document. */
-export function interpolateEnv(
+function interpolateEnv(
   value: unknown,
   env: NodeJS.ProcessEnv,
   missing: string[],
@@ -448,7 +447,7 @@ export function signalReceiversOf(signals: SignalsConfig): SignalReceiver[] {
  * one). Its key comes from `signingKeyFile`, else from ssf-signing-key.json in the data dir, created on
  * first start.
  */
-export async function startConfiguredSignals(
+async function startConfiguredSignals(
   signals: SignalsConfig | undefined,
   opts: { store: EventStore; dataDir: string; log: Logger; onStop: string },
 ): Promise<SignalTransmitter | undefined> {

@@ -75,6 +75,7 @@ export interface EventStore {
   close(): Promise<void>;
 }
 
+/** @public part of the port's ChainVerdict contract. */
 export type ChainProblem = 'altered' | 'missing' | 'reordered';
 
 export interface ChainVerdict {

@@ -22,11 +22,12 @@ import { issuesFromZod, TourniquetError } from '../../platform/errors.ts';
  * Roles: analyst, auditor, admin, service (see ROUTE_ROLES in roles.ts for the full matrix).
  */
 
+/** @public the role names, for configuration tools and sign-in mapping. */
 export const ROLES = ['analyst', 'auditor', 'admin', 'service'] as const;
 export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;
 
-export const AuthConfigSchema = z.object({
+const AuthConfigSchema = z.object({
   jwt: z
     .object({
       /** HS256 shared secrets (UTF-8, at least 32 characters); the first one signs local tokens. */
@@ -85,8 +86,8 @@ export function generateApiKey(
   return { key, entry: { id, sha256: hashApiKey(key), roles } };
 }
 
-export const LOCAL_ISSUER = 'tourniquet-local';
-export const LOCAL_AUDIENCE = 'tourniquet';
+const LOCAL_ISSUER = 'tourniquet-local';
+const LOCAL_AUDIENCE = 'tourniquet';
 
 /** A configuration with one random HS256 secret, for the embedded default (`tourniquet start`). */
 export function generateAuthConfig(): AuthConfig {

@@ -17,7 +17,7 @@ import { set } from './set.ts';
 import { splunkNotable } from './splunk-notable.ts';
 import { describe, fail, isObj } from './util.ts';
 
-export { parseRecords } from './records.ts';
+;
 
 /**
  * Every source format, in the order `detectFormat` tries them: most specific first (each looks at
