@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { InProcessBus } from '../platform/bus/in-process.ts';
+import { TourniquetError } from '../platform/errors.ts';
 import { type Durability, SqliteEventStore } from '../platform/eventstore/sqlite.ts';
 import { createLogger } from '../platform/log.ts';
+import type { Anchoring } from '../platform/witness/anchorer.ts';
 import { type AuthConfig, issueLocalAdminToken, loadOrCreateAuthConfig } from '../services/api/auth.ts';
 import { buildApi } from '../services/api/server.ts';
 import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
@@ -16,6 +18,7 @@ import type { IdentityProvider } from '../services/executor/providers/port.ts';
 import { BusIngestGateway } from '../services/ingest/gateway.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
+import { type IntegrityOptions, integrityFromEnv, startConfiguredAnchoring } from './integrity.ts';
 import { startConfiguredExecutor } from './providers-config.ts';
 
 export interface EmbeddedOptions {
@@ -34,6 +37,10 @@ export interface EmbeddedOptions {
   durability?: Durability;
   /** Provider configuration file (YAML): which identity provider maps to Keycloak, webhook, dry-run. */
   providersPath?: string;
+  /** Identity states the decider keeps in memory (default 200,000; TOURNIQUET_DECIDER_MAX_IDENTITIES). */
+  maxCachedIdentities?: number;
+  /** Tamper evidence while serving: the chain check and head anchoring (docs/audit.md). */
+  integrity?: IntegrityOptions;
 }
 
 export interface EmbeddedStack {
@@ -48,7 +55,23 @@ export interface EmbeddedStack {
   auth: AuthConfig;
   adminToken: string;
   dryRun: DryRunProvider | undefined;
+  /** Head anchoring, when a witness is configured. */
+  anchoring: Anchoring | undefined;
   close(): Promise<void>;
+}
+
+/** The decider's identity cache bound: the option, else TOURNIQUET_DECIDER_MAX_IDENTITIES, else the default. */
+function maxCachedIdentitiesOf(given: number | undefined): { maxCachedIdentities?: number } {
+  const env = process.env.TOURNIQUET_DECIDER_MAX_IDENTITIES;
+  const n = given ?? (env ? Number(env) : undefined);
+  if (n === undefined) return {};
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new TourniquetError(
+      'CONFIG_INVALID',
+      `the decider's identity cache bound must be a whole number >= 1, got "${given ?? env}" (TOURNIQUET_DECIDER_MAX_IDENTITIES)`,
+    );
+  }
+  return { maxCachedIdentities: n };
 }
 
 /**
@@ -59,12 +82,24 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
   mkdirSync(opts.dataDir, { recursive: true });
   const log = opts.log ?? createLogger();
   const storePath = join(opts.dataDir, 'events.db');
-  const store = new SqliteEventStore({ path: storePath, durability: opts.durability ?? 'full' });
+  const integrity = integrityFromEnv(opts.integrity);
+  const store = new SqliteEventStore({
+    path: storePath,
+    durability: opts.durability ?? 'full',
+    integrity: {
+      log,
+      ...(integrity.sweepIntervalMs !== undefined ? { sweepIntervalMs: integrity.sweepIntervalMs } : {}),
+    },
+  });
   const now = new Date();
   const policy = opts.policyPath ? loadPolicyFile(opts.policyPath) : loadDefaultPolicy();
-  await activatePolicy(store, policy, `tourniquet start (${process.env.USER ?? 'local'})`, now);
-  if (opts.cataloguePath)
-    await recordCatalogue(store, loadCatalogueFile(opts.cataloguePath), opts.cataloguePath, now);
+  // A store whose chain no longer matches still serves reads (auditors need them), but records nothing.
+  if (store.integrity?.status().ok !== false) {
+    await activatePolicy(store, policy, `tourniquet start (${process.env.USER ?? 'local'})`, now);
+    if (opts.cataloguePath)
+      await recordCatalogue(store, loadCatalogueFile(opts.cataloguePath), opts.cataloguePath, now);
+  }
+  const anchoring = await startConfiguredAnchoring(store.integrity, integrity, log);
 
   const bus = new InProcessBus();
   const decider = new DeciderService({
@@ -73,6 +108,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     policy,
     log,
     ...(opts.tickMs ? { tickMs: opts.tickMs } : {}),
+    ...maxCachedIdentitiesOf(opts.maxCachedIdentities),
   });
   await decider.start();
 
@@ -104,6 +140,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     auth,
     log,
     ...(signals ? { signals } : {}),
+    ...(store.integrity ? { integrity: () => store.integrity!.status() } : {}),
   });
   const address = await api.listen({ port: opts.port ?? 7420, host: opts.host ?? '127.0.0.1' });
   const adminToken = await issueLocalAdminToken(auth);
@@ -120,6 +157,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     auth,
     adminToken,
     dryRun,
+    anchoring,
     async close() {
       await api.close();
       await decider.stop();
@@ -127,6 +165,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
       await signals?.stop();
       await projector.stop();
       await bus.close();
+      await anchoring?.stop();
       await store.close();
     },
   };

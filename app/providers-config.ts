@@ -200,12 +200,7 @@ function configInvalid(
 }
 
 /** Replaces ${VAR} / ${VAR:-default} in every string of a parsed YAML document. */
-function interpolateEnv(
-  value: unknown,
-  env: NodeJS.ProcessEnv,
-  missing: string[],
-  path = '',
-): unknown {
+function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, missing: string[], path = ''): unknown {
   if (typeof value === 'string') {
     return value.replace(
       /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,

@@ -36,6 +36,7 @@ import {
 } from '../platform/eventstore/open.ts';
 import { createLogger } from '../platform/log.ts';
 import { registerBusStats, setConsumerLag } from '../platform/metrics.ts';
+import type { Anchoring } from '../platform/witness/anchorer.ts';
 import { identityKey } from '../schemas/detection.ts';
 import type { ActionType } from '../schemas/events.ts';
 import { issueLocalAdminToken, loadOrCreateAuthConfig } from '../services/api/auth.ts';
@@ -57,6 +58,7 @@ import { FORMATS, type FormatName } from '../services/ingest/normalizers/index.t
 import { RawConsumer } from '../services/ingest/raw-consumer.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
+import { startConfiguredAnchoring } from './integrity.ts';
 import { startMetricsServer } from './metrics-server.ts';
 import { startConfiguredExecutor } from './providers-config.ts';
 
@@ -150,6 +152,8 @@ export const ServeConfigSchema = z.object({
       policy: z.string().min(1).optional(),
       catalogue: z.string().min(1).optional(),
       tickMs: z.number().int().min(10).max(3_600_000).default(5000),
+      /** Identity states kept in memory; the least recently used beyond it are re-read from their streams. */
+      maxCachedIdentities: z.number().int().min(1).max(100_000_000).default(200_000),
     })
     .prefault({}),
   executor: z
@@ -174,6 +178,24 @@ export const ServeConfigSchema = z.object({
     .object({
       host: z.string().min(1).default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(7420),
+    })
+    .prefault({}),
+  /**
+   * Tamper evidence (docs/audit.md): with SQLite every process checks the chain as it appends and
+   * sweeps it; the projector publishes the head to `anchor` (file:<path>, http(s)://…, or
+   * kafka:<topic>, a compacted topic on kafka.brokers) every `anchorIntervalMs`.
+   */
+  integrity: z
+    .object({
+      anchor: z.string().min(1).optional(),
+      anchorIntervalMs: z.number().int().min(100).max(86_400_000).default(60_000),
+      storeId: z.string().min(1).default('tourniquet'),
+      sweepIntervalMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(86_400_000)
+        .default(15 * 60_000),
     })
     .prefault({}),
   /** Ingest, decider and executor have no API: with a port set they serve /metrics and /healthz. */
@@ -214,6 +236,7 @@ export const SERVE_ENV: ReadonlyArray<[string, string, 'string' | 'int' | 'list'
   ['TOURNIQUET_POLICY', 'decider.policy', 'string'],
   ['TOURNIQUET_CATALOGUE', 'decider.catalogue', 'string'],
   ['TOURNIQUET_TICK_MS', 'decider.tickMs', 'int'],
+  ['TOURNIQUET_DECIDER_MAX_IDENTITIES', 'decider.maxCachedIdentities', 'int'],
   ['TOURNIQUET_EXECUTOR_ID', 'executor.id', 'string'],
   ['TOURNIQUET_EXECUTOR_LEASE_MS', 'executor.leaseMs', 'int'],
   ['TOURNIQUET_DRY_RUN_JOURNAL_DIR', 'executor.dryRunJournalDir', 'string'],
@@ -222,6 +245,10 @@ export const SERVE_ENV: ReadonlyArray<[string, string, 'string' | 'int' | 'list'
   ['TOURNIQUET_METRICS_PORT', 'metrics.port', 'int'],
   ['TOURNIQUET_API_HOST', 'api.host', 'string'],
   ['TOURNIQUET_API_PORT', 'api.port', 'int'],
+  ['TOURNIQUET_ANCHOR', 'integrity.anchor', 'string'],
+  ['TOURNIQUET_ANCHOR_INTERVAL_MS', 'integrity.anchorIntervalMs', 'int'],
+  ['TOURNIQUET_ANCHOR_STORE_ID', 'integrity.storeId', 'string'],
+  ['TOURNIQUET_CHAIN_SWEEP_MS', 'integrity.sweepIntervalMs', 'int'],
 ];
 
 /** Fallbacks the test scripts print (`scripts/kafka.sh up` → KAFKA_BOOTSTRAP=…). */
@@ -368,6 +395,7 @@ export function eventStoreConfigOf(config: ServeConfig): EventStoreConfig {
     path: storePathOf(config),
     durability: config.store.durability,
     coalesceAppends: config.store.coalesceAppends,
+    integrity: { sweepIntervalMs: config.integrity.sweepIntervalMs },
   };
 }
 
@@ -623,7 +651,14 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           );
         }
         await bus.start();
-        const decider = new DeciderService({ store, bus, policy, log: slog, tickMs: config.decider.tickMs });
+        const decider = new DeciderService({
+          store,
+          bus,
+          policy,
+          log: slog,
+          tickMs: config.decider.tickMs,
+          maxCachedIdentities: config.decider.maxCachedIdentities,
+        });
         await decider.start();
         slog.info(
           { store: kind, at: where, group: config.groups.decider, topic: config.topics.detections },
@@ -679,7 +714,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
       };
     }
     case 'projector': {
-      const { store, kind, where } = await openStore(config, slog);
+      const { store, kind, where, integrity } = await openStore(config, slog);
       const projector = new Projector({
         store,
         path: join(config.store.dataDir, 'projections.db'),
@@ -688,6 +723,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
       const bus = kafkaBus(config, slog, service);
       let api: FastifyInstance | undefined;
       let commands: DeciderService | undefined;
+      let anchoring: Anchoring | undefined;
       try {
         await projector.start();
         const policy = config.decider.policy ? loadPolicyFile(config.decider.policy) : loadDefaultPolicy();
@@ -710,7 +746,13 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           automation: commands,
           auth,
           log: slog,
+          ...(integrity ? { integrity: () => integrity.status() } : {}),
         });
+        anchoring = await startConfiguredAnchoring(
+          integrity,
+          { ...config.integrity, brokers: config.kafka.brokers },
+          slog,
+        );
         const url = await api.listen({ port: config.api.port, host: config.api.host });
         const adminToken = await issueLocalAdminToken(auth);
         slog.info({ url, store: kind, at: where }, 'projector and API serving');
@@ -724,6 +766,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
             await started.commands.stop();
             await projector.stop();
             await bus.close();
+            await anchoring?.stop();
             await store.close();
           },
         };
@@ -732,6 +775,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
         await commands?.stop();
         await projector.stop();
         await bus.close();
+        await anchoring?.stop();
         await store.close();
         throw e;
       }

@@ -9,6 +9,8 @@ export async function runStart(opts: {
   catalogue?: string;
   providers?: string;
   tick: number;
+  anchor?: string;
+  anchorInterval?: number;
   log: Logger;
 }): Promise<number> {
   const stack = await startEmbedded({
@@ -20,6 +22,10 @@ export async function runStart(opts: {
     ...(opts.policy ? { policyPath: opts.policy } : {}),
     ...(opts.catalogue ? { cataloguePath: opts.catalogue } : {}),
     ...(opts.providers ? { providersPath: opts.providers } : {}),
+    integrity: {
+      ...(opts.anchor ? { anchor: opts.anchor } : {}),
+      ...(opts.anchorInterval ? { anchorIntervalMs: opts.anchorInterval } : {}),
+    },
   });
   process.stdout.write(
     [

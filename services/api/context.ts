@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
 import { ConflictError, NotFoundError } from '../../platform/errors.ts';
+import type { ChainStatus } from '../../platform/eventstore/chain-guard.ts';
 import type { EventStore } from '../../platform/eventstore/port.ts';
 import type { DeciderInput } from '../../schemas/decider-input.ts';
 import type { NewEvent } from '../../schemas/events.ts';
@@ -21,6 +22,8 @@ export interface ApiContext {
   auth: Authenticator;
   log: Logger | undefined;
   signals: SignalsView | undefined;
+  /** The store's running chain check, when it has one. */
+  integrity: (() => ChainStatus) | undefined;
   /** Decision time of human commands. */
   now: () => Date;
   /** /readyz is 200 while the projector is live and at most this many events behind. */

@@ -253,5 +253,3 @@ export function toHttpError(
   }
   return { status: 500, body: { code: 'INTERNAL', message: 'internal error' } };
 }
-
-;

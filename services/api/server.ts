@@ -3,6 +3,7 @@ import swagger, { type FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { TourniquetError } from '../../platform/errors.ts';
+import type { ChainStatus } from '../../platform/eventstore/chain-guard.ts';
 import type { EventStore } from '../../platform/eventstore/port.ts';
 import { recordHttpRequest } from '../../platform/metrics.ts';
 import type { AutomationGateway, DeciderGateway, IngestGateway } from '../../schemas/gateways.ts';
@@ -40,6 +41,8 @@ export interface ApiDeps {
   heartbeatMs?: number;
   /** The Shared Signals transmitter in this process, if any: its keys and its receivers' progress. */
   signals?: SignalsView;
+  /** The store's running chain check (SQLite with integrity on): a broken chain makes /readyz false. */
+  integrity?: () => ChainStatus;
 }
 
 /**
@@ -77,6 +80,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     auth,
     log,
     signals: deps.signals,
+    integrity: deps.integrity,
     now: deps.now ?? (() => new Date()),
     readyLag: deps.readyLagEvents ?? 100,
     heartbeatMs: deps.heartbeatMs ?? 15_000,

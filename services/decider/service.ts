@@ -36,6 +36,8 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
     now?: () => Date;
     scheduler?: SchedulerLike;
     tickMs?: number;
+    /** Bound of the identity state cache (default DEFAULT_MAX_CACHED_IDENTITIES). */
+    maxCachedIdentities?: number;
   }) {
     this.store = opts.store;
     this.bus = opts.bus;
@@ -48,6 +50,7 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
       policy: opts.policy,
       ...(opts.catalogue ? { catalogue: opts.catalogue } : {}),
       ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.maxCachedIdentities ? { maxCachedIdentities: opts.maxCachedIdentities } : {}),
     });
   }
 
