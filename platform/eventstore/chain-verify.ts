@@ -1,13 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import { chainHash, GENESIS } from './chain-hash.ts';
-import {
-  CHAIN_PROBLEMS,
-  type ChainAnchor,
-  type ChainBreak,
-  type ChainProblem,
-  type ChainVerdict,
-} from './port.ts';
+import type { ChainAnchor, ChainBreak, ChainVerdict } from './port.ts';
 
 /**
  * Verification of the SQLite store's hash chain. Every row carries
