@@ -51,9 +51,9 @@ export interface ChainStatus {
   lastSweep?: { at: string; checked: number };
 }
 
-export const DEFAULT_SWEEP_INTERVAL_MS = 15 * 60_000;
+const DEFAULT_SWEEP_INTERVAL_MS = 15 * 60_000;
 
-export function chainBrokenError(status: ChainStatus): TourniquetError {
+function chainBrokenError(status: ChainStatus): TourniquetError {
   const first = status.problems?.[0];
   return new TourniquetError(
     'CHAIN_BROKEN',
