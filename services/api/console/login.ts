@@ -42,7 +42,10 @@ ${
 }
 
 /** Verifies a pasted API key (or a signed token) exactly as the JSON API would. */
-async function principalOfCredential(auth: Authenticator, credential: string): Promise<Principal> {
+async function principalOfCredential(
+  auth: Pick<Authenticator, 'authenticate'>,
+  credential: string,
+): Promise<Principal> {
   const value = credential.trim();
   if (!value) throw new UnauthorizedError('enter an API key');
   const looksLikeJwt = /^[\w-]+\.[\w-]+\.[\w-]+$/.test(value);
@@ -60,7 +63,10 @@ const sendHtml = (reply: FastifyReply, status: number, body: { toString(): strin
  * GET /login, POST /login (API key → session), POST /logout. Forms are URL-encoded; the body parser
  * for them is registered in this plugin only, so the JSON API keeps accepting JSON alone.
  */
-export async function registerLogin(app: FastifyInstance, auth: () => Authenticator): Promise<void> {
+export async function registerLogin(
+  app: FastifyInstance,
+  auth: () => Pick<Authenticator, 'authenticate'>,
+): Promise<void> {
   await app.register(async (scope) => {
     await scope.register(formbody);
     const sso = () => app.hasRoute({ method: 'GET', url: SSO_LOGIN_PATH });
