@@ -5,7 +5,7 @@ import { mayExport } from './ui.ts';
 
 /** Audit: search by identity, case, actor, type and time; export as CSV or NDJSON; verify the chain. */
 
-export const AUDIT_FIELDS = ['identity', 'case', 'actor', 'type', 'from', 'to'] as const;
+const AUDIT_FIELDS = ['identity', 'case', 'actor', 'type', 'from', 'to'] as const;
 export type AuditSearch = Partial<Record<(typeof AUDIT_FIELDS)[number], string>>;
 
 function exportHref(q: AuditSearch, format: 'csv' | 'ndjson'): string {

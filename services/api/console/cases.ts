@@ -17,7 +17,7 @@ export interface TriageRow {
 }
 
 export const CASE_SORTS = ['severity', 'age', 'pending', 'identity'] as const;
-export type CaseSort = (typeof CASE_SORTS)[number];
+type CaseSort = (typeof CASE_SORTS)[number];
 
 export interface CaseListQuery {
   status: 'open' | 'resolved' | 'all';
@@ -120,7 +120,7 @@ ${rows.map(
 }
 
 /** Where the case stands when nothing (more) has happened: what each action and rule is waiting for. */
-export function whyNothingYet(c: CaseDetail, automation: AutomationView, now: number): Html {
+function whyNothingYet(c: CaseDetail, automation: AutomationView, now: number): Html {
   const reasons: Html[] = [];
   if (automation.paused)
     reasons.push(
@@ -165,7 +165,7 @@ function actionRow(a: ActionView, now: number): Html {
 }
 
 /** The rollback plan a benign verdict would carry out: executed actions, newest first, and their residue. */
-export function rollbackPlan(c: CaseDetail): Html {
+function rollbackPlan(c: CaseDetail): Html {
   const inEffect = c.actions.filter((a) => a.status === 'executed' || a.status === 'approved').reverse();
   const pending = c.actions.filter((a) => a.status === 'proposed');
   return html`<div id="rollback-plan" class="plan" hidden>

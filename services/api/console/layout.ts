@@ -29,7 +29,7 @@ export function actorText(by: AutomationView['by']): string {
   return by.id;
 }
 
-export function pausedBanner(a: AutomationView): Html {
+function pausedBanner(a: AutomationView): Html {
   return html`<div id="paused-banner" class="banner paused" role="alert" ${a.paused ? '' : 'hidden'}>
     <strong>Automation is paused</strong>
     <span data-paused-detail>${a.paused ? `by ${actorText(a.by)}: ${a.reason ?? ''}` : ''}</span>

@@ -11,7 +11,7 @@ import { args, caseLink, identityLink, list, mayDecide, relative, time } from '.
  * action is still approved or rejected by its own request and recorded on its own.
  */
 
-export function groupKey(a: ActionView): string {
+function groupKey(a: ActionView): string {
   return `${a.ruleId}|${a.type}|${a.stage}|${a.approvalMode}`;
 }
 

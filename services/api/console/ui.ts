@@ -11,7 +11,7 @@ export const mayDecide = (p: Principal) => has(p, ['analyst', 'admin']);
 export const mayControl = (p: Principal) => has(p, ['admin']);
 export const mayExport = (p: Principal) => has(p, ['auditor', 'admin']);
 
-export function identityHref(i: IdentityRef): string {
+function identityHref(i: IdentityRef): string {
   return `/identities/${encodeURIComponent(i.provider)}/${encodeURIComponent(i.id)}`;
 }
 
