@@ -345,6 +345,33 @@ fetch(${JSON.stringify(approveUrl)}, { method: 'POST', credentials: 'include', m
     await ann.page.waitForSelector(`#action-${target.id}`, { hidden: true });
   });
 
+  it('keyboard: skip link first, then a card is answered with Tab and Enter; titles from a SIEM stay text', async () => {
+    const ann = await open('ann');
+    await sendDetections(cs, [
+      detection(
+        'kb-1',
+        { provider: 'okta', id: 'kim', type: 'human' },
+        { title: '<img src=x onerror="window.owned=1">' },
+      ),
+    ]);
+    const target = await until(async () => (await actionsOf(cs, 'okta:kim'))[0]);
+    await ann.page.goto(`${cs.url}/`);
+    await ann.page.keyboard.press('Tab');
+    expect(await js<string>(ann.page, 'document.activeElement.textContent')).toContain('Skip to content');
+    const card = `#action-${target.id}`;
+    await ann.page.focus(`${card} input[name="comment"]`);
+    await ann.page.keyboard.type('checked with Kim');
+    await ann.page.keyboard.press('Tab');
+    expect(await js<string>(ann.page, 'document.activeElement.value')).toBe('approve');
+    await ann.page.keyboard.press('Enter');
+    await ann.page.waitForSelector(card, { hidden: true });
+    expect((await actionsOf(cs, 'okta:kim'))[0]!.approvers).toEqual(['ann']);
+    const c = await until(async () => (await actionsOf(cs, 'okta:kim'))[0]);
+    await ann.page.goto(`${cs.url}/cases/${c.caseId}`);
+    expect(await text(ann.page, 'main')).toContain('<img src=x onerror="window.owned=1">');
+    expect(await js<unknown>(ann.page, 'window.owned')).toBeUndefined();
+  });
+
   it('axe: no serious or critical accessibility violation on any page', async () => {
     const ann = await open('ann');
     await ann.page.setBypassCSP(true); // axe is injected as an inline script
