@@ -372,6 +372,37 @@ fetch(${JSON.stringify(approveUrl)}, { method: 'POST', credentials: 'include', m
     expect(await js<unknown>(ann.page, 'window.owned')).toBeUndefined();
   });
 
+  it('cases: the triage list filters and sorts in place', async () => {
+    const ann = await open('ann');
+    await sendDetections(cs, [
+      detection('fil-a', { provider: 'okta', id: 'filter-one', type: 'human' }),
+      detection('fil-b', { provider: 'okta', id: 'filter-two', type: 'human' }, { severity: 'low' }),
+    ]);
+    await until(async () => (await actionsOf(cs, 'okta:filter-two')).length > 0);
+    await ann.page.goto(`${cs.url}/cases?status=all`);
+    const all = await js<number>(ann.page, `document.querySelectorAll('table.cases tbody tr').length`);
+    expect(all).toBeGreaterThanOrEqual(2);
+    await ann.page.type('#f-q', 'filter-two');
+    await ann.page.keyboard.press('Enter');
+    await ann.page.waitForFunction(`location.search.includes('q=filter-two')`);
+    await ann.page.waitForFunction(`document.querySelectorAll('table.cases tbody tr').length === 1`);
+    expect(await text(ann.page, 'table.cases tbody')).toContain('okta:filter-two');
+    await ann.page.click('#f-q', { count: 3 });
+    await ann.page.keyboard.press('Backspace');
+    await ann.page.select('#f-sort', 'pending');
+    await ann.page.waitForFunction(
+      `location.search.includes('sort=pending') && !location.search.includes('q=alice')`,
+    );
+    await ann.page.waitForFunction(`document.querySelectorAll('table.cases tbody tr').length === ${all}`);
+    const pending = await js<string[]>(
+      ann.page,
+      `[...document.querySelectorAll('table.cases tbody tr td.num')].map((td) => td.textContent.trim())`,
+    );
+    const counts = pending.map((p) => Number(p || 0));
+    expect(counts).toEqual([...counts].sort((a, b) => b - a));
+    await shot(ann.page, 'cases');
+  });
+
   it('axe: no serious or critical accessibility violation on any page', async () => {
     const ann = await open('ann');
     await ann.page.setBypassCSP(true); // axe is injected as an inline script
