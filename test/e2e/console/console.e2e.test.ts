@@ -372,6 +372,34 @@ fetch(${JSON.stringify(approveUrl)}, { method: 'POST', credentials: 'include', m
     expect(await js<unknown>(ann.page, 'window.owned')).toBeUndefined();
   });
 
+  it('related approvals answered together: one decision, one ActionApproved per action', async () => {
+    const ben = await open('ben');
+    await ben.page.goto(`${cs.url}/`);
+    await waitForFeed(ben.page);
+    await sendDetections(cs, [
+      detection('rel-1', { provider: 'okta', id: 'rel-one', type: 'human' }, { kind: 'anomalous_token_use' }),
+      detection('rel-2', { provider: 'okta', id: 'rel-two', type: 'human' }, { kind: 'anomalous_token_use' }),
+    ]);
+    const ids = await until(async () => {
+      const a = [...(await actionsOf(cs, 'okta:rel-one')), ...(await actionsOf(cs, 'okta:rel-two'))];
+      return a.length === 2 ? a.map((x) => x.id) : undefined;
+    });
+    for (const id of ids) await ben.page.waitForSelector(`#action-${id}`);
+    // both in one group: tick them, one comment, one click
+    for (const id of ids) await ben.page.click(`#action-${id} input.select`);
+    await ben.page.type('#bulk-comment', 'same phishing wave');
+    await ben.page.click('#bulk-approve');
+    await ben.page.waitForFunction(
+      `document.getElementById('bulk-result')?.textContent.includes('Approved 2 of 2')`,
+    );
+    for (const id of ids) await ben.page.waitForSelector(`#action-${id}`, { hidden: true });
+    const approvals = await apiAs<{
+      items: Array<{ type: string; index: { actionId: string; actor: string } }>;
+    }>(cs, 'root', 'GET', `/v1/audit/events?type=ActionApproved&actor=ben`);
+    const perAction = approvals.json.items.filter((e) => ids.includes(e.index.actionId));
+    expect(perAction.map((e) => e.index.actionId).sort()).toEqual([...ids].sort());
+  });
+
   it('cases: the triage list filters and sorts in place', async () => {
     const ann = await open('ann');
     await sendDetections(cs, [
