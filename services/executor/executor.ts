@@ -24,6 +24,7 @@ import { type IdentityRef, identityKey } from '../../schemas/detection.ts';
 import {
   actionStream,
   type EventDataOf,
+  feedbackStream,
   identityStream,
   type NewEvent,
   type RecordedEvent,
@@ -230,8 +231,50 @@ export class Executor {
   async handle(event: RecordedEvent): Promise<void> {
     if (event.type === 'ActionApproved' && event.data.final) {
       await this.execute(event.data.identity, event.data.actionId, event.data.argsDigest);
-    } else if (event.type === 'CaseResolved' && event.data.verdict === 'benign') {
-      await this.rollbackCase(event.data.identity, event.data.caseId, event.id);
+    } else if (event.type === 'CaseResolved') {
+      if (event.data.verdict === 'benign')
+        await this.rollbackCase(event.data.identity, event.data.caseId, event.id);
+      await this.sendFeedback(event as RecordedEvent<'CaseResolved'>);
+    }
+  }
+
+  /**
+   * Tells the identity's provider the verdict (malicious: confirm / raise risk; benign: dismiss / lower
+   * risk), when the provider has such an API, and records what was called as ProviderFeedbackSent in
+   * feedback-<caseId>. Recorded once (first writer wins); a crash before the record sends it again,
+   * which the providers' feedback calls tolerate (they set a state, they do not count).
+   */
+  private async sendFeedback(resolved: RecordedEvent<'CaseResolved'>): Promise<void> {
+    const { identity, caseId, verdict } = resolved.data;
+    const provider = this.providers[identity.provider] ?? this.providers['*'];
+    if (!provider?.feedback) return;
+    const stream = feedbackStream(caseId);
+    if ((await this.store.readStream(stream)).length > 0) return;
+    let calls: Array<{ call: string; ok: boolean; detail: string }>;
+    try {
+      calls = await this.call(provider.name, () => provider.feedback!(identity, verdict, { caseId }), {
+        attempts: 0,
+      });
+    } catch (err) {
+      if (this.interrupted(err)) return;
+      const e = err as Error & { code?: string };
+      calls = [{ call: 'feedback', ok: false, detail: `${e.code ?? 'ERROR'}: ${e.message}` }];
+    }
+    const event: NewEvent = {
+      id: `${caseId}-feedback`,
+      type: 'ProviderFeedbackSent',
+      stream,
+      occurredAt: this.now().toISOString(),
+      causationId: resolved.id,
+      correlationId: caseId,
+      schemaVersion: SCHEMA_VERSION,
+      data: { caseId, identity, verdict, provider: provider.name, calls },
+    } as NewEvent;
+    try {
+      await this.store.append(stream, [event], 'no_stream');
+      this.log?.info({ caseId, provider: provider.name, calls }, 'verdict feedback sent');
+    } catch (err) {
+      if (!(err instanceof WrongExpectedRevisionError)) throw err;
     }
   }
 

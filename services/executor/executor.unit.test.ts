@@ -501,3 +501,63 @@ describe('rate limits and outages', () => {
     }
   });
 });
+
+describe('verdict feedback to the provider', () => {
+  class FeedbackProvider extends FakeProvider {
+    readonly told: string[] = [];
+    failFeedback = false;
+    async feedback(identity: IdentityRef, verdict: 'benign' | 'malicious', ctx: { caseId: string }) {
+      if (this.failFeedback)
+        throw new ProviderError('risk API refused', { retriable: false, provider: this.name });
+      this.told.push(`${identity.id}:${verdict}:${ctx.caseId}`);
+      return [
+        { call: verdict === 'malicious' ? 'confirm compromised' : 'dismiss', ok: true, detail: identity.id },
+      ];
+    }
+  }
+  const feedbackOf = async (s: SqliteEventStore, caseId: string) =>
+    (await s.readStream(`feedback-${caseId}`)).filter((e) => e.type === 'ProviderFeedbackSent');
+
+  test('malicious: confirmed to the provider; benign: dismissed after the rollback; each recorded once', async () => {
+    const s = store(dbPath());
+    const p = new FeedbackProvider();
+    const ex = executor({ store: s, providers: { fake: p }, executorId: 'x' });
+    await ex.start();
+    await appendApproved(s, [spec(1), spec(2)]);
+    await waitFor(async () => settled(await outcomeOf(s, 'act-2-1')), 5000, 'act-2');
+    await resolveCase(s, user(1), 'case-1', 'malicious');
+    await resolveCase(s, user(2), 'case-2', 'benign');
+    await waitFor(async () => (await feedbackOf(s, 'case-2')).length > 0, 5000, 'feedback');
+    await waitFor(async () => (await feedbackOf(s, 'case-1')).length > 0, 5000, 'feedback');
+    const [mal] = await feedbackOf(s, 'case-1');
+    expect(mal!.data).toMatchObject({
+      verdict: 'malicious',
+      provider: 'fake',
+      calls: [{ call: 'confirm compromised', ok: true }],
+    });
+    const [ben] = await feedbackOf(s, 'case-2');
+    expect(ben!.data).toMatchObject({ verdict: 'benign', calls: [{ call: 'dismiss', ok: true }] });
+    // The rollback came first, then the feedback.
+    const rb = (await outcomeOf(s, 'act-2-1')).rolledBack[0]!;
+    expect(ben!.position).toBeGreaterThan(rb.position);
+    expect(p.told.sort()).toEqual(['user-1:malicious:case-1', 'user-2:benign:case-2']);
+  });
+
+  test('a refused feedback call is recorded as failed; a provider without feedback records nothing', async () => {
+    const s = store(dbPath());
+    const p = new FeedbackProvider();
+    p.failFeedback = true;
+    const plain = new FakeProvider('plain');
+    const ex = executor({ store: s, providers: { fake: p, plain }, executorId: 'x' });
+    await ex.start();
+    await resolveCase(s, user(1), 'case-1', 'malicious');
+    const other: IdentityRef = { provider: 'plain', id: 'u9', type: 'human' };
+    await resolveCase(s, other, 'case-9', 'malicious');
+    await waitFor(async () => (await feedbackOf(s, 'case-1')).length > 0, 5000, 'feedback');
+    expect((await feedbackOf(s, 'case-1'))[0]!.data.calls).toEqual([
+      { call: 'feedback', ok: false, detail: 'PROVIDER_PERMANENT: risk API refused' },
+    ]);
+    await ex.idle();
+    expect(await feedbackOf(s, 'case-9')).toEqual([]);
+  });
+});
