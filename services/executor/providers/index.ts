@@ -7,7 +7,10 @@
 import type { ActionType } from '../../../schemas/events.ts';
 import { awsProvider } from './aws.ts';
 import { dryRunProvider } from './dry-run.ts';
+import { entraProvider } from './entra.ts';
+import { githubProvider } from './github.ts';
 import { keycloakProvider } from './keycloak.ts';
+import { oktaProvider } from './okta.ts';
 import type { ActionCapability, ProviderDefinition } from './port.ts';
 import { webhookProvider } from './webhook.ts';
 
@@ -16,6 +19,9 @@ export const PROVIDERS: readonly ProviderDefinition[] = [
   webhookProvider as ProviderDefinition,
   dryRunProvider as ProviderDefinition,
   awsProvider as ProviderDefinition,
+  githubProvider as ProviderDefinition,
+  oktaProvider as ProviderDefinition,
+  entraProvider as ProviderDefinition,
 ];
 
 const byName = new Map(PROVIDERS.map((p) => [p.name, p]));
