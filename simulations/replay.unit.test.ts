@@ -3,7 +3,7 @@ import type { NewEvent } from '../schemas/events.ts';
 import { loadDefaultPolicy, parsePolicy } from '../services/decider/policy/load.ts';
 import { HistoryBuilder, type HistoryLine, historyFromLines, withoutRepeatedDetections } from './history.ts';
 import { replayHistory } from './replay.ts';
-import { percentile, reportAction, reportJson } from './report.ts';
+import { buildReport, percentile, reportJson } from './report.ts';
 import { runReplay } from './run-replay.ts';
 import { generateHistory } from './scenarios/index.ts';
 
@@ -301,7 +301,7 @@ describe('replay with the providers’ capabilities', () => {
     expect(run.actions).toEqual([
       expect.objectContaining({ type: 'revoke_sessions', mode: 'analyst', reversibility: 'irreversible' }),
     ]);
-    expect(reportAction(run.actions[0]!).reversibility).toBe('irreversible');
+    expect(buildReport(run).actions[0]!.reversibility).toBe('irreversible');
     const without = replayHistory(historyFromLines(lines), policy);
     expect(without.actions).toEqual([expect.objectContaining({ type: 'revoke_sessions', mode: 'auto' })]);
     expect(without.actions[0]!.reversibility).toBeUndefined();
