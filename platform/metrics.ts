@@ -83,7 +83,7 @@ export function observeDecisionLatency(
 export function recordExecutorError(
   provider: string,
   code: string,
-  phase: 'apply' | 'verify' | 'rollback',
+  phase: 'apply' | 'verify' | 'rollback' | 'feedback',
 ): void {
   executorErrors.inc({ provider, code, phase, final: 'false' });
 }
