@@ -16,7 +16,12 @@ import type { IdentityProvider } from '../services/executor/providers/port.ts';
 import { BusIngestGateway } from '../services/ingest/gateway.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
-import { startConfiguredExecutor } from './providers-config.ts';
+import {
+  capabilitiesOf,
+  defaultCapabilities,
+  loadProvidersConfig,
+  startConfiguredExecutor,
+} from './providers-config.ts';
 
 export interface EmbeddedOptions {
   dataDir: string;
@@ -67,11 +72,19 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     await recordCatalogue(store, loadCatalogueFile(opts.cataloguePath), opts.cataloguePath, now);
 
   const bus = new InProcessBus();
+  // The decider shows what the acting provider can undo before approval: from the providers file,
+  // the dry run when nothing is configured, unknown for providers handed in as objects.
+  const capabilities = opts.providersPath
+    ? capabilitiesOf(loadProvidersConfig(opts.providersPath))
+    : opts.providers
+      ? undefined
+      : defaultCapabilities();
   const decider = new DeciderService({
     store,
     bus,
     policy,
     log,
+    capabilities,
     ...(opts.tickMs ? { tickMs: opts.tickMs } : {}),
   });
   await decider.start();

@@ -39,8 +39,10 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { issuesFromZod, TourniquetError } from '../platform/errors.ts';
 import type { EventStore } from '../platform/eventstore/port.ts';
+import type { ProviderCapabilities } from '../schemas/capabilities.ts';
 import { SIGNAL_TYPES } from '../schemas/shared-signals.ts';
 import { Executor } from '../services/executor/executor.ts';
+import { dryRunProvider } from '../services/executor/providers/dry-run.ts';
 import { PROVIDERS, providerDefinition } from '../services/executor/providers/index.ts';
 import type { IdentityProvider } from '../services/executor/providers/port.ts';
 import { loadOrCreateSigningKey, signingKeyPathOf } from '../services/signals/keys.ts';
@@ -89,7 +91,11 @@ const Backoff = {
 export const ExecutorTuning = z
   .object({
     retry: z
-      .object({ maxAttempts: z.number().int().min(1).max(50).optional(), ...Backoff })
+      .object({
+        maxAttempts: z.number().int().min(1).max(50).optional(),
+        ...Backoff,
+        maxRetryAfterMs: z.number().int().min(0).max(3_600_000).optional(),
+      })
       .strict()
       .optional(),
     breaker: z
@@ -101,6 +107,7 @@ export const ExecutorTuning = z
       .optional(),
     leaseMs: z.number().int().min(1000).max(86_400_000).optional(),
     concurrency: z.number().int().min(1).max(256).optional(),
+    maxParked: z.number().int().min(0).max(1_000_000).optional(),
   })
   .strict();
 export type ExecutorTuning = z.infer<typeof ExecutorTuning>;
@@ -341,6 +348,30 @@ function renamed(p: IdentityProvider, name: string): IdentityProvider {
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
+}
+
+/**
+ * What each configured provider can undo, per action, for the decider (DeciderContext.capabilities),
+ * policy validation and replay: the registered definition's declared actions, narrowed by an entry's
+ * own `actions` list where it has one (a webhook receiver that implements only some).
+ */
+export function capabilitiesOf(config: ProvidersConfig): ProviderCapabilities {
+  const out: Record<string, ProviderCapabilities[string]> = {};
+  for (const [key, entry] of Object.entries(config.providers)) {
+    const def = providerDefinition(entry.type);
+    if (!def) continue;
+    const only = Array.isArray(entry.actions) ? new Set(entry.actions as string[]) : null;
+    out[key] = {
+      type: def.name,
+      actions: Object.fromEntries(Object.entries(def.actions).filter(([a]) => !only || only.has(a))),
+    };
+  }
+  return out;
+}
+
+/** The capabilities when nothing is configured: the dry run acts on every identity. */
+export function defaultCapabilities(): ProviderCapabilities {
+  return { '*': { type: dryRunProvider.name, actions: dryRunProvider.actions } };
 }
 
 /** The executor options a configuration's `executor` block sets (spread into new Executor({...})). */

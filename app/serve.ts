@@ -8,6 +8,7 @@
  * appends are IMMEDIATE transactions guarded by expected revisions) or KurrentDB (`store.kurrentdb.
  * connectionString`), opened by platform/eventstore/open.ts.
  */
+
 import {
   appendFileSync,
   closeSync,
@@ -36,6 +37,7 @@ import {
 } from '../platform/eventstore/open.ts';
 import { createLogger } from '../platform/log.ts';
 import { registerBusStats, setConsumerLag } from '../platform/metrics.ts';
+import type { ProviderCapabilities } from '../schemas/capabilities.ts';
 import { identityKey } from '../schemas/detection.ts';
 import type { ActionType } from '../schemas/events.ts';
 import { issueLocalAdminToken, loadOrCreateAuthConfig } from '../services/api/auth.ts';
@@ -58,7 +60,12 @@ import { RawConsumer } from '../services/ingest/raw-consumer.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
 import { startMetricsServer } from './metrics-server.ts';
-import { startConfiguredExecutor } from './providers-config.ts';
+import {
+  capabilitiesOf,
+  defaultCapabilities,
+  loadProvidersConfig,
+  startConfiguredExecutor,
+} from './providers-config.ts';
 
 /** Moved to platform/eventstore/coalescing.ts; re-exported for existing imports. */
 
@@ -623,7 +630,14 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           );
         }
         await bus.start();
-        const decider = new DeciderService({ store, bus, policy, log: slog, tickMs: config.decider.tickMs });
+        const decider = new DeciderService({
+          store,
+          bus,
+          policy,
+          log: slog,
+          tickMs: config.decider.tickMs,
+          capabilities: providerCapabilities(config.executor.providersFile),
+        });
         await decider.start();
         slog.info(
           { store: kind, at: where, group: config.groups.decider, topic: config.topics.detections },
@@ -699,6 +713,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           policy,
           log: slog,
           tickMs: config.decider.tickMs,
+          capabilities: providerCapabilities(config.executor.providersFile),
         });
         await commands.start();
         const auth = loadOrCreateAuthConfig(config.store.dataDir);
@@ -774,4 +789,9 @@ export async function main(argv: string[]): Promise<void> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   await main(process.argv.slice(2));
+}
+
+/** What the executors' providers can undo (their providers file; the dry run without one), for the decider. */
+function providerCapabilities(providersFile: string | undefined): ProviderCapabilities {
+  return providersFile ? capabilitiesOf(loadProvidersConfig(providersFile)) : defaultCapabilities();
 }

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { ActionType } from './events.ts';
 
 /**
  * What an identity provider can undo, declared per (provider, action) by each provider adapter
@@ -22,7 +21,8 @@ export type ActionCapability = z.infer<typeof ActionCapability>;
  * detections carry (IdentityRef.provider), '*' for every other. `type` is the registered provider.
  */
 export type ProviderCapabilities = Readonly<
-  Record<string, { type: string; actions: Partial<Record<ActionType, ActionCapability>> }>
+  // Actions keyed by ActionType (schemas/events.ts, which imports this module: keys are plain strings here).
+  Record<string, { type: string; actions: Partial<Record<string, ActionCapability>> }>
 >;
 
 /** The (provider, action) reversibility recorded on a proposal. */
@@ -44,7 +44,7 @@ export type ProposalReversibility = z.infer<typeof ProposalReversibility>;
 export function reversibilityFor(
   caps: ProviderCapabilities | undefined,
   identityProvider: string,
-  action: ActionType,
+  action: string,
 ): ProposalReversibility | null | undefined {
   if (!caps) return undefined;
   const key = caps[identityProvider] ? identityProvider : caps['*'] ? '*' : undefined;

@@ -64,8 +64,24 @@ export function registerCommands(program: Command): void {
   const policy = program.command('policy').description('policy as code: validate and explain');
   policy
     .command('validate <file>')
-    .description('validate a policy file; exit non-zero naming every bad path')
-    .action((file: string) => exit(runPolicyValidate(file, process.stdout, process.stderr)));
+    .description(
+      'validate a policy file; exit non-zero naming every bad path (with --providers, also every rule a provider cannot perform or would run irreversibly without irreversible: accept)',
+    )
+    .option('--providers <file>', 'providers file (YAML) whose capabilities the policy must fit')
+    .action(async (file: string, o: { providers?: string }) => {
+      let providers: Parameters<typeof runPolicyValidate>[3];
+      if (o.providers) {
+        const { capabilitiesOf, loadProvidersConfig } = await import('../providers-config.ts');
+        try {
+          providers = { source: o.providers, capabilities: capabilitiesOf(loadProvidersConfig(o.providers)) };
+        } catch (e) {
+          process.stderr.write(`${(e as Error).message}\n`);
+          exit(1);
+          return;
+        }
+      }
+      exit(runPolicyValidate(file, process.stdout, process.stderr, providers));
+    });
   policy
     .command('explain <file>')
     .description('print a readable table: rule → evidence needed → action ladder → approval')

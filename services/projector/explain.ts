@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { EventStore } from '../../platform/eventstore/port.ts';
+import { ProposalReversibility } from '../../schemas/capabilities.ts';
 import { IdentityRef, identityKey } from '../../schemas/detection.ts';
 import {
   ActionType,
@@ -7,6 +8,7 @@ import {
   ApprovalMode,
   actionStream,
   BlastRadius,
+  feedbackStream,
   GuardNote,
   identityStream,
   type RecordedEvent,
@@ -111,6 +113,10 @@ export const Explanation = z.object({
   rollback: z.object({
     /** What the proposal already said a rollback could not undo. */
     plan: z.object({ complete: z.boolean(), notes: z.array(z.string()) }),
+    /** What the acting provider declared it can undo of this action, shown with the proposal. */
+    reversibility: ProposalReversibility.nullable(),
+    /** A rollback the provider refused (irreversible), with its reason: never silently skipped. */
+    refused: Ref.extend({ code: z.string(), reason: z.string() }).nullable(),
     performed: Ref.extend({
       restored: z.array(z.string()),
       residue: z.array(z.string()),
@@ -119,6 +125,12 @@ export const Explanation = z.object({
   }),
   /** What could NOT be restored: the rollback's residue (empty until rolled back). */
   residue: z.array(z.string()),
+  /** The verdict told to the provider's own detection, when it has a feedback API. */
+  feedback: Ref.extend({
+    provider: z.string(),
+    verdict: z.enum(['benign', 'malicious']),
+    calls: z.array(z.object({ call: z.string(), ok: z.boolean(), detail: z.string() })),
+  }).nullable(),
   /** Every event of the chain, in global order. */
   events: z.array(
     z.object({
@@ -158,6 +170,7 @@ export async function explainAction(
   const proposal = of(idEvents, 'ActionProposed').find((e) => e.data.actionId === actionId);
   if (!proposal) return undefined;
   const p = proposal.data;
+  const feedback = of(await store.readStream(feedbackStream(p.caseId)), 'ProviderFeedbackSent').at(-1);
   const mine = <T extends { data: unknown }>(e: T) =>
     (e.data as { actionId?: unknown }).actionId === actionId;
 
@@ -182,6 +195,9 @@ export async function explainAction(
   const failures = of(actEvents, 'ActionFailed');
   const verified = of(actEvents, 'ActionVerified').at(-1);
   const rolledBack = of(actEvents, 'ActionRolledBack').at(-1);
+  const refusedRollback = failures.find(
+    (f) => f.data.phase === 'rollback' && f.data.error.code === 'ROLLBACK_REFUSED',
+  );
 
   // Status, from the same events and by the same rules as the action view.
   let status: ActionStatus = 'proposed';
@@ -228,6 +244,12 @@ export async function explainAction(
   narrative.push(
     `${proposal.occurredAt}: ${p.action} proposed by ${proposedBy ? `analyst ${proposedBy}` : `rule ${p.ruleId}`} of policy ${p.policyId} version ${p.policyVersion}, stage ${p.stage}; approval required: ${p.approval.mode} (${p.approval.reason}); argument digest ${p.argsDigest}.`,
   );
+  if (p.reversibility) {
+    const r = p.reversibility;
+    narrative.push(
+      `before approval: ${p.action} on ${r.type} (provider ${r.provider}) is ${r.reversibility}${r.residue.length ? `; a rollback cannot put back: ${r.residue.join('; ')}` : ''}.`,
+    );
+  }
   for (const g of p.guards) narrative.push(`guard ${g.guard}: ${g.effect} because ${g.reason}.`);
   for (const t of tripped)
     narrative.push(
@@ -280,8 +302,18 @@ export async function explainAction(
     narrative.push(
       `${rolledBack.occurredAt}: rolled back${r.complete ? '' : ' incompletely'}; restored: ${r.restored.join('; ') || 'nothing'}; residue (not restorable): ${r.residue.join('; ') || 'none'}.`,
     );
+  } else if (refusedRollback) {
+    narrative.push(
+      `${refusedRollback.occurredAt}: rollback REFUSED by ${refusedRollback.data.provider}; the action stays in effect: ${refusedRollback.data.error.message}.`,
+    );
   } else if (!p.rollback.complete) {
     narrative.push(`if rolled back, the proposal says this would remain: ${p.rollback.notes.join('; ')}.`);
+  }
+  if (feedback) {
+    const f = feedback.data;
+    narrative.push(
+      `${feedback.occurredAt}: verdict ${f.verdict} told to ${f.provider}: ${f.calls.map((c) => `${c.call} ${c.ok ? 'ok' : `FAILED (${c.detail})`}`).join('; ') || 'no call'}.`,
+    );
   }
 
   return {
@@ -379,6 +411,14 @@ export async function explainAction(
     },
     rollback: {
       plan: p.rollback,
+      reversibility: p.reversibility ?? null,
+      refused: refusedRollback
+        ? {
+            ...ref(refusedRollback),
+            code: refusedRollback.data.error.code,
+            reason: refusedRollback.data.error.message,
+          }
+        : null,
       performed: rolledBack
         ? {
             ...ref(rolledBack),
@@ -389,6 +429,14 @@ export async function explainAction(
         : null,
     },
     residue: rolledBack?.data.residue ?? [],
+    feedback: feedback
+      ? {
+          ...ref(feedback),
+          provider: feedback.data.provider,
+          verdict: feedback.data.verdict,
+          calls: feedback.data.calls,
+        }
+      : null,
     events: events.map((e) => ({
       position: e.position,
       id: e.id,

@@ -43,6 +43,8 @@ export const Rule = z
         types: z.array(IdentityType).min(1).optional(),
         tiers: z.array(z.enum(TIERS)).min(1).optional(),
         tags: z.array(z.string()).min(1).optional(),
+        /** Identity providers (IdentityRef.provider) the rule acts on; absent: all of them. */
+        providers: z.array(z.string().min(1)).min(1).optional(),
       })
       .strict()
       .default({}),

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { IdentityRef } from '../../../schemas/detection.ts';
 import type { ActionCapability } from '../../../schemas/capabilities.ts';
+import type { IdentityRef } from '../../../schemas/detection.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 
 /** What the executor asks a provider to do: one approved action, exactly as proposed. */
