@@ -1,7 +1,8 @@
 /**
  * Entra ID end to end on the embedded stack, the providers file pointing at the checked local Graph
  * (client credentials from its token endpoint): a risky sign-in → revoke_sessions (automatic) → verified
- * → benign verdict → rolled back naming the residue; a leaked service-principal secret → rotate_credential
+ * → benign verdict → rolled back naming the residue → the risk dismissed in Identity Protection;
+ * a leaked service-principal secret → rotate_credential
  * approved by an analyst → the secret removed and verified → benign verdict → rollback refused with the
  * reason (a removed secret cannot come back); and a service principal disabled then re-enabled.
  */
@@ -79,7 +80,14 @@ describe('Entra ID provider on the embedded stack', () => {
     );
     const rolled = done.find((e) => e.type === 'ActionRolledBack');
     expect((rolled?.data as { residue: string[] }).residue.join('\n')).toMatch(/60-90 min/);
+    // The verdict goes back to Identity Protection: the risk dismissed.
+    const fb = await s.feedback(proposed.data.caseId);
+    expect(fb.data.calls).toEqual([
+      expect.objectContaining({ ok: true, call: 'POST /identityProtection/riskyUsers/dismiss' }),
+    ]);
+    expect(u.risk).toBe('dismissed');
     const x = await s.explain(proposed.data.actionId);
+    expect(x.feedback?.provider).toBe('entra');
     expect(x.verification?.probes[0]?.probe).toMatch(/signInSessionsValidFromDateTime/);
     expect(x.residue.join('\n')).toMatch(/60-90 min/);
     g.fake.assertNoDeviations();
