@@ -32,6 +32,7 @@
  * new provider needs no change here. Without a file, `providersConfigFromEnv` builds the same from
  * TOURNIQUET_KEYCLOAK_* / TOURNIQUET_WEBHOOK_* variables.
  */
+
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type Logger, pino } from 'pino';
@@ -52,6 +53,7 @@ import {
   type SignalReceiver,
   SignalTransmitter,
 } from '../services/signals/transmitter.ts';
+import { ChatConfig, resolveChatFiles } from './chat-config.ts';
 
 const Name = z.string().min(1).max(128).optional();
 
@@ -153,6 +155,8 @@ export const ProvidersConfigSchema = z
       .refine((m) => Object.keys(m).length > 0, { message: 'name at least one provider' }),
     executor: ExecutorTuning.optional(),
     signals: SignalsConfig.optional(),
+    /** Chat approvals: Slack and/or a signed webhook (app/chat-config.ts). */
+    chat: ChatConfig.optional(),
   })
   .strict();
 
@@ -228,6 +232,7 @@ export function parseProvidersConfig(
       config.signals.signingKeyFile = resolve(opts.baseDir, config.signals.signingKeyFile);
     for (const r of config.signals?.receivers ?? [])
       if (r.authorizationFile) r.authorizationFile = resolve(opts.baseDir, r.authorizationFile);
+    if (config.chat) resolveChatFiles(config.chat, opts.baseDir);
   }
   return config;
 }

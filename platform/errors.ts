@@ -21,10 +21,13 @@ export type ErrorCode =
   | 'ROLLBACK_REFUSED'
   | 'SIGNAL_DELIVERY_FAILED'
   | 'STORE_UNAVAILABLE'
+  | 'CHAIN_BROKEN'
   | 'BUS_UNAVAILABLE'
   | 'CONFIG_INVALID'
   | 'DECODE_FAILED'
   | 'NORMALIZE_FAILED'
+  | 'SIGN_IN_REFUSED'
+  | 'IDP_UNAVAILABLE'
   | 'INTERNAL';
 
 export interface FieldIssue {

@@ -1,4 +1,5 @@
 import { ApprovalError, NotFoundError, TourniquetError } from '../platform/errors.ts';
+import type { ProviderCapabilities, Reversibility } from '../schemas/capabilities.ts';
 import type { IdentityRef } from '../schemas/detection.ts';
 import type { ActionType, ApprovalMode, NewEvent } from '../schemas/events.ts';
 import { BudgetLedger } from '../services/decider/core/budget.ts';
@@ -55,6 +56,8 @@ export interface ReplayOptions {
   approvalRate?: number;
   /** Simulated executor latency: an approved action executes this long after its final approval (default 0). */
   executionLatencySeconds?: number;
+  /** What the providers would undo (DeciderContext.capabilities): replayed proposals carry it. */
+  capabilities?: ProviderCapabilities | undefined;
   /** Every decider event, in decision order (the fidelity test compares them with a live run). */
   onEvent?: (event: NewEvent) => void;
   /** Called every few thousand inputs and at the end. */
@@ -83,6 +86,8 @@ export interface SimAction {
   /** When the simulated executor ran it; null when it never ran. */
   executedAtMs: number | null;
   rolledBackAtMs: number | null;
+  /** What the acting provider can undo of it, when the replay was given the providers' capabilities. */
+  reversibility?: Reversibility;
 }
 
 export interface ReplayRun {
@@ -139,7 +144,13 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   const evidenceFloor = compiled.evidenceFloor;
   const catalogue = new CatalogueIndex();
   const budget = new BudgetLedger();
-  const ctx: DeciderContext = { policy: compiled, catalogue, budget, paused: false };
+  const ctx: DeciderContext = {
+    policy: compiled,
+    catalogue,
+    budget,
+    paused: false,
+    ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
+  };
   const records = history.records;
   const order = mergeOrder(records);
   const total = records.length;
@@ -248,6 +259,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
           decidedAtMs: null,
           executedAtMs: null,
           rolledBackAtMs: null,
+          ...(d.reversibility ? { reversibility: d.reversibility.reversibility } : {}),
         };
         actions.set(a.id, a);
         if (a.mode !== 'auto' && a.mode !== 'never' && needsAssumption(slot)) {

@@ -14,6 +14,8 @@ export interface ReportAction {
   approval: { mode: string; by: string | null };
   proposedAt: string;
   executedAt: string | null;
+  /** What the acting provider can undo of it (replayed with --providers). */
+  reversibility?: string;
 }
 
 export interface ActionChange {
@@ -218,6 +220,7 @@ export function reportAction(a: SimAction): ReportAction {
     approval: { mode: a.mode, by: a.status === 'approved' ? a.approvers.join(',') : null },
     proposedAt: iso(a.proposedAtMs),
     executedAt: a.executedAtMs === null ? null : iso(a.executedAtMs),
+    ...(a.reversibility ? { reversibility: a.reversibility } : {}),
   };
 }
 

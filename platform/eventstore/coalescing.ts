@@ -17,6 +17,7 @@
 import type { NewEvent, RecordedEvent } from '../../schemas/events.ts';
 import type {
   AppendResult,
+  ChainAnchor,
   ChainVerdict,
   EventHandler,
   EventStore,
@@ -50,12 +51,12 @@ export class CoalescingEventStore implements EventStore {
   readonly stats = { groups: 0, coalesced: 0, fallbacks: 0 };
 
   /** The inner store's tamper check, when it has one. */
-  readonly verifyChain?: () => Promise<ChainVerdict>;
+  readonly verifyChain?: (opts?: { anchors?: readonly ChainAnchor[] }) => Promise<ChainVerdict>;
 
   constructor(inner: EventStore, opts: CoalescingOptions = {}) {
     this.inner = inner;
     this.name = inner.name;
-    if (inner.verifyChain) this.verifyChain = () => inner.verifyChain!();
+    if (inner.verifyChain) this.verifyChain = (opts) => inner.verifyChain!(opts);
     this.maxBatch = Math.max(1, opts.maxBatch ?? 2000);
   }
 

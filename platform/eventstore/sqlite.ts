@@ -5,8 +5,10 @@ import Database from 'better-sqlite3';
 import type { EventType, NewEvent, RecordedEvent } from '../../schemas/events.ts';
 import { TourniquetError, WrongExpectedRevisionError } from '../errors.ts';
 import { catchUpSubscription } from './catch-up.ts';
+import { ChainGuard, type ChainGuardOptions } from './chain-guard.ts';
 import type {
   AppendResult,
+  ChainAnchor,
   ChainVerdict,
   EventHandler,
   EventStore,
@@ -34,6 +36,13 @@ export interface SqliteEventStoreOptions {
   now?: () => Date;
   /** Poll interval for writers in other processes (same-process appends wake subscribers at once). */
   pollMs?: number;
+  /**
+   * Check the hash chain while serving (ChainGuard): every append first checks the stored chain still
+   * continues the head this process knew, a head file beside the database carries that head across
+   * restarts, and the whole chain is swept at an interval. A mismatch refuses appends (CHAIN_BROKEN).
+   * Off by default (tests, replay scratch stores); the embedded stack and `serve` turn it on.
+   */
+  integrity?: Omit<ChainGuardOptions, 'headFile'> & { headFile?: string | false };
 }
 
 function toRecorded(r: EventRow): RecordedEvent {
@@ -63,6 +72,7 @@ export class SqliteEventStore implements EventStore {
   private readonly txAppend;
   private readonly txAppendMany;
   private closed = false;
+  private readonly guard: ChainGuard | undefined;
   /**
    * Chain head inside the running transaction: the last hash and position, read once per transaction
    * rather than once per stream (a batch consumer appends to hundreds of streams in one).
@@ -138,6 +148,11 @@ export class SqliteEventStore implements EventStore {
         'INSERT INTO checkpoints (name, position, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at',
       ),
     };
+    if (opts.integrity) {
+      const headFile = opts.integrity.headFile ?? (opts.path === ':memory:' ? false : `${opts.path}.head`);
+      this.guard = new ChainGuard({ ...opts.integrity, headFile });
+      this.guard.open(this.db);
+    }
     this.txAppend = this.db.transaction(
       (stream: string, events: readonly NewEvent[], expected: ExpectedRevision) => {
         this.head = null; // a transaction that threw (rolled back) may have left one
@@ -150,6 +165,11 @@ export class SqliteEventStore implements EventStore {
         return bs.map((b) => this.appendTx(b.stream, b.events, b.expected));
       },
     );
+  }
+
+  /** The running chain check, when the store was opened with `integrity`. */
+  get integrity(): ChainGuard | undefined {
+    return this.guard;
   }
 
   /** The underlying database, for projections that live in the same file. */
@@ -191,6 +211,7 @@ export class SqliteEventStore implements EventStore {
       throw new WrongExpectedRevisionError(stream, expected, actual);
     if (events.length === 0) return { nextRevision: current ?? -1, position: this.stmts.head.get()?.p ?? 0 };
 
+    if (!this.head) this.guard?.beforeAppend(this.db);
     this.head ??= {
       hash: this.stmts.lastHash.get()?.hash ?? GENESIS,
       position: this.stmts.nextPosition.get()?.seq ?? 0,
@@ -246,8 +267,15 @@ export class SqliteEventStore implements EventStore {
     this.assertOpen();
     for (const e of events) this.assertStream(e, stream);
     const result = this.txAppend.immediate(stream, events, expected);
+    this.afterCommit();
     if (events.length > 0) this.appended.emit('append', result.position);
     return result;
+  }
+
+  /** The transaction's new head (when it chained rows) becomes the head the guard knows. */
+  private afterCommit(): void {
+    if (this.guard && this.head) this.guard.committed(this.head);
+    this.head = null;
   }
 
   private assertStream(e: NewEvent, stream: string): void {
@@ -269,6 +297,7 @@ export class SqliteEventStore implements EventStore {
     this.assertOpen();
     for (const b of batches) for (const e of b.events) this.assertStream(e, b.stream);
     const results = this.txAppendMany.immediate(batches);
+    this.afterCommit();
     if (results.length > 0) this.appended.emit('append', results[results.length - 1]!.position);
     return results;
   }
@@ -303,8 +332,9 @@ export class SqliteEventStore implements EventStore {
   }
 
   /** See EventStore.verifyChain; the rows and their links are checked in sqlite-chain.ts. */
-  async verifyChain(): Promise<ChainVerdict> {
-    return verifySqliteChain(this);
+  async verifyChain(opts: { anchors?: readonly ChainAnchor[] } = {}): Promise<ChainVerdict> {
+    this.assertOpen();
+    return verifySqliteChain(this, opts);
   }
 
   /** Raw rows with their chain hashes, for `audit verify`. */
@@ -349,6 +379,7 @@ export class SqliteEventStore implements EventStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.guard?.close();
     this.appended.emit('append', 0);
     this.db.close();
   }

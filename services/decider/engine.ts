@@ -18,6 +18,9 @@ import { evolve, initialState } from './core/evolve.ts';
 import type { DeciderInput, IdentityState } from './core/types.ts';
 import type { LoadedPolicy } from './policy/load.ts';
 
+/** Default bound of the identity cache (docs/configuration.md gives its memory cost). */
+export const DEFAULT_MAX_CACHED_IDENTITIES = 200_000;
+
 interface Cached {
   state: IdentityState;
   revision: number | 'no_stream';
@@ -47,7 +50,7 @@ export class DeciderEngine {
   private paused = false;
   private readonly capabilities: ProviderCapabilities | undefined;
 
-  /** Identity states kept in memory; beyond this the least recently loaded are dropped and re-read on demand. */
+  /** Identity states kept in memory; beyond this the least recently used are dropped and re-read on demand. */
   private readonly maxCached: number;
 
   constructor(opts: {
@@ -61,7 +64,7 @@ export class DeciderEngine {
   }) {
     this.capabilities = opts.capabilities;
     this.store = opts.store;
-    this.maxCached = opts.maxCachedIdentities ?? 200_000;
+    this.maxCached = opts.maxCachedIdentities ?? DEFAULT_MAX_CACHED_IDENTITIES;
     this.compiled = compilePolicy(opts.policy.policy, opts.policy.digest);
     this.catalogue = opts.catalogue ?? new CatalogueIndex();
     this.log = opts.log;
@@ -131,8 +134,21 @@ export class DeciderEngine {
     };
   }
 
-  private async load(identity: IdentityRef, key = identityKey(identity)): Promise<Cached> {
+  /**
+   * A cached state, moved to the young end of the cache: eviction takes the least recently used, so
+   * an identity under an alert storm stays in memory while a quiet one is reloaded when it speaks.
+   */
+  private touch(key: string): Cached | undefined {
     const hit = this.cache.get(key);
+    if (hit && this.cache.size > 1) {
+      this.cache.delete(key);
+      this.cache.set(key, hit);
+    }
+    return hit;
+  }
+
+  private async load(identity: IdentityRef, key = identityKey(identity)): Promise<Cached> {
+    const hit = this.touch(key);
     if (hit) return hit;
     const events = await this.store.readStream(identityStream(identity));
     const state = initialState(identity);
@@ -144,8 +160,9 @@ export class DeciderEngine {
     };
     this.cache.set(key, loaded);
     if (this.cache.size > this.maxCached) {
-      // Memory follows the active set: the oldest-loaded state goes (its stream is the truth; a later
-      // input reloads it). An in-flight decision holding it only updates an object nobody reads again.
+      // Memory follows the active set: the least recently used state goes (its stream is the truth; a
+      // later input reloads it). An in-flight decision holding it only updates an object nobody reads
+      // again. engine-bound.property.unit.test.ts checks that a bound never changes a decision.
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined && oldest !== key) this.cache.delete(oldest);
     }
@@ -160,7 +177,7 @@ export class DeciderEngine {
     const identity = input.type === 'detection' ? input.detection.identity : input.identity;
     key ??= identityKey(identity);
     for (let attempt = 1; ; attempt++) {
-      const cached = this.cache.get(key) ?? (await this.load(identity, key));
+      const cached = this.touch(key) ?? (await this.load(identity, key));
       const events = decide(cached.state, input, this.context());
       if (events.length === 0) return { input, events };
       try {

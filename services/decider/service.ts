@@ -37,6 +37,8 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
     now?: () => Date;
     scheduler?: SchedulerLike;
     tickMs?: number;
+    /** Bound of the identity state cache (default DEFAULT_MAX_CACHED_IDENTITIES). */
+    maxCachedIdentities?: number;
     /** What the configured providers can undo (DeciderContext.capabilities). */
     capabilities?: ProviderCapabilities | undefined;
   }) {
@@ -51,6 +53,7 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
       policy: opts.policy,
       ...(opts.catalogue ? { catalogue: opts.catalogue } : {}),
       ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.maxCachedIdentities ? { maxCachedIdentities: opts.maxCachedIdentities } : {}),
       ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
     });
   }

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { NotFoundError, TourniquetError } from '../../../platform/errors.ts';
+import { CHAIN_PROBLEMS } from '../../../platform/eventstore/port.ts';
 import type { EventType } from '../../../schemas/events.ts';
 import { Explanation, explainAction } from '../../projector/explain.ts';
 import { type AuditFilter, getAction, queryAuditEvents, streamAuditEvents } from '../../projector/queries.ts';
@@ -78,6 +79,15 @@ function auditFilter(q: z.output<typeof AuditExportQuery> | z.output<typeof Audi
 }
 
 /** Audit: why an action happened, event queries and exports, tamper evidence. */
+const ChainBreakBody = z.object({
+  position: z.number().int(),
+  id: z.string().nullable(),
+  problem: z.enum(CHAIN_PROBLEMS),
+  detail: z.string(),
+  stream: z.string().optional(),
+  revision: z.number().int().optional(),
+});
+
 export const auditRoutes: ApiRoutes = async (app, { ctx }) => {
   addRoute(app, ctx.auth, {
     method: 'GET',
@@ -148,7 +158,7 @@ export const auditRoutes: ApiRoutes = async (app, { ctx }) => {
     url: '/v1/audit/verify',
     roles: rolesFor('GET /v1/audit/verify'),
     summary:
-      'Verify the hash chain over every recorded event; reports the first altered, missing or reordered one',
+      'Verify the hash chain over every recorded event; reports every altered, missing or reordered one, and checks the head this server last recorded',
     tags: ['audit'],
     query: z.strictObject({}),
     response: {
@@ -156,16 +166,10 @@ export const auditRoutes: ApiRoutes = async (app, { ctx }) => {
         ok: z.boolean(),
         checked: z.number().int(),
         head: z.object({ position: z.number().int(), hash: z.string() }).nullable(),
-        firstBad: z
-          .object({
-            position: z.number().int(),
-            id: z.string().nullable(),
-            problem: z.enum(['altered', 'missing', 'reordered']),
-            detail: z.string(),
-            stream: z.string().optional(),
-            revision: z.number().int().optional(),
-          })
-          .optional(),
+        firstBad: ChainBreakBody.optional(),
+        problems: z.array(ChainBreakBody),
+        problemCount: z.number().int(),
+        anchors: z.object({ checked: z.number().int(), matched: z.number().int() }),
       }),
       401: ErrorBody,
       403: ErrorBody,
@@ -179,7 +183,10 @@ export const auditRoutes: ApiRoutes = async (app, { ctx }) => {
           { status: 501 },
         );
       }
-      return ctx.store.verifyChain();
+      const known = ctx.integrity?.().head;
+      return ctx.store.verifyChain({
+        anchors: known ? [{ ...known, source: 'the head this server last recorded' }] : [],
+      });
     },
   });
 };

@@ -45,12 +45,16 @@ export const opsRoutes: ApiRoutes = async (app, { ctx }) => {
     head: z.number().int(),
     lag: z.number().int(),
     maxLag: z.number().int(),
+    chain: z
+      .object({ ok: z.boolean(), code: z.literal('CHAIN_BROKEN').optional(), since: z.string().optional() })
+      .optional(),
   });
   addRoute(app, ctx.auth, {
     method: 'GET',
     url: '/readyz',
     roles: rolesFor('GET /readyz'),
-    summary: 'Readiness: the projector is live and within the allowed lag of the store head',
+    summary:
+      "Readiness: the projector is live and within the allowed lag of the store head, and the store's hash chain still matches",
     tags: ['ops'],
     response: { 200: Ready, 503: Ready },
     handler: async ({ reply }) => {
@@ -61,7 +65,8 @@ export const opsRoutes: ApiRoutes = async (app, { ctx }) => {
         head = Number.MAX_SAFE_INTEGER;
       }
       const lag = Math.max(0, head - ctx.projector.position);
-      const ready = ctx.projector.live && lag <= ctx.readyLag;
+      const chain = ctx.integrity?.();
+      const ready = ctx.projector.live && lag <= ctx.readyLag && chain?.ok !== false;
       reply.status(ready ? 200 : 503);
       return {
         ready,
@@ -70,6 +75,15 @@ export const opsRoutes: ApiRoutes = async (app, { ctx }) => {
         head: Math.min(head, Number.MAX_SAFE_INTEGER),
         lag,
         maxLag: ctx.readyLag,
+        ...(chain
+          ? {
+              chain: {
+                ok: chain.ok,
+                ...(chain.code ? { code: chain.code } : {}),
+                ...(chain.since ? { since: chain.since } : {}),
+              },
+            }
+          : {}),
       };
     },
   });

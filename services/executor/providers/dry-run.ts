@@ -21,7 +21,7 @@ export interface DryRunCall {
   actionId: string;
   action: ActionType;
   identity: string;
-  /** True when apply changed the simulated state (false: idempotent no-op). */
+  /** True when apply or revert changed the simulated state (false: idempotent no-op). */
   effect?: boolean;
 }
 
@@ -62,10 +62,10 @@ export class DryRunProvider implements IdentityProvider {
   }
 
   /** Provider calls that changed state, per action id: exactly-once means every count is 1. */
-  effectsByAction(): Map<string, number> {
+  effectsByAction(phase: 'apply' | 'revert' = 'apply'): Map<string, number> {
     const counts = new Map<string, number>();
     for (const c of this.calls)
-      if (c.phase === 'apply' && c.effect) counts.set(c.actionId, (counts.get(c.actionId) ?? 0) + 1);
+      if (c.phase === phase && c.effect) counts.set(c.actionId, (counts.get(c.actionId) ?? 0) + 1);
     return counts;
   }
 
@@ -162,8 +162,11 @@ export class DryRunProvider implements IdentityProvider {
 
   async revert(a: ProviderAction, prior: PriorState): Promise<RevertResult> {
     const key = identityKey(a.identity);
-    this.simulateRevert(this.sim(key), a.actionId);
-    this.record({ phase: 'revert', actionId: a.actionId, action: a.action, identity: key });
+    const s = this.sim(key);
+    // a revert repeated after a crash finds the effect already undone: recorded, but not an effect
+    const effect = s.applied.has(a.actionId);
+    this.simulateRevert(s, a.actionId);
+    this.record({ phase: 'revert', actionId: a.actionId, action: a.action, identity: key, effect });
     return { restored: [`enabled=${String(prior.enabled ?? true)} (simulated)`], residue: [] };
   }
 }
