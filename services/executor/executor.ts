@@ -20,6 +20,7 @@ import {
   WrongExpectedRevisionError,
 } from '../../platform/errors.ts';
 import type { EventStore, Subscription } from '../../platform/eventstore/port.ts';
+import { recordExecutorError } from '../../platform/metrics.ts';
 import { type IdentityRef, identityKey } from '../../schemas/detection.ts';
 import {
   actionStream,
@@ -31,6 +32,12 @@ import {
   SCHEMA_VERSION,
 } from '../../schemas/events.ts';
 import type { IdentityProvider, PriorState, ProviderAction } from './providers/port.ts';
+
+type ErrorPhase = 'apply' | 'verify' | 'rollback';
+
+function errorCode(err: unknown): string {
+  return err instanceof TourniquetError ? err.code : 'INTERNAL';
+}
 
 export interface ExecutorOptions {
   store: EventStore;
@@ -252,9 +259,14 @@ export class Executor {
     if ((await this.store.readStream(stream)).length > 0) return;
     let calls: Array<{ call: string; ok: boolean; detail: string }>;
     try {
-      calls = await this.call(provider.name, () => provider.feedback!(identity, verdict, { caseId }), {
-        attempts: 0,
-      });
+      calls = await this.call(
+        provider.name,
+        'rollback',
+        () => provider.feedback!(identity, verdict, { caseId }),
+        {
+          attempts: 0,
+        },
+      );
     } catch (err) {
       if (this.interrupted(err)) return;
       const e = err as Error & { code?: string };
@@ -523,7 +535,12 @@ export class Executor {
    * One provider call with retries and the provider's circuit breaker. `counter.attempts` counts the
    * calls that reached the provider: waiting on an open circuit is not an attempt.
    */
-  private async call<T>(provider: string, fn: () => Promise<T>, counter: { attempts: number }): Promise<T> {
+  private async call<T>(
+    provider: string,
+    phase: ErrorPhase,
+    fn: () => Promise<T>,
+    counter: { attempts: number },
+  ): Promise<T> {
     const { retry: retryPolicy, breaker } = this.policiesFor(provider);
     let waitingSince: number | undefined;
     let tries = 0;
@@ -533,9 +550,16 @@ export class Executor {
       tries += 1;
       for (;;) {
         try {
-          return await breaker.execute(() => {
+          return await breaker.execute(async () => {
             counter.attempts += 1;
-            return fn();
+            try {
+              return await fn();
+            } catch (err) {
+              // A failure that will be retried (the final one is counted from its ActionFailed event).
+              if (isRetriable(err) && tries < this.retryOpts.maxAttempts && !this.stopping)
+                recordExecutorError(provider, errorCode(err), phase);
+              throw err;
+            }
           });
         } catch (err) {
           if (!(err instanceof BrokenCircuitError)) throw err;
@@ -728,7 +752,7 @@ export class Executor {
       if (!mine) this.log?.warn({ actionId, from: lastClaim.data.executor }, 'took over an abandoned claim');
     } else {
       try {
-        prior = await this.call(provider.name, () => provider.capture(request), counter);
+        prior = await this.call(provider.name, 'apply', () => provider.capture(request), counter);
       } catch (err) {
         if (this.interrupted(err)) return;
         await this.recordFailure(
@@ -783,7 +807,7 @@ export class Executor {
         return;
       }
       already = reconcile
-        ? await this.call(provider.name, () => provider.isApplied(request, prior), { attempts: 0 })
+        ? await this.call(provider.name, 'apply', () => provider.isApplied(request, prior), { attempts: 0 })
         : false;
       if (already) {
         result = {
@@ -791,7 +815,7 @@ export class Executor {
           note: 'effect found in place after a restart; provider not called again',
         };
       } else {
-        result = await this.call(provider.name, () => provider.apply(request, prior), counter);
+        result = await this.call(provider.name, 'apply', () => provider.apply(request, prior), counter);
       }
       const executed = this.envelope(
         'ActionExecuted',
@@ -856,7 +880,12 @@ export class Executor {
     const stream = actionStream(actionId);
     const counter = { attempts: 0 };
     try {
-      const probes = await this.call(provider.name, () => provider.verify(request, prior, result), counter);
+      const probes = await this.call(
+        provider.name,
+        'verify',
+        () => provider.verify(request, prior, result),
+        counter,
+      );
       const failed = probes.filter((p) => !p.ok);
       if (failed.length > 0) {
         throw new TourniquetError(
@@ -980,6 +1009,7 @@ export class Executor {
       provider = this.providerFor(proposal.identity);
       const reverted = await this.call(
         provider.name,
+        'rollback',
         () => provider.revert(request, executed.data.priorState, executed.data.result),
         counter,
       );
