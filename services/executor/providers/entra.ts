@@ -38,7 +38,7 @@ import { Batcher, permanent, VendorHttp } from './vendor-http.ts';
 const ACCESS_TOKENS =
   'access tokens already issued stay valid until they expire (Entra ID default 60-90 min; apps with continuous access evaluation end them sooner)';
 
-export const ENTRA_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
+const ENTRA_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
   revoke_sessions: {
     reversibility: 'partially',
     residue: ['revoked sessions and refresh tokens are not restored: the user signs in again', ACCESS_TOKENS],
@@ -55,7 +55,7 @@ export const ENTRA_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
 };
 
 /** The well-known id of every user's password authentication method (Graph). */
-export const PASSWORD_METHOD_ID = '28c10230-6103-485e-b985-444c60001490';
+const PASSWORD_METHOD_ID = '28c10230-6103-485e-b985-444c60001490';
 
 export const EntraConfigSchema = z
   .object({

@@ -39,7 +39,7 @@ import { Batcher, permanent, VendorHttp } from './vendor-http.ts';
  * Probes: a credential is alive while GET /rate_limit accepts it (no side effects, costs no quota);
  * an OAuth token while POST /applications/{client_id}/token finds it.
  */
-export const GITHUB_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
+const GITHUB_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
   revoke_tokens: {
     reversibility: 'irreversible',
     residue: [
@@ -85,7 +85,6 @@ export const GitHubConfigSchema = z
     timeoutMs: z.number().int().min(100).max(300_000).default(10_000),
   })
   .strict();
-export type GitHubConfig = z.input<typeof GitHubConfigSchema>;
 
 type CredentialPrior = {
   target: 'credential';
@@ -137,7 +136,7 @@ export function sshFingerprint(publicKey: string): string {
   return `SHA256:${createHash('sha256').update(Buffer.from(blob, 'base64')).digest('base64').replace(/=+$/, '')}`;
 }
 
-export function secretFingerprint(secret: string): string {
+function secretFingerprint(secret: string): string {
   return `sha256:${createHash('sha256').update(secret).digest('hex').slice(0, 16)}`;
 }
 

@@ -35,7 +35,7 @@ import { permanent, VendorHttp } from './vendor-http.ts';
  */
 const GOOGLE_TOKENS = 'access tokens Google already issued to apps stay valid until they expire (1 h)';
 
-export const GOOGLE_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
+const GOOGLE_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
   revoke_sessions: {
     reversibility: 'partially',
     residue: [
@@ -57,7 +57,7 @@ export const GOOGLE_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
   disable_account: { reversibility: 'reversible', residue: [] },
 };
 
-export const SCOPES = [
+const SCOPES = [
   'https://www.googleapis.com/auth/admin.directory.user',
   'https://www.googleapis.com/auth/admin.directory.user.security',
 ];

@@ -40,7 +40,7 @@ import { permanent, VendorHttp } from './vendor-http.ts';
 const TOKENS =
   'access tokens Okta already issued stay valid at resource servers that check them locally until they expire (Okta default 1 h)';
 
-export const OKTA_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
+const OKTA_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
   revoke_sessions: {
     reversibility: 'partially',
     residue: ['ended sessions are not restored: the user signs in again', TOKENS],

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 type Json = Record<string, unknown>;
-export interface VendorParameter {
+interface VendorParameter {
   name: string;
   in: 'path' | 'query';
   required: boolean;

@@ -10,7 +10,7 @@ import { type FakeReply, type FakeRequest, VendorFake } from './vendor-fake.ts';
 
 const DOCS = 'https://docs.github.com/rest';
 
-export function githubError(status: number, message: string): unknown {
+function githubError(status: number, message: string): unknown {
   const text: Record<number, string> = {
     401: 'Bad credentials',
     403: 'Forbidden',
@@ -75,7 +75,7 @@ const user = (login: string, id = 1000) => ({
   site_admin: false,
 });
 
-export function randomSshPublicKey(): string {
+function randomSshPublicKey(): string {
   const type = Buffer.from('ssh-ed25519');
   const key = randomBytes(32);
   const len = (n: number) => {

@@ -20,7 +20,7 @@ const REASONS: Record<number, [string, string]> = {
   503: ['backendError', 'UNAVAILABLE'],
 };
 
-export function googleError(status: number, message: string): unknown {
+function googleError(status: number, message: string): unknown {
   const [reason, s] = REASONS[status] ?? ['backendError', 'INTERNAL'];
   return { error: { code: status, message, errors: [{ message, domain: 'global', reason }], status: s } };
 }

@@ -19,7 +19,7 @@ const CODES: Record<number, [string, string]> = {
   503: ['E0000010', 'Service is in read only mode'],
 };
 
-export function oktaError(status: number, message: string): unknown {
+function oktaError(status: number, message: string): unknown {
   const [code, summary] = CODES[status] ?? ['E0000009', 'Internal Server Error'];
   return {
     errorCode: code,

@@ -53,7 +53,7 @@ export function policyOf(
   };
 }
 
-export async function waitUntil<T>(
+async function waitUntil<T>(
   probe: () => Promise<T | undefined>,
   what: string,
   timeoutMs = 20_000,
