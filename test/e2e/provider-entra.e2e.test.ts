@@ -79,7 +79,7 @@ describe('Entra ID provider on the embedded stack', () => {
       'the rollback',
     );
     const rolled = done.find((e) => e.type === 'ActionRolledBack');
-    expect((rolled?.data as { residue: string[] }).residue.join('\n')).toMatch(/60-90 min/);
+    expect((rolled!.data as { residue: string[] }).residue.join('\n')).toMatch(/60-90 min/);
     // The verdict goes back to Identity Protection: the risk dismissed.
     const fb = await s.feedback(proposed.data.caseId);
     expect(fb.data.calls).toEqual([
@@ -117,7 +117,7 @@ describe('Entra ID provider on the embedded stack', () => {
       'the rollback outcome',
     );
     const failed = done.find((e) => e.type === 'ActionFailed');
-    expect((failed?.data as { error: { code: string; message: string } }).error).toMatchObject({
+    expect((failed!.data as { error: { code: string; message: string } }).error).toMatchObject({
       code: 'ROLLBACK_REFUSED',
       message: expect.stringMatching(/removed client secret or certificate cannot be restored/),
     });

@@ -84,7 +84,7 @@ describe('Google Workspace provider on the embedded stack', () => {
       'the rollback',
     );
     const rolled = done.find((e) => e.type === 'ActionRolledBack');
-    expect((rolled?.data as { residue: string[] }).residue.join('\n')).toMatch(/authorize them again/);
+    expect((rolled!.data as { residue: string[] }).residue.join('\n')).toMatch(/authorize them again/);
     const x = await s.explain(proposed.data.actionId);
     expect(x.verification?.holds).toBe(true);
     expect(x.residue.join('\n')).toMatch(/\(1 h\)/);

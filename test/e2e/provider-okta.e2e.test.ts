@@ -65,7 +65,7 @@ describe('Okta provider on the embedded stack', () => {
     expect(alice.sessions).toBe(0);
     expect(alice.globallyRevoked).toBe(1);
     const executed = run.find((e) => e.type === 'ActionExecuted');
-    expect((executed?.data as { priorState: Record<string, unknown> }).priorState.resolvedId).toBe(alice.id);
+    expect((executed!.data as { priorState: Record<string, unknown> }).priorState.resolvedId).toBe(alice.id);
 
     await s.verdict(proposed.data.caseId, 'benign');
     const done = await s.actionEvents(
