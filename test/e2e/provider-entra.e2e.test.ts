@@ -105,7 +105,11 @@ describe('Entra ID provider on the embedded stack', () => {
       identity,
     });
     const proposed = await s.proposal(identity);
-    expect(proposed.data).toMatchObject({ action: 'rotate_credential', approval: { mode: 'analyst' } });
+    expect(proposed.data).toMatchObject({
+      action: 'rotate_credential',
+      approval: { mode: 'analyst' },
+      reversibility: { type: 'entra', reversibility: 'irreversible' },
+    });
     await s.approve(proposed.data.actionId, proposed.data.argsDigest);
     await s.actionEvents(proposed.data.actionId, (t) => t.includes('ActionVerified'), 'the secret removed');
     expect(sp.passwordCredentials.map((c) => c.keyId)).not.toContain(leaked);

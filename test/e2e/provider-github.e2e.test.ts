@@ -58,6 +58,9 @@ describe('GitHub provider on the embedded stack', () => {
     });
     const proposed = await s.proposal(identity);
     expect(proposed.data.action).toBe('revoke_tokens');
+    // What GitHub can undo was on the proposal before anything ran: nothing, and the rule accepted that.
+    expect(proposed.data.reversibility).toMatchObject({ type: 'github', reversibility: 'irreversible' });
+    expect(proposed.data.approval.mode).toBe('auto');
     await s.actionEvents(
       proposed.data.actionId,
       (t) => t.includes('ActionVerified'),
@@ -117,6 +120,7 @@ describe('GitHub provider on the embedded stack', () => {
     });
     const proposed = await s.proposal(identity);
     expect(proposed.data.action).toBe('disable_service_account');
+    expect(proposed.data.reversibility).toMatchObject({ type: 'github', reversibility: 'partially' });
     await s.actionEvents(
       proposed.data.actionId,
       (t) => t.includes('ActionVerified'),
