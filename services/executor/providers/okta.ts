@@ -43,7 +43,11 @@ const TOKENS =
 const OKTA_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
   revoke_sessions: {
     reversibility: 'partially',
-    residue: ['ended sessions are not restored: the user signs in again', TOKENS],
+    residue: [
+      'ended sessions are not restored: the user signs in again',
+      "remembered devices are forgotten (Identity Engine's default for this call): the user passes MFA again on each",
+      TOKENS,
+    ],
   },
   revoke_tokens: {
     reversibility: 'partially',
