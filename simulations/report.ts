@@ -210,7 +210,7 @@ export function summarize(run: ReplayRun): RunSummary {
   };
 }
 
-function reportAction(a: SimAction): ReportAction {
+export function reportAction(a: SimAction): ReportAction {
   return {
     id: a.id,
     type: a.type,
