@@ -5,6 +5,7 @@ import { parseProvidersConfig } from './providers-config.ts';
 
 const base = { providers: { '*': { type: 'dry-run' } } };
 const slack = {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the providers file's ${ENV} syntax, on purpose
   botToken: '${SLACK_BOT_TOKEN}',
   signingSecretFile: 'secrets/slack',
   channel: 'C0APPROVALS',
