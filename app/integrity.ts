@@ -23,7 +23,7 @@ export interface IntegrityOptions {
   headers?: Record<string, string>;
 }
 
-export const DEFAULT_ANCHOR_INTERVAL_MS = 60_000;
+const DEFAULT_ANCHOR_INTERVAL_MS = 60_000;
 export const DEFAULT_ANCHOR_STORE_ID = 'tourniquet';
 
 /** Options given in code win; the environment fills the rest (TOURNIQUET_ANCHOR, …). */

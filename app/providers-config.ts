@@ -143,7 +143,7 @@ export const SignalsConfig = z
   .strict();
 export type SignalsConfig = z.infer<typeof SignalsConfig>;
 
-export const ProvidersConfigSchema = z
+const ProvidersConfigSchema = z
   .object({
     providers: z
       .record(z.string().min(1).max(128), ProviderEntry)
@@ -166,12 +166,7 @@ function configInvalid(
 }
 
 /** Replaces ${VAR} / ${VAR:-default} in every string of a parsed YAML document. */
-export function interpolateEnv(
-  value: unknown,
-  env: NodeJS.ProcessEnv,
-  missing: string[],
-  path = '',
-): unknown {
+function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, missing: string[], path = ''): unknown {
   if (typeof value === 'string') {
     return value.replace(
       /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
@@ -429,7 +424,7 @@ export function signalReceiversOf(signals: SignalsConfig): SignalReceiver[] {
  * one). Its key comes from `signingKeyFile`, else from ssf-signing-key.json in the data dir, created on
  * first start.
  */
-export async function startConfiguredSignals(
+async function startConfiguredSignals(
   signals: SignalsConfig | undefined,
   opts: { store: EventStore; dataDir: string; log: Logger; onStop: string },
 ): Promise<SignalTransmitter | undefined> {

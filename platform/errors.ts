@@ -59,15 +59,6 @@ export class TourniquetError extends Error {
   }
 }
 
-export class ValidationError extends TourniquetError {
-  readonly issues: FieldIssue[];
-  constructor(message: string, issues: FieldIssue[]) {
-    super('VALIDATION_FAILED', message, { status: 400, details: { issues } });
-    this.name = 'ValidationError';
-    this.issues = issues;
-  }
-}
-
 export class NotFoundError extends TourniquetError {
   constructor(what: string, id: string) {
     super('NOT_FOUND', `${what} ${id} not found`, { status: 404, details: { what, id } });

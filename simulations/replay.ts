@@ -34,7 +34,7 @@ export interface ReplayPolicy {
  * Default: 'both' when an assumption is given, else 'recorded' when the history has approval
  * lines, else 'assumed'.
  */
-export type ApprovalSource = 'recorded' | 'assumed' | 'both';
+type ApprovalSource = 'recorded' | 'assumed' | 'both';
 
 export interface ApprovalAssumption {
   /** Seconds from proposal to the assumed answer (default 900 = 15 minutes). */
@@ -61,9 +61,9 @@ export interface ReplayOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export const DEFAULT_ASSUMPTION: ApprovalAssumption = { latencySeconds: 900, rate: 1, seed: 0 };
+const DEFAULT_ASSUMPTION: ApprovalAssumption = { latencySeconds: 900, rate: 1, seed: 0 };
 
-export type SimActionStatus = 'pending' | 'approved' | 'rejected' | 'expired';
+type SimActionStatus = 'pending' | 'approved' | 'rejected' | 'expired';
 
 /** One action the replayed decider proposed, with what the simulated humans and executor did to it. */
 export interface SimAction {

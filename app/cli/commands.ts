@@ -199,7 +199,7 @@ export function registerCommands(program: Command): void {
   audit
     .command('verify')
     .description(
-      'verify the hash chain over every recorded event; names the first altered, missing or reordered event',
+      'verify the hash chain over every recorded event; names every altered, missing or reordered event, and with --anchor every truncation or re-chaining',
     )
     .option('--data-dir <dir>', 'data directory of the embedded store', '.tourniquet')
     .option(

@@ -1,13 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import { chainHash, GENESIS } from './chain-hash.ts';
-import {
-  CHAIN_PROBLEMS,
-  type ChainAnchor,
-  type ChainBreak,
-  type ChainProblem,
-  type ChainVerdict,
-} from './port.ts';
+import type { ChainAnchor, ChainBreak, ChainVerdict } from './port.ts';
 
 /**
  * Verification of the SQLite store's hash chain. Every row carries
@@ -27,8 +21,7 @@ import {
  *    rewritten at or before it and re-hashed to look consistent).
  */
 
-export type { ChainAnchor, ChainBreak, ChainProblem, ChainVerdict };
-export { CHAIN_PROBLEMS, GENESIS };
+export type { ChainAnchor, ChainBreak, ChainVerdict };
 /** Problems listed in a verdict; beyond it they are counted only. */
 export const MAX_REPORTED = 1000;
 /** Bad links searched for another place in the chain (each search rehashes the chain once). */

@@ -14,7 +14,7 @@ import type { EventStore } from './port.ts';
 import { type Durability, SqliteEventStore, type SqliteEventStoreOptions } from './sqlite.ts';
 
 export const EVENT_STORE_KINDS = ['sqlite', 'kurrentdb'] as const;
-export type EventStoreKind = (typeof EVENT_STORE_KINDS)[number];
+type EventStoreKind = (typeof EVENT_STORE_KINDS)[number];
 
 export type EventStoreConfig =
   | {
@@ -47,7 +47,7 @@ export interface OpenedEventStore {
 }
 
 /** The connection string with any user:password removed, for logs. */
-export function redactConnectionString(s: string): string {
+function redactConnectionString(s: string): string {
   return s.replace(/^([a-z+]+:\/\/)[^@/]*@/i, '$1***@');
 }
 

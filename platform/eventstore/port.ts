@@ -86,7 +86,7 @@ export const CHAIN_PROBLEMS = ['altered', 'missing', 'reordered', 'truncated', '
  *   sequence put back);
  * - `rewritten`: the row at an anchored position no longer has the anchored hash (re-chained).
  */
-export type ChainProblem = (typeof CHAIN_PROBLEMS)[number];
+type ChainProblem = (typeof CHAIN_PROBLEMS)[number];
 
 export interface ChainBreak {
   position: number;

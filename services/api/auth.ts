@@ -22,6 +22,7 @@ import { issuesFromZod, TourniquetError } from '../../platform/errors.ts';
  * Roles: analyst, auditor, admin, service (see ROUTE_ROLES in roles.ts for the full matrix).
  */
 
+/** @public the role names, for configuration tools and sign-in mapping. */
 export const ROLES = ['analyst', 'auditor', 'admin', 'service'] as const;
 export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;
@@ -113,8 +114,8 @@ export function generateApiKey(
   return { key, entry: { id, sha256: hashApiKey(key), roles } };
 }
 
-export const LOCAL_ISSUER = 'tourniquet-local';
-export const LOCAL_AUDIENCE = 'tourniquet';
+const LOCAL_ISSUER = 'tourniquet-local';
+const LOCAL_AUDIENCE = 'tourniquet';
 
 /** A configuration with one random HS256 secret, for the embedded default (`tourniquet start`). */
 export function generateAuthConfig(): AuthConfig {

@@ -9,10 +9,10 @@ import { type Authenticator, ForbiddenError, type Principal, type Role, Unauthor
  * the body is even read, and one error body shape: `{error: {code, message, ...details}}`.
  */
 
-export type JsonSchema = Record<string, unknown>;
+type JsonSchema = Record<string, unknown>;
 
 /** JSON schema (OpenAPI 3.0 dialect) of a zod schema, as accepted (`input`) or as produced (`output`). */
-export function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'output'): JsonSchema {
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'output'): JsonSchema {
   const s = z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as JsonSchema;
   delete s.$schema;
   return s;
@@ -51,7 +51,7 @@ export function fieldIssues(
   return out;
 }
 
-export function validationError(part: HttpPart, issues: FieldIssue[]): TourniquetError {
+function validationError(part: HttpPart, issues: FieldIssue[]): TourniquetError {
   const where = part === 'querystring' ? 'query' : part;
   const summary = issues
     .slice(0, 5)
@@ -78,7 +78,7 @@ function zodParser(schema: z.ZodType): Parser {
   };
 }
 
-export interface RouteContext<B, Q, P> {
+interface RouteContext<B, Q, P> {
   body: B;
   query: Q;
   params: P;
@@ -262,5 +262,3 @@ export function toHttpError(
   }
   return { status: 500, body: { code: 'INTERNAL', message: 'internal error' } };
 }
-
-export { ForbiddenError, UnauthorizedError };

@@ -1,6 +1,6 @@
 import type { Principal, Role } from './auth.ts';
 
-export const READ: readonly Role[] = ['analyst', 'auditor', 'admin'];
+const READ: readonly Role[] = ['analyst', 'auditor', 'admin'];
 export const DECIDE: readonly Role[] = ['analyst', 'admin'];
 const AUDIT: readonly Role[] = ['auditor', 'admin'];
 const INGEST: readonly Role[] = ['service', 'admin'];

@@ -19,7 +19,7 @@ import type { DeciderInput, IdentityState } from './core/types.ts';
 import type { LoadedPolicy } from './policy/load.ts';
 
 /** Default bound of the identity cache (docs/configuration.md gives its memory cost). */
-export const DEFAULT_MAX_CACHED_IDENTITIES = 200_000;
+const DEFAULT_MAX_CACHED_IDENTITIES = 200_000;
 
 interface Cached {
   state: IdentityState;

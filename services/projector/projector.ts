@@ -17,10 +17,10 @@ import type { ActionView, AutomationView, CaseView, IdentityView } from './views
  */
 
 /** Bumped when the view tables change shape: a projector opening an older file rebuilds it. */
-export const PROJECTION_SCHEMA_VERSION = '1';
+const PROJECTION_SCHEMA_VERSION = '1';
 
 /** Every table the projector owns, in dump order. */
-export const PROJECTION_TABLES = [
+const PROJECTION_TABLES = [
   'meta',
   'cases',
   'actions',

@@ -39,7 +39,7 @@ export const Verdict = z.enum(['benign', 'malicious']);
 const Time = z.string().describe('RFC 3339 time');
 const NullableTime = Time.nullable();
 
-export const ApprovalRecord = z.object({
+const ApprovalRecord = z.object({
   by: Actor,
   /** Display name of the approver: the human id, or `policy:<rule>@<version>`. */
   approver: z.string(),
@@ -209,7 +209,7 @@ export const IdentityView = z.object({
 });
 export type IdentityView = z.infer<typeof IdentityView>;
 
-export const AuditIndex = z.object({
+const AuditIndex = z.object({
   identity: z.string().nullable(),
   caseId: z.string().nullable(),
   actionId: z.string().nullable(),
@@ -218,7 +218,6 @@ export const AuditIndex = z.object({
   policyVersion: z.string().nullable(),
   actionType: z.string().nullable(),
 });
-export type AuditIndex = z.infer<typeof AuditIndex>;
 
 /** One audit index row (no payload): what the index knows about an event. */
 export const AuditRow = AuditIndex.extend({

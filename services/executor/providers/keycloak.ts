@@ -162,7 +162,7 @@ interface HttpReply {
 
 const seg = encodeURIComponent;
 
-export function secretFingerprint(secret: string): string {
+function secretFingerprint(secret: string): string {
   return 'sha256:' + createHash('sha256').update(secret).digest('hex').slice(0, 16);
 }
 

@@ -53,9 +53,9 @@ export interface WebhookConfig {
 
 export type WebhookPhase = 'capture' | 'apply' | 'is_applied' | 'verify' | 'revert';
 
-export const SIGNATURE_HEADER = 'x-tourniquet-signature';
-export const TIMESTAMP_HEADER = 'x-tourniquet-timestamp';
-export const IDEMPOTENCY_HEADER = 'idempotency-key';
+const SIGNATURE_HEADER = 'x-tourniquet-signature';
+const TIMESTAMP_HEADER = 'x-tourniquet-timestamp';
+const IDEMPOTENCY_HEADER = 'idempotency-key';
 
 /** `sha256=<hex>` over the exact body bytes. Receivers recompute it and compare in constant time. */
 export function signBody(secret: string, body: string): string {

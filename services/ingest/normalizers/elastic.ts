@@ -38,7 +38,7 @@ import {
 } from './util.ts';
 
 /** The alert document inside a record: the record itself, its `_source`, or its `fields`. */
-export function elasticDoc(r: Obj): Obj | undefined {
+function elasticDoc(r: Obj): Obj | undefined {
   for (const doc of [r, r._source, r.fields]) {
     if (
       isObj(doc) &&
@@ -63,7 +63,7 @@ function scalar(doc: Obj, path: string): unknown {
   return Array.isArray(v) ? v[0] : v;
 }
 
-export function normalizeElastic(r: Obj): NormalizedDetection {
+function normalizeElastic(r: Obj): NormalizedDetection {
   const doc =
     elasticDoc(r) ??
     fail('missing kibana.alert.uuid and kibana.alert.rule.name: not an Elastic Security alert');

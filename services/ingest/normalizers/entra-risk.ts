@@ -28,7 +28,7 @@ import {
   toIso,
 } from './util.ts';
 
-export function isEntraRisk(r: Obj): boolean {
+function isEntraRisk(r: Obj): boolean {
   const t = r['@odata.type'];
   if (t === '#microsoft.graph.riskDetection' || t === '#microsoft.graph.servicePrincipalRiskDetection')
     return true;
@@ -84,7 +84,7 @@ const LEVEL_SEVERITY: Record<string, Severity> = {
   none: 'info',
 };
 
-export function normalizeEntraRisk(r: Obj): NormalizedDetection {
+function normalizeEntraRisk(r: Obj): NormalizedDetection {
   const id = checkId(reqId(r.id, 'id'), 'id');
   const riskEventType = reqString(r.riskEventType, 'riskEventType');
   const riskLevel = optString(r.riskLevel, 'riskLevel');

@@ -27,7 +27,7 @@ import {
   toIso,
 } from './util.ts';
 
-export function isGitHubSecretScanning(r: Obj): boolean {
+function isGitHubSecretScanning(r: Obj): boolean {
   return isObj(r.alert) && Object.hasOwn(r.alert, 'secret_type') && isObj(r.repository);
 }
 
@@ -38,7 +38,7 @@ const VALIDITY: Record<string, { confidence: number; severity: Severity }> = {
   inactive: { confidence: 0.3, severity: 'low' },
 };
 
-export function normalizeGitHubSecretScanning(r: Obj): NormalizedDetection {
+function normalizeGitHubSecretScanning(r: Obj): NormalizedDetection {
   const action = reqString(r.action, 'action');
   const alert = optObj(r.alert, 'alert')!;
   const number = optNumber(alert.number, 'alert.number');

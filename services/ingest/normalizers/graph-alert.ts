@@ -29,7 +29,7 @@ import {
   toIso,
 } from './util.ts';
 
-export function isGraphAlert(r: Obj): boolean {
+function isGraphAlert(r: Obj): boolean {
   if (r['@odata.type'] === '#microsoft.graph.security.alert') return true;
   return (
     typeof r.id === 'string' &&
@@ -61,7 +61,7 @@ const CATEGORY_KIND: Record<string, DetectionKind> = {
   Discovery: 'suspicious_api_use',
 };
 
-export function normalizeGraphAlert(r: Obj): NormalizedDetection {
+function normalizeGraphAlert(r: Obj): NormalizedDetection {
   const id = checkId(reqId(r.id, 'id'), 'id');
   const title = optString(r.title, 'title');
   const severityName = optString(r.severity, 'severity');

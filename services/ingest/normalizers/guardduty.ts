@@ -32,7 +32,7 @@ import {
   toIso,
 } from './util.ts';
 
-export function isGuardDuty(r: Obj): boolean {
+function isGuardDuty(r: Obj): boolean {
   if (r['detail-type'] === 'GuardDuty Finding') return true;
   if (r.source === 'aws.guardduty' && isObj(r.detail)) return true;
   return (
@@ -82,7 +82,7 @@ function severityOf(n: number): Severity {
   return 'info';
 }
 
-export function normalizeGuardDuty(r: Obj): NormalizedDetection {
+function normalizeGuardDuty(r: Obj): NormalizedDetection {
   const enveloped = isObj(r.detail);
   const f = enveloped ? (r.detail as Obj) : r;
   const prefix = enveloped ? 'detail.' : '';

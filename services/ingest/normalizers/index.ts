@@ -17,8 +17,6 @@ import { set } from './set.ts';
 import { splunkNotable } from './splunk-notable.ts';
 import { describe, fail, isObj } from './util.ts';
 
-export { parseRecords } from './records.ts';
-
 /**
  * Every source format, in the order `detectFormat` tries them: most specific first (each looks at
  * fields only its format has). Adding a format is a file exporting a Normalizer plus a line here.

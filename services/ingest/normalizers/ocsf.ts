@@ -38,7 +38,7 @@ import {
   token,
 } from './util.ts';
 
-export function isOcsfDetectionFinding(r: Obj): boolean {
+function isOcsfDetectionFinding(r: Obj): boolean {
   return r.class_uid === 2004 || r.class_uid === '2004';
 }
 
@@ -66,7 +66,7 @@ const ACCOUNT_PROVIDER: Record<number, string> = {
   17: 'entra',
 };
 
-export function normalizeOcsf(r: Obj): NormalizedDetection {
+function normalizeOcsf(r: Obj): NormalizedDetection {
   const findingInfo = optObj(r.finding_info, 'finding_info') ?? fail('missing finding_info');
   const uid = checkId(reqId(findingInfo.uid, 'finding_info.uid'), 'finding_info.uid');
   const metadata = optObj(r.metadata, 'metadata');

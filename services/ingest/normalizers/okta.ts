@@ -33,7 +33,7 @@ import {
   toIso,
 } from './util.ts';
 
-export function isOkta(r: Obj): boolean {
+function isOkta(r: Obj): boolean {
   return (
     typeof r.eventType === 'string' && r.uuid !== undefined && r.published !== undefined && isObj(r.actor)
   );
@@ -81,7 +81,7 @@ const OKTA_SEVERITY: Record<string, Severity> = {
   ERROR: 'high',
 };
 
-export function normalizeOkta(r: Obj): NormalizedDetection {
+function normalizeOkta(r: Obj): NormalizedDetection {
   const uuid = checkId(reqId(r.uuid, 'uuid'), 'uuid');
   const eventType = reqString(r.eventType, 'eventType');
   const occurredAt = toIso(r.published, 'published');

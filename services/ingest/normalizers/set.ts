@@ -45,7 +45,7 @@ import {
 
 export const COMPACT_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
-export function isSetClaims(r: Obj): boolean {
+function isSetClaims(r: Obj): boolean {
   return (
     isObj(r.events) &&
     (r.iss !== undefined || r.jti !== undefined) &&
@@ -135,7 +135,7 @@ function algKid(h: { alg?: string; kid?: string }): { alg?: string; kid?: string
   };
 }
 
-export async function normalizeSet(record: unknown, opts: SetOptions = {}): Promise<NormalizedDetection> {
+async function normalizeSet(record: unknown, opts: SetOptions = {}): Promise<NormalizedDetection> {
   const { claims, verified, alg, kid } = await claimsOf(record, opts);
   const iss = reqString(claims.iss, 'iss');
   const jti = checkId(reqString(claims.jti, 'jti', true), 'jti');
