@@ -106,7 +106,7 @@ export function foldAction(
           rollback: { complete: p.rollback.complete, residue: p.rollback.notes },
           guards: p.guards.map((g) => `${g.guard}: ${g.reason}`),
           consoleUrl: consoleUrl
-            ? `${consoleUrl.replace(/\/+$/, '')}/actions/${encodeURIComponent(actionId)}`
+            ? `${consoleUrl.replace(/\/+$/, '')}/cases/${encodeURIComponent(p.caseId)}`
             : null,
         };
         break;
