@@ -142,7 +142,7 @@ export class CsrfError extends TourniquetError {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** This server's own origin as the browser names it (scheme://host[:port]). */
-export function ownOrigin(request: FastifyRequest): string {
+function ownOrigin(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
 }
 
