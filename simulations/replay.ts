@@ -1,12 +1,13 @@
 import { ApprovalError, NotFoundError, TourniquetError } from '../platform/errors.ts';
 import type { IdentityRef } from '../schemas/detection.ts';
 import type { ActionType, ApprovalMode, NewEvent } from '../schemas/events.ts';
-import { BudgetLedger } from '../services/decider/core/budget.ts';
 import { CatalogueIndex } from '../services/decider/core/catalogue.ts';
 import { compilePolicy } from '../services/decider/core/compiled-policy.ts';
-import { type DeciderContext, decide, nextDeadline } from '../services/decider/core/decide.ts';
+import type { DeciderContext } from '../services/decider/core/decide.ts';
 import { DedupeTable, NO_REPEATS } from '../services/decider/core/dedupe.ts';
-import { evolve, initialState } from '../services/decider/core/evolve.ts';
+import { initialState } from '../services/decider/core/evolve.ts';
+import { DecisionLedger } from '../services/decider/core/ledger.ts';
+import { step } from '../services/decider/core/step.ts';
 import type { DeciderInput, HumanActor, IdentityState } from '../services/decider/core/types.ts';
 import type { Policy } from '../services/decider/policy/schema.ts';
 import { TimedHeap } from './heap.ts';
@@ -136,11 +137,9 @@ const ASSUMED = ['assumed', 'assumed-2'];
 /** Replays a history under a policy and returns everything the reports are computed from. */
 export function replayHistory(history: History, policy: ReplayPolicy, opts: ReplayOptions = {}): ReplayRun {
   const compiled = compilePolicy(policy.policy, policy.digest);
-  const maxWindowMs = compiled.maxWindowMs;
-  const evidenceFloor = compiled.evidenceFloor;
   const catalogue = new CatalogueIndex();
-  const budget = new BudgetLedger();
-  const ctx: DeciderContext = { policy: compiled, catalogue, budget, paused: false };
+  const ledger = new DecisionLedger();
+  const ctx: DeciderContext = ledger.context(compiled, catalogue);
   const records = history.records;
   const order = mergeOrder(records);
   const total = records.length;
@@ -303,8 +302,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     }
   };
 
-  const scheduleDeadline = (slot: Slot): void => {
-    const next = nextDeadline(slot.state);
+  const scheduleDeadline = (slot: Slot, next: number | null): void => {
     if (next === null) {
       slot.deadlineMs = Number.NaN;
     } else if (next !== slot.deadlineMs) {
@@ -313,21 +311,18 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     }
   };
 
-  const apply = (slot: Slot, input: DeciderInput, atMs: number): void => {
-    const events = decide(slot.state, input, ctx);
-    const state = slot.state;
-    const n = events.length;
-    // As the live engine folds a decision: the budget ledger sees every event, then the state does.
+  /** Decides and folds one input; returns the identity's next deadline. */
+  const apply = (slot: Slot, input: DeciderInput, atMs: number): number | null => {
+    // As the live engine folds a decision: the ledger sees every event, then the state does.
     // (`observe` reads the state before the fold: a resolved case's actions are still there.)
-    for (let i = 0; i < n; i++) {
-      const e = events[i]!;
+    const { events, deadline } = step(slot.state, input, ctx, ledger, compiled, (e) => {
       observe(slot, e, atMs);
-      budget.record(e);
       if (onEvent) onEvent(e);
-    }
-    for (let i = 0; i < n; i++) evolve(state, events[i]!, maxWindowMs, evidenceFloor);
+    });
     // A lone DetectionReceived cannot move a deadline; anything else may.
-    if (events.length > 1 || (events.length === 1 && input.type !== 'detection')) scheduleDeadline(slot);
+    if (events.length > 1 || (events.length === 1 && input.type !== 'detection'))
+      scheduleDeadline(slot, deadline);
+    return deadline;
   };
 
   /** Human commands that no longer fit (another policy, another pending action) are counted, not fatal. */
@@ -447,8 +442,10 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
         const slot = t!.slot;
         if (slot.deadlineMs !== tMs || !slot.state.identity) continue; // superseded
         slot.deadlineMs = Number.NaN;
-        apply(slot, { type: 'tick', at: iso(tMs), identity: slot.state.identity }, tMs);
-        scheduleDeadline(slot);
+        scheduleDeadline(
+          slot,
+          apply(slot, { type: 'tick', at: iso(tMs), identity: slot.state.identity }, tMs),
+        );
       } else if (aMs < untilMs || (inclusiveAnswers && aMs <= untilMs)) {
         answers.pop();
         onAnswer(a!);

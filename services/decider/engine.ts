@@ -9,11 +9,12 @@ import {
   type NewEvent,
   type RecordedEvent,
 } from '../../schemas/events.ts';
-import { BudgetLedger } from './core/budget.ts';
 import { CatalogueIndex } from './core/catalogue.ts';
 import { type CompiledPolicy, compilePolicy } from './core/compiled-policy.ts';
 import { type DeciderContext, decide, nextDeadline } from './core/decide.ts';
 import { evolve, initialState } from './core/evolve.ts';
+import { DecisionLedger } from './core/ledger.ts';
+import { applyDecision, recordDecision } from './core/step.ts';
 import type { DeciderInput, IdentityState } from './core/types.ts';
 import type { LoadedPolicy } from './policy/load.ts';
 
@@ -40,7 +41,8 @@ export class DeciderEngine {
   private readonly cache = new Map<string, Cached>();
   private readonly deadlines = new Map<string, { at: number; identity: IdentityRef }>();
   private readonly log: Logger | undefined;
-  readonly budget = new BudgetLedger();
+  /** Budgets (and whatever else spans identities), folded from every decision. */
+  readonly ledger = new DecisionLedger();
   readonly catalogue: CatalogueIndex;
   private compiled: CompiledPolicy;
   private paused = false;
@@ -96,7 +98,7 @@ export class DeciderEngine {
         types: ['ActionProposed', 'GuardTripped', 'ActionApproved', 'ActionRejected', 'ActionExpired'],
       });
       for (const e of page) {
-        this.budget.record(e);
+        this.ledger.record(e);
         if (e.type === 'ActionProposed') pending.set(e.data.actionId, e.data.identity);
         else if (e.type === 'ActionRejected' || e.type === 'ActionExpired') pending.delete(e.data.actionId);
         else if (e.type === 'ActionApproved' && e.data.final) pending.delete(e.data.actionId);
@@ -117,7 +119,7 @@ export class DeciderEngine {
   }
 
   private context(): DeciderContext {
-    return { policy: this.compiled, catalogue: this.catalogue, budget: this.budget, paused: this.paused };
+    return this.ledger.context(this.compiled, this.catalogue, this.paused);
   }
 
   private async load(identity: IdentityRef, key = identityKey(identity)): Promise<Cached> {
@@ -158,18 +160,17 @@ export class DeciderEngine {
           events,
           cached.revision,
         );
-        for (const e of events) this.budget.record(e);
         if (
           result.nextRevision ===
           (cached.revision === 'no_stream' ? -1 : cached.revision) + events.length
         ) {
-          for (const e of events)
-            evolve(cached.state, e, this.compiled.maxWindowMs, this.compiled.evidenceFloor);
+          const deadline = applyDecision(cached.state, events, this.ledger, this.compiled);
           cached.revision = result.nextRevision;
-          this.trackDeadline(key, cached);
+          this.trackDeadline(key, cached, deadline);
         } else {
           // The store answered from an identical batch it already holds (an idempotent retry of an
           // append that did land, or another writer): the stream is not "cache + this batch". Re-read.
+          recordDecision(this.ledger, events);
           this.cache.delete(key);
           this.trackDeadline(key, await this.load(identity, key));
         }
@@ -188,8 +189,7 @@ export class DeciderEngine {
     }
   }
 
-  private trackDeadline(key: string, cached: Cached): void {
-    const at = nextDeadline(cached.state);
+  private trackDeadline(key: string, cached: Cached, at = nextDeadline(cached.state)): void {
     if (at === cached.deadline) return; // unchanged: most decisions leave no approval pending
     cached.deadline = at;
     if (at === null) this.deadlines.delete(key);

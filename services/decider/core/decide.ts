@@ -13,9 +13,13 @@ import {
   SCHEMA_VERSION,
 } from '../../../schemas/events.ts';
 import type { Rule, Stage } from '../policy/schema.ts';
-import { budgetKey, type CompiledPolicy, ruleSelects } from './compiled-policy.ts';
+import { DISABLING, INHERENT_RESIDUE } from './actions.ts';
+import { ruleSelects } from './compiled-policy.ts';
+import type { DeciderContext } from './context.ts';
 import { hasSeen } from './dedupe.ts';
 import { identityTag } from './evolve.ts';
+import { GUARDS } from './guards/index.ts';
+import type { DecisionBudget, GuardContext, PlanDraft } from './guards/types.ts';
 import { parseTime } from './time.ts';
 import type {
   ActionState,
@@ -27,42 +31,7 @@ import type {
   IdentityState,
 } from './types.ts';
 
-export interface DeciderContext {
-  policy: CompiledPolicy;
-  catalogue: CatalogueView;
-  budget: BudgetView;
-  /** Kill switch: while paused nothing is auto-approved. */
-  paused: boolean;
-}
-
-const MODE_RANK: Record<ApprovalMode, number> = {
-  auto: 0,
-  analyst: 1,
-  'two-person': 2,
-  external: 3,
-  never: 4,
-};
-
-/** Actions that cut a third party off: never automatic on a partner-connected identity. */
-const REVOCATIONS: ReadonlySet<ActionType> = new Set([
-  'revoke_sessions',
-  'revoke_tokens',
-  'revoke_oauth_grant',
-  'rotate_credential',
-  'disable_account',
-  'disable_service_account',
-]);
-const DISABLING: ReadonlySet<ActionType> = new Set(['disable_account', 'disable_service_account']);
-/** What each action cannot give back on rollback, even when the provider reverts perfectly. */
-const INHERENT_RESIDUE: Partial<Record<ActionType, string>> = {
-  revoke_sessions: 'revoked sessions cannot be restored; users sign in again',
-  revoke_tokens:
-    'revoked refresh tokens and consents cannot be restored; access tokens stay valid until expiry',
-  revoke_oauth_grant: 'revoked OAuth grants must be re-consented by the user or partner',
-  rotate_credential: 'a rotated secret cannot come back; consumers need the new secret',
-  disable_account: 'sessions ended by the disable cannot be restored',
-  disable_service_account: 'sessions ended by the disable cannot be restored',
-};
+export type { DeciderContext } from './context.ts';
 
 type Draft = {
   [K in EventType]: { id: string; type: K; data: EventDataOf<K>; causationId: string | null };
@@ -231,7 +200,15 @@ function decideDetection(
   const budgetSpent: DecisionBudget = { spent: new Map(), tripped: new Set() };
   for (const p of proposals) {
     const stage = p.rule.ladder[p.stage - 1]!;
-    const plan = planAction(stage.action, stage, entry, state, ctx, atMs, budgetSpent);
+    const plan = planAction(stage.action, stage, {
+      entry,
+      state,
+      ctx,
+      atMs,
+      ruleId: p.rule.id,
+      occurredAtMs: item?.atMs ?? atMs,
+      budget: budgetSpent,
+    });
     if (plan.mode === 'never') continue;
     // One action of a type per case at a time: an identity already contained is not re-actioned.
     if (
@@ -263,157 +240,31 @@ function decideDetection(
   return out.events;
 }
 
-interface ActionPlan {
-  action: ActionType;
-  mode: ApprovalMode;
-  guards: GuardNote[];
-  rollbackNotes: string[];
+interface ActionPlan extends PlanDraft {
   rollbackComplete: boolean;
-  budgetUsed: number;
-  budgetLimit: number;
-  budgetKeys: string[];
-  trips: Array<{ key: string; limit: number; windowSeconds: number }>;
 }
 
-/** Budget use within one decision, before the ledger has seen any of it. */
-interface DecisionBudget {
-  /** Automatic actions this decision already counted per budget key. */
-  spent: Map<string, number>;
-  /** Budget keys this decision already raised GuardTripped for. */
-  tripped: Set<string>;
-}
-
-/** Applies every guard to a rule's intended action. Guards only ever make approval stricter. */
-function planAction(
-  intended: ActionType,
-  stage: Pick<Stage, 'approval'>,
-  entry: CatalogueEntry,
-  state: IdentityState,
-  ctx: DeciderContext,
-  atMs: number,
-  budgetSpent: DecisionBudget,
-): ActionPlan {
-  const g = ctx.policy.policy.guards;
-  const guards: GuardNote[] = [];
-  const rollbackNotes: string[] = [];
-  let action = intended;
-  let mode: ApprovalMode = stage.approval;
-
-  if (entry.secrets === 'unmanaged') {
-    if (action === 'rotate_credential') {
-      action = 'revoke_tokens';
-      guards.push({
-        guard: 'unmanaged_secrets',
-        effect: 'rotate_credential replaced by revoke_tokens',
-        reason: 'its secrets live outside a managed vault: a rotation cannot be distributed or undone safely',
-      });
-    }
-    rollbackNotes.push('secrets kept outside a managed vault: copies may persist and cannot be recalled');
-  }
-  if (entry.breakGlass) {
-    const floor = g.breakGlass.approval;
-    if (MODE_RANK[mode] < MODE_RANK[floor]) {
-      guards.push({
-        guard: 'break_glass',
-        effect: `approval ${mode} -> ${floor}`,
-        reason: 'break-glass identities are never acted on automatically',
-      });
-      mode = floor;
-    }
-  }
-  if (entry.thirdParty && REVOCATIONS.has(action) && mode !== 'never') {
-    guards.push({
-      guard: 'third_party',
-      effect: `approval ${mode} -> external`,
-      reason: `connected to partner ${entry.thirdParty.partner} (grant ${entry.thirdParty.grant}): revocation needs coordination`,
-    });
-    mode = 'external';
-  }
-  if (entry.consumers >= g.shared.minConsumers && mode === 'auto') {
-    guards.push({
-      guard: 'shared_identity',
-      effect: 'approval auto -> analyst',
-      reason: `shared by ${entry.consumers} consumers`,
-    });
-    mode = 'analyst';
-  }
-  if (DISABLING.has(action) && g.stagedContainment.tiers.includes(entry.tier)) {
-    const narrowedBefore =
-      state.openCase?.actions.some((a) => a.status === 'approved' && !DISABLING.has(a.action)) ?? false;
-    if (!narrowedBefore && mode === 'auto') {
-      guards.push({
-        guard: 'staged_containment',
-        effect: 'approval auto -> analyst',
-        reason: `${entry.tier} identity: disabling before a narrower stage needs an analyst`,
-      });
-      mode = 'analyst';
-    }
-  }
-  if (ctx.paused && mode === 'auto') {
-    guards.push({
-      guard: 'automation_paused',
-      effect: 'approval auto -> analyst',
-      reason: 'automation is paused (kill switch)',
-    });
-    mode = 'analyst';
-  }
-
-  let budgetUsed = 0;
-  let budgetLimit = -1;
-  const budgetKeys: string[] = [];
-  const trips: ActionPlan['trips'] = [];
-  if (mode === 'auto') {
-    for (const b of ctx.policy.budgetsFor(action)) {
-      const key = budgetKey(b, entry);
-      const used = ctx.budget.used(key, atMs, b.window * 1000) + (budgetSpent.spent.get(key) ?? 0);
-      if (budgetLimit < 0 || b.limit - used < budgetLimit - budgetUsed) {
-        budgetUsed = used;
-        budgetLimit = b.limit;
-      }
-      if (used >= b.limit) {
-        if (mode === 'auto') {
-          guards.push({
-            guard: 'blast_radius_budget',
-            effect: 'approval auto -> analyst',
-            reason: `budget ${key}: ${used} automatic actions in ${b.window}s, limit ${b.limit}`,
-          });
-          mode = 'analyst';
-        }
-        // Once per exhaustion of a key: not again while the ledger says so, nor twice in one decision
-        // (two proposals, or two budgets with the same action and scope but different windows).
-        if (!ctx.budget.tripped(key) && !budgetSpent.tripped.has(key)) {
-          budgetSpent.tripped.add(key);
-          trips.push({ key, limit: b.limit, windowSeconds: b.window });
-        }
-      }
-      // An action counts once per key, however many budgets share that key.
-      if (!budgetKeys.includes(key)) budgetKeys.push(key);
-    }
-    if (mode === 'auto') {
-      for (const key of budgetKeys) budgetSpent.spent.set(key, (budgetSpent.spent.get(key) ?? 0) + 1);
-    } else {
-      budgetKeys.length = 0;
-    }
-  }
-
-  const inherent = INHERENT_RESIDUE[action];
-  if (inherent) rollbackNotes.unshift(inherent);
-  if (entry.thirdParty)
-    rollbackNotes.push(
-      `third-party grant ${entry.thirdParty.grant} (${entry.thirdParty.partner}) is outside our control`,
-    );
-  const rollbackComplete = rollbackNotes.length === 0;
-  return {
-    action,
-    mode,
-    guards,
-    rollbackNotes,
-    rollbackComplete,
-    budgetUsed,
-    budgetLimit,
-    budgetKeys,
-    trips,
+/** Applies every guard, in order, to a rule's intended action. Guards only ever make approval stricter. */
+function planAction(intended: ActionType, stage: Pick<Stage, 'approval'>, g: GuardContext): ActionPlan {
+  const plan: PlanDraft = {
+    action: intended,
+    mode: stage.approval,
+    guards: [],
+    rollbackNotes: [],
+    budgetUsed: 0,
+    budgetLimit: -1,
+    budgetKeys: [],
+    trips: [],
+    storm: null,
   };
+  for (const guard of GUARDS) guard.apply(plan, g);
+  const inherent = INHERENT_RESIDUE[plan.action];
+  if (inherent) plan.rollbackNotes.unshift(inherent);
+  if (g.entry.thirdParty)
+    plan.rollbackNotes.push(
+      `third-party grant ${g.entry.thirdParty.grant} (${g.entry.thirdParty.partner}) is outside our control`,
+    );
+  return { ...plan, rollbackComplete: plan.rollbackNotes.length === 0 };
 }
 
 function emitProposal(
@@ -783,10 +634,19 @@ function decideManualProposal(
   }
   const existing = state.openCase?.actions ?? [];
   const entry = catalogueEntry(ctx, input.identity, atMs);
-  const plan = planAction(input.action, { approval: 'analyst' }, entry, state, ctx, atMs, {
-    spent: new Map(),
-    tripped: new Set(),
-  });
+  const plan = planAction(
+    input.action,
+    { approval: 'analyst' },
+    {
+      entry,
+      state,
+      ctx,
+      atMs,
+      ruleId: 'manual',
+      occurredAtMs: null,
+      budget: { spent: new Map(), tripped: new Set() },
+    },
+  );
   // A guard may forbid the action outright (break-glass set to never): no dead proposal is recorded.
   if (plan.mode === 'never') {
     throw new ApprovalError(

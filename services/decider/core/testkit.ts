@@ -27,11 +27,12 @@ import {
 import { ACTION_TYPES, type ActionType, type EventType, type NewEvent } from '../../../schemas/events.ts';
 import { type LoadedPolicy, loadDefaultPolicy, parsePolicy } from '../policy/load.ts';
 import { Policy, type PolicyInput } from '../policy/schema.ts';
-import { BudgetLedger } from './budget.ts';
 import { CatalogueIndex } from './catalogue.ts';
 import { type CompiledPolicy, compilePolicy } from './compiled-policy.ts';
 import { type DeciderContext, decide } from './decide.ts';
 import { evolve, initialState } from './evolve.ts';
+import { DecisionLedger } from './ledger.ts';
+import { applyDecision, type Forgetting } from './step.ts';
 import type { DeciderInput, HumanActor, IdentityState } from './types.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -182,7 +183,8 @@ export class PurityViolation extends Error {
 export class CoreRunner {
   readonly policy: CompiledPolicy;
   readonly catalogue: CatalogueIndex;
-  readonly budget = new BudgetLedger();
+  readonly ledger = new DecisionLedger();
+  readonly budget = this.ledger.budget;
   readonly states = new Map<string, IdentityState>();
   /** Every event decided so far, in order. */
   readonly events: NewEvent[] = [];
@@ -208,8 +210,13 @@ export class CoreRunner {
     else evolve(state, e, this.policy.maxWindowMs, this.policy.evidenceFloor);
   }
 
+  /** What evolve may forget: nothing with rememberAllEvidence. */
+  private get forgetting(): Forgetting | undefined {
+    return this.rememberAll ? undefined : this.policy;
+  }
+
   context(): DeciderContext {
-    return { policy: this.policy, catalogue: this.catalogue, budget: this.budget, paused: this.paused };
+    return this.ledger.context(this.policy, this.catalogue, this.paused);
   }
 
   state(identity: IdentityRef): IdentityState {
@@ -289,12 +296,10 @@ export class CoreRunner {
       throw err;
     }
     if (before && !isDeepStrictEqual(before, structuredClone(state))) throw new PurityViolation(resolved);
-    for (const e of events) {
-      this.fold(state, e);
-      this.budget.record(e);
+    applyDecision(state, events, this.ledger, this.forgetting, (e) => {
       this.events.push(e);
       this.pausedAt.push(this.paused);
-    }
+    });
     return events;
   }
 

@@ -52,8 +52,13 @@ export const Budget = z
     action: z.union([ActionType, z.literal('*')]),
     limit: z.number().int().min(0),
     window: Duration,
-    /** Counted across everything, per identity provider, or per tenant. */
-    scope: z.enum(['global', 'provider', 'tenant']).default('global'),
+    /**
+     * Counted across everything (every provider), per identity provider, per tenant, or per
+     * proposing rule (a misfiring rule spends only its own budget).
+     */
+    scope: z.enum(['global', 'provider', 'tenant', 'rule']).default('global'),
+    /** Only automatic actions proposed by these rules count against this budget (default: every rule). */
+    rules: z.array(z.string().min(1)).min(1).optional(),
   })
   .strict();
 
