@@ -206,7 +206,7 @@ function decideDetection(
       ctx,
       atMs,
       ruleId: p.rule.id,
-      occurredAtMs: item?.atMs ?? atMs,
+      occurredAtMs: item ? item.atMs : parseTime(d.occurredAt),
       budget: budgetSpent,
     });
     if (plan.mode === 'never') continue;

@@ -74,6 +74,11 @@ export const Policy = z
         approvalTtl: Duration.default(4 * 3600),
         /** After a rejection or expiry, the same action is not proposed again in the case for this long. */
         cooldown: Duration.default(3600),
+        /**
+         * A detection received longer than this after it occurred is stale: it never triggers an
+         * automatic action (an analyst decides, guard `stale`).
+         */
+        staleAfter: Duration.default(3600),
         /** How an identity missing from the catalogue is treated: assume the worst by default. */
         unknownIdentity: z
           .object({
@@ -88,6 +93,7 @@ export const Policy = z
         caseFloor: 0.3,
         approvalTtl: 14400,
         cooldown: 3600,
+        staleAfter: 3600,
         unknownIdentity: { tier: 'production', consumers: 1 },
       }),
     guards: z

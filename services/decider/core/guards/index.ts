@@ -3,6 +3,7 @@ import { blastRadiusBudget } from './blast-radius-budget.ts';
 import { breakGlass } from './break-glass.ts';
 import { sharedIdentity } from './shared-identity.ts';
 import { stagedContainment } from './staged-containment.ts';
+import { stale } from './stale.ts';
 import { thirdParty } from './third-party.ts';
 import type { Guard } from './types.ts';
 import { unmanagedSecrets } from './unmanaged-secrets.ts';
@@ -19,6 +20,7 @@ export const GUARDS: readonly Guard[] = [
   thirdParty,
   sharedIdentity,
   stagedContainment,
+  stale,
   automationPaused,
   blastRadiusBudget,
 ];
