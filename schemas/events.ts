@@ -86,6 +86,11 @@ export const EventData = {
     }),
     guards: z.array(GuardNote),
     rollback: z.object({ complete: z.boolean(), notes: z.array(z.string()) }),
+    /**
+     * The approval group a human decides this action in, with others like it: `storm:<stormId>`
+     * while the proposing rule is held by a storm, else `rule:<ruleId>`. Absent on automatic actions.
+     */
+    group: z.string().optional(),
   }),
   ActionApproved: z.object({
     ...ActionRef,
@@ -150,6 +155,33 @@ export const EventData = {
     limit: z.number().int(),
     windowSeconds: z.number().int(),
     identity: IdentityRef,
+  }),
+  /**
+   * A rule fired on many distinct identities in a short window, far above its own recent rate:
+   * its automatic actions are held (analyst approval, one grouped decision) until the storm is
+   * resolved by an analyst or subsides.
+   */
+  StormDetected: z.object({
+    stormId: z.string(),
+    ruleId: z.string(),
+    /** The source of the detection that tripped it. */
+    source: z.string(),
+    /** Distinct identities the rule fired on within the window, this one included. */
+    identityCount: z.number().int(),
+    identities: z.array(z.object({ provider: z.string(), id: z.string() })),
+    windowSeconds: z.number().int(),
+    /** The rule's usual proposals per window over the baseline period before this window. */
+    baseline: z.number(),
+    /** The identity count that trips a storm for this rule now: max(minIdentities, factor × baseline). */
+    threshold: z.number().int(),
+  }),
+  StormResolved: z.object({
+    stormId: z.string(),
+    ruleId: z.string(),
+    /** `analyst`: a human ended the hold; `subsided`: the rule's rate fell back below half the threshold. */
+    reason: z.enum(['analyst', 'subsided']),
+    by: Actor,
+    comment: z.string().max(2000).optional(),
   }),
   CoordinationRequested: z.object({
     ...ActionRef,

@@ -85,6 +85,10 @@ export interface SimAction {
   /** When the simulated executor ran it; null when it never ran. */
   executedAtMs: number | null;
   rolledBackAtMs: number | null;
+  /** The approval group a human decides it in (storm, rule or case); null for automatic actions. */
+  group: string | null;
+  /** The guards that applied to it (e.g. stale, storm_hold, blast_radius_budget). */
+  guards: string[];
 }
 
 export interface ReplayRun {
@@ -92,6 +96,10 @@ export interface ReplayRun {
   actions: SimAction[];
   detections: number;
   guardTrips: number;
+  /** StormDetected events: rules held for firing on many identities at once. */
+  storms: number;
+  /** Identity keys the rule fired on within each storm's window when it was raised, by storm id. */
+  stormIdentities: Map<string, string[]>;
   /** Identity key → first detection (decision time) of every identity with detections. */
   firstDetectionMs: Map<string, number>;
   /** Identity key → ground truth; malicious wins over benign when an identity has both. */
@@ -199,6 +207,8 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   let seq = 0;
   let detections = 0;
   let guardTrips = 0;
+  let storms = 0;
+  const stormIdentities = new Map<string, string[]>();
   let unmatchedApprovals = 0;
   let verdictsWithoutCase = 0;
   let assumedAnswers = 0;
@@ -248,6 +258,8 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
           decidedAtMs: null,
           executedAtMs: null,
           rolledBackAtMs: null,
+          group: d.group ?? null,
+          guards: d.guards.map((g) => g.guard),
         };
         actions.set(a.id, a);
         if (a.mode !== 'auto' && a.mode !== 'never' && needsAssumption(slot)) {
@@ -285,6 +297,13 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
       }
       case 'GuardTripped':
         guardTrips++;
+        return;
+      case 'StormDetected':
+        storms++;
+        stormIdentities.set(
+          e.data.stormId,
+          e.data.identities.map((i) => `${i.provider}:${i.id}`),
+        );
         return;
       case 'CaseResolved': {
         if (e.data.verdict !== 'benign') return;
@@ -493,6 +512,8 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     actions: list,
     detections,
     guardTrips,
+    storms,
+    stormIdentities,
     firstDetectionMs,
     truth,
     names,

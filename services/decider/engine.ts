@@ -95,7 +95,15 @@ export class DeciderEngine {
       const page = await this.store.readAll({
         after,
         limit: 5000,
-        types: ['ActionProposed', 'GuardTripped', 'ActionApproved', 'ActionRejected', 'ActionExpired'],
+        types: [
+          'ActionProposed',
+          'GuardTripped',
+          'StormDetected',
+          'StormResolved',
+          'ActionApproved',
+          'ActionRejected',
+          'ActionExpired',
+        ],
       });
       for (const e of page) {
         this.ledger.record(e);
@@ -111,11 +119,13 @@ export class DeciderEngine {
     await this.restoreDeadlines(identities.values());
   }
 
-  /** Control-plane events (pause/resume, catalogue changes) seen by a live subscription. */
+  /** Control-plane events (pause/resume, catalogue changes, storms resolved) seen by a live subscription. */
   applyControl(e: RecordedEvent | NewEvent): void {
     if (e.type === 'AutomationPaused') this.paused = true;
     else if (e.type === 'AutomationResumed') this.paused = false;
     else if (e.type === 'IdentityCatalogued') this.catalogue.add(e.data.entry);
+    // An analyst ending a storm's hold (the API appends it to the control stream).
+    else if (e.type === 'StormResolved') this.ledger.record(e);
   }
 
   private context(): DeciderContext {

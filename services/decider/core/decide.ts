@@ -207,6 +207,7 @@ function decideDetection(
       atMs,
       ruleId: p.rule.id,
       occurredAtMs: item ? item.atMs : parseTime(d.occurredAt),
+      source: d.source,
       budget: budgetSpent,
     });
     if (plan.mode === 'never') continue;
@@ -298,6 +299,8 @@ function emitProposal(
   });
   const proposalId = `${p.actionId}-proposed`;
   const ref = { actionId: p.actionId, caseId: p.caseId, identity: p.identity };
+  const storm = p.plan.storm;
+  if (storm) emitStorm(out, storm, p.ruleId, p.actionId, p.causationId, p.caseId);
   out.emit(
     {
       id: proposalId,
@@ -330,6 +333,7 @@ function emitProposal(
         },
         guards: p.plan.guards,
         rollback: { complete: p.plan.rollbackComplete, notes: p.plan.rollbackNotes },
+        ...(p.plan.mode === 'auto' ? {} : { group: approvalGroup(p.plan, p.ruleId, p.caseId) }),
       },
       causationId: p.causationId,
     },
@@ -384,6 +388,61 @@ function emitProposal(
         causationId: proposalId,
       },
       p.caseId,
+    );
+  }
+}
+
+/** The group a human decides a pending action in: its storm, else its rule (a manual one: its case). */
+function approvalGroup(plan: ActionPlan, ruleId: string, caseId: string): string {
+  if (plan.storm && (plan.storm.raised || plan.storm.stormId !== plan.storm.subsided)) {
+    return `storm:${plan.storm.stormId}`;
+  }
+  return ruleId === 'manual' ? `case:${caseId}` : `rule:${ruleId}`;
+}
+
+/** A storm that subsided is closed on the record before a new one is raised or the proposal held. */
+function emitStorm(
+  out: Emitter,
+  storm: NonNullable<ActionPlan['storm']>,
+  ruleId: string,
+  actionId: string,
+  causationId: string | null,
+  caseId: string,
+): void {
+  if (storm.subsided) {
+    out.emit(
+      {
+        id: `${storm.subsided}-subsided-${actionId}`,
+        type: 'StormResolved',
+        data: {
+          stormId: storm.subsided,
+          ruleId,
+          reason: 'subsided',
+          by: { kind: 'system', id: 'decider' },
+        },
+        causationId,
+      },
+      caseId,
+    );
+  }
+  if (storm.raised) {
+    out.emit(
+      {
+        id: `${storm.stormId}-detected`,
+        type: 'StormDetected',
+        data: {
+          stormId: storm.stormId,
+          ruleId,
+          source: storm.raised.source,
+          identityCount: storm.raised.identities.length,
+          identities: storm.raised.identities,
+          windowSeconds: storm.raised.windowSeconds,
+          baseline: storm.raised.baseline,
+          threshold: storm.raised.threshold,
+        },
+        causationId,
+      },
+      caseId,
     );
   }
 }
@@ -644,6 +703,7 @@ function decideManualProposal(
       atMs,
       ruleId: 'manual',
       occurredAtMs: null,
+      source: 'manual',
       budget: { spent: new Map(), tripped: new Set() },
     },
   );

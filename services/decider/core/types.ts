@@ -123,3 +123,23 @@ export interface BudgetView {
   /** Whether GuardTripped was already raised for this key and not yet cleared. */
   tripped(key: string): boolean;
 }
+
+/** A storm holding a rule's automatic actions, as the ledger knows it. */
+export interface ActiveStorm {
+  stormId: string;
+  ruleId: string;
+  /** The identity count that tripped it (the subsiding test compares against half of it). */
+  threshold: number;
+  raisedAtMs: number;
+}
+
+/** A read-only view of which identities each rule fired on, and of active storms. */
+export interface StormView {
+  active(ruleId: string): ActiveStorm | undefined;
+  /** When the rule's last storm was resolved (-Infinity if never): identities before it no longer count. */
+  resolvedAtMs(ruleId: string): number;
+  /** Distinct identities (by key) the rule proposed an action for within (fromMs, toMs]. */
+  distinctIdentities(ruleId: string, fromMs: number, toMs: number): Set<string>;
+  /** Proposals by the rule within (fromMs, toMs]. */
+  proposals(ruleId: string, fromMs: number, toMs: number): number;
+}

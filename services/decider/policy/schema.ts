@@ -62,6 +62,31 @@ export const Budget = z
   })
   .strict();
 
+/**
+ * Storm detection: a rule that fires on many distinct identities within `window`, far above its own
+ * recent rate, is a storm; its automatic actions are held until an analyst resolves it or it subsides.
+ */
+export const Storm = z
+  .object({
+    enabled: z.boolean().default(true),
+    window: Duration.default(3600),
+    /** Absolute floor: fewer distinct identities than this in a window is never a storm. */
+    minIdentities: z.number().int().min(2).default(10),
+    /** Relative: and at least this many times the rule's usual proposals per window. */
+    baselineFactor: z.number().min(1).default(5),
+    /** The rule's usual rate is measured over this period before the current window. */
+    baselinePeriod: Duration.default(7 * 86400),
+  })
+  .strict();
+
+const STORM_DEFAULTS = {
+  enabled: true,
+  window: 3600,
+  minIdentities: 10,
+  baselineFactor: 5,
+  baselinePeriod: 7 * 86400,
+};
+
 export const Policy = z
   .object({
     id: z.string().min(1),
@@ -114,6 +139,7 @@ export const Policy = z
           .strict()
           .default({ tiers: ['production'], validationWindow: 1800 }),
         budgets: z.array(Budget).default([]),
+        storm: Storm.default(STORM_DEFAULTS),
       })
       .strict()
       .default({
@@ -121,6 +147,7 @@ export const Policy = z
         shared: { minConsumers: 2 },
         stagedContainment: { tiers: ['production'], validationWindow: 1800 },
         budgets: [],
+        storm: STORM_DEFAULTS,
       }),
     rules: z.array(Rule).min(1),
   })
@@ -139,3 +166,4 @@ export type PolicyInput = z.input<typeof Policy>;
 export type Rule = z.infer<typeof Rule>;
 export type Stage = z.infer<typeof Stage>;
 export type Budget = z.infer<typeof Budget>;
+export type StormSettings = z.infer<typeof Storm>;

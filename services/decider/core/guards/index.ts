@@ -4,6 +4,7 @@ import { breakGlass } from './break-glass.ts';
 import { sharedIdentity } from './shared-identity.ts';
 import { stagedContainment } from './staged-containment.ts';
 import { stale } from './stale.ts';
+import { stormHold } from './storm-hold.ts';
 import { thirdParty } from './third-party.ts';
 import type { Guard } from './types.ts';
 import { unmanagedSecrets } from './unmanaged-secrets.ts';
@@ -22,5 +23,6 @@ export const GUARDS: readonly Guard[] = [
   stagedContainment,
   stale,
   automationPaused,
+  stormHold,
   blastRadiusBudget,
 ];

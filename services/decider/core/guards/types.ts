@@ -21,6 +21,8 @@ export interface GuardContext {
   ruleId: string;
   /** When the triggering detection happened (event time); null for a human proposal. */
   occurredAtMs: number | null;
+  /** The triggering detection's source (`manual` for a human proposal). */
+  source: string;
   budget: DecisionBudget;
 }
 
@@ -40,14 +42,16 @@ export interface PlanDraft {
 
 export interface StormNote {
   stormId: string;
-  ruleId: string;
-  /** True when this decision raises the storm (emits StormDetected). */
-  raised: boolean;
-  identities: number;
-  windowSeconds: number;
-  baseline: number;
-  threshold: number;
-  source: string;
+  /** Set when this decision raises the storm (emits StormDetected). */
+  raised: {
+    identities: Array<{ provider: string; id: string }>;
+    windowSeconds: number;
+    baseline: number;
+    threshold: number;
+    source: string;
+  } | null;
+  /** A storm of this rule that this decision found subsided (emits StormResolved first). */
+  subsided: string | null;
 }
 
 /**
