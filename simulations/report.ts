@@ -14,6 +14,8 @@ export interface ReportAction {
   approval: { mode: string; by: string | null };
   proposedAt: string;
   executedAt: string | null;
+  /** The approval group a human decided it in (storm, rule or case); absent for automatic actions. */
+  group?: string;
 }
 
 export interface ActionChange {
@@ -309,6 +311,7 @@ export function reportAction(a: SimAction): ReportAction {
     approval: { mode: a.mode, by: a.status === 'approved' ? a.approvers.join(',') : null },
     proposedAt: iso(a.proposedAtMs),
     executedAt: a.executedAtMs === null ? null : iso(a.executedAtMs),
+    ...(a.group ? { group: a.group } : {}),
   };
 }
 

@@ -86,6 +86,12 @@ describe('scenario generators', () => {
       expect(malicious).toBe(0);
       expect(benign).toBeGreaterThan(0);
       for (const s of ['vpn-travel', 'ci-burst', 'pentest', 'alert-storm']) expect(t.scenarios).toContain(s);
+    } else if (name === 'storm') {
+      expect(malicious).toBeGreaterThan(0);
+      expect(benign).toBeGreaterThan(300);
+      for (const s of ['ti-storm', 'ti-campaign', 'alert-storm', 'token-theft', 'background']) {
+        expect(t.scenarios).toContain(s);
+      }
     } else if (name === 'mixed') {
       expect(malicious).toBeGreaterThan(0);
       expect(benign).toBeGreaterThan(0);
