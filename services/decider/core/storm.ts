@@ -32,14 +32,46 @@ export class StormLedger implements StormView {
     return this.resolved.get(ruleId) ?? Number.NEGATIVE_INFINITY;
   }
 
-  distinctIdentities(ruleId: string, fromMs: number, toMs: number): Set<string> {
-    const out = new Set<string>();
-    const list = this.firings.get(ruleId);
-    if (!list) return out;
-    for (let i = firstAfter(list, fromMs); i < list.length && list[i]!.atMs <= toMs; i++) {
-      out.add(list[i]!.identity);
+  busiestWindow(ruleId: string, atMs: number, windowMs: number, notBeforeMs: number, self: string): Set<string> {
+    const list = this.firings.get(ruleId) ?? [];
+    // Firings that can share a window with `atMs`, this decision's identity among them, in time order.
+    const from = Math.max(atMs - windowMs, notBeforeMs);
+    const near: Firing[] = [];
+    let selfAdded = false;
+    for (let i = firstAfter(list, from); i < list.length && list[i]!.atMs < atMs + windowMs; i++) {
+      if (!selfAdded && list[i]!.atMs > atMs) {
+        near.push({ atMs, identity: self });
+        selfAdded = true;
+      }
+      near.push(list[i]!);
     }
-    return out;
+    if (!selfAdded) near.push({ atMs, identity: self });
+    // Every window [start, start + windowMs) containing atMs starts at a firing no later than atMs;
+    // slide it over `near`, keeping a count per identity, and remember the fullest.
+    const counts = new Map<string, number>();
+    let bestSize = 0;
+    let bestStart = 0;
+    let bestEnd = 0;
+    let end = 0;
+    for (let i = 0; i < near.length && near[i]!.atMs <= atMs; i++) {
+      const limit = near[i]!.atMs + windowMs;
+      while (end < near.length && near[end]!.atMs < limit) {
+        const id = near[end++]!.identity;
+        counts.set(id, (counts.get(id) ?? 0) + 1);
+      }
+      if (counts.size > bestSize) {
+        bestSize = counts.size;
+        bestStart = i;
+        bestEnd = end;
+      }
+      const id = near[i]!.identity;
+      const c = counts.get(id)! - 1;
+      if (c === 0) counts.delete(id);
+      else counts.set(id, c);
+    }
+    const best = new Set<string>();
+    for (let i = bestStart; i < bestEnd; i++) best.add(near[i]!.identity);
+    return best;
   }
 
   proposals(ruleId: string, fromMs: number, toMs: number): number {

@@ -138,8 +138,12 @@ export interface StormView {
   active(ruleId: string): ActiveStorm | undefined;
   /** When the rule's last storm was resolved (-Infinity if never): identities before it no longer count. */
   resolvedAtMs(ruleId: string): number;
-  /** Distinct identities (by key) the rule proposed an action for within (fromMs, toMs]. */
-  distinctIdentities(ruleId: string, fromMs: number, toMs: number): Set<string>;
+  /**
+   * The distinct identities (with `self`) of the fullest window of `windowMs` containing `atMs`, counting
+   * only firings after `notBeforeMs`. Decisions across identities do not always arrive in time order,
+   * so windows ending after `atMs` count too: no window ever holds a storm's worth unnoticed.
+   */
+  busiestWindow(ruleId: string, atMs: number, windowMs: number, notBeforeMs: number, self: string): Set<string>;
   /** Proposals by the rule within (fromMs, toMs]. */
   proposals(ruleId: string, fromMs: number, toMs: number): number;
 }

@@ -17,9 +17,13 @@ export const stormHold: Guard = {
     const self = identityKey(g.entry);
     // After a storm is resolved, only identities since then count towards the next one: an analyst
     // who ended the hold is not overruled by the same wave a moment later.
-    const fromMs = Math.max(g.atMs - windowMs, g.ctx.storms.resolvedAtMs(g.ruleId));
-    const recent = g.ctx.storms.distinctIdentities(g.ruleId, fromMs, g.atMs);
-    recent.add(self);
+    const recent = g.ctx.storms.busiestWindow(
+      g.ruleId,
+      g.atMs,
+      windowMs,
+      g.ctx.storms.resolvedAtMs(g.ruleId),
+      self,
+    );
     let storm = g.ctx.storms.active(g.ruleId);
     let subsided: string | null = null;
     if (storm && recent.size < Math.ceil(storm.threshold / 2)) {
