@@ -2,22 +2,14 @@ import type { Logger } from 'pino';
 import type { SchedulerLike } from 'rxjs';
 import { type Bus, type BusMessage, type BusSubscription, TOPICS } from '../../platform/bus/port.ts';
 import type { EventStore, Subscription } from '../../platform/eventstore/port.ts';
-import type { NormalizedDetection } from '../../schemas/detection.ts';
 import { CONTROL_STREAM, type NewEvent, SCHEMA_VERSION } from '../../schemas/events.ts';
-import type { AutomationGateway, DeciderGateway } from '../gateways.ts';
+import type { AutomationGateway, DeciderGateway } from '../../schemas/gateways.ts';
+import type { DetectionMessage, DetectionOutcome } from '../../schemas/messages.ts';
 import type { CatalogueIndex } from './core/catalogue.ts';
 import type { DeciderInput } from './core/types.ts';
 import { DeciderEngine, type DecisionResult } from './engine.ts';
 import { runDeciderPipeline } from './pipeline.ts';
 import type { LoadedPolicy } from './policy/load.ts';
-
-/** A detection as it travels on the bus: stamped with the time ingest accepted it. */
-export interface DetectionMessage {
-  at: string;
-  detection: NormalizedDetection;
-}
-
-export type DetectionOutcome = { status: 'accepted' | 'duplicate'; eventId?: string };
 
 /**
  * The decider service: consumes detections from the bus, takes human commands from the API,
