@@ -61,12 +61,49 @@ export const BlastRadius = z.object({
 });
 export type BlastRadius = z.infer<typeof BlastRadius>;
 
+/** Why a detection that opened or joined a case led to no automatic action. */
+export const NO_ACTION_CODES = [
+  'below_case_floor',
+  'no_rule',
+  'gathering',
+  'pending',
+  'cooldown',
+  'contained',
+  'validation_window',
+  'approval_required',
+  'budget',
+  'guard',
+  'stale',
+  'paused',
+  'storm_hold',
+  'monitor',
+  'never',
+] as const;
+export const NoActionReason = z.object({
+  code: z.enum(NO_ACTION_CODES),
+  /** The rule the reason is about, when it is about one. */
+  ruleId: z.string().optional(),
+  /** For people: e.g. "rule mfa-fatigue gathering evidence: 2/3 in 30m". */
+  detail: z.string(),
+});
+export type NoActionReason = z.infer<typeof NoActionReason>;
+
 const ActionRef = { actionId: z.string(), caseId: z.string(), identity: IdentityRef };
 
 export const EventData = {
   DetectionReceived: z.object({ detection: NormalizedDetection }),
   IdentityCatalogued: z.object({ entry: CatalogueEntry, by: Actor }),
   CaseOpened: z.object({ caseId: z.string(), identity: IdentityRef, detectionIds: z.array(z.string()) }),
+  /**
+   * A detection opened or joined a case and nothing was done automatically: why (each rule that
+   * could take it, and each guard that held a proposal). Recorded in the same decision.
+   */
+  NoActionTaken: z.object({
+    caseId: z.string(),
+    identity: IdentityRef,
+    detectionId: z.string(),
+    reasons: z.array(NoActionReason).min(1),
+  }),
   ActionProposed: z.object({
     ...ActionRef,
     action: ActionType,

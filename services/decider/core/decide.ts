@@ -10,6 +10,7 @@ import {
   type GuardNote,
   identityStream,
   type NewEvent,
+  type NoActionReason,
   SCHEMA_VERSION,
 } from '../../../schemas/events.ts';
 import type { Rule, Stage } from '../policy/schema.ts';
@@ -20,6 +21,7 @@ import { hasSeen } from './dedupe.ts';
 import { identityTag } from './evolve.ts';
 import { GUARDS } from './guards/index.ts';
 import type { DecisionBudget, GuardContext, PlanDraft } from './guards/types.ts';
+import { gathering, heldReasons, stageBlocked, untaken } from './no-action.ts';
 import { parseTime } from './time.ts';
 import type {
   ActionState,
@@ -149,6 +151,8 @@ function decideDetection(
   let entry: CatalogueEntry | undefined;
   let item: EvidenceItem | undefined;
   let proposals: Array<{ rule: Rule; stage: number; detectionIds: string[] }> | null = null;
+  // Why nothing happens, gathered only for a detection that joins a case or may open one.
+  let why: NoActionReason[] | null = caseId !== null || d.confidence >= policy.defaults.caseFloor ? [] : null;
   if (rules) {
     let claimed = false;
     for (const rule of rules) {
@@ -160,7 +164,10 @@ function decideDetection(
       if (rule.fallback && claimed) continue;
       if (!rule.fallback) claimed = true;
       const next = nextStage(state, rule, atMs, ctx);
-      if (next === null) continue;
+      if (next === null) {
+        if (why) why.push(stageBlocked(state, rule, atMs, ctx));
+        continue;
+      }
       item ??= {
         detectionId: d.id,
         eventId: detectionEventId,
@@ -170,14 +177,17 @@ function decideDetection(
         source: d.source,
       };
       const matched = matchingEvidence(state.evidence, item, rule, next.freshAfterMs);
-      if (!matched) continue;
+      if (!matched) {
+        if (why) why.push(gathering(state.evidence, item, rule, next.freshAfterMs));
+        continue;
+      }
       proposals ??= [];
       proposals.push({ rule, stage: next.stage, detectionIds: matched });
     }
   }
 
   const opensCase = !caseId && (d.confidence >= policy.defaults.caseFloor || proposals !== null);
-  if (!opensCase && (!caseId || proposals === null)) return [received];
+  if (!opensCase && !caseId) return [received];
   const out = new Emitter(stream, at, [received]);
   const caseNumber = state.caseSeq + (state.openCase ? 0 : 1);
   if (opensCase) {
@@ -192,15 +202,59 @@ function decideDetection(
       caseId,
     );
   }
-  if (!caseId || proposals === null || !entry) return out.events;
+  if (!caseId) return out.events;
+  if (proposals !== null && entry) {
+    why ??= [];
+    if (
+      proposeAll(out, state, d, proposals, entry, caseId, caseNumber, atMs, item, detectionEventId, ctx, why)
+    ) {
+      return out.events;
+    }
+  }
+  if (why) {
+    if (why.length === 0) why.push(untaken(d.kind, d.confidence, ctx));
+    out.emit(
+      {
+        id: `${detectionEventId}-no-action`,
+        type: 'NoActionTaken',
+        data: { caseId, identity: d.identity, detectionId: d.id, reasons: why },
+        causationId: detectionEventId,
+      },
+      caseId,
+    );
+  }
+  return out.events;
+}
 
+/**
+ * Plans and emits the proposals of one detection, noting in `why` each one that is not automatic
+ * (held by a guard, needing approval, never allowed, or already in the case). True when at least one
+ * action was approved automatically.
+ */
+function proposeAll(
+  out: Emitter,
+  state: IdentityState,
+  d: NormalizedDetection,
+  proposals: Array<{ rule: Rule; stage: number; detectionIds: string[] }>,
+  entry: CatalogueEntry,
+  caseId: string,
+  caseNumber: number,
+  atMs: number,
+  item: EvidenceItem | undefined,
+  detectionEventId: string,
+  ctx: DeciderContext,
+  why: NoActionReason[],
+): boolean {
+  const policy = ctx.policy.policy;
+  const tag = state.tag || identityTag(d.identity);
+  let anyAuto = false;
   const existing = state.openCase?.actions ?? [];
   const proposedTypes = new Set<ActionType>();
   let actionSeq = existing.length;
   const budgetSpent: DecisionBudget = { spent: new Map(), tripped: new Set() };
   for (const p of proposals) {
     const stage = p.rule.ladder[p.stage - 1]!;
-    const plan = planAction(stage.action, stage, {
+    const plan: ActionPlan = planAction(stage.action, stage, {
       entry,
       state,
       ctx,
@@ -210,14 +264,24 @@ function decideDetection(
       source: d.source,
       budget: budgetSpent,
     });
-    if (plan.mode === 'never') continue;
+    if (plan.mode === 'never') {
+      why.push({ code: 'never', ruleId: p.rule.id, detail: `rule ${p.rule.id}: ${approvalReason(plan)}` });
+      continue;
+    }
     // One action of a type per case at a time: an identity already contained is not re-actioned.
     if (
       proposedTypes.has(plan.action) ||
       existing.some((a) => a.action === plan.action && (a.status === 'pending' || a.status === 'approved'))
     ) {
+      why.push({
+        code: 'contained',
+        ruleId: p.rule.id,
+        detail: `rule ${p.rule.id}: ${plan.action} is already pending or approved in the case`,
+      });
       continue;
     }
+    if (plan.mode === 'auto') anyAuto = true;
+    else why.push(...heldReasons(plan, p.rule.id));
     proposedTypes.add(plan.action);
     actionSeq += 1;
     const actionId = `act-${tag}-${caseNumber}-${actionSeq}`;
@@ -238,7 +302,7 @@ function decideDetection(
       entry,
     });
   }
-  return out.events;
+  return anyAuto;
 }
 
 interface ActionPlan extends PlanDraft {

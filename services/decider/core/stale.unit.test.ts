@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { type HistoryLine, historyFromLines } from '../../../simulations/history.ts';
 import { replayHistory } from '../../../simulations/replay.ts';
-import { loadDefaultPolicy } from '../policy/load.ts';
 import { autoApprovals, HOUR, iso, proposals, Scenario } from '../../../test/support/decider-testkit.ts';
+import { loadDefaultPolicy } from '../policy/load.ts';
 
 const LIMIT_MS = HOUR; // the default policy's staleAfter
 

@@ -11,7 +11,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { NewEvent } from '../../../schemas/events.ts';
-import { compile, detectionInput, HOUR, MINUTE, runCoreDetailed } from '../../../test/support/decider-testkit.ts';
+import {
+  compile,
+  detectionInput,
+  HOUR,
+  MINUTE,
+  runCoreDetailed,
+} from '../../../test/support/decider-testkit.ts';
 
 const RUNS = { numRuns: Number(process.env.FC_RUNS ?? 150) };
 const PROVIDERS = ['okta', 'entra', 'github', 'aws'] as const;

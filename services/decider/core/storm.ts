@@ -32,7 +32,13 @@ export class StormLedger implements StormView {
     return this.resolved.get(ruleId) ?? Number.NEGATIVE_INFINITY;
   }
 
-  busiestWindow(ruleId: string, atMs: number, windowMs: number, notBeforeMs: number, self: string): Set<string> {
+  busiestWindow(
+    ruleId: string,
+    atMs: number,
+    windowMs: number,
+    notBeforeMs: number,
+    self: string,
+  ): Set<string> {
     const list = this.firings.get(ruleId) ?? [];
     // Firings that can share a window with `atMs`, this decision's identity among them, in time order.
     const from = Math.max(atMs - windowMs, notBeforeMs);

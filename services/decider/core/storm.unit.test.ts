@@ -4,7 +4,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type NewEvent, SCHEMA_VERSION } from '../../../schemas/events.ts';
-import { autoApprovals, HOUR, iso, MINUTE, ofType, proposals, Scenario } from '../../../test/support/decider-testkit.ts';
+import {
+  autoApprovals,
+  HOUR,
+  iso,
+  MINUTE,
+  ofType,
+  proposals,
+  Scenario,
+} from '../../../test/support/decider-testkit.ts';
 
 const devs = (n: number, prefix = 'u', provider = 'okta') =>
   Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, provider, tier: 'development' as const }));

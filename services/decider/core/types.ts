@@ -99,7 +99,13 @@ export interface StormView {
    * only firings after `notBeforeMs`. Decisions across identities do not always arrive in time order,
    * so windows ending after `atMs` count too: no window ever holds a storm's worth unnoticed.
    */
-  busiestWindow(ruleId: string, atMs: number, windowMs: number, notBeforeMs: number, self: string): Set<string>;
+  busiestWindow(
+    ruleId: string,
+    atMs: number,
+    windowMs: number,
+    notBeforeMs: number,
+    self: string,
+  ): Set<string>;
   /** Proposals by the rule within (fromMs, toMs]. */
   proposals(ruleId: string, fromMs: number, toMs: number): number;
 }
