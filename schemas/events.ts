@@ -129,6 +129,22 @@ export const EventData = {
      */
     group: z.string().optional(),
   }),
+  /**
+   * What a rule in monitor mode would have proposed: recorded and counted, never executed and never
+   * put to a human. Replay reproduces it.
+   */
+  ActionShadowed: z.object({
+    caseId: z.string(),
+    identity: IdentityRef,
+    ruleId: z.string(),
+    action: ActionType,
+    stage: z.number().int().min(1),
+    policyVersion: z.string(),
+    detectionIds: z.array(z.string()),
+    /** The approval the action would have needed after the guards. */
+    wouldNeed: ApprovalMode,
+    guards: z.array(GuardNote),
+  }),
   ActionApproved: z.object({
     ...ActionRef,
     argsDigest: z.string(),
@@ -137,8 +153,10 @@ export const EventData = {
     final: z.boolean(),
     /** The approver's own words (why), kept for the audit trail. */
     comment: z.string().max(2000).optional(),
+    /** Set when a human decided the action as part of an approval group (storm, rule or case). */
+    groupId: z.string().optional(),
   }),
-  ActionRejected: z.object({ ...ActionRef, by: Actor, reason: z.string() }),
+  ActionRejected: z.object({ ...ActionRef, by: Actor, reason: z.string(), groupId: z.string().optional() }),
   ActionExpired: z.object({ ...ActionRef, expiredAt: Timestamp }),
   /** The executor's claim on an action (first writer wins), carrying the prior state captured for rollback. */
   ExecutionClaimed: z.object({

@@ -98,6 +98,8 @@ export interface ReplayRun {
   guardTrips: number;
   /** StormDetected events: rules held for firing on many identities at once. */
   storms: number;
+  /** ActionShadowed events: what rules in monitor mode would have proposed. */
+  shadowed: number;
   /** Identity keys the rule fired on within each storm's window when it was raised, by storm id. */
   stormIdentities: Map<string, string[]>;
   /** Identity key → first detection (decision time) of every identity with detections. */
@@ -208,6 +210,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   let detections = 0;
   let guardTrips = 0;
   let storms = 0;
+  let shadowed = 0;
   const stormIdentities = new Map<string, string[]>();
   let unmatchedApprovals = 0;
   let verdictsWithoutCase = 0;
@@ -297,6 +300,9 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
       }
       case 'GuardTripped':
         guardTrips++;
+        return;
+      case 'ActionShadowed':
+        shadowed++;
         return;
       case 'StormDetected':
         storms++;
@@ -513,6 +519,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     detections,
     guardTrips,
     storms,
+    shadowed,
     stormIdentities,
     firstDetectionMs,
     truth,

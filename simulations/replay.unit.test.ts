@@ -119,6 +119,7 @@ describe('replay metrics on a hand-made day', () => {
       rolledBack: 1,
       guardTrips: 0,
       stormsDetected: 0,
+      actionsShadowed: 0,
       staleRouted: 0,
       approvalsExpired: 0,
       approvalsUnanswered: 0,

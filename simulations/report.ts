@@ -42,6 +42,8 @@ export interface ReportTotals {
   guardTrips: number;
   /** StormDetected: rules held for firing on many identities at once. */
   stormsDetected: number;
+  /** What rules in monitor mode would have proposed (ActionShadowed): never executed nor asked. */
+  actionsShadowed: number;
   /** Actions routed to a human because their detection was stale. */
   staleRouted: number;
   /** Approval requests that expired unanswered, and those still unanswered when the history ends. */
@@ -232,6 +234,7 @@ export function summarize(run: ReplayRun): RunSummary {
       rolledBack,
       guardTrips: run.guardTrips,
       stormsDetected: run.storms,
+      actionsShadowed: run.shadowed,
       staleRouted,
       approvalsExpired: approvals.expired,
       approvalsUnanswered: approvals.unanswered,

@@ -748,6 +748,8 @@ export class Projector {
           resolvedAt: null,
           detectionIds: [...detectionIds],
           actionIds: [],
+          noActions: [],
+          shadowed: 0,
           updatedPosition: e.position,
         };
         this.writeCase(c, e.position);
@@ -980,6 +982,54 @@ export class Projector {
         this.touchIdentity(d.identity, e, (v) => {
           if (v.openCaseId === d.caseId) v.openCaseId = null;
         });
+        break;
+      }
+      case 'NoActionTaken': {
+        const d = e.data;
+        audit.caseId = d.caseId;
+        audit.identityKey = identityKey(d.identity);
+        this.updateCase(e, d.caseId, (c) => {
+          c.noActions ??= [];
+          c.noActions.push({ detectionId: d.detectionId, at: e.occurredAt, reasons: d.reasons });
+        });
+        this.timeline(
+          d.caseId,
+          e,
+          `no automatic action on ${d.detectionId}: ${d.reasons.map((r) => r.detail).join('; ')}`,
+        );
+        break;
+      }
+      case 'ActionShadowed': {
+        const d = e.data;
+        audit.caseId = d.caseId;
+        audit.ruleId = d.ruleId;
+        audit.actionType = d.action;
+        audit.identityKey = identityKey(d.identity);
+        this.updateCase(e, d.caseId, (c) => {
+          c.shadowed = (c.shadowed ?? 0) + 1;
+        });
+        this.timeline(
+          d.caseId,
+          e,
+          `monitor mode: rule ${d.ruleId} would have proposed ${d.action} (stage ${d.stage}, ${d.wouldNeed})`,
+        );
+        break;
+      }
+      case 'StormDetected': {
+        const d = e.data;
+        audit.ruleId = d.ruleId;
+        this.timeline(
+          audit.caseId,
+          e,
+          `storm ${d.stormId}: rule ${d.ruleId} fired on ${d.identityCount} identities within ${d.windowSeconds}s (threshold ${d.threshold}, baseline ${d.baseline}); its automatic actions are held`,
+        );
+        break;
+      }
+      case 'StormResolved': {
+        const d = e.data;
+        audit.ruleId = d.ruleId;
+        audit.actor = actorName(d.by);
+        this.timeline(audit.caseId, e, `storm ${d.stormId} of rule ${d.ruleId} resolved (${d.reason})`);
         break;
       }
       case 'GuardTripped': {

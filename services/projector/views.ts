@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { IdentityRef } from '../../schemas/detection.ts';
-import { ActionType, Actor, ApprovalMode, BlastRadius, GuardNote } from '../../schemas/events.ts';
+import {
+  ActionType,
+  Actor,
+  ApprovalMode,
+  BlastRadius,
+  GuardNote,
+  NoActionReason,
+} from '../../schemas/events.ts';
 
 /**
  * The shapes of the projector's views, as the query API returns them and the HTTP API documents
@@ -126,6 +133,12 @@ export const CaseView = z.object({
   resolvedAt: NullableTime,
   detectionIds: z.array(z.string()),
   actionIds: z.array(z.string()),
+  /** Detections of the case that led to no automatic action, and why (NoActionTaken). */
+  noActions: z
+    .array(z.object({ detectionId: z.string(), at: Time, reasons: z.array(NoActionReason) }))
+    .default([]),
+  /** Actions a rule in monitor mode would have proposed (ActionShadowed): counted, never executed. */
+  shadowed: z.number().int().default(0),
   updatedPosition: z.number().int(),
 });
 export type CaseView = z.infer<typeof CaseView>;

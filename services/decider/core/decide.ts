@@ -162,7 +162,8 @@ function decideDetection(
       // Specific rules come first (compilePolicy orders fallbacks last); a fallback only takes
       // detections that no specific rule claims, even one still gathering evidence.
       if (rule.fallback && claimed) continue;
-      if (!rule.fallback) claimed = true;
+      // A rule in monitor mode changes nothing, not even which rule a fallback yields to.
+      if (!rule.fallback && rule.mode !== 'monitor') claimed = true;
       const next = nextStage(state, rule, atMs, ctx);
       if (next === null) {
         if (why) why.push(stageBlocked(state, rule, atMs, ctx));
@@ -254,6 +255,15 @@ function proposeAll(
   const budgetSpent: DecisionBudget = { spent: new Map(), tripped: new Set() };
   for (const p of proposals) {
     const stage = p.rule.ladder[p.stage - 1]!;
+    if (p.rule.mode === 'monitor') {
+      shadow(out, state, p, stage, entry, caseId, atMs, d, ctx, detectionEventId);
+      why.push({
+        code: 'monitor',
+        ruleId: p.rule.id,
+        detail: `rule ${p.rule.id} is in monitor mode: would have proposed ${stage.action}`,
+      });
+      continue;
+    }
     const plan: ActionPlan = planAction(stage.action, stage, {
       entry,
       state,
@@ -303,6 +313,50 @@ function proposeAll(
     });
   }
   return anyAuto;
+}
+
+/** Records what a monitor-mode rule would have proposed; spends no budget and raises no storm. */
+function shadow(
+  out: Emitter,
+  state: IdentityState,
+  p: { rule: Rule; stage: number; detectionIds: string[] },
+  stage: Stage,
+  entry: CatalogueEntry,
+  caseId: string,
+  atMs: number,
+  d: NormalizedDetection,
+  ctx: DeciderContext,
+  detectionEventId: string,
+): void {
+  const plan = planAction(stage.action, stage, {
+    entry,
+    state,
+    ctx,
+    atMs,
+    ruleId: p.rule.id,
+    occurredAtMs: parseTime(d.occurredAt),
+    source: d.source,
+    budget: { spent: new Map(), tripped: new Set() },
+  });
+  out.emit(
+    {
+      id: `${detectionEventId}-shadow-${p.rule.id}`,
+      type: 'ActionShadowed',
+      data: {
+        caseId,
+        identity: d.identity,
+        ruleId: p.rule.id,
+        action: plan.action,
+        stage: p.stage,
+        policyVersion: ctx.policy.policy.version,
+        detectionIds: p.detectionIds,
+        wouldNeed: plan.mode,
+        guards: plan.guards,
+      },
+      causationId: detectionEventId,
+    },
+    caseId,
+  );
 }
 
 interface ActionPlan extends PlanDraft {
@@ -527,6 +581,12 @@ function nextStage(
   atMs: number,
   ctx: DeciderContext,
 ): { stage: number; freshAfterMs: number } | null {
+  if (rule.mode === 'monitor') {
+    // A rule in monitor mode records once per case what it would do; nothing is approved, so no ladder.
+    return state.openCase?.shadowedRules.includes(rule.id)
+      ? null
+      : { stage: 1, freshAfterMs: Number.NEGATIVE_INFINITY };
+  }
   const actions = state.openCase?.actions;
   let last: ActionState | undefined;
   if (actions) {

@@ -28,6 +28,13 @@ export function stageBlocked(
   ctx: DeciderContext,
 ): NoActionReason {
   const ruleId = rule.id;
+  if (rule.mode === 'monitor') {
+    return {
+      code: 'monitor',
+      ruleId,
+      detail: `rule ${ruleId} is in monitor mode and already recorded what it would do in this case`,
+    };
+  }
   const last = state.openCase?.actions.findLast((a) => a.ruleId === ruleId);
   if (!last) return { code: 'contained', ruleId, detail: `rule ${ruleId}: nothing to propose` };
   if (last.status === 'pending') {

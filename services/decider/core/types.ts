@@ -30,6 +30,8 @@ export interface CaseState {
   caseId: string;
   openedAtMs: number;
   actions: ActionState[];
+  /** Rules in monitor mode that already recorded what they would have done in this case. */
+  shadowedRules: string[];
 }
 
 export interface EvidenceItem {

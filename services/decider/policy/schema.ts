@@ -43,6 +43,11 @@ export const Rule = z
     ladder: z.array(Stage).min(1),
     /** A catch-all: applies to a detection only when no other rule claims it (kind, confidence, identity match). */
     fallback: z.boolean().default(false),
+    /**
+     * `monitor`: the rule records what it would have proposed (ActionShadowed, once per case) and
+     * never executes or asks anyone; for trying a new rule on live traffic. Default `enforce`.
+     */
+    mode: z.enum(['enforce', 'monitor']).default('enforce'),
   })
   .strict();
 
