@@ -37,6 +37,7 @@ import {
 import type { SignalsView } from '../signals/transmitter.ts';
 import { type AuthConfig, Authenticator, type Principal, type Role } from './auth.ts';
 import { addRoute, ErrorBody, toHttpError } from './http.ts';
+import { registerApprovalGroupRoutes } from './routes/approval-groups.ts';
 import {
   ActionsQuery,
   ApproveBody,
@@ -98,6 +99,8 @@ export const ROUTE_ROLES: Record<string, readonly Role[] | 'public'> = {
   'POST /v1/automation/pause': ADMIN,
   'POST /v1/automation/resume': ADMIN,
   'GET /v1/actions/:id/explain': READ,
+  'GET /v1/approval-groups': READ,
+  'POST /v1/approval-groups/:groupId/decision': DECIDE,
   'GET /v1/audit/events': READ,
   'GET /v1/audit/export': AUDIT,
   'GET /v1/audit/verify': AUDIT,
@@ -345,6 +348,15 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       throw err;
     }
   };
+
+  registerApprovalGroupRoutes(app, auth, {
+    projector,
+    submit,
+    settle,
+    now,
+    roles: (key) => roles(key),
+    actingRole: (p) => actingRole(p, DECIDE),
+  });
 
   // ---------------------------------------------------------------- ingest
 

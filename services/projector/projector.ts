@@ -787,6 +787,7 @@ export class Projector {
           proposedBy,
           approvalMode: d.approval.mode,
           approvalReason: d.approval.reason,
+          group: d.group ?? null,
           expiresAt: d.approval.expiresAt,
           status: 'proposed',
           verified: false,

@@ -69,6 +69,8 @@ export const ActionView = z.object({
   proposedBy: z.string().nullable(),
   approvalMode: ApprovalMode,
   approvalReason: z.string(),
+  /** The approval group a human decides it in (storm:, rule:, case:); null when automatic. */
+  group: z.string().nullable().default(null),
   expiresAt: Time,
   status: ActionStatus,
   verified: z.boolean(),

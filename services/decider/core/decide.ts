@@ -100,9 +100,18 @@ export function decide(state: IdentityState, input: DeciderInput, ctx: DeciderCo
         input.argsDigest,
         input.at,
         input.comment,
+        input.groupId,
       );
     case 'reject':
-      return decideRejection(state, input.identity, input.actionId, input.by, input.reason, input.at);
+      return decideRejection(
+        state,
+        input.identity,
+        input.actionId,
+        input.by,
+        input.reason,
+        input.at,
+        input.groupId,
+      );
     case 'verdict':
       return decideVerdict(
         state,
@@ -672,6 +681,7 @@ function decideApproval(
   argsDigest: string | undefined,
   at: string,
   comment?: string,
+  groupId?: string,
 ): NewEvent[] {
   const a = requireAction(state, identity, actionId);
   if (a.status !== 'pending')
@@ -703,6 +713,7 @@ function decideApproval(
         by: { kind: 'human', id: by.id, ...(by.role ? { role: by.role } : {}) },
         final,
         ...(comment ? { comment } : {}),
+        ...(groupId ? { groupId } : {}),
       },
       causationId: a.proposalEventId,
     },
@@ -718,6 +729,7 @@ function decideRejection(
   by: HumanActor,
   reason: string,
   at: string,
+  groupId?: string,
 ): NewEvent[] {
   const a = requireAction(state, identity, actionId);
   if (a.status !== 'pending')
@@ -734,6 +746,7 @@ function decideRejection(
         identity: state.identity ?? identity,
         by: { kind: 'human', id: by.id, ...(by.role ? { role: by.role } : {}) },
         reason,
+        ...(groupId ? { groupId } : {}),
       },
       causationId: a.proposalEventId,
     },
