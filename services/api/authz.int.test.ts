@@ -63,6 +63,12 @@ const ENDPOINTS: Endpoint[] = [
     body: { decision: 'approve' },
     ok: 404,
   },
+  {
+    key: 'POST /v1/storms/:stormId/resolve',
+    url: '/v1/storms/storm-none/resolve',
+    body: {},
+    ok: 404,
+  },
   { key: 'GET /v1/audit/events', url: '/v1/audit/events?case=case-alice-1', ok: 200 },
   { key: 'GET /v1/audit/export', url: '/v1/audit/export?format=csv', ok: 200 },
   { key: 'GET /v1/audit/verify', url: '/v1/audit/verify', ok: 200 },

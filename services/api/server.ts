@@ -38,6 +38,7 @@ import type { SignalsView } from '../signals/transmitter.ts';
 import { type AuthConfig, Authenticator, type Principal, type Role } from './auth.ts';
 import { addRoute, ErrorBody, toHttpError } from './http.ts';
 import { registerApprovalGroupRoutes } from './routes/approval-groups.ts';
+import { registerStormRoutes } from './routes/storms.ts';
 import {
   ActionsQuery,
   ApproveBody,
@@ -101,6 +102,7 @@ export const ROUTE_ROLES: Record<string, readonly Role[] | 'public'> = {
   'GET /v1/actions/:id/explain': READ,
   'GET /v1/approval-groups': READ,
   'POST /v1/approval-groups/:groupId/decision': DECIDE,
+  'POST /v1/storms/:stormId/resolve': DECIDE,
   'GET /v1/audit/events': READ,
   'GET /v1/audit/export': AUDIT,
   'GET /v1/audit/verify': AUDIT,
@@ -357,6 +359,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     roles: (key) => roles(key),
     actingRole: (p) => actingRole(p, DECIDE),
   });
+  registerStormRoutes(app, auth, { store, automation, settle, roles: (key) => roles(key) });
 
   // ---------------------------------------------------------------- ingest
 

@@ -39,7 +39,16 @@ describe('approval groups', () => {
     projector = new Projector({ store, path: ':memory:' });
     await projector.start();
     const auth = generateAuthConfig();
-    app = await buildApi({ store, projector, ingest, decider, automation: new FakeAutomation(store), auth });
+    // The control plane as the decider service does it: the event is appended, then honoured at once.
+    const control = new FakeAutomation(store);
+    const automation = Object.assign(control, {
+      resolveStorm: async (stormId: string, ruleId: string, by: string, comment?: string) => {
+        const e = await FakeAutomation.prototype.resolveStorm.call(control, stormId, ruleId, by, comment);
+        engine.applyControl(e);
+        return e;
+      },
+    });
+    app = await buildApi({ store, projector, ingest, decider, automation, auth });
     ann = { authorization: `Bearer ${await issueToken(auth, { sub: 'ann', roles: ['analyst'] })}` };
     service = { authorization: `Bearer ${await issueToken(auth, { sub: 'siem', roles: ['service'] })}` };
   });
@@ -104,6 +113,46 @@ describe('approval groups', () => {
     }
     const after = await app.inject({ method: 'GET', url: '/v1/approval-groups', headers: ann });
     expect((after.json().items as Array<{ kind: string }>).some((g) => g.kind === 'storm')).toBe(false);
+  });
+
+  it('an analyst resolves the storm: the rule acts automatically again; resolving twice is 409', async () => {
+    await storm(11);
+    const list = (await app.inject({ method: 'GET', url: '/v1/approval-groups', headers: ann })).json();
+    const g = (list.items as Array<{ groupId: string; kind: string }>).find((x) => x.kind === 'storm')!;
+    const stormId = g.groupId.slice('storm:'.length);
+    const url = `/v1/storms/${encodeURIComponent(stormId)}/resolve`;
+    const ok = await app.inject({
+      method: 'POST',
+      url,
+      headers: ann,
+      payload: { comment: 'feed rolled back' },
+    });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toMatchObject({
+      stormId,
+      ruleId: 'known-compromise',
+      event: { type: 'StormResolved' },
+    });
+    expect((await app.inject({ method: 'POST', url, headers: ann, payload: {} })).statusCode).toBe(409);
+    const now = new Date().toISOString();
+    await app.inject({
+      method: 'POST',
+      url: '/v1/detections',
+      headers: service,
+      payload: detection(
+        'ti-after',
+        { provider: 'okta', id: 'later', type: 'human' },
+        {
+          kind: 'known_compromise',
+          confidence: 0.95,
+          occurredAt: now,
+        },
+      ),
+    });
+    const later = (
+      await app.inject({ method: 'GET', url: '/v1/actions?identity=okta:later', headers: ann })
+    ).json();
+    expect(later.items[0]).toMatchObject({ approvalMode: 'auto' });
   });
 
   it('rejecting a group needs a reason (400 naming the field); an unknown group is 404', async () => {
