@@ -155,6 +155,43 @@ describe('approval groups', () => {
     expect(later.items[0]).toMatchObject({ approvalMode: 'auto' });
   });
 
+  it('the case API and explain show why each detection led to no action ("2/3 in 30m")', async () => {
+    const mo = { provider: 'okta', id: 'mo', type: 'human' as const };
+    const t0 = Date.now();
+    for (let i = 0; i < 3; i++) {
+      const r = await app.inject({
+        method: 'POST',
+        url: '/v1/detections',
+        headers: service,
+        payload: detection(`mfa-${i}`, mo, {
+          kind: 'mfa_fatigue',
+          confidence: 0.7,
+          occurredAt: new Date(t0 + i * 60_000).toISOString(),
+        }),
+      });
+      expect(r.statusCode).toBe(202);
+    }
+    const actions = (
+      await app.inject({ method: 'GET', url: '/v1/actions?identity=okta:mo', headers: ann })
+    ).json();
+    const action = actions.items[0];
+    const c = (await app.inject({ method: 'GET', url: `/v1/cases/${action.caseId}`, headers: ann })).json();
+    expect(c.noActions.map((n: { reasons: Array<{ detail: string }> }) => n.reasons[0]!.detail)).toEqual([
+      'rule mfa-fatigue gathering evidence: 1/3 in 30m',
+      'rule mfa-fatigue gathering evidence: 2/3 in 30m',
+    ]);
+    const explained = (
+      await app.inject({ method: 'GET', url: `/v1/actions/${action.id}/explain`, headers: ann })
+    ).json();
+    expect(explained.case.noActions.map((n: { detectionId: string }) => n.detectionId)).toEqual([
+      'mfa-0',
+      'mfa-1',
+    ]);
+    expect(explained.narrative.join('\n')).toContain(
+      'no automatic action on detection mfa-1: rule mfa-fatigue gathering evidence: 2/3 in 30m',
+    );
+  });
+
   it('rejecting a group needs a reason (400 naming the field); an unknown group is 404', async () => {
     await storm(11);
     const list = (await app.inject({ method: 'GET', url: '/v1/approval-groups', headers: ann })).json();
