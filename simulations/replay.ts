@@ -7,6 +7,7 @@ import type { DeciderContext } from '../services/decider/core/decide.ts';
 import { DedupeTable, NO_REPEATS } from '../services/decider/core/dedupe.ts';
 import { initialState } from '../services/decider/core/evolve.ts';
 import { DecisionLedger } from '../services/decider/core/ledger.ts';
+import { resolveIdentity } from '../services/decider/core/resolve.ts';
 import { step } from '../services/decider/core/step.ts';
 import type { DeciderInput, HumanActor, IdentityState } from '../services/decider/core/types.ts';
 import type { Policy } from '../services/decider/policy/schema.ts';
@@ -100,6 +101,8 @@ export interface ReplayRun {
   storms: number;
   /** ActionShadowed events: what rules in monitor mode would have proposed. */
   shadowed: number;
+  /** Detection identities neither in the catalogue nor an alias of one (decided as they are). */
+  unresolvedIdentities: number;
   /** Identity keys the rule fired on within each storm's window when it was raised, by storm id. */
   stormIdentities: Map<string, string[]>;
   /** Identity key → first detection (decision time) of every identity with detections. */
@@ -229,6 +232,32 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
       slots[ix] = slot;
       slotsByTag.set(slot.state.tag, slot);
       if (!names.has(key)) names.set(key, { provider: identity.provider, id: identity.id });
+    }
+    return slot;
+  };
+
+  // Identities known only as the canonical side of aliases get slots of their own (or share the
+  // slot of the same identity when the history also names it directly).
+  let ixByKey: Map<string, number> | undefined;
+  const aliasSlots = new Map<string, Slot>();
+  const unresolvedSeen: boolean[] = new Array(keys.length);
+  let unresolved = 0;
+  const canonicalSlot = (identity: IdentityRef): Slot => {
+    const key = `${identity.provider}:${identity.id}`;
+    ixByKey ??= new Map(keys.map((k, i) => [k, i]));
+    const ix = ixByKey.get(key);
+    if (ix !== undefined) return slots[ix] ?? slotFor(ix, identity);
+    let slot = aliasSlots.get(key);
+    if (!slot) {
+      slot = {
+        key,
+        state: initialState(identity, seenTable ?? NO_REPEATS),
+        firstDetectionMs: Number.NaN,
+        deadlineMs: Number.NaN,
+      };
+      aliasSlots.set(key, slot);
+      slotsByTag.set(slot.state.tag, slot);
+      names.set(key, { provider: identity.provider, id: identity.id });
     }
     return slot;
   };
@@ -485,10 +514,21 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     const r = records[order ? order[i]! : i]!;
     if (ticks.size > 0 || answers.size > 0) drain(r.atMs, false);
     switch (r.type) {
-      case 'detection':
-        // The record has the shape of the decider's detection input: passed as is, no copy.
-        apply(slots[r.ix] ?? slotFor(r.ix, r.detection.identity), r, r.atMs);
+      case 'detection': {
+        // The record has the shape of the decider's detection input: passed as is, no copy, unless
+        // it names an alias, which is decided as its canonical identity.
+        const input = resolveIdentity(r, catalogue);
+        if (input === r) {
+          apply(slots[r.ix] ?? slotFor(r.ix, r.detection.identity), r, r.atMs);
+          if (!unresolvedSeen[r.ix] && !catalogue.lookup(r.detection.identity, r.atMs)) {
+            unresolvedSeen[r.ix] = true;
+            unresolved++;
+          }
+        } else if (input.type === 'detection') {
+          apply(canonicalSlot(input.detection.identity), input, r.atMs);
+        }
         break;
+      }
       case 'identity':
         catalogue.add(r.entry);
         break;
@@ -511,7 +551,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   }
   list.sort((x, y) => x.proposedAtMs - y.proposedAtMs || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
   const firstDetectionMs = new Map<string, number>();
-  for (const s of slots)
+  for (const s of [...slots, ...aliasSlots.values()])
     if (s && !Number.isNaN(s.firstDetectionMs)) firstDetectionMs.set(s.key, s.firstDetectionMs);
   return {
     policy: { id: policy.policy.id, version: policy.policy.version, digest: policy.digest },
@@ -520,6 +560,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     guardTrips,
     storms,
     shadowed,
+    unresolvedIdentities: unresolved,
     stormIdentities,
     firstDetectionMs,
     truth,

@@ -120,6 +120,7 @@ describe('replay metrics on a hand-made day', () => {
       guardTrips: 0,
       stormsDetected: 0,
       actionsShadowed: 0,
+      identitiesUnresolved: 0,
       staleRouted: 0,
       approvalsExpired: 0,
       approvalsUnanswered: 0,

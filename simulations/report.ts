@@ -44,6 +44,8 @@ export interface ReportTotals {
   stormsDetected: number;
   /** What rules in monitor mode would have proposed (ActionShadowed): never executed nor asked. */
   actionsShadowed: number;
+  /** Detection identities neither catalogued nor an alias of a catalogued one (decided as they are). */
+  identitiesUnresolved: number;
   /** Actions routed to a human because their detection was stale. */
   staleRouted: number;
   /** Approval requests that expired unanswered, and those still unanswered when the history ends. */
@@ -235,6 +237,7 @@ export function summarize(run: ReplayRun): RunSummary {
       guardTrips: run.guardTrips,
       stormsDetected: run.storms,
       actionsShadowed: run.shadowed,
+      identitiesUnresolved: run.unresolvedIdentities,
       staleRouted,
       approvalsExpired: approvals.expired,
       approvalsUnanswered: approvals.unanswered,

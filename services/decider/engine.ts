@@ -14,6 +14,7 @@ import { type CompiledPolicy, compilePolicy } from './core/compiled-policy.ts';
 import { type DeciderContext, decide, nextDeadline } from './core/decide.ts';
 import { evolve, initialState } from './core/evolve.ts';
 import { DecisionLedger } from './core/ledger.ts';
+import { resolveIdentity } from './core/resolve.ts';
 import { applyDecision, recordDecision } from './core/step.ts';
 import type { DeciderInput, IdentityState } from './core/types.ts';
 import type { LoadedPolicy } from './policy/load.ts';
@@ -157,7 +158,10 @@ export class DeciderEngine {
    * Decides one input and appends the result durably (`key`: its identityKey, when the caller has it). Throws typed errors for invalid commands
    * (nothing appended) and store errors (the cached state is dropped and reloaded next time).
    */
-  async handle(input: DeciderInput, key?: string): Promise<DecisionResult> {
+  async handle(received: DeciderInput, key?: string): Promise<DecisionResult> {
+    // An alias from the catalogue is decided as its canonical identity (another stream, another key).
+    const input = resolveIdentity(received, this.catalogue);
+    if (input !== received) key = undefined;
     const identity = input.type === 'detection' ? input.detection.identity : input.identity;
     key ??= identityKey(identity);
     for (let attempt = 1; ; attempt++) {

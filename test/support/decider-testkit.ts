@@ -30,6 +30,7 @@ import { type CompiledPolicy, compilePolicy } from '../../services/decider/core/
 import { type DeciderContext, decide } from '../../services/decider/core/decide.ts';
 import { evolve, initialState } from '../../services/decider/core/evolve.ts';
 import { DecisionLedger } from '../../services/decider/core/ledger.ts';
+import { resolveIdentity } from '../../services/decider/core/resolve.ts';
 import { applyDecision, type Forgetting } from '../../services/decider/core/step.ts';
 import type { DeciderInput, HumanActor, IdentityState } from '../../services/decider/core/types.ts';
 import { type LoadedPolicy, loadDefaultPolicy, parsePolicy } from '../../services/decider/policy/load.ts';
@@ -280,8 +281,9 @@ export class CoreRunner {
 
   /** Decides one input and folds the result. Refused commands throw (NotFoundError, ApprovalError). */
   step(input: KitInput): NewEvent[] {
-    const resolved = this.resolve(input);
-    if (!resolved) return [];
+    const command = this.resolve(input);
+    if (!command) return [];
+    const resolved = resolveIdentity(command, this.catalogue);
     const identity = resolved.type === 'detection' ? resolved.detection.identity : resolved.identity;
     const state = this.state(identity);
     const ctx = this.context();
