@@ -17,6 +17,8 @@
 import type { NewEvent, RecordedEvent } from '../../schemas/events.ts';
 import type {
   AppendResult,
+  ChainAnchor,
+  ChainVerdict,
   EventHandler,
   EventStore,
   ExpectedRevision,
@@ -48,9 +50,13 @@ export class CoalescingEventStore implements EventStore {
   /** Groups written as one appendMany, and groups that failed and were retried append by append. */
   readonly stats = { groups: 0, coalesced: 0, fallbacks: 0 };
 
+  /** The inner store's tamper check, when it has one. */
+  readonly verifyChain?: (opts?: { anchors?: readonly ChainAnchor[] }) => Promise<ChainVerdict>;
+
   constructor(inner: EventStore, opts: CoalescingOptions = {}) {
     this.inner = inner;
     this.name = inner.name;
+    if (inner.verifyChain) this.verifyChain = (opts) => inner.verifyChain!(opts);
     this.maxBatch = Math.max(1, opts.maxBatch ?? 2000);
   }
 

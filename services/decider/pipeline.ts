@@ -18,7 +18,7 @@ import { identityKey } from '../../schemas/detection.ts';
 import type { DeciderInput } from './core/types.ts';
 import type { DeciderEngine, DecisionResult } from './engine.ts';
 
-export interface DeciderRequest {
+interface DeciderRequest {
   input: DeciderInput;
   resolve: (result: DecisionResult) => void;
   reject: (err: unknown) => void;

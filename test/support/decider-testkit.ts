@@ -5,10 +5,12 @@
  *
  * Only tests and benchmarks import this module.
  */
+
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { digestOf } from '../../platform/digest.ts';
 import { ApprovalError, NotFoundError } from '../../platform/errors.ts';
+import type { ProviderCapabilities } from '../../schemas/capabilities.ts';
 import {
   type CatalogueEntry,
   type CatalogueEntryInput,
@@ -168,6 +170,8 @@ export interface CoreOptions {
    * evolve forget what the policy cannot count; decisions must be the same either way.
    */
   rememberAllEvidence?: boolean;
+  /** What the configured providers can undo (DeciderContext.capabilities). */
+  capabilities?: ProviderCapabilities;
 }
 
 export class PurityViolation extends Error {
@@ -196,8 +200,10 @@ export class CoreRunner {
   paused: boolean;
   private readonly assertPure: boolean;
   private readonly rememberAll: boolean;
+  private readonly capabilities: ProviderCapabilities | undefined;
 
   constructor(opts: CoreOptions = {}) {
+    this.capabilities = opts.capabilities;
     this.policy = compile(opts.policy ?? defaultCompiledPolicy());
     this.catalogue = catalogueIndex(opts.catalogue);
     this.paused = opts.paused ?? false;
@@ -217,7 +223,10 @@ export class CoreRunner {
   }
 
   context(): DeciderContext {
-    return this.ledger.context(this.policy, this.catalogue, this.paused);
+    return {
+      ...this.ledger.context(this.policy, this.catalogue, this.paused),
+      ...(this.capabilities ? { capabilities: this.capabilities } : {}),
+    };
   }
 
   state(identity: IdentityRef): IdentityState {

@@ -1,4 +1,3 @@
-import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import {
   ApprovalError,
@@ -7,12 +6,13 @@ import {
   type TourniquetError,
 } from '../../../platform/errors.ts';
 import type { DeciderInput } from '../../../schemas/decider-input.ts';
-import type { NewEvent } from '../../../schemas/events.ts';
 import type { Projector } from '../../projector/projector.ts';
 import { listActions } from '../../projector/queries.ts';
 import { ActionView } from '../../projector/views.ts';
-import type { Authenticator, Principal, Role } from '../auth.ts';
+import type { Principal } from '../auth.ts';
+import type { ApiRoutes } from '../context.ts';
 import { addRoute, ErrorBody } from '../http.ts';
+import { actingRole, DECIDE, rolesFor } from '../roles.ts';
 
 /**
  * Grouped approvals: pending approvals that share a storm, a rule or a case are one decision for a
@@ -20,20 +20,6 @@ import { addRoute, ErrorBody } from '../http.ts';
  * that action's own argument digest and carrying the group id; two-person actions still need two
  * distinct principals, one at a time.
  */
-
-export const APPROVAL_GROUP_ROUTES = {
-  'GET /v1/approval-groups': 'read',
-  'POST /v1/approval-groups/:groupId/decision': 'decide',
-} as const;
-
-export interface ApprovalGroupDeps {
-  projector: Projector;
-  submit(input: DeciderInput): Promise<NewEvent[]>;
-  settle(): Promise<void>;
-  now(): Date;
-  roles(key: keyof typeof APPROVAL_GROUP_ROUTES): readonly Role[] | 'public';
-  actingRole(p: Principal): Role;
-}
 
 export const ApprovalGroup = z.object({
   groupId: z.string(),
@@ -125,17 +111,15 @@ function ineligible(a: ActionView, p: Principal, decision: 'approve' | 'reject')
   return null;
 }
 
-export function registerApprovalGroupRoutes(
-  app: FastifyInstance,
-  auth: Authenticator,
-  deps: ApprovalGroupDeps,
-): void {
+export const approvalGroupRoutes: ApiRoutes = async (app, { ctx }) => {
+  const deps = ctx;
+  const auth = ctx.auth;
   const E = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody };
 
   addRoute(app, auth, {
     method: 'GET',
     url: '/v1/approval-groups',
-    roles: deps.roles('GET /v1/approval-groups'),
+    roles: rolesFor('GET /v1/approval-groups'),
     summary: 'Pending approvals grouped by storm, rule or case: one decision each',
     tags: ['actions'],
     response: { 200: z.object({ items: z.array(ApprovalGroup) }), ...E },
@@ -145,7 +129,7 @@ export function registerApprovalGroupRoutes(
   addRoute(app, auth, {
     method: 'POST',
     url: '/v1/approval-groups/:groupId/decision',
-    roles: deps.roles('POST /v1/approval-groups/:groupId/decision'),
+    roles: rolesFor('POST /v1/approval-groups/:groupId/decision'),
     summary: 'Approve or reject every pending action of a group as the authenticated principal',
     description:
       "Records one ActionApproved or ActionRejected per pending action of the group, each bound to its own argsDigest and carrying `groupId`. Two-person actions get this principal's approval (outcome approved_first) and still need a second, distinct principal. Actions this principal may not approve (their own proposals, ones they already approved) are skipped and listed. Each action is decided on its own identity stream: an action that stopped being pending meanwhile is listed as failed while the others stand. To decide actions individually, use /v1/actions/{id}/approve and /reject.",
@@ -158,7 +142,7 @@ export function registerApprovalGroupRoutes(
       const group = pendingGroups(deps.projector).find((g) => g.groupId === params.groupId);
       if (!group) throw new NotFoundError('approval group with pending actions', params.groupId);
       const at = deps.now().toISOString();
-      const by = { id: p.id, role: deps.actingRole(p) };
+      const by = { id: p.id, role: actingRole(p, DECIDE) };
       const results: z.infer<typeof GroupDecisionResult>['results'] = [];
       for (const a of group.actions) {
         const why = ineligible(a, p, body.decision);
@@ -215,4 +199,4 @@ export function registerApprovalGroupRoutes(
       return { groupId: group.groupId, decision: body.decision, results };
     },
   });
-}
+};

@@ -1,21 +1,11 @@
-import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../../../platform/errors.ts';
 import type { EventStore } from '../../../platform/eventstore/port.ts';
-import type { AutomationGateway } from '../../../schemas/gateways.ts';
-import type { Authenticator, Role } from '../auth.ts';
+import type { ApiRoutes } from '../context.ts';
 import { addRoute, ErrorBody } from '../http.ts';
+import { rolesFor } from '../roles.ts';
 
 /** Storms: an analyst ends the hold a storm put on its rule (the hold also ends when it subsides). */
-
-export const STORM_ROUTES = ['POST /v1/storms/:stormId/resolve'] as const;
-
-export interface StormRouteDeps {
-  store: EventStore;
-  automation: AutomationGateway;
-  settle(): Promise<void>;
-  roles(key: (typeof STORM_ROUTES)[number]): readonly Role[] | 'public';
-}
 
 const StormParams = z.strictObject({ stormId: z.string().min(1).max(300) });
 const ResolveBody = z.strictObject({ comment: z.string().trim().max(2000).optional() });
@@ -37,11 +27,12 @@ async function findStorm(store: EventStore, stormId: string) {
   return detected ? { ...detected, resolved } : undefined;
 }
 
-export function registerStormRoutes(app: FastifyInstance, auth: Authenticator, deps: StormRouteDeps): void {
-  addRoute(app, auth, {
+export const stormRoutes: ApiRoutes = async (app, { ctx }) => {
+  const deps = ctx;
+  addRoute(app, ctx.auth, {
     method: 'POST',
     url: '/v1/storms/:stormId/resolve',
-    roles: deps.roles('POST /v1/storms/:stormId/resolve'),
+    roles: rolesFor('POST /v1/storms/:stormId/resolve'),
     summary: "End a storm's hold: its rule may act automatically again",
     description:
       'Records StormResolved (reason analyst, by the authenticated principal). Only identities after it count towards the next storm of the rule. 404 for an unknown storm, 409 when it is already resolved (by an analyst or because it subsided).',
@@ -69,4 +60,4 @@ export function registerStormRoutes(app: FastifyInstance, auth: Authenticator, d
       return { stormId: params.stormId, ruleId: storm.ruleId, event: { id: e.id, type: e.type } };
     },
   });
-}
+};

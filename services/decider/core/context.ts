@@ -1,3 +1,4 @@
+import type { ProviderCapabilities } from '../../../schemas/capabilities.ts';
 import type { CompiledPolicy } from './compiled-policy.ts';
 import type { BudgetView, CatalogueView, StormView } from './types.ts';
 
@@ -9,4 +10,6 @@ export interface DeciderContext {
   storms: StormView;
   /** Kill switch: while paused nothing is auto-approved. */
   paused: boolean;
+  /** What the configured providers can undo, per identity provider (absent: not known). */
+  capabilities?: ProviderCapabilities | undefined;
 }

@@ -373,9 +373,14 @@ interface ActionPlan extends PlanDraft {
 }
 
 /** Applies every guard, in order, to a rule's intended action. Guards only ever make approval stricter. */
-function planAction(intended: ActionType, stage: Pick<Stage, 'approval'>, g: GuardContext): ActionPlan {
+function planAction(
+  intended: ActionType,
+  stage: Pick<Stage, 'approval' | 'irreversible'>,
+  g: Omit<GuardContext, 'stage'>,
+): ActionPlan {
   const plan: PlanDraft = {
     action: intended,
+    reversibility: undefined,
     mode: stage.approval,
     guards: [],
     rollbackNotes: [],
@@ -385,14 +390,18 @@ function planAction(intended: ActionType, stage: Pick<Stage, 'approval'>, g: Gua
     trips: [],
     storm: null,
   };
-  for (const guard of GUARDS) guard.apply(plan, g);
+  const context: GuardContext = { ...g, stage };
+  for (const guard of GUARDS) guard.apply(plan, context);
   const inherent = INHERENT_RESIDUE[plan.action];
   if (inherent) plan.rollbackNotes.unshift(inherent);
   if (g.entry.thirdParty)
     plan.rollbackNotes.push(
       `third-party grant ${g.entry.thirdParty.grant} (${g.entry.thirdParty.partner}) is outside our control`,
     );
-  return { ...plan, rollbackComplete: plan.rollbackNotes.length === 0 };
+  const rollbackComplete =
+    plan.rollbackNotes.length === 0 &&
+    (plan.reversibility === undefined || plan.reversibility.reversibility === 'reversible');
+  return { ...plan, rollbackComplete };
 }
 
 function emitProposal(
@@ -461,6 +470,7 @@ function emitProposal(
         guards: p.plan.guards,
         rollback: { complete: p.plan.rollbackComplete, notes: p.plan.rollbackNotes },
         ...(p.plan.mode === 'auto' ? {} : { group: approvalGroup(p.plan, p.ruleId, p.caseId) }),
+        ...(p.plan.reversibility ? { reversibility: p.plan.reversibility } : {}),
       },
       causationId: p.causationId,
     },

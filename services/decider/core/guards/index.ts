@@ -1,6 +1,7 @@
 import { automationPaused } from './automation-paused.ts';
 import { blastRadiusBudget } from './blast-radius-budget.ts';
 import { breakGlass } from './break-glass.ts';
+import { irreversible } from './irreversible.ts';
 import { sharedIdentity } from './shared-identity.ts';
 import { stagedContainment } from './staged-containment.ts';
 import { stale } from './stale.ts';
@@ -23,6 +24,7 @@ export const GUARDS: readonly Guard[] = [
   stagedContainment,
   stale,
   automationPaused,
+  irreversible,
   stormHold,
   blastRadiusBudget,
 ];

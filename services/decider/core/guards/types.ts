@@ -1,5 +1,7 @@
+import type { ProposalReversibility } from '../../../../schemas/capabilities.ts';
 import type { CatalogueEntry } from '../../../../schemas/catalogue.ts';
 import type { ActionType, ApprovalMode, GuardNote } from '../../../../schemas/events.ts';
+import type { Stage } from '../../policy/schema.ts';
 import type { DeciderContext } from '../context.ts';
 import type { IdentityState } from '../types.ts';
 
@@ -23,12 +25,16 @@ export interface GuardContext {
   occurredAtMs: number | null;
   /** The triggering detection's source (`manual` for a human proposal). */
   source: string;
+  /** The ladder stage being proposed (its approval and whether it accepts irreversible actions). */
+  stage: Pick<Stage, 'approval' | 'irreversible'>;
   budget: DecisionBudget;
 }
 
 /** The action being planned; guards read and tighten it in order. */
 export interface PlanDraft {
   action: ActionType;
+  /** What the acting provider can undo of `action`, when its capabilities are known (set by the irreversible guard). */
+  reversibility: ProposalReversibility | undefined;
   mode: ApprovalMode;
   guards: GuardNote[];
   rollbackNotes: string[];
