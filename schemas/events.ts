@@ -63,7 +63,7 @@ export const BlastRadius = z.object({
 export type BlastRadius = z.infer<typeof BlastRadius>;
 
 /** Why a detection that opened or joined a case led to no automatic action. */
-export const NO_ACTION_CODES = [
+const NO_ACTION_CODES = [
   'below_case_floor',
   'no_rule',
   'gathering',

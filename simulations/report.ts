@@ -75,10 +75,10 @@ export interface ReportMetrics {
   benignActionedBy: { auto: number; approved: number; severity: Record<ActionSeverity, number> };
 }
 
-export type ActionSeverity = 'low' | 'medium' | 'high';
+type ActionSeverity = 'low' | 'medium' | 'high';
 
 /** How disruptive an action is for a benign identity: narrow and self-healing, costly, or outage. */
-export const ACTION_SEVERITY: Record<string, ActionSeverity> = {
+const ACTION_SEVERITY: Record<string, ActionSeverity> = {
   revoke_sessions: 'low',
   revoke_tokens: 'low',
   force_step_up: 'low',

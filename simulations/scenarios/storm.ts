@@ -12,7 +12,7 @@ import {
 import { PARTS } from './mixed.ts';
 
 /** Where the storm's detections say they come from: a threat-intel feed matched against sign-ins. */
-export const STORM_SOURCE = 'threatintel';
+const STORM_SOURCE = 'threatintel';
 export const STORM_SCENARIO = 'ti-storm';
 export const CAMPAIGN_SCENARIO = 'ti-campaign';
 

@@ -21,7 +21,7 @@ import { actingRole, DECIDE, rolesFor } from '../roles.ts';
  * distinct principals, one at a time.
  */
 
-export const ApprovalGroup = z.object({
+const ApprovalGroup = z.object({
   groupId: z.string(),
   /** storm: held by a storm; rule: pending approvals of one rule; case: an analyst's own proposal. */
   kind: z.enum(['storm', 'rule', 'case', 'action']),
@@ -31,9 +31,9 @@ export const ApprovalGroup = z.object({
   oldestProposedAt: z.string(),
   actions: z.array(ActionView),
 });
-export type ApprovalGroup = z.infer<typeof ApprovalGroup>;
+type ApprovalGroup = z.infer<typeof ApprovalGroup>;
 
-export const GroupDecisionBody = z
+const GroupDecisionBody = z
   .strictObject({
     decision: z.enum(['approve', 'reject']),
     /** Recorded on every ActionApproved; the reason of every ActionRejected (required to reject). */
@@ -47,7 +47,7 @@ export const GroupDecisionBody = z
 
 const GroupParams = z.strictObject({ groupId: z.string().min(1).max(300) });
 
-export const GroupDecisionResult = z.object({
+const GroupDecisionResult = z.object({
   groupId: z.string(),
   decision: z.enum(['approve', 'reject']),
   results: z.array(
@@ -83,7 +83,7 @@ function pendingActions(projector: Projector): ActionView[] {
   return out.reverse();
 }
 
-export function pendingGroups(projector: Projector): ApprovalGroup[] {
+function pendingGroups(projector: Projector): ApprovalGroup[] {
   const byGroup = new Map<string, ActionView[]>();
   for (const a of pendingActions(projector)) {
     const g = groupOf(a);

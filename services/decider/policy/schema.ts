@@ -79,7 +79,7 @@ export const Budget = z
  * Storm detection: a rule that fires on many distinct identities within `window`, far above its own
  * recent rate, is a storm; its automatic actions are held until an analyst resolves it or it subsides.
  */
-export const Storm = z
+const Storm = z
   .object({
     enabled: z.boolean().default(true),
     window: Duration.default(3600),
@@ -179,4 +179,3 @@ export type PolicyInput = z.input<typeof Policy>;
 export type Rule = z.infer<typeof Rule>;
 export type Stage = z.infer<typeof Stage>;
 export type Budget = z.infer<typeof Budget>;
-export type StormSettings = z.infer<typeof Storm>;

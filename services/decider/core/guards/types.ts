@@ -46,7 +46,7 @@ export interface PlanDraft {
   storm: StormNote | null;
 }
 
-export interface StormNote {
+interface StormNote {
   stormId: string;
   /** Set when this decision raises the storm (emits StormDetected). */
   raised: {
