@@ -126,7 +126,11 @@ function whyNothingYet(c: CaseDetail, automation: AutomationView, now: number): 
     reasons.push(
       html`Automation is paused (by ${actorText(automation.by)}: ${automation.reason ?? ''}): nothing is approved automatically.`,
     );
-  if (c.actions.length === 0)
+  // the decider's own reasons, per detection that led to no automatic action (NoActionTaken)
+  for (const n of c.noActions)
+    for (const r of n.reasons)
+      reasons.push(html`${r.detail} <small class="muted">(detection ${n.detectionId})</small>`);
+  if (c.actions.length === 0 && c.noActions.length === 0)
     reasons.push(
       html`No rule has proposed an action yet: ${c.detections.length} detection${c.detections.length === 1 ? '' : 's'} (${[...new Set(c.detections.map((d) => `${d.kind} ${d.confidence.toFixed(2)}`))].join(', ')}) ${c.detections.length === 1 ? 'has' : 'have'} not met a rule's threshold (minimum confidence, count within a window, distinct sources) of policy ${automation.policy ? `${automation.policy.policyId}@${automation.policy.version}` : '(none active)'}.`,
     );

@@ -11,8 +11,9 @@ import { args, caseLink, identityLink, list, mayDecide, relative, time } from '.
  * action is still approved or rejected by its own request and recorded on its own.
  */
 
+/** The approval group the decider gave the action (storm:, rule:, case:), decided as one in the queue. */
 function groupKey(a: ActionView): string {
-  return `${a.ruleId}|${a.type}|${a.stage}|${a.approvalMode}`;
+  return a.group ?? `rule:${a.ruleId}`;
 }
 
 function proposer(a: ActionView): string {
@@ -152,9 +153,16 @@ export function queueBody(
   const sections = groups.map((list) => {
     const first = list[0]!;
     const k = groupKey(first);
-    return html`<section class="group" data-group="${k}" aria-label="${first.ruleId}: ${first.type}, stage ${first.stage}">
-<h2>${first.ruleId} → ${first.type} <small>stage ${first.stage}, ${first.approvalMode}, ${list.length} pending</small>
-${mayDecide(p) && list.length > 1 ? html`<button type="button" class="link select-group" data-group="${k}">Select all shown</button>` : ''}</h2>
+    const kinds = [...new Set(list.map((a) => `${a.type} (stage ${a.stage}, ${a.approvalMode})`))].join(', ');
+    const whole =
+      mayDecide(p) && first.group
+        ? html`<button type="button" class="group-decide primary" data-group-id="${first.group}" data-decision="approve">Approve all ${list.length}</button>
+<button type="button" class="group-decide danger" data-group-id="${first.group}" data-decision="reject">Reject all ${list.length}</button>`
+        : '';
+    return html`<section class="group" data-group="${k}" aria-label="Group ${k}">
+<h2>${k} <small>${kinds}; ${list.length} pending</small></h2>
+<div class="group-tools">${whole}
+${mayDecide(p) && list.length > 1 ? html`<button type="button" class="link select-group" data-group="${k}">Select all shown</button>` : ''}</div>
 ${cardsOf(list)}
 </section>`;
   });

@@ -101,7 +101,7 @@ describe.skipIf(unavailable !== null)('console in Chromium', () => {
     // when the card appears, by the page's clock (same machine as the server's)
     await js(
       ann.page,
-      `new MutationObserver((_, o) => { if (document.querySelector('#queue .approval[data-group^="analyst-review"]')) { window.cardSeenAt = Date.now(); o.disconnect(); } }).observe(document.getElementById('queue'), { childList: true, subtree: true })`,
+      `new MutationObserver((_, o) => { if (document.querySelector('#queue .approval[data-group="rule:analyst-review"]')) { window.cardSeenAt = Date.now(); o.disconnect(); } }).observe(document.getElementById('queue'), { childList: true, subtree: true })`,
     );
     await sendDetections(cs, [
       detection('live-1', { provider: 'okta', id: 'alice@example.com', type: 'human' }),
@@ -149,10 +149,10 @@ describe.skipIf(unavailable !== null)('console in Chromium', () => {
         { kind: 'privilege_escalation', confidence: 0.92, title: 'Build role attached AdministratorAccess' },
       ),
     ]);
-    await ann.page.waitForSelector('#queue .approval[data-group*="two-person"]');
+    await ann.page.waitForSelector('#queue .approval[data-group="rule:privilege-escalation"]');
     const id = await js<string>(
       ann.page,
-      `document.querySelector('#queue .approval[data-group*="two-person"]').dataset.action`,
+      `document.querySelector('#queue .approval[data-group="rule:privilege-escalation"]').dataset.action`,
     );
     const sel = `#action-${id}`;
     await ann.page.click(`${sel} button[value="approve"]`);
@@ -398,6 +398,32 @@ fetch(${JSON.stringify(approveUrl)}, { method: 'POST', credentials: 'include', m
     }>(cs, 'root', 'GET', `/v1/audit/events?type=ActionApproved&actor=ben`);
     const perAction = approvals.json.items.filter((e) => ids.includes(e.index.actionId));
     expect(perAction.map((e) => e.index.actionId).sort()).toEqual([...ids].sort());
+  });
+
+  it('a whole approval group decided at once through the grouped-approval API', async () => {
+    const ann = await open('ann');
+    await ann.page.goto(`${cs.url}/`);
+    await waitForFeed(ann.page);
+    const app = (id: string) => ({ provider: 'entra', id, type: 'oauth_app' as const });
+    await sendDetections(cs, [
+      detection('oa-1', app('app-one'), { kind: 'suspicious_api_use', confidence: 0.9 }),
+      detection('oa-2', app('app-one'), { kind: 'suspicious_api_use', confidence: 0.9 }),
+      detection('oa-3', app('app-two'), { kind: 'suspicious_api_use', confidence: 0.9 }),
+      detection('oa-4', app('app-two'), { kind: 'suspicious_api_use', confidence: 0.9 }),
+    ]);
+    const group = '.group[data-group="rule:oauth-app-abuse"]';
+    await ann.page.waitForFunction(`document.querySelectorAll('${group} .approval').length === 2`);
+    await ann.page.type('#bulk-comment', 'partner confirmed both apps were abused');
+    await ann.page.click(`${group} .group-decide[data-decision="approve"]`);
+    await ann.page.waitForFunction(
+      `document.getElementById('bulk-result')?.textContent.includes('2 approved')`,
+    );
+    await ann.page.waitForSelector(group, { hidden: true });
+    for (const id of ['app-one', 'app-two']) {
+      const [a] = await actionsOf(cs, `entra:${id}`);
+      expect(a!.approvers).toEqual(['ann']);
+      expect(a!.status).not.toBe('proposed');
+    }
   });
 
   it('cases: the triage list filters and sorts in place', async () => {

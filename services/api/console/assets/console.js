@@ -141,7 +141,31 @@
       for (const c of document.querySelectorAll(`.group[data-group="${CSS.escape(t.dataset.group)}"] input.select`))
         c.checked = true;
     } else if (t.id === 'verify-chain') void verifyChain(t);
+    else if (t.classList.contains('group-decide')) void decideGroup(t.dataset.groupId, t.dataset.decision);
   });
+
+  // A whole approval group in one request (POST /v1/approval-groups/{id}/decision): the API records
+  // one decision per action, each bound to its own arguments.
+  async function decideGroup(groupId, decision) {
+    const comment = document.getElementById('bulk-comment')?.value.trim() ?? '';
+    const out = document.getElementById('bulk-result');
+    if (decision === 'reject' && !comment) return setResult(out, 'A reason is required to reject: write it in the comment.', false);
+    try {
+      const r = await api('POST', `/v1/approval-groups/${encodeURIComponent(groupId)}/decision`, {
+        decision,
+        ...(comment ? { comment } : {}),
+      });
+      const counts = {};
+      for (const x of r.results) counts[x.outcome] = (counts[x.outcome] ?? 0) + 1;
+      const text = Object.entries(counts)
+        .map(([k, n]) => `${n} ${k.replace('_', ' ')}`)
+        .join(', ');
+      setResult(out, `Group ${groupId}: ${text}.`, !counts.failed);
+      for (const x of r.results) refreshCard(x.actionId);
+    } catch (err) {
+      setResult(out, `Refused: ${err.message}`, false);
+    }
+  }
 
   // Lazy details: evidence and the explain narrative load when a card is opened.
   document.addEventListener(
@@ -224,11 +248,27 @@
       group = document.createElement('section');
       group.className = 'group';
       group.dataset.group = key;
-      const [rule, type, stage, mode] = key.split('|');
-      group.setAttribute('aria-label', `${rule}: ${type}, stage ${stage}`);
+      group.setAttribute('aria-label', `Group ${key}`);
       const h = document.createElement('h2');
-      h.textContent = `${rule} → ${type} (stage ${stage}, ${mode})`;
+      h.textContent = key;
       group.append(h);
+      if (card.querySelector('form.decide')) {
+        const tools = document.createElement('div');
+        tools.className = 'group-tools';
+        for (const [decision, label, cls] of [
+          ['approve', 'Approve all', 'primary'],
+          ['reject', 'Reject all', 'danger'],
+        ]) {
+          const b = document.createElement('button');
+          b.type = 'button';
+          b.className = `group-decide ${cls}`;
+          b.dataset.groupId = key;
+          b.dataset.decision = decision;
+          b.textContent = label;
+          tools.append(b);
+        }
+        group.append(tools);
+      }
       queue.prepend(group);
     }
     group.append(card);
