@@ -245,6 +245,8 @@ describe.skipIf(unavailable !== null)('console in Chromium', () => {
     expect(await text(audrey.page, `#action-${dave!.id}`)).toContain('revoke_sessions');
     await audrey.page.goto(`${cs.url}/cases/${dave!.caseId}`);
     expect(await js<number>(audrey.page, `document.querySelectorAll('#verdict-form').length`)).toBe(0);
+    // dave's detection (confidence 0.4) led to no automatic action: the decider's reason is shown
+    expect(await text(audrey.page, '.why')).toContain('(detection dave-1)');
     await audrey.page.goto(`${cs.url}/automation`);
     expect(await js<number>(audrey.page, `document.querySelectorAll('#automation-form').length`)).toBe(0);
 
