@@ -129,6 +129,31 @@ describe('approval facts folded from events', () => {
     });
   });
 
+  it('shows what the acting provider can undo, before approval', () => {
+    const proposed = history[1]!;
+    const withProvider = [
+      history[0]!,
+      {
+        ...proposed,
+        data: {
+          ...(proposed.data as Record<string, unknown>),
+          reversibility: {
+            provider: 'aws',
+            type: 'aws',
+            reversibility: 'irreversible',
+            residue: ['removing the deny would revive the stolen sessions'],
+          },
+        },
+      } as RecordedEvent,
+    ];
+    const { facts, outcome } = foldAction(withProvider, 'act-1')!;
+    expect(facts.provider).toMatchObject({ type: 'aws', reversibility: 'irreversible' });
+    const blocks = JSON.stringify(slackBlocks(facts, outcome));
+    expect(blocks).toContain('irreversible on aws');
+    expect(blocks).toContain('removing the deny would revive the stolen sessions');
+    expect(foldAction(history, 'act-1')!.facts.provider).toBeNull();
+  });
+
   it('ignores other actions and says nothing about an action never proposed', () => {
     expect(foldAction(history, 'act-2')).toBeUndefined();
   });
