@@ -5,8 +5,11 @@
  * on every page. Every session fails the test on a page error, a console error, a failed request
  * or an HTTP error the test did not provoke on purpose. Screenshots go to docs/console/.
  */
+import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -28,7 +31,11 @@ import {
 const unavailable = chromiumUnavailableReason();
 if (unavailable) console.warn(`[console.e2e] SKIPPED: ${unavailable}`);
 
-const SHOTS = fileURLToPath(new URL('../../../docs/console/', import.meta.url));
+// Screenshots are taken on every run; they replace the ones in docs/console/ only when asked
+// (TOURNIQUET_CONSOLE_SCREENSHOTS=1), so a test run leaves the checkout clean.
+const SHOTS = process.env.TOURNIQUET_CONSOLE_SCREENSHOTS
+  ? fileURLToPath(new URL('../../../docs/console/', import.meta.url))
+  : `${mkdtempSync(join(tmpdir(), 'tq-console-shots-'))}/`;
 const AXE = fileURLToPath(new URL('../../../node_modules/axe-core/axe.min.js', import.meta.url));
 
 /** Runs a snippet in the page (a string: this project compiles without DOM types). */
