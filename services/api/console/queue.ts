@@ -150,7 +150,13 @@ export function queueBody(
         now,
       );
     });
+  // groups whose cards all come later are added by the page with their cards (a storm can make
+  // hundreds of one-action groups: their headers would outweigh the first cards)
   const sections = groups.map((list) => {
+    if (shown >= FIRST_CARDS) {
+      for (const a of list) later.push(a.id);
+      return '';
+    }
     const first = list[0]!;
     const k = groupKey(first);
     const kinds = [...new Set(list.map((a) => `${a.type} (stage ${a.stage}, ${a.approvalMode})`))].join(', ');

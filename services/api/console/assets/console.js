@@ -240,7 +240,7 @@
     }
   }
 
-  function insertCard(queue, card) {
+  function insertCard(queue, card, atEnd = false) {
     document.getElementById('queue-empty')?.remove();
     const key = card.dataset.group;
     let group = [...queue.querySelectorAll('.group')].find((g) => g.dataset.group === key);
@@ -269,7 +269,8 @@
         }
         group.append(tools);
       }
-      queue.prepend(group);
+      if (atEnd) queue.append(group);
+      else queue.prepend(group);
     }
     group.append(card);
   }
@@ -308,7 +309,7 @@
       const tpl = document.createElement('template');
       tpl.innerHTML = res.body;
       for (const card of [...tpl.content.querySelectorAll('.approval')])
-        if (notYetLoaded.has(card.dataset.action) && !document.getElementById(card.id)) insertCard(queue, card);
+        if (notYetLoaded.has(card.dataset.action) && !document.getElementById(card.id)) insertCard(queue, card, true);
       for (const id of chunks[i]) notYetLoaded.delete(id);
       more.textContent = notYetLoaded.size ? `Loading ${notYetLoaded.size} more…` : '';
     }
