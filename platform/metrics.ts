@@ -90,7 +90,7 @@ export function observeDecisionLatency(
 export function recordExecutorError(
   provider: string,
   code: string,
-  phase: 'apply' | 'verify' | 'rollback',
+  phase: 'apply' | 'verify' | 'rollback' | 'feedback',
 ): void {
   executorErrors.inc({ provider, code, phase, final: 'false' });
 }

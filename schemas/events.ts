@@ -198,6 +198,17 @@ const EventData = {
     residue: z.array(z.string()),
     complete: z.boolean(),
   }),
+  /**
+   * The analysts' verdict told to the provider's own detection (Okta user risk, Entra confirm
+   * compromised / dismiss), by the executor, in stream feedback-<caseId>: each call and its outcome.
+   */
+  ProviderFeedbackSent: z.object({
+    caseId: z.string(),
+    identity: IdentityRef,
+    verdict: z.enum(['benign', 'malicious']),
+    provider: z.string(),
+    calls: z.array(z.object({ call: z.string(), ok: z.boolean(), detail: z.string() })),
+  }),
   CaseResolved: z.object({
     caseId: z.string(),
     identity: IdentityRef,
@@ -290,6 +301,10 @@ export function identityStream(identity: { provider: string; id: string }): stri
 }
 export function actionStream(actionId: string): string {
   return `action-${actionId}`;
+}
+/** Where the executor records the verdict feedback it sent to a provider for a case. */
+export function feedbackStream(caseId: string): string {
+  return `feedback-${caseId}`;
 }
 export const CONTROL_STREAM = 'control-automation';
 export const POLICY_STREAM = 'control-policy';

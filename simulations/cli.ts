@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TourniquetError } from '../platform/errors.ts';
 import { SqliteEventStore } from '../platform/eventstore/sqlite.ts';
+import type { ProviderCapabilities } from '../schemas/capabilities.ts';
 import { parseDuration } from '../services/decider/policy/duration.ts';
 import { type LoadedPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
 import {
@@ -36,6 +37,8 @@ export interface ReplayCliOptions {
   approvalRate?: number | string;
   /** Simulated executor latency, e.g. "30s" (default 0). */
   executionLatency?: string;
+  /** What the providers can undo (from a providers file): proposals and the report carry it. */
+  capabilities?: ProviderCapabilities;
   stdout: Out;
   stderr: Out;
 }
@@ -203,6 +206,7 @@ export async function runReplayCli(opts: ReplayCliOptions): Promise<number> {
     const policy = loadPolicy(opts.policy);
     const baseline = opts.baseline ? loadPolicy(opts.baseline) : undefined;
     const replay = replayOptions(opts);
+    if (opts.capabilities) replay.capabilities = opts.capabilities;
     const history = await loadHistory(opts.history, Boolean(opts.skipInvalid), opts.stderr);
     const progress = progressLine(opts.stderr, 'replay');
     const details = replayWithDetails({

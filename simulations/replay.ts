@@ -1,4 +1,5 @@
 import { ApprovalError, NotFoundError, TourniquetError } from '../platform/errors.ts';
+import type { ProviderCapabilities, Reversibility } from '../schemas/capabilities.ts';
 import type { IdentityRef } from '../schemas/detection.ts';
 import type { ActionType, ApprovalMode, NewEvent } from '../schemas/events.ts';
 import { CatalogueIndex } from '../services/decider/core/catalogue.ts';
@@ -57,6 +58,8 @@ export interface ReplayOptions {
   approvalRate?: number;
   /** Simulated executor latency: an approved action executes this long after its final approval (default 0). */
   executionLatencySeconds?: number;
+  /** What the providers would undo (DeciderContext.capabilities): replayed proposals carry it. */
+  capabilities?: ProviderCapabilities | undefined;
   /** Every decider event, in decision order (the fidelity test compares them with a live run). */
   onEvent?: (event: NewEvent) => void;
   /** Called every few thousand inputs and at the end. */
@@ -85,6 +88,8 @@ export interface SimAction {
   /** When the simulated executor ran it; null when it never ran. */
   executedAtMs: number | null;
   rolledBackAtMs: number | null;
+  /** What the acting provider can undo of it, when the replay was given the providers' capabilities. */
+  reversibility?: Reversibility;
   /** The approval group a human decides it in (storm, rule or case); null for automatic actions. */
   group: string | null;
   /** The guards that applied to it (e.g. stale, storm_hold, blast_radius_budget). */
@@ -151,7 +156,10 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   const compiled = compilePolicy(policy.policy, policy.digest);
   const catalogue = new CatalogueIndex();
   const ledger = new DecisionLedger();
-  const ctx: DeciderContext = ledger.context(compiled, catalogue);
+  const ctx: DeciderContext = {
+    ...ledger.context(compiled, catalogue),
+    ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
+  };
   const records = history.records;
   const order = mergeOrder(records);
   const total = records.length;
@@ -289,6 +297,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
           decidedAtMs: null,
           executedAtMs: null,
           rolledBackAtMs: null,
+          ...(d.reversibility ? { reversibility: d.reversibility.reversibility } : {}),
           group: d.group ?? null,
           guards: d.guards.map((g) => g.guard),
         };

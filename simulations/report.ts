@@ -14,6 +14,8 @@ export interface ReportAction {
   approval: { mode: string; by: string | null };
   proposedAt: string;
   executedAt: string | null;
+  /** What the acting provider can undo of it (replayed with --providers). */
+  reversibility?: string;
   /** The approval group a human decided it in (storm, rule or case); absent for automatic actions. */
   group?: string;
 }
@@ -307,7 +309,7 @@ function approvalLoad(actions: readonly SimAction[]) {
   return { expired, unanswered, peakHour, decisionsPeakHour, decisions };
 }
 
-function reportAction(a: SimAction): ReportAction {
+export function reportAction(a: SimAction): ReportAction {
   return {
     id: a.id,
     type: a.type,
@@ -317,6 +319,7 @@ function reportAction(a: SimAction): ReportAction {
     approval: { mode: a.mode, by: a.status === 'approved' ? a.approvers.join(',') : null },
     proposedAt: iso(a.proposedAtMs),
     executedAt: a.executedAtMs === null ? null : iso(a.executedAtMs),
+    ...(a.reversibility ? { reversibility: a.reversibility } : {}),
     ...(a.group ? { group: a.group } : {}),
   };
 }

@@ -107,7 +107,13 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     : staticAuthSource(deps.auth);
   const app = createServer(log, deps.bodyLimitBytes ?? 1024 * 1024);
   // Console sessions first: their hook authenticates cookie requests ahead of every route's check.
-  await registerConsole(app, { auth: () => auth, sessions: deps.consoleSessions });
+  await registerConsole(app, {
+    store,
+    projector,
+    auth: () => auth,
+    sessions: deps.consoleSessions,
+    now: deps.now,
+  });
   await app.register(swagger, OPENAPI);
   const now = deps.now ?? (() => new Date());
   const settle = settleFn(store, projector, deps.settleTimeoutMs ?? 10_000, log);

@@ -8,6 +8,7 @@ import {
   ApprovalMode,
   actionStream,
   BlastRadius,
+  feedbackStream,
   GuardNote,
   identityStream,
   NoActionReason,
@@ -127,6 +128,12 @@ export const Explanation = z.object({
   }),
   /** What could NOT be restored: the rollback's residue (empty until rolled back). */
   residue: z.array(z.string()),
+  /** The verdict told to the provider's own detection, when it has a feedback API. */
+  feedback: Ref.extend({
+    provider: z.string(),
+    verdict: z.enum(['benign', 'malicious']),
+    calls: z.array(z.object({ call: z.string(), ok: z.boolean(), detail: z.string() })),
+  }).nullable(),
   /** Every event of the chain, in global order. */
   events: z.array(
     z.object({
@@ -166,6 +173,7 @@ export async function explainAction(
   const proposal = of(idEvents, 'ActionProposed').find((e) => e.data.actionId === actionId);
   if (!proposal) return undefined;
   const p = proposal.data;
+  const feedback = of(await store.readStream(feedbackStream(p.caseId)), 'ProviderFeedbackSent').at(-1);
   const mine = <T extends { data: unknown }>(e: T) =>
     (e.data as { actionId?: unknown }).actionId === actionId;
 
@@ -309,6 +317,12 @@ export async function explainAction(
   } else if (!p.rollback.complete) {
     narrative.push(`if rolled back, the proposal says this would remain: ${p.rollback.notes.join('; ')}.`);
   }
+  if (feedback) {
+    const f = feedback.data;
+    narrative.push(
+      `${feedback.occurredAt}: verdict ${f.verdict} told to ${f.provider}: ${f.calls.map((c) => `${c.call} ${c.ok ? 'ok' : `FAILED (${c.detail})`}`).join('; ') || 'no call'}.`,
+    );
+  }
 
   return {
     actionId,
@@ -428,6 +442,14 @@ export async function explainAction(
         : null,
     },
     residue: rolledBack?.data.residue ?? [],
+    feedback: feedback
+      ? {
+          ...ref(feedback),
+          provider: feedback.data.provider,
+          verdict: feedback.data.verdict,
+          calls: feedback.data.calls,
+        }
+      : null,
     events: events.map((e) => ({
       position: e.position,
       id: e.id,
