@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -45,19 +45,29 @@ export function registerCommands(program: Command): void {
   program
     .command('demo')
     .description('start the embedded stack in a temporary directory and play a built-in scenario')
-    .option('--json', 'print one JSON document {detections, cases, actions}')
+    .option(
+      '--json',
+      'print one JSON document: detections (with their case), cases, actions, the approval, the verdict, the re-send',
+    )
     .option('--data-dir <dir>', 'keep the demo data here instead of a temporary directory')
     .action(async (o, cmd: Command) => {
       const { runDemo } = await import('./demo.ts');
-      const dataDir = o.dataDir ? resolve(o.dataDir) : mkdtempSync(join(tmpdir(), 'tourniquet-demo-'));
-      exit(
-        await runDemo({
-          json: Boolean(o.json),
-          dataDir,
-          log: createLogger(globals(cmd).logLevel),
-          stdout: process.stdout,
-        }),
-      );
+      const keepData = o.dataDir !== undefined;
+      const dataDir = keepData ? resolve(o.dataDir) : mkdtempSync(join(tmpdir(), 'tourniquet-demo-'));
+      try {
+        exit(
+          await runDemo({
+            json: Boolean(o.json),
+            dataDir,
+            keepData,
+            log: createLogger(globals(cmd).logLevel),
+            stdout: process.stdout,
+          }),
+        );
+      } finally {
+        // A temporary directory goes, whether the run succeeded or not.
+        if (!keepData) rmSync(dataDir, { recursive: true, force: true });
+      }
     });
 
   program
