@@ -201,9 +201,15 @@ export function registerCommands(program: Command): void {
       [],
     )
     .option('--anchor-store <id>', "the store's id in the witness (default: tourniquet)")
+    .option('--json', 'print the verdict as one JSON document instead of a summary')
     .action(async (o) => {
       const { runAuditVerify } = await import('./admin.ts');
-      exit(await runAuditVerify(resolve(o.dataDir), process.stdout, anchorOptions(o)));
+      exit(
+        await runAuditVerify(resolve(o.dataDir), process.stdout, {
+          ...anchorOptions(o),
+          json: Boolean(o.json),
+        }),
+      );
     });
 
   const dlq = program.command('dlq').description('the Kafka dead-letter topic');
