@@ -132,6 +132,24 @@ export class DryRunProvider implements IdentityProvider {
     const effect = s.applied.has(a.actionId);
     this.simulateRevert(s, a.actionId);
     this.record({ phase: 'revert', actionId: a.actionId, action: a.action, identity: key, effect });
-    return { restored: [`enabled=${String(prior.enabled ?? true)} (simulated)`], residue: [] };
+    return simulatedRevert(a.action, prior);
+  }
+}
+
+/** What a revert of this action restores, and what it cannot (ended sessions stay ended). */
+function simulatedRevert(action: ActionType, prior: PriorState): RevertResult {
+  switch (action) {
+    case 'revoke_sessions':
+    case 'revoke_tokens':
+    case 'revoke_oauth_grant':
+      return {
+        restored: [],
+        residue: ['ended sessions cannot be restored; users sign in again (simulated)'],
+      };
+    case 'disable_account':
+    case 'disable_service_account':
+      return { restored: [`enabled=${String(prior.enabled ?? true)} (simulated)`], residue: [] };
+    default:
+      return { restored: [`${action} undone (simulated)`], residue: [] };
   }
 }
