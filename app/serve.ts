@@ -8,6 +8,7 @@
  * appends are IMMEDIATE transactions guarded by expected revisions) or KurrentDB (`store.kurrentdb.
  * connectionString`), opened by platform/eventstore/open.ts.
  */
+
 import {
   appendFileSync,
   closeSync,
@@ -37,9 +38,12 @@ import {
 import { createLogger } from '../platform/log.ts';
 import { registerBusStats, setConsumerLag } from '../platform/metrics.ts';
 import type { Anchoring } from '../platform/witness/anchorer.ts';
+import type { ProviderCapabilities } from '../schemas/capabilities.ts';
 import { identityKey } from '../schemas/detection.ts';
 import type { ActionType } from '../schemas/events.ts';
-import { issueLocalAdminToken, loadOrCreateAuthConfig } from '../services/api/auth.ts';
+import { loadOrCreateAuthConfig } from '../services/api/auth.ts';
+import { authFileOf } from '../services/api/auth-file.ts';
+import { writeAdminTokenFile } from '../services/api/console/admin-token-file.ts';
 import { buildApi } from '../services/api/server.ts';
 import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
 import { loadDefaultPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
@@ -60,7 +64,12 @@ import { Projector } from '../services/projector/projector.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
 import { startConfiguredAnchoring } from './integrity.ts';
 import { startMetricsServer } from './metrics-server.ts';
-import { startConfiguredExecutor } from './providers-config.ts';
+import {
+  capabilitiesOf,
+  defaultCapabilities,
+  loadProvidersConfig,
+  startConfiguredExecutor,
+} from './providers-config.ts';
 
 /** Moved to platform/eventstore/coalescing.ts; re-exported for existing imports. */
 
@@ -548,8 +557,9 @@ export interface ServeHandle {
   service: ServiceName;
   /** projector: the API's URL. */
   url?: string;
-  /** projector: a local admin token for the API. */
+  /** projector: a local admin token for the API (kept in adminTokenFile, never printed). */
   adminToken?: string;
+  adminTokenFile?: string;
   stop(): Promise<void>;
 }
 
@@ -658,6 +668,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           log: slog,
           tickMs: config.decider.tickMs,
           maxCachedIdentities: config.decider.maxCachedIdentities,
+          capabilities: providerCapabilities(config.executor.providersFile),
         });
         await decider.start();
         slog.info(
@@ -735,6 +746,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           policy,
           log: slog,
           tickMs: config.decider.tickMs,
+          capabilities: providerCapabilities(config.executor.providersFile),
         });
         await commands.start();
         const auth = loadOrCreateAuthConfig(config.store.dataDir);
@@ -745,6 +757,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           decider: commands,
           automation: commands,
           auth,
+          authFile: authFileOf(config.store.dataDir),
           log: slog,
           ...(integrity ? { integrity: () => integrity.status() } : {}),
         });
@@ -754,13 +767,17 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           slog,
         );
         const url = await api.listen({ port: config.api.port, host: config.api.host });
-        const adminToken = await issueLocalAdminToken(auth);
+        const { token: adminToken, path: adminTokenFile } = await writeAdminTokenFile(
+          config.store.dataDir,
+          auth,
+        );
         slog.info({ url, store: kind, at: where }, 'projector and API serving');
         const started = { api, commands };
         return {
           service,
           url,
           adminToken,
+          adminTokenFile,
           async stop() {
             await started.api.close();
             await started.commands.stop();
@@ -806,7 +823,7 @@ export async function main(argv: string[]): Promise<void> {
   if (metricsServer) process.stdout.write(`tourniquet ${service} metrics on ${metricsServer.url}/metrics\n`);
   if (handle.url)
     process.stdout.write(
-      `tourniquet ${service} listening on ${handle.url}\nlocal admin token (keep it secret): ${handle.adminToken}\n`,
+      `tourniquet ${service} listening on ${handle.url}\nadmin token file (valid 24 h, mode 0600): ${handle.adminTokenFile}\n`,
     );
   await new Promise<void>((resolveStop) => {
     process.once('SIGINT', () => resolveStop());
@@ -818,4 +835,9 @@ export async function main(argv: string[]): Promise<void> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   await main(process.argv.slice(2));
+}
+
+/** What the executors' providers can undo (their providers file; the dry run without one), for the decider. */
+function providerCapabilities(providersFile: string | undefined): ProviderCapabilities {
+  return providersFile ? capabilitiesOf(loadProvidersConfig(providersFile)) : defaultCapabilities();
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ProposalReversibility } from './capabilities.ts';
 import { CatalogueEntry } from './catalogue.ts';
 import { IdentityRef, NormalizedDetection, Timestamp } from './detection.ts';
 
@@ -86,6 +87,8 @@ const EventData = {
     }),
     guards: z.array(GuardNote),
     rollback: z.object({ complete: z.boolean(), notes: z.array(z.string()) }),
+    /** What the provider that will act can undo (absent when no provider capabilities were known). */
+    reversibility: ProposalReversibility.optional(),
   }),
   ActionApproved: z.object({
     ...ActionRef,

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { createLogger } from '../../platform/log.ts';
 import { runPolicyExplain, runPolicyValidate } from '../../services/decider/policy/cli.ts';
+import { registerAuthCommands } from './auth.ts';
 
 type Globals = { logLevel: string };
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -19,6 +20,7 @@ function exit(code: number): void {
 
 /** Every subcommand, each implemented in the folder of the service it belongs to. */
 export function registerCommands(program: Command): void {
+  registerAuthCommands(program);
   program
     .command('start')
     .description('run the embedded stack (in-process bus, SQLite store, all four services) until interrupted')
@@ -84,8 +86,24 @@ export function registerCommands(program: Command): void {
   const policy = program.command('policy').description('policy as code: validate and explain');
   policy
     .command('validate <file>')
-    .description('validate a policy file; exit non-zero naming every bad path')
-    .action((file: string) => exit(runPolicyValidate(file, process.stdout, process.stderr)));
+    .description(
+      'validate a policy file; exit non-zero naming every bad path (with --providers, also every rule a provider cannot perform or would run irreversibly without irreversible: accept)',
+    )
+    .option('--providers <file>', 'providers file (YAML) whose capabilities the policy must fit')
+    .action(async (file: string, o: { providers?: string }) => {
+      let providers: Parameters<typeof runPolicyValidate>[3];
+      if (o.providers) {
+        const { capabilitiesOf, loadProvidersConfig } = await import('../providers-config.ts');
+        try {
+          providers = { source: o.providers, capabilities: capabilitiesOf(loadProvidersConfig(o.providers)) };
+        } catch (e) {
+          process.stderr.write(`${(e as Error).message}\n`);
+          exit(1);
+          return;
+        }
+      }
+      exit(runPolicyValidate(file, process.stdout, process.stderr, providers));
+    });
   policy
     .command('explain <file>')
     .description('print a readable table: rule → evidence needed → action ladder → approval')
@@ -191,7 +209,7 @@ export function registerCommands(program: Command): void {
   audit
     .command('verify')
     .description(
-      'verify the hash chain over every recorded event; names the first altered, missing or reordered event',
+      'verify the hash chain over every recorded event; names every altered, missing or reordered event, and with --anchor every truncation or re-chaining',
     )
     .option('--data-dir <dir>', 'data directory of the embedded store', '.tourniquet')
     .option(

@@ -27,11 +27,16 @@ export async function runStart(opts: {
       ...(opts.anchorInterval ? { anchorIntervalMs: opts.anchorInterval } : {}),
     },
   });
+  // No long-lived credential in the banner (terminals and logs get copied around): a one-time
+  // console link that expires in minutes, and the path of the file holding an admin token.
+  const link = stack.loginLink();
   process.stdout.write(
     [
       `tourniquet listening on ${stack.url}`,
       `data: ${stack.storePath}`,
-      `local admin token (keep it secret): ${stack.adminToken}`,
+      `console sign-in link (one use, 10 minutes): ${link}`,
+      `admin token file (valid 24 h, mode 0600): ${stack.adminTokenFile}`,
+      'more credentials: tourniquet auth add-key | auth token (docs/console.md)',
       'stop with Ctrl-C',
       '',
     ].join('\n'),

@@ -27,6 +27,32 @@ export const ROLES = ['analyst', 'auditor', 'admin', 'service'] as const;
 export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;
 
+/**
+ * OpenID Connect sign-in (authorization code + PKCE). Roles come from one claim of the ID token
+ * (`roleClaim`, a dotted path such as `groups` or `realm_access.roles`) through `roleMap`
+ * (claim value -> Tourniquet roles); a user whose claim maps to no role is refused.
+ */
+export const OidcConfigSchema = z
+  .object({
+    issuer: z.url(),
+    clientId: z.string().min(1),
+    /** Confidential clients: the secret, inline or in a file; a public client sends none (PKCE only). */
+    clientSecret: z.string().min(1).optional(),
+    clientSecretFile: z.string().min(1).optional(),
+    /** Default: `<the request's origin>/auth/oidc/callback`. */
+    redirectUri: z.url().optional(),
+    scopes: z.array(z.string().min(1)).default(['openid', 'profile', 'email']),
+    roleClaim: z.string().min(1).default('groups'),
+    roleMap: z.record(z.string(), z.array(Role)),
+    /** The claim naming the principal (recorded as the actor); falls back to `sub`. */
+    principalClaim: z.string().min(1).default('preferred_username'),
+    clockToleranceSeconds: z.number().int().min(0).max(300).default(5),
+  })
+  .refine((v) => !(v.clientSecret && v.clientSecretFile), {
+    message: 'clientSecret and clientSecretFile are exclusive',
+  });
+export type OidcConfig = z.output<typeof OidcConfigSchema>;
+
 const AuthConfigSchema = z.object({
   jwt: z
     .object({
@@ -52,6 +78,8 @@ const AuthConfigSchema = z.object({
       }),
     )
     .default([]),
+  /** Single sign-on for the console (services/api/console/oidc.ts; docs/console.md). */
+  oidc: OidcConfigSchema.optional(),
 });
 export type AuthConfig = z.input<typeof AuthConfigSchema>;
 
@@ -70,7 +98,7 @@ export function parseAuthConfig(value: unknown): AuthConfig {
 export interface Principal {
   id: string;
   roles: Role[];
-  via: 'jwt' | 'api-key';
+  via: 'jwt' | 'api-key' | 'oidc' | 'session' | 'chat';
 }
 
 export function hashApiKey(key: string): string {

@@ -67,6 +67,9 @@ const ENDPOINTS: Endpoint[] = [
   { key: 'GET /readyz', url: '/readyz', ok: 200 },
   { key: 'GET /docs', url: '/docs', ok: 200 },
   { key: 'GET /docs/json', url: '/docs/json', ok: 200 },
+  // authenticated by Slack's signature, not by a credential; not configured in this environment
+  { key: 'POST /v1/chat/slack/interactions', url: '/v1/chat/slack/interactions', ok: 404 },
+  { key: 'GET /v1/chat/refusals', url: '/v1/chat/refusals', ok: 200 },
 ];
 
 const ROLE_OF: Partial<Record<PrincipalName, Role>> = {

@@ -9,7 +9,12 @@ import type { NewEvent } from '../../schemas/events.ts';
 import type { AutomationGateway, DeciderGateway, IngestGateway } from '../../schemas/gateways.ts';
 import type { Projector } from '../projector/projector.ts';
 import type { SignalsView } from '../signals/transmitter.ts';
-import type { Authenticator } from './auth.ts';
+import type { ApprovalCommands } from './approvals.ts';
+import type { AuthSource } from './auth-file.ts';
+import type { SlackInteractions } from './chat/interactions.ts';
+import type { RefusalLog } from './chat/refusals.ts';
+import type { OneTimeLogins } from './console/login-once.ts';
+import type { StartSession } from './console/oidc.ts';
 import { ErrorBody } from './http.ts';
 
 /** What every route plugin works with: the ports behind the API and the request-independent helpers. */
@@ -19,7 +24,8 @@ export interface ApiContext {
   ingest: IngestGateway;
   decider: DeciderGateway;
   automation: AutomationGateway;
-  auth: Authenticator;
+  /** Credentials checked against the auth configuration in force (auth.json reloads apply). */
+  auth: AuthSource;
   log: Logger | undefined;
   signals: SignalsView | undefined;
   /** The store's running chain check, when it has one. */
@@ -35,6 +41,10 @@ export interface ApiContext {
   settle(): Promise<void>;
   /** Submits a human command; a decider "not found" for something the views know is a conflict. */
   submit(input: DeciderInput): Promise<NewEvent[]>;
+  /** Approve and reject, the one command path for the API, the console and chat. */
+  approvals: ApprovalCommands;
+  signIn: { startSession?: StartSession; oneTimeLogins?: OneTimeLogins } | undefined;
+  chat: { slack: SlackInteractions | undefined; refusals: RefusalLog | undefined };
 }
 
 /** A route plugin: registers the routes of one concern (services/api/routes/*.ts). */

@@ -111,6 +111,15 @@ export interface RouteDef<B extends z.ZodType, Q extends z.ZodType, P extends z.
 
 const principals = new WeakMap<FastifyRequest, Principal>();
 
+function principalOf(request: FastifyRequest): Principal | undefined {
+  return principals.get(request);
+}
+
+/** Authenticates a request as this principal before its route runs (the console's session cookie). */
+export function authenticateAs(request: FastifyRequest, principal: Principal): void {
+  principals.set(request, principal);
+}
+
 const ROLE_TEXT = (roles: readonly Role[] | 'public') =>
   roles === 'public' ? 'public (no credentials)' : roles.join(', ');
 
@@ -119,7 +128,7 @@ export function addRoute<
   B extends z.ZodType = z.ZodUnknown,
   Q extends z.ZodType = z.ZodUnknown,
   P extends z.ZodType = z.ZodUnknown,
->(app: FastifyInstance, auth: Authenticator, def: RouteDef<B, Q, P>): void {
+>(app: FastifyInstance, auth: Pick<Authenticator, 'authenticate'>, def: RouteDef<B, Q, P>): void {
   const parsers: Partial<Record<HttpPart, Parser>> = {};
   if (def.body) parsers.body = def.parseBody ?? zodParser(def.body);
   if (def.query) parsers.querystring = zodParser(def.query);
@@ -162,7 +171,7 @@ export function addRoute<
     },
     onRequest: async (request) => {
       if (def.roles === 'public') return;
-      const principal = await auth.authenticate(request.headers);
+      const principal = principals.get(request) ?? (await auth.authenticate(request.headers));
       if (!principal) {
         throw new UnauthorizedError(
           'authentication required: send Authorization: Bearer <jwt>, Authorization: ApiKey <key> or X-API-Key',

@@ -38,6 +38,9 @@ export const ROUTE_ROLES: Record<string, readonly Role[] | 'public'> = {
   'GET /readyz': 'public',
   'GET /docs': 'public',
   'GET /docs/json': 'public',
+  // authenticated by Slack's request signature, not by a Tourniquet credential
+  'POST /v1/chat/slack/interactions': 'public',
+  'GET /v1/chat/refusals': AUDIT,
 };
 
 /** The roles of `METHOD /path` from ROUTE_ROLES; a route missing from the table fails at startup. */

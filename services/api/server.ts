@@ -6,18 +6,29 @@ import { TourniquetError } from '../../platform/errors.ts';
 import type { ChainStatus } from '../../platform/eventstore/chain-guard.ts';
 import type { EventStore } from '../../platform/eventstore/port.ts';
 import { recordHttpRequest } from '../../platform/metrics.ts';
+import type { SlackApi } from '../../platform/slack.ts';
 import type { AutomationGateway, DeciderGateway, IngestGateway } from '../../schemas/gateways.ts';
 import { bindProjectorMetrics } from '../projector/metrics.ts';
 import type { Projector } from '../projector/projector.ts';
 import type { SignalsView } from '../signals/transmitter.ts';
-import { type AuthConfig, Authenticator } from './auth.ts';
+import { ApprovalCommands } from './approvals.ts';
+import type { AuthConfig, Role } from './auth.ts';
+import { AuthFileWatcher, staticAuthSource } from './auth-file.ts';
+import { SlackInteractions } from './chat/interactions.ts';
+import type { RefusalLog } from './chat/refusals.ts';
+import { registerConsole } from './console/index.ts';
+import type { OneTimeLogins } from './console/login-once.ts';
+import type { StartSession } from './console/oidc.ts';
+import type { ConsoleSessionOptions } from './console/session.ts';
 import { type ApiContext, type ApiRoutes, settleFn, submitFn } from './context.ts';
 import { toHttpError } from './http.ts';
 import { auditRoutes } from './routes/audit.ts';
+import { chatRoutes } from './routes/chat.ts';
 import { commandRoutes } from './routes/commands.ts';
 import { ingestRoutes } from './routes/ingest.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { queryRoutes } from './routes/queries.ts';
+import { signInRoutes } from './routes/sign-in.ts';
 import { signalsRoutes } from './routes/signals.ts';
 import { streamRoutes } from './routes/stream.ts';
 
@@ -28,6 +39,8 @@ export interface ApiDeps {
   decider: DeciderGateway;
   automation: AutomationGateway;
   auth: AuthConfig;
+  /** The file `auth` came from: changes to it apply without a restart (services/api/auth-file.ts). */
+  authFile?: string;
   log?: Logger;
   /** Request body limit (default 1 MiB); larger bodies get 413. */
   bodyLimitBytes?: number;
@@ -43,6 +56,22 @@ export interface ApiDeps {
   signals?: SignalsView;
   /** The store's running chain check (SQLite with integrity on): a broken chain makes /readyz false. */
   integrity?: () => ChainStatus;
+  /** Console sessions: idle timeout, lifetime, SameSite (services/api/console/session.ts). */
+  consoleSessions?: ConsoleSessionOptions;
+  /**
+   * Console sign-in beyond the API-key form: one-time links (printed by `tourniquet start`) and the
+   * session starter single sign-on ends in (default: a console session).
+   */
+  signIn?: { startSession?: StartSession; oneTimeLogins?: OneTimeLogins };
+  /** Chat approvals in: Slack interactions (signing secret, user table) and the refusal record. */
+  chat?: {
+    slack?: {
+      users: Readonly<Record<string, { principal: string; roles: readonly Role[] }>>;
+      signingSecret: string;
+      api?: SlackApi | undefined;
+    };
+    refusals?: RefusalLog;
+  };
 }
 
 /**
@@ -57,6 +86,8 @@ const ROUTES: readonly ApiRoutes[] = [
   streamRoutes,
   signalsRoutes,
   opsRoutes,
+  signInRoutes,
+  chatRoutes,
 ];
 
 /**
@@ -67,9 +98,18 @@ const ROUTES: readonly ApiRoutes[] = [
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const { store, projector } = deps;
   const log = deps.log;
-  const auth = new Authenticator(deps.auth);
+  const auth = deps.authFile
+    ? new AuthFileWatcher(deps.authFile, { initial: deps.auth, ...(log ? { log } : {}) })
+    : staticAuthSource(deps.auth);
   const app = createServer(log, deps.bodyLimitBytes ?? 1024 * 1024);
+  // Console sessions first: their hook authenticates cookie requests ahead of every route's check.
+  await registerConsole(app, { auth: () => auth, sessions: deps.consoleSessions });
   await app.register(swagger, OPENAPI);
+  const now = deps.now ?? (() => new Date());
+  const settle = settleFn(store, projector, deps.settleTimeoutMs ?? 10_000, log);
+  const submit = submitFn(deps.decider);
+  const approvals = new ApprovalCommands({ projector, submit, now, settle, log });
+  const slack = deps.chat?.slack;
 
   const ctx: ApiContext = {
     store,
@@ -81,12 +121,27 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     log,
     signals: deps.signals,
     integrity: deps.integrity,
-    now: deps.now ?? (() => new Date()),
+    now,
     readyLag: deps.readyLagEvents ?? 100,
     heartbeatMs: deps.heartbeatMs ?? 15_000,
     streams: new Set<ServerResponse>(),
-    settle: settleFn(store, projector, deps.settleTimeoutMs ?? 10_000, log),
-    submit: submitFn(deps.decider),
+    settle,
+    submit,
+    approvals,
+    signIn: deps.signIn,
+    chat: {
+      slack: slack
+        ? new SlackInteractions({
+            users: slack.users,
+            signingSecret: slack.signingSecret,
+            approvals,
+            refusals: deps.chat?.refusals ?? missingRefusalLog(),
+            slack: slack.api,
+            log,
+          })
+        : undefined,
+      refusals: deps.chat?.refusals,
+    },
   };
   const unbindMetrics = bindProjectorMetrics(projector, store);
   // Live feeds are long-lived responses: end them before the server waits for connections to drain.
@@ -95,11 +150,16 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
   app.addHook('onClose', async () => {
     unbindMetrics();
+    auth.close();
   });
 
   for (const routes of ROUTES) await app.register(routes, { ctx });
   await app.ready();
   return app;
+}
+
+function missingRefusalLog(): never {
+  throw new TourniquetError('CONFIG_INVALID', 'Slack approvals need a refusal log (chat.refusals)');
 }
 
 /** Fastify with JSON-only bodies, typed errors as `{error}` bodies, and 405 for a known path. */
@@ -191,6 +251,7 @@ const OPENAPI: FastifyDynamicSwaggerOptions = {
       { name: 'audit', description: 'Audit queries, exports, tamper evidence' },
       { name: 'control', description: 'Kill switch' },
       { name: 'ops', description: 'Health, readiness, metrics, live feed' },
+      { name: 'chat', description: 'Chat approvals (Slack interactions, refusals)' },
     ],
     components: {
       securitySchemes: {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { WrongExpectedRevisionError } from '../../platform/errors.ts';
 import type { EventStore } from '../../platform/eventstore/port.ts';
+import type { ProviderCapabilities } from '../../schemas/capabilities.ts';
 import { type IdentityRef, identityKey } from '../../schemas/detection.ts';
 import {
   CATALOGUE_STREAM,
@@ -47,6 +48,7 @@ export class DeciderEngine {
   readonly catalogue: CatalogueIndex;
   private compiled: CompiledPolicy;
   private paused = false;
+  private readonly capabilities: ProviderCapabilities | undefined;
 
   /** Identity states kept in memory; beyond this the least recently used are dropped and re-read on demand. */
   private readonly maxCached: number;
@@ -57,7 +59,10 @@ export class DeciderEngine {
     catalogue?: CatalogueIndex;
     log?: Logger;
     maxCachedIdentities?: number;
+    /** What the configured providers can undo (shown on proposals; gates irreversible automation). */
+    capabilities?: ProviderCapabilities | undefined;
   }) {
+    this.capabilities = opts.capabilities;
     this.store = opts.store;
     this.maxCached = opts.maxCachedIdentities ?? DEFAULT_MAX_CACHED_IDENTITIES;
     this.compiled = compilePolicy(opts.policy.policy, opts.policy.digest);
@@ -120,7 +125,13 @@ export class DeciderEngine {
   }
 
   private context(): DeciderContext {
-    return { policy: this.compiled, catalogue: this.catalogue, budget: this.budget, paused: this.paused };
+    return {
+      policy: this.compiled,
+      catalogue: this.catalogue,
+      budget: this.budget,
+      paused: this.paused,
+      ...(this.capabilities ? { capabilities: this.capabilities } : {}),
+    };
   }
 
   /**

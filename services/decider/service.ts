@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { SchedulerLike } from 'rxjs';
 import { type Bus, type BusMessage, type BusSubscription, TOPICS } from '../../platform/bus/port.ts';
 import type { EventStore, Subscription } from '../../platform/eventstore/port.ts';
+import type { ProviderCapabilities } from '../../schemas/capabilities.ts';
 import { CONTROL_STREAM, type NewEvent, SCHEMA_VERSION } from '../../schemas/events.ts';
 import type { AutomationGateway, DeciderGateway } from '../../schemas/gateways.ts';
 import type { DetectionMessage, DetectionOutcome } from '../../schemas/messages.ts';
@@ -38,6 +39,8 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
     tickMs?: number;
     /** Bound of the identity state cache (default DEFAULT_MAX_CACHED_IDENTITIES). */
     maxCachedIdentities?: number;
+    /** What the configured providers can undo (DeciderContext.capabilities). */
+    capabilities?: ProviderCapabilities | undefined;
   }) {
     this.store = opts.store;
     this.bus = opts.bus;
@@ -51,6 +54,7 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
       ...(opts.catalogue ? { catalogue: opts.catalogue } : {}),
       ...(opts.log ? { log: opts.log } : {}),
       ...(opts.maxCachedIdentities ? { maxCachedIdentities: opts.maxCachedIdentities } : {}),
+      ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
     });
   }
 

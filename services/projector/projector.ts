@@ -827,6 +827,7 @@ export class Projector {
       guards: d.guards,
       blastRadius: d.blastRadius,
       rollbackPlan: d.rollback,
+      reversibility: d.reversibility ?? null,
       coordination: null,
       rejection: null,
       claims: [],

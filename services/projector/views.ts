@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ProposalReversibility } from '../../schemas/capabilities.ts';
 import { IdentityRef } from '../../schemas/detection.ts';
 import { ActionType, Actor, ApprovalMode, BlastRadius, GuardNote } from '../../schemas/events.ts';
 
@@ -74,6 +75,8 @@ export const ActionView = z.object({
   blastRadius: BlastRadius,
   /** What the proposal said a rollback could not undo. */
   rollbackPlan: z.object({ complete: z.boolean(), notes: z.array(z.string()) }),
+  /** What the acting provider can undo of this action (reversible, partially, irreversible), before approval. */
+  reversibility: ProposalReversibility.nullable().default(null),
   coordination: z.object({ partner: z.string(), grant: z.string(), reason: z.string(), at: Time }).nullable(),
   rejection: z.object({ by: Actor, reason: z.string(), at: Time }).nullable(),
   claims: z.array(z.object({ executor: z.string(), attempt: z.number().int(), at: Time })),

@@ -1,11 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { ApprovalError, ConflictError, NotFoundError } from '../../../platform/errors.ts';
+import { ConflictError, NotFoundError } from '../../../platform/errors.ts';
 import type { NewEvent } from '../../../schemas/events.ts';
-import type { Projector } from '../../projector/projector.ts';
 import { getAction, getCase } from '../../projector/queries.ts';
 import { ActionView, AutomationView, CaseDetail } from '../../projector/views.ts';
-import type { Principal } from '../auth.ts';
 import { type ApiContext, type ApiRoutes, COMMON_ERRORS } from '../context.ts';
 import { addRoute, ErrorBody } from '../http.ts';
 import { actingRole, DECIDE, rolesFor } from '../roles.ts';
@@ -15,33 +13,6 @@ const EventRef = z.object({ id: z.string(), type: z.string() });
 const refs = (events: readonly NewEvent[]) => events.map((e) => ({ id: e.id, type: e.type }));
 
 const CommandResult = z.object({ action: ActionView, events: z.array(EventRef) });
-
-/**
- * The pending action a human decides on; refuses a second approval by the same principal or by its
- * proposer.
- */
-function findPending(projector: Projector, id: string, principal: Principal, verb: string): ActionView {
-  const a = getAction(projector, id);
-  if (!a) throw new NotFoundError('action', id);
-  if (a.status !== 'proposed') {
-    throw new ApprovalError(`action ${id} is ${a.status}, not pending approval: it cannot be ${verb}`, {
-      status: a.status,
-    });
-  }
-  if (verb === 'approved') {
-    if (a.approvers.includes(principal.id)) {
-      throw new ApprovalError(
-        `${principal.id} already approved ${id}; a second, distinct approver is needed`,
-        {
-          approvers: a.approvers,
-        },
-      );
-    }
-    if (a.proposedBy === principal.id)
-      throw new ApprovalError(`${principal.id} proposed ${id} and cannot approve it`);
-  }
-  return a;
-}
 
 /**
  * Human commands: approve, reject, verdict, propose, pause and resume. Each goes through a gateway and
@@ -59,22 +30,12 @@ export const commandRoutes: ApiRoutes = async (app, { ctx }) => {
     params: IdParams,
     body: ApproveBody,
     response: { 200: CommandResult, ...COMMON_ERRORS, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody },
-    handler: async ({ params, body, principal, request }) => {
-      const p = principal!;
-      const a = findPending(ctx.projector, params.id, p, 'approved');
-      if (body.comment)
-        request.log.info({ actionId: a.id, by: p.id, comment: body.comment }, 'approval comment');
-      const events = await ctx.submit({
-        type: 'approve',
-        at: ctx.now().toISOString(),
-        identity: a.identity,
-        actionId: a.id,
-        by: { id: p.id, role: actingRole(p, DECIDE) },
-        ...(body.argsDigest ? { argsDigest: body.argsDigest } : {}),
-        ...(body.comment ? { comment: body.comment } : {}),
+    handler: async ({ params, body, principal }) => {
+      const { action, events } = await ctx.approvals.approve(params.id, principal!, {
+        argsDigest: body.argsDigest,
+        comment: body.comment,
       });
-      await ctx.settle();
-      return { action: getAction(ctx.projector, a.id)!, events: refs(events) };
+      return { action, events: refs(events) };
     },
   });
 
@@ -88,18 +49,8 @@ export const commandRoutes: ApiRoutes = async (app, { ctx }) => {
     body: RejectBody,
     response: { 200: CommandResult, ...COMMON_ERRORS, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody },
     handler: async ({ params, body, principal }) => {
-      const p = principal!;
-      const a = findPending(ctx.projector, params.id, p, 'rejected');
-      const events = await ctx.submit({
-        type: 'reject',
-        at: ctx.now().toISOString(),
-        identity: a.identity,
-        actionId: a.id,
-        by: { id: p.id, role: actingRole(p, DECIDE) },
-        reason: body.reason,
-      });
-      await ctx.settle();
-      return { action: getAction(ctx.projector, a.id)!, events: refs(events) };
+      const { action, events } = await ctx.approvals.reject(params.id, principal!, body.reason);
+      return { action, events: refs(events) };
     },
   });
 

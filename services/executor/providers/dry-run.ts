@@ -1,4 +1,6 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
 import { identityKey } from '../../../schemas/detection.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 import { ACTION_TYPES } from '../../../schemas/events.ts';
@@ -8,6 +10,7 @@ import type {
   PriorState,
   Probe,
   ProviderAction,
+  ProviderDefinition,
   RevertResult,
 } from './port.ts';
 
@@ -62,6 +65,22 @@ export class DryRunProvider implements IdentityProvider {
     for (const c of this.calls)
       if (c.phase === phase && c.effect) counts.set(c.actionId, (counts.get(c.actionId) ?? 0) + 1);
     return counts;
+  }
+
+  /**
+   * Changes the simulated identity as an administrator would, outside Tourniquet (re-enabling it,
+   * signing in again), so a test can check that verify notices an effect undone behind its back.
+   */
+  tamper(identity: ProviderAction['identity'], change: { enabled?: boolean; sessions?: number }): void {
+    const s = this.sim(identityKey(identity));
+    if (change.enabled !== undefined) s.enabled = change.enabled;
+    if (change.sessions !== undefined) s.sessions = change.sessions;
+  }
+
+  /** The simulated identity as an outside observer sees it. */
+  observe(identity: ProviderAction['identity']): { enabled: boolean; sessions: number } {
+    const s = this.sim(identityKey(identity));
+    return { enabled: s.enabled, sessions: s.sessions };
   }
 
   private record(call: DryRunCall): void {
@@ -136,20 +155,36 @@ export class DryRunProvider implements IdentityProvider {
   }
 }
 
-/** What a revert of this action restores, and what it cannot (ended sessions stay ended). */
+/**
+ * What a simulated revert restores, in the action's own terms: only disabling actions touched
+ * `enabled` (a revoke_sessions rollback does not claim it restored enabled=true).
+ */
 function simulatedRevert(action: ActionType, prior: PriorState): RevertResult {
-  switch (action) {
-    case 'revoke_sessions':
-    case 'revoke_tokens':
-    case 'revoke_oauth_grant':
-      return {
-        restored: [],
-        residue: ['ended sessions cannot be restored; users sign in again (simulated)'],
-      };
-    case 'disable_account':
-    case 'disable_service_account':
-      return { restored: [`enabled=${String(prior.enabled ?? true)} (simulated)`], residue: [] };
-    default:
-      return { restored: [`${action} undone (simulated)`], residue: [] };
-  }
+  if (action === 'disable_account' || action === 'disable_service_account')
+    return { restored: [`enabled=${String(prior.enabled ?? true)} (simulated)`], residue: [] };
+  return { restored: [`${action} undone (simulated)`], residue: [] };
 }
+
+// ---------------------------------------------------------------- registry entry
+
+export const DryRunEntry = z
+  .object({
+    /** Journal of calls (JSON lines), relative to the data dir (default dry-run-calls.jsonl). */
+    journal: z.string().min(1).optional(),
+  })
+  .strict();
+export type DryRunEntry = z.infer<typeof DryRunEntry>;
+
+/** Nothing real changes, so a simulated rollback puts everything back. */
+export const dryRunProvider: ProviderDefinition<DryRunEntry> = {
+  name: 'dry-run',
+  configSchema: DryRunEntry,
+  actions: Object.fromEntries(ACTION_TYPES.map((a) => [a, { reversibility: 'reversible', residue: [] }])),
+  create(c, deps) {
+    const journal = c.journal ?? 'dry-run-calls.jsonl';
+    return new DryRunProvider({
+      ...(deps.name ? { name: deps.name } : {}),
+      journalPath: deps.dataDir ? join(deps.dataDir, journal) : resolve(journal),
+    });
+  },
+};
