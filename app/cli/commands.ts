@@ -21,6 +21,14 @@ function exit(code: number): void {
 /** Every subcommand, each implemented in the folder of the service it belongs to. */
 export function registerCommands(program: Command): void {
   registerAuthCommands(program);
+  registerStackCommands(program);
+  registerPolicyCommands(program);
+  registerSimulationCommands(program);
+  registerOperationsCommands(program);
+}
+
+/** The embedded stack, the demo and one service alone. */
+function registerStackCommands(program: Command): void {
   program
     .command('start')
     .description('run the embedded stack (in-process bus, SQLite store, all four services) until interrupted')
@@ -82,7 +90,10 @@ export function registerCommands(program: Command): void {
       const { main } = await import('../serve.ts');
       await main([service, ...(o.config ? ['--config', o.config] : [])]);
     });
+}
 
+/** Policy as code and record normalization. */
+function registerPolicyCommands(program: Command): void {
   const policy = program.command('policy').description('policy as code: validate and explain');
   policy
     .command('validate <file>')
@@ -129,7 +140,10 @@ export function registerCommands(program: Command): void {
         }),
       );
     });
+}
 
+/** Replay, tuning, scenario histories. */
+function registerSimulationCommands(program: Command): void {
   const io = { stdout: process.stdout, stderr: process.stderr };
 
   program
@@ -204,7 +218,10 @@ export function registerCommands(program: Command): void {
         }),
       );
     });
+}
 
+/** Audit, dead letters, Shared Signals and projections. */
+function registerOperationsCommands(program: Command): void {
   const audit = program.command('audit').description('audit the immutable event record');
   audit
     .command('verify')
