@@ -7,7 +7,7 @@ import { z } from 'zod';
  */
 const REVERSIBILITY = ['reversible', 'partially', 'irreversible'] as const;
 const Reversibility = z.enum(REVERSIBILITY);
-type Reversibility = z.infer<typeof Reversibility>;
+export type Reversibility = z.infer<typeof Reversibility>;
 
 export const ActionCapability = z.object({
   reversibility: Reversibility,

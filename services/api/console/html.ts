@@ -41,13 +41,3 @@ export function html(strings: TemplateStringsArray, ...values: Value[]): Html {
   for (let i = 0; i < values.length; i++) out += render(values[i]!) + strings[i + 1]!;
   return new Html(out);
 }
-
-/** Trusted markup (never user data). */
-function raw(s: string): Html {
-  return new Html(s);
-}
-
-/** A JSON value embedded in an attribute or a <script type="application/json"> (escaped for HTML). */
-function jsonAttr(v: unknown): string {
-  return JSON.stringify(v).replace(/</g, '\\u003c');
-}

@@ -5,7 +5,7 @@ import { CSRF_FIELD } from './session.ts';
 
 /** The console's page shell: navigation, who is signed in, the kill-switch banner, live regions. */
 
-type PageId = 'queue' | 'cases' | 'case' | 'identity' | 'automation' | 'audit' | 'login';
+export type PageId = 'queue' | 'cases' | 'case' | 'identity' | 'automation' | 'audit' | 'login';
 
 const NAV: Array<{ id: PageId; href: string; label: string }> = [
   { id: 'queue', href: '/', label: 'Approvals' },
@@ -14,14 +14,16 @@ const NAV: Array<{ id: PageId; href: string; label: string }> = [
   { id: 'audit', href: '/audit', label: 'Audit' },
 ];
 
-interface ShellContext {
+export interface ShellContext {
   principal: Principal;
   csrfToken: string;
   automation: AutomationView;
   pendingCount: number;
+  /** The views' position this page shows: its live feed starts right after it (no event falls in between). */
+  position: number;
 }
 
-function actorText(by: AutomationView['by']): string {
+export function actorText(by: AutomationView['by']): string {
   if (!by) return 'unknown';
   if (by.kind === 'policy') return `policy ${by.ruleId}@${by.policyVersion}`;
   return by.id;
@@ -35,7 +37,7 @@ function pausedBanner(a: AutomationView): Html {
   </div>`;
 }
 
-function page(opts: { id: PageId; title: string; ctx: ShellContext; body: Html }): Html {
+export function page(opts: { id: PageId; title: string; ctx: ShellContext; body: Html }): Html {
   const { ctx } = opts;
   const current = opts.id === 'case' || opts.id === 'identity' ? 'cases' : opts.id;
   return html`<!doctype html>
@@ -46,11 +48,12 @@ function page(opts: { id: PageId; title: string; ctx: ShellContext; body: Html }
 <meta name="csrf-token" content="${ctx.csrfToken}">
 <meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"historyCacheSize":0}'>
 <title>${opts.title} · Tourniquet</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/console.css">
 <script src="/assets/htmx.min.js" defer></script>
 <script src="/assets/console.js" defer></script>
 </head>
-<body data-page="${opts.id}" data-principal="${ctx.principal.id}" data-roles="${ctx.principal.roles.join(' ')}">
+<body data-page="${opts.id}" data-position="${ctx.position}" data-principal="${ctx.principal.id}" data-roles="${ctx.principal.roles.join(' ')}">
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
   <span class="brand">Tourniquet</span>
@@ -90,6 +93,7 @@ export function barePage(title: string, body: Html): Html {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · Tourniquet</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/console.css">
 </head>
 <body data-page="login">

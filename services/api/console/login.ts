@@ -83,6 +83,7 @@ export async function registerLogin(
 
     scope.post(
       '/login',
+      { config: { signIn: true } },
       async (request: FastifyRequest<{ Body: { key?: string; next?: string } | undefined }>, reply) => {
         const next = safeNext(request.body?.next);
         try {
