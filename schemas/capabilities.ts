@@ -6,7 +6,7 @@ import { z } from 'zod';
  * explain and replay show it before anyone approves.
  */
 const REVERSIBILITY = ['reversible', 'partially', 'irreversible'] as const;
-const Reversibility = z.enum(REVERSIBILITY);
+export const Reversibility = z.enum(REVERSIBILITY);
 export type Reversibility = z.infer<typeof Reversibility>;
 
 export const ActionCapability = z.object({
