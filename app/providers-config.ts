@@ -61,7 +61,7 @@ const Name = z.string().min(1).max(128).optional();
  * One entry of `providers:`: a `type` naming a registered provider (services/executor/providers/index.ts),
  * an optional `name`, and the fields that provider's configSchema accepts, validated (and defaulted) by it.
  */
-export const ProviderEntry = z
+const ProviderEntry = z
   .looseObject({ type: z.string().min(1), name: Name })
   .transform((v, ctx): ProviderEntry => {
     const { type, name, ...fields } = v;
@@ -82,7 +82,7 @@ export const ProviderEntry = z
     return { type, ...(name ? { name } : {}), ...(parsed.data as Record<string, unknown>) };
   });
 /** A validated entry: its `type`, optional `name`, and the provider's own (defaulted) fields. */
-export type ProviderEntry = { type: string; name?: string } & Record<string, unknown>;
+type ProviderEntry = { type: string; name?: string } & Record<string, unknown>;
 
 /** Exponential backoff between attempts (executor retries, signal deliveries). */
 const Backoff = {
