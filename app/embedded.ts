@@ -24,6 +24,7 @@ import { BusIngestGateway } from '../services/ingest/gateway.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
 import { startChat } from './chat-config.ts';
+import { consoleSessionsFromEnv } from './console-sessions.ts';
 import { type IntegrityOptions, integrityFromEnv, startConfiguredAnchoring } from './integrity.ts';
 import {
   capabilitiesOf,
@@ -179,6 +180,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     log,
     ...(signals ? { signals } : {}),
     signIn: { oneTimeLogins },
+    consoleSessions: consoleSessionsFromEnv(),
     ...(chat ? { chat: chat.api } : {}),
     ...(store.integrity ? { integrity: () => store.integrity!.status() } : {}),
   });

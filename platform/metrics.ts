@@ -23,6 +23,13 @@ const decisionLatency = new Histogram({
   registers: [metrics],
 });
 
+const decisionsHeld = new Counter({
+  name: 'tourniquet_decisions_without_action_total',
+  help: 'Decisions that took no automatic action, by what happened: shadowed (a rule in monitor mode, label rule), storm (StormDetected, label rule), or no_action (NoActionTaken, label = its first reason code).',
+  labelNames: ['kind', 'label'] as const,
+  registers: [metrics],
+});
+
 const executorErrors = new Counter({
   name: 'tourniquet_executor_errors_total',
   help: 'Executor errors by provider, code and phase. final="true": recorded ActionFailed; final="false": a retried attempt.',
@@ -111,4 +118,9 @@ export function recordExecutorFailure(
 
 export function recordHttpRequest(method: string, route: string, status: number): void {
   httpRequests.inc({ method, route, status: String(status) });
+}
+
+/** Counted by the projector from the decider's events (ActionShadowed, StormDetected, NoActionTaken). */
+export function recordDecisionWithoutAction(kind: 'shadowed' | 'storm' | 'no_action', label: string): void {
+  decisionsHeld.inc({ kind, label });
 }

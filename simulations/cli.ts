@@ -186,9 +186,11 @@ function summaryText(details: ReplayDetails): string {
     `policy    ${report.policy.id} ${report.policy.version} (${report.policy.digest})`,
     `history   ${run.inputs} records, ${t.detections} detections, ${t.identities} identities, ${day(run.startMs)} → ${day(run.endMs)}`,
     `actions   ${t.actionsProposed} proposed, ${t.autoApproved} auto-approved, ${t.approvalsRequested} approvals requested (${m.approvalsPerDay}/day), ${t.executed} executed, ${t.rolledBack} rolled back, ${t.guardTrips} guard trips`,
+    `load      ${m.approvalsPeakHour} approvals in the busiest hour, ${m.approvalDecisionsPeakHour} grouped decisions in the busiest hour (${m.approvalDecisionsPerDay}/day), ${t.approvalsExpired} expired, ${t.approvalsUnanswered} unanswered`,
+    `held      ${t.stormsDetected} storms detected, ${t.staleRouted} stale detections routed to an analyst, ${t.actionsShadowed} actions shadowed by rules in monitor mode`,
     `approvals ${run.approvalSource}${run.unmatchedApprovals ? `, ${run.unmatchedApprovals} recorded answers matched nothing pending` : ''}${run.assumedAnswers ? `, ${run.assumedAnswers} assumed answers` : ''}`,
     `truth     ${m.maliciousIdentities} malicious identities, ${m.containedIdentities} contained: recall ${m.recall}, precision ${m.precision}, f1 ${m.f1}`,
-    `benign    ${summary.benignDisrupted} benign identities actioned${benign ? ` (${benign})` : ''}`,
+    `benign    ${summary.benignDisrupted} benign identities actioned${benign ? ` (${benign})` : ''}: ${m.benignActionedBy.auto} automatically, ${m.benignActionedBy.approved} approved; severity low ${m.benignActionedBy.severity.low}, medium ${m.benignActionedBy.severity.medium}, high ${m.benignActionedBy.severity.high}`,
     `contain   p50 ${humanSeconds(m.timeToContainSeconds.p50)}, p95 ${humanSeconds(m.timeToContainSeconds.p95)}, max ${humanSeconds(m.timeToContainSeconds.max)}`,
   ];
   if (report.diff)

@@ -119,6 +119,12 @@ describe('replay metrics on a hand-made day', () => {
       executed: 3,
       rolledBack: 1,
       guardTrips: 0,
+      stormsDetected: 0,
+      actionsShadowed: 0,
+      identitiesUnresolved: 0,
+      staleRouted: 0,
+      approvalsExpired: 0,
+      approvalsUnanswered: 0,
     });
     expect(report.metrics).toEqual({
       maliciousIdentities: 3,
@@ -129,6 +135,10 @@ describe('replay metrics on a hand-made day', () => {
       f1: 0.666667,
       timeToContainSeconds: { p50: 600, p95: 1800, max: 1800 },
       approvalsPerDay: 2,
+      approvalsPeakHour: 1,
+      approvalDecisionsPeakHour: 1,
+      approvalDecisionsPerDay: 2,
+      benignActionedBy: { auto: 1, approved: 0, severity: { low: 1, medium: 0, high: 0 } },
     });
     const summary = report.actions.map((a) => [
       a.identity.id.split('@')[0],

@@ -181,7 +181,7 @@ export function registerCommands(program: Command): void {
     .description('generate a scenario history with ground-truth verdicts')
     .requiredOption(
       '--scenario <name>',
-      'token-theft | leaked-ci-secret | credential-stuffing | shared-service-account | oauth-app-abuse | benign-noise | mixed',
+      'token-theft | leaked-ci-secret | credential-stuffing | shared-service-account | oauth-app-abuse | benign-noise | mixed | storm',
     )
     .option('--seed <n>', 'random seed', '1')
     .option('--identities <n>', 'identities', '1000')

@@ -163,7 +163,7 @@ export async function issueToken(
   return jwt.sign(new TextEncoder().encode(secret));
 }
 
-/** The admin token `tourniquet start` prints on the embedded default (valid 7 days by default). */
+/** A local admin token (valid 7 days unless told otherwise); `tourniquet start` keeps a 24-hour one in admin.token. */
 export function issueLocalAdminToken(
   config: AuthConfig,
   opts: { sub?: string; ttlSeconds?: number } = {},

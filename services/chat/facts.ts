@@ -110,7 +110,7 @@ export function foldAction(
           provider: p.reversibility ?? null,
           guards: p.guards.map((g) => `${g.guard}: ${g.reason}`),
           consoleUrl: consoleUrl
-            ? `${consoleUrl.replace(/\/+$/, '')}/actions/${encodeURIComponent(actionId)}`
+            ? `${consoleUrl.replace(/\/+$/, '')}/cases/${encodeURIComponent(p.caseId)}`
             : null,
         };
         break;

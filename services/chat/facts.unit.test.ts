@@ -78,7 +78,7 @@ describe('approval facts folded from events', () => {
       expiresAt: '2026-12-06T04:00:00.000Z',
       rollback: { complete: false, residue: ['sessions issued before quarantine stay valid until expiry'] },
       blastRadius: { tier: 'production', consumers: 3, shared: true },
-      consoleUrl: 'https://tq.example/actions/act-1',
+      consoleUrl: 'https://tq.example/cases/case-1',
     });
     expect(facts.evidence).toEqual([
       {

@@ -11,6 +11,7 @@ import {
   feedbackStream,
   GuardNote,
   identityStream,
+  NoActionReason,
   type RecordedEvent,
 } from '../../schemas/events.ts';
 import { actorName } from './projector.ts';
@@ -109,6 +110,8 @@ export const Explanation = z.object({
   case: z.object({
     openedAt: z.string().nullable(),
     resolution: Ref.extend({ verdict: z.enum(['benign', 'malicious']), by: Actor }).nullable(),
+    /** The case's detections that led to no automatic action, and why (NoActionTaken). */
+    noActions: z.array(Ref.extend({ detectionId: z.string(), reasons: z.array(NoActionReason) })),
   }),
   rollback: z.object({
     /** What the proposal already said a rollback could not undo. */
@@ -182,6 +185,7 @@ export async function explainAction(
     )
     .filter((e): e is Extract<RecordedEvent, { type: 'DetectionReceived' }> => e !== undefined);
   const caseOpened = of(idEvents, 'CaseOpened').find((e) => e.data.caseId === p.caseId);
+  const noActions = of(idEvents, 'NoActionTaken').filter((e) => e.data.caseId === p.caseId);
   const tripped = of(idEvents, 'GuardTripped').filter((e) => e.causationId === proposal.id);
   const coordination = of(idEvents, 'CoordinationRequested').find(mine);
   const approvals = of(idEvents, 'ActionApproved').filter(mine);
@@ -241,6 +245,10 @@ export async function explainAction(
     );
   }
   if (caseOpened) narrative.push(`${caseOpened.occurredAt}: case ${p.caseId} opened.`);
+  for (const n of noActions)
+    narrative.push(
+      `${n.occurredAt}: no automatic action on detection ${n.data.detectionId}: ${n.data.reasons.map((r) => r.detail).join('; ')}.`,
+    );
   narrative.push(
     `${proposal.occurredAt}: ${p.action} proposed by ${proposedBy ? `analyst ${proposedBy}` : `rule ${p.ruleId}`} of policy ${p.policyId} version ${p.policyVersion}, stage ${p.stage}; approval required: ${p.approval.mode} (${p.approval.reason}); argument digest ${p.argsDigest}.`,
   );
@@ -408,6 +416,11 @@ export async function explainAction(
       resolution: resolution
         ? { ...ref(resolution), verdict: resolution.data.verdict, by: resolution.data.by }
         : null,
+      noActions: noActions.map((n) => ({
+        ...ref(n),
+        detectionId: n.data.detectionId,
+        reasons: n.data.reasons,
+      })),
     },
     rollback: {
       plan: p.rollback,

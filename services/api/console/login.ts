@@ -14,7 +14,7 @@ import {
 } from './session.ts';
 
 /** Where single sign-on starts, when a module registers it (OpenID Connect). */
-export const SSO_LOGIN_PATH = '/auth/oidc/login';
+const SSO_LOGIN_PATH = '/auth/oidc/login';
 
 /** Only a path on this server: `next` must never send a signed-in user to another site. */
 export function safeNext(next: unknown): string {
@@ -83,6 +83,7 @@ export async function registerLogin(
 
     scope.post(
       '/login',
+      { config: { signIn: true } },
       async (request: FastifyRequest<{ Body: { key?: string; next?: string } | undefined }>, reply) => {
         const next = safeNext(request.body?.next);
         try {
