@@ -309,7 +309,7 @@ function approvalLoad(actions: readonly SimAction[]) {
   return { expired, unanswered, peakHour, decisionsPeakHour, decisions };
 }
 
-export function reportAction(a: SimAction): ReportAction {
+function reportAction(a: SimAction): ReportAction {
   return {
     id: a.id,
     type: a.type,
