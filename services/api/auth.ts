@@ -53,7 +53,7 @@ export const OidcConfigSchema = z
   });
 export type OidcConfig = z.output<typeof OidcConfigSchema>;
 
-export const AuthConfigSchema = z.object({
+const AuthConfigSchema = z.object({
   jwt: z
     .object({
       /** HS256 shared secrets (UTF-8, at least 32 characters); the first one signs local tokens. */

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { EventStore } from '../../../platform/eventstore/port.ts';
 import type { Projector } from '../../projector/projector.ts';
-import type { Authenticator } from '../auth.ts';
+import type { AuthSource } from '../auth-file.ts';
 import { registerAssets } from './assets.ts';
 import { registerLogin } from './login.ts';
 import { registerPages } from './pages.ts';
@@ -11,7 +11,7 @@ export interface ConsoleDeps {
   store: EventStore;
   projector: Projector;
   /** The API's authenticator (a function: the configuration may be reloaded while running). */
-  auth: () => Pick<Authenticator, 'authenticate'>;
+  auth: () => Pick<AuthSource, 'authenticate' | 'config'>;
   sessions?: ConsoleSessionOptions | undefined;
   /** The wall clock the pages show times against (default: Date). */
   now?: (() => Date) | undefined;

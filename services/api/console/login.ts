@@ -1,6 +1,7 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Authenticator, type Principal, UnauthorizedError } from '../auth.ts';
+import type { AuthSource } from '../auth-file.ts';
 import { html } from './html.ts';
 import { barePage } from './layout.ts';
 import {
@@ -65,11 +66,12 @@ const sendHtml = (reply: FastifyReply, status: number, body: { toString(): strin
  */
 export async function registerLogin(
   app: FastifyInstance,
-  auth: () => Pick<Authenticator, 'authenticate'>,
+  auth: () => Pick<AuthSource, 'authenticate' | 'config'>,
 ): Promise<void> {
   await app.register(async (scope) => {
     await scope.register(formbody);
-    const sso = () => app.hasRoute({ method: 'GET', url: SSO_LOGIN_PATH });
+    // the single sign-on button only when auth.json configures it (a reload may add or remove it)
+    const sso = () => auth().config().oidc !== undefined;
 
     scope.get('/login', async (request: FastifyRequest<{ Querystring: { next?: string } }>, reply) => {
       if (consoleSession(request)) return reply.redirect(safeNext(request.query.next), 303);

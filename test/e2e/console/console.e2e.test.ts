@@ -372,6 +372,65 @@ fetch(${JSON.stringify(approveUrl)}, { method: 'POST', credentials: 'include', m
     expect(await js<unknown>(ann.page, 'window.owned')).toBeUndefined();
   });
 
+  it('related approvals answered together: one decision, one ActionApproved per action', async () => {
+    const ben = await open('ben');
+    await ben.page.goto(`${cs.url}/`);
+    await waitForFeed(ben.page);
+    await sendDetections(cs, [
+      detection('rel-1', { provider: 'okta', id: 'rel-one', type: 'human' }, { kind: 'anomalous_token_use' }),
+      detection('rel-2', { provider: 'okta', id: 'rel-two', type: 'human' }, { kind: 'anomalous_token_use' }),
+    ]);
+    const ids = await until(async () => {
+      const a = [...(await actionsOf(cs, 'okta:rel-one')), ...(await actionsOf(cs, 'okta:rel-two'))];
+      return a.length === 2 ? a.map((x) => x.id) : undefined;
+    });
+    for (const id of ids) await ben.page.waitForSelector(`#action-${id}`);
+    // both in one group: tick them, one comment, one click
+    for (const id of ids) await ben.page.click(`#action-${id} input.select`);
+    await ben.page.type('#bulk-comment', 'same phishing wave');
+    await ben.page.click('#bulk-approve');
+    await ben.page.waitForFunction(
+      `document.getElementById('bulk-result')?.textContent.includes('Approved 2 of 2')`,
+    );
+    for (const id of ids) await ben.page.waitForSelector(`#action-${id}`, { hidden: true });
+    const approvals = await apiAs<{
+      items: Array<{ type: string; index: { actionId: string; actor: string } }>;
+    }>(cs, 'root', 'GET', `/v1/audit/events?type=ActionApproved&actor=ben`);
+    const perAction = approvals.json.items.filter((e) => ids.includes(e.index.actionId));
+    expect(perAction.map((e) => e.index.actionId).sort()).toEqual([...ids].sort());
+  });
+
+  it('cases: the triage list filters and sorts in place', async () => {
+    const ann = await open('ann');
+    await sendDetections(cs, [
+      detection('fil-a', { provider: 'okta', id: 'filter-one', type: 'human' }),
+      detection('fil-b', { provider: 'okta', id: 'filter-two', type: 'human' }, { severity: 'low' }),
+    ]);
+    await until(async () => (await actionsOf(cs, 'okta:filter-two')).length > 0);
+    await ann.page.goto(`${cs.url}/cases?status=all`);
+    const all = await js<number>(ann.page, `document.querySelectorAll('table.cases tbody tr').length`);
+    expect(all).toBeGreaterThanOrEqual(2);
+    await ann.page.type('#f-q', 'filter-two');
+    await ann.page.keyboard.press('Enter');
+    await ann.page.waitForFunction(`location.search.includes('q=filter-two')`);
+    await ann.page.waitForFunction(`document.querySelectorAll('table.cases tbody tr').length === 1`);
+    expect(await text(ann.page, 'table.cases tbody')).toContain('okta:filter-two');
+    await ann.page.click('#f-q', { count: 3 });
+    await ann.page.keyboard.press('Backspace');
+    await ann.page.select('#f-sort', 'pending');
+    await ann.page.waitForFunction(
+      `location.search.includes('sort=pending') && !location.search.includes('q=alice')`,
+    );
+    await ann.page.waitForFunction(`document.querySelectorAll('table.cases tbody tr').length === ${all}`);
+    const pending = await js<string[]>(
+      ann.page,
+      `[...document.querySelectorAll('table.cases tbody tr td.num')].map((td) => td.textContent.trim())`,
+    );
+    const counts = pending.map((p) => Number(p || 0));
+    expect(counts).toEqual([...counts].sort((a, b) => b - a));
+    await shot(ann.page, 'cases');
+  });
+
   it('axe: no serious or critical accessibility violation on any page', async () => {
     const ann = await open('ann');
     await ann.page.setBypassCSP(true); // axe is injected as an inline script
