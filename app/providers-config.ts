@@ -82,7 +82,7 @@ const ProviderEntry = z
     return { type, ...(name ? { name } : {}), ...(parsed.data as Record<string, unknown>) };
   });
 /** A validated entry: its `type`, optional `name`, and the provider's own (defaulted) fields. */
-export type ProviderEntry = { type: string; name?: string } & Record<string, unknown>;
+type ProviderEntry = { type: string; name?: string } & Record<string, unknown>;
 
 /** Exponential backoff between attempts (executor retries, signal deliveries). */
 const Backoff = {

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every benchmark, printed as numbers and ratios against the targets the issues
  * set. Benchmarks that need servers (Kafka, Keycloak) run only when those are reachable.
- * Usage: npm run bench [-- name ...]   (names: store, decider, replay, kafka, executor, console)
+ * Usage: npm run bench [-- name ...]   (names: store, decider, replay, kafka, executor, console;
+ * scale-out runs only when named)
  */
 import { existsSync } from 'node:fs';
 
@@ -13,6 +14,8 @@ interface Bench {
   targets: Record<string, number>;
   /** Time ceilings: ratio = target / measured (≥ 1 meets it). */
   ceilings?: Record<string, number>;
+  /** Runs only when named on the command line (it takes minutes). */
+  onlyWhenNamed?: boolean;
 }
 
 const BENCHES: Bench[] = [
@@ -57,13 +60,20 @@ const BENCHES: Bench[] = [
       'sse.proposal→card.ms (median of 5)': 1_000,
     },
   },
+  {
+    name: 'scale-out',
+    module: './scale-out.bench.ts',
+    fn: 'benchScaleOut',
+    targets: {},
+    onlyWhenNamed: true,
+  },
 ];
 
 const wanted = process.argv.slice(2);
 const fmt = (n: number) => (Math.abs(n) >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(3));
 let failed = false;
 for (const b of BENCHES) {
-  if (wanted.length > 0 && !wanted.includes(b.name)) continue;
+  if (wanted.length > 0 ? !wanted.includes(b.name) : b.onlyWhenNamed) continue;
   if (!existsSync(new URL(b.module, import.meta.url))) {
     console.log(`\n## ${b.name}: not present`);
     continue;

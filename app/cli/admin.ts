@@ -22,6 +22,29 @@ export interface VerifyCliOptions {
   anchorStore?: string;
 }
 
+/** What `audit verify` prints without --json: the verdict in words, one problem a line. */
+function verdictText(v: ChainVerdict): string {
+  const head = v.head ? `position ${v.head.position}, hash ${v.head.hash}` : 'none (empty store)';
+  const anchors =
+    v.anchors.checked > 0 ? `; anchors: ${v.anchors.matched} of ${v.anchors.checked} match` : '';
+  if (v.ok)
+    return `intact: ${v.checked} events checked${anchors}
+head: ${head} (keep it elsewhere to catch a rewrite later)
+`;
+  const shown = v.problems.slice(0, 20).map((p) => `  ${p.problem} at position ${p.position}: ${p.detail}`);
+  const more =
+    v.problemCount > shown.length
+      ? [`  … and ${v.problemCount - shown.length} more (--json lists up to 1000)`]
+      : [];
+  return [
+    `BROKEN: ${v.problemCount} problem(s) in ${v.checked} events checked${anchors}`,
+    ...shown,
+    ...more,
+    `intact up to: ${head}`,
+    '',
+  ].join('\n');
+}
+
 /**
  * Anchors to compare the stream with: the head file beside the database (same volume: it catches
  * edits made while the server was down, not someone who also rewrites the file) and every witness given.
@@ -70,10 +93,10 @@ async function verifyStore(path: string, opts: VerifyCliOptions): Promise<ChainV
 export async function runAuditVerify(
   dataDir: string,
   out: NodeJS.WritableStream,
-  opts: VerifyCliOptions = {},
+  opts: VerifyCliOptions & { json?: boolean } = {},
 ): Promise<number> {
   const report = await verifyStore(storePath(dataDir), opts);
-  out.write(`${JSON.stringify(report)}\n`);
+  out.write(opts.json ? `${JSON.stringify(report)}\n` : verdictText(report));
   return report.ok ? 0 : 3;
 }
 

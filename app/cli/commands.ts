@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -21,6 +21,14 @@ function exit(code: number): void {
 /** Every subcommand, each implemented in the folder of the service it belongs to. */
 export function registerCommands(program: Command): void {
   registerAuthCommands(program);
+  registerStackCommands(program);
+  registerPolicyCommands(program);
+  registerSimulationCommands(program);
+  registerOperationsCommands(program);
+}
+
+/** The embedded stack, the demo and one service alone. */
+function registerStackCommands(program: Command): void {
   program
     .command('start')
     .description('run the embedded stack (in-process bus, SQLite store, all four services) until interrupted')
@@ -47,19 +55,29 @@ export function registerCommands(program: Command): void {
   program
     .command('demo')
     .description('start the embedded stack in a temporary directory and play a built-in scenario')
-    .option('--json', 'print one JSON document {detections, cases, actions}')
+    .option(
+      '--json',
+      'print one JSON document: detections (with their case), cases, actions, the approval, the verdict, the re-send',
+    )
     .option('--data-dir <dir>', 'keep the demo data here instead of a temporary directory')
     .action(async (o, cmd: Command) => {
       const { runDemo } = await import('./demo.ts');
-      const dataDir = o.dataDir ? resolve(o.dataDir) : mkdtempSync(join(tmpdir(), 'tourniquet-demo-'));
-      exit(
-        await runDemo({
-          json: Boolean(o.json),
-          dataDir,
-          log: createLogger(globals(cmd).logLevel),
-          stdout: process.stdout,
-        }),
-      );
+      const keepData = o.dataDir !== undefined;
+      const dataDir = keepData ? resolve(o.dataDir) : mkdtempSync(join(tmpdir(), 'tourniquet-demo-'));
+      try {
+        exit(
+          await runDemo({
+            json: Boolean(o.json),
+            dataDir,
+            keepData,
+            log: createLogger(globals(cmd).logLevel),
+            stdout: process.stdout,
+          }),
+        );
+      } finally {
+        // A temporary directory goes, whether the run succeeded or not.
+        if (!keepData) rmSync(dataDir, { recursive: true, force: true });
+      }
     });
 
   program
@@ -72,7 +90,10 @@ export function registerCommands(program: Command): void {
       const { main } = await import('../serve.ts');
       await main([service, ...(o.config ? ['--config', o.config] : [])]);
     });
+}
 
+/** Policy as code and record normalization. */
+function registerPolicyCommands(program: Command): void {
   const policy = program.command('policy').description('policy as code: validate and explain');
   policy
     .command('validate <file>')
@@ -119,7 +140,10 @@ export function registerCommands(program: Command): void {
         }),
       );
     });
+}
 
+/** Replay, tuning, scenario histories. */
+function registerSimulationCommands(program: Command): void {
   const io = { stdout: process.stdout, stderr: process.stderr };
 
   program
@@ -211,7 +235,10 @@ export function registerCommands(program: Command): void {
         }),
       );
     });
+}
 
+/** Audit, dead letters, Shared Signals and projections. */
+function registerOperationsCommands(program: Command): void {
   const audit = program.command('audit').description('audit the immutable event record');
   audit
     .command('verify')
@@ -226,9 +253,15 @@ export function registerCommands(program: Command): void {
       [],
     )
     .option('--anchor-store <id>', "the store's id in the witness (default: tourniquet)")
+    .option('--json', 'print the verdict as one JSON document instead of a summary')
     .action(async (o) => {
       const { runAuditVerify } = await import('./admin.ts');
-      exit(await runAuditVerify(resolve(o.dataDir), process.stdout, anchorOptions(o)));
+      exit(
+        await runAuditVerify(resolve(o.dataDir), process.stdout, {
+          ...anchorOptions(o),
+          json: Boolean(o.json),
+        }),
+      );
     });
 
   const dlq = program.command('dlq').description('the Kafka dead-letter topic');

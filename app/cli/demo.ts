@@ -25,6 +25,8 @@ interface DemoAction {
 export async function runDemo(opts: {
   json: boolean;
   dataDir: string;
+  /** The data directory outlives the run (--data-dir); otherwise the caller removes it. */
+  keepData: boolean;
   log: Logger;
   stdout: NodeJS.WritableStream;
 }): Promise<number> {
@@ -70,11 +72,12 @@ export async function runDemo(opts: {
 
     say(`Tourniquet demo — embedded stack at ${stack.url}, data in ${opts.dataDir}\n`);
     const { first, later } = demoDetections(new Date());
-    const ingest = await call<{
-      accepted: number;
-      duplicates: number;
-      receipts: Array<{ id: string; source: string; status: string }>;
-    }>('POST', '/v1/detections', service, first);
+    const ingest = await call<{ accepted: number; duplicates: number; receipts: DemoReceipt[] }>(
+      'POST',
+      '/v1/detections',
+      service,
+      first,
+    );
     say(`1. A SIEM connector posts ${first.length} detections: ${ingest.accepted} accepted.`);
     let list = await settled(executing);
 
@@ -88,11 +91,14 @@ export async function runDemo(opts: {
     }
 
     const bob = pending.find((a) => a.identity.id === 'bob@acme.example');
+    let approval: DemoJson['approval'] = null;
     if (bob) {
+      const comment = 'travel not on record';
       await call('POST', `/v1/actions/${encodeURIComponent(bob.id)}/approve`, analyst, {
         argsDigest: bob.argsDigest,
-        comment: 'travel not on record',
+        comment,
       });
+      approval = { actionId: bob.id, by: 'dana.analyst', comment, argsDigest: bob.argsDigest };
       say(
         `3. Analyst dana.analyst approves ${bob.type} for ${bob.identity.id} (bound to digest ${bob.argsDigest.slice(0, 19)}…).`,
       );
@@ -102,13 +108,15 @@ export async function runDemo(opts: {
     const carolCase = (await call<{ items: CaseView[] }>('GET', '/v1/cases?limit=1000', analyst)).items.find(
       (c) => c.identity.id === 'carol@acme.example',
     );
+    let verdict: DemoJson['verdict'] = null;
     if (carolCase) {
       await call('POST', `/v1/cases/${encodeURIComponent(carolCase.id)}/verdict`, analyst, {
         verdict: 'benign',
       });
+      verdict = { caseId: carolCase.id, verdict: 'benign', by: 'dana.analyst' };
       say(`4. Carol's token alert turns out to be her new laptop: verdict benign on ${carolCase.id}.`);
     }
-    const dup = await call<{ accepted: number; duplicates: number }>(
+    const dup = await call<{ accepted: number; duplicates: number; receipts: DemoReceipt[] }>(
       'POST',
       '/v1/detections',
       service,
@@ -124,21 +132,7 @@ export async function runDemo(opts: {
     );
 
     const cases = (await call<{ items: CaseView[] }>('GET', '/v1/cases?limit=1000', analyst)).items;
-    const summary: DemoAction[] = list.map((a) => ({
-      id: a.id,
-      type: a.type,
-      identity: { provider: a.identity.provider, id: a.identity.id },
-      status: a.status,
-      approval: {
-        mode: a.approvalMode,
-        by:
-          a.approvals.filter((x) => x.final).map((x) => x.approver)[0] ??
-          (a.approvals.map((x) => x.approver).join(', ') || null),
-      },
-      ruleId: a.ruleId,
-      guards: a.guards.map((g) => g.guard),
-      residue: a.residue,
-    }));
+    const summary = list.map(demoAction);
 
     say('\nOutcome:');
     for (const a of summary) {
@@ -148,7 +142,11 @@ export async function runDemo(opts: {
       for (const r of a.residue) say(`               residue: ${r}`);
     }
     say(`\n${cases.length} cases, ${summary.length} actions. Every step is an event: try`);
-    say(`  npx tourniquet audit verify --data-dir ${opts.dataDir}`);
+    if (opts.keepData) say(`  npx tourniquet audit verify --data-dir ${opts.dataDir}`);
+    else
+      say(
+        '  npx tourniquet demo --data-dir DIR   (keeps the data), then: npx tourniquet audit verify --data-dir DIR',
+      );
 
     const auto = summary.some(
       (a) => a.approval.mode === 'auto' && (a.status === 'executed' || a.status === 'rolled_back'),
@@ -158,23 +156,14 @@ export async function runDemo(opts: {
     );
     const rolledBack = summary.some((a) => a.status === 'rolled_back');
     if (opts.json) {
-      opts.stdout.write(
-        `${JSON.stringify(
-          {
-            detections: ingest.receipts.map((r) => ({ id: r.id, source: r.source, status: r.status })),
-            cases: cases.map((c) => ({
-              id: c.id,
-              identity: { provider: c.identity.provider, id: c.identity.id },
-              status: c.status,
-              verdict: c.verdict,
-              actions: c.actionIds,
-            })),
-            actions: summary,
-          },
-          null,
-          2,
-        )}\n`,
-      );
+      const json = demoJson({ first, ingest, resend: dup, cases, summary, approval, verdict });
+      json.selfCheck = {
+        automaticContainment: auto,
+        analystApproval: analystGranted,
+        benignRollback: rolledBack,
+      };
+      if (opts.keepData) json.dataDir = opts.dataDir;
+      opts.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
     }
     if (!(auto && analystGranted && rolledBack)) {
       process.stderr.write(
@@ -186,4 +175,80 @@ export async function runDemo(opts: {
   } finally {
     await stack.close();
   }
+}
+
+interface DemoReceipt {
+  id: string;
+  source: string;
+  status: string;
+}
+
+/** Everything the human output shows, with detections linked to their cases and cases to identities. */
+interface DemoJson {
+  detections: Array<DemoReceipt & { identity: string; caseId: string | null }>;
+  /** The alert the SIEM sent again: recorded once. */
+  resend: { accepted: number; duplicates: number; receipts: DemoReceipt[] };
+  cases: Array<{
+    id: string;
+    identity: { provider: string; id: string };
+    status: string;
+    verdict: string | null;
+    detections: string[];
+    actions: string[];
+  }>;
+  actions: DemoAction[];
+  approval: { actionId: string; by: string; comment: string; argsDigest: string } | null;
+  verdict: { caseId: string; verdict: 'benign'; by: string } | null;
+  selfCheck?: { automaticContainment: boolean; analystApproval: boolean; benignRollback: boolean };
+  dataDir?: string;
+}
+
+function demoAction(a: ActionView): DemoAction {
+  return {
+    id: a.id,
+    type: a.type,
+    identity: { provider: a.identity.provider, id: a.identity.id },
+    status: a.status,
+    approval: {
+      mode: a.approvalMode,
+      by:
+        a.approvals.filter((x) => x.final).map((x) => x.approver)[0] ??
+        (a.approvals.map((x) => x.approver).join(', ') || null),
+    },
+    ruleId: a.ruleId,
+    guards: a.guards.map((g) => g.guard),
+    residue: a.residue,
+  };
+}
+
+function demoJson(run: {
+  first: ReadonlyArray<{ id: string; source: string; identity: { provider: string; id: string } }>;
+  ingest: { receipts: DemoReceipt[] };
+  resend: DemoJson['resend'];
+  cases: CaseView[];
+  summary: DemoAction[];
+  approval: DemoJson['approval'];
+  verdict: DemoJson['verdict'];
+}): DemoJson {
+  const caseOf = (identity: string, detectionId: string) =>
+    run.cases.find((c) => c.identityKey === identity && c.detectionIds.includes(detectionId))?.id ?? null;
+  return {
+    detections: run.ingest.receipts.map((r) => {
+      const d = run.first.find((x) => x.id === r.id && x.source === r.source);
+      const identity = d ? `${d.identity.provider}:${d.identity.id}` : '';
+      return { id: r.id, source: r.source, status: r.status, identity, caseId: caseOf(identity, r.id) };
+    }),
+    resend: run.resend,
+    cases: run.cases.map((c) => ({
+      id: c.id,
+      identity: { provider: c.identity.provider, id: c.identity.id },
+      status: c.status,
+      verdict: c.verdict,
+      detections: c.detectionIds,
+      actions: c.actionIds,
+    })),
+    actions: run.summary,
+    approval: run.approval,
+    verdict: run.verdict,
+  };
 }

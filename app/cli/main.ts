@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
-import { TourniquetError } from '../../platform/errors.ts';
 import { registerCommands } from './commands.ts';
+import { fatalLine } from './fatal.ts';
 
 const program = new Command()
   .name('tourniquet')
@@ -18,10 +18,8 @@ registerCommands(program);
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof TourniquetError) {
-    process.stderr.write(`tourniquet: ${err.code}: ${err.message}\n`);
-    process.exitCode = process.exitCode && process.exitCode !== 0 ? process.exitCode : 1;
-  } else {
-    throw err;
-  }
+  const line = fatalLine(err);
+  if (line === undefined) throw err;
+  process.stderr.write(`${line}\n`);
+  process.exitCode = process.exitCode && process.exitCode !== 0 ? process.exitCode : 1;
 }

@@ -1,6 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
-import { chainHash, GENESIS } from './chain-hash.ts';
+import { type ChainContent, chainHash, GENESIS } from './chain-hash.ts';
 import type { ChainAnchor, ChainBreak, ChainVerdict } from './port.ts';
 
 /**
@@ -27,18 +27,8 @@ export const MAX_REPORTED = 1000;
 /** Bad links searched for another place in the chain (each search rehashes the chain once). */
 const MAX_PLACE_SEARCHES = 100;
 
-export interface EventRow {
-  position: number;
-  id: string;
-  stream: string;
-  revision: number;
-  type: string;
-  occurred_at: string;
-  recorded_at: string;
-  causation_id: string | null;
-  correlation_id: string | null;
-  schema_version: number;
-  data: string;
+/** A row of the events table: the chained content and its hash. */
+export interface EventRow extends ChainContent {
   hash: string;
 }
 

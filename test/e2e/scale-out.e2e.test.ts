@@ -14,120 +14,34 @@
  * or doubled, no decision doubled, no effect doubled (the dry-run journals of both executors, summed),
  * both deciders had partitions, both projectors show the same actions.
  *
- * TQ_MEASURE_DECIDERS=1 also runs the decider throughput measurement (1 vs 2 decider processes) that
- * docs/deployment.md's sizing table quotes; it is skipped otherwise (it takes a few minutes).
+ * The decider throughput measurement (1 vs 2 decider processes) that docs/deployment.md's sizing
+ * table quotes is a benchmark: `npm run bench -- scale-out` (bench/scale-out.bench.ts).
  */
 
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Producer } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createKafka, ensureTopics, KafkaBus } from '../../platform/bus/kafka.ts';
-import { TOPICS } from '../../platform/bus/port.ts';
+import { createKafka, ensureTopics } from '../../platform/bus/kafka.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
-import { identityKey, type NormalizedDetection } from '../../schemas/detection.ts';
+import { identityKey } from '../../schemas/detection.ts';
 import type { RecordedEvent } from '../../schemas/events.ts';
-import type { DetectionMessage } from '../../schemas/messages.ts';
 import { DryRunProvider } from '../../services/executor/providers/dry-run.ts';
-import { normalize } from '../../services/ingest/normalizers/index.ts';
+import { ensureKafka, ensureRegistry, groupCaughtUp, uniqueName, waitFor } from '../support/kafka.ts';
 import {
-  ensureKafka,
-  ensureRegistry,
-  groupCaughtUp,
-  ocsfRecord,
-  ROOT,
-  uniqueName,
-  waitFor,
-} from '../support/kafka.ts';
+  countByType,
+  IDENTITIES,
+  PARTITIONS,
+  rawRecord,
+  writeConfig,
+  writePolicy,
+} from '../support/scale-out.ts';
 import { apiOf, type CliServe, serving, startCliServe, stopCli } from '../support/serve-child.ts';
 
 const N = 2000;
-const IDENTITIES = 300;
-const PARTITIONS = 6;
 
-/** Detection n: identity u-(n mod 300); 2 in 5 a known compromise (0.95), else impossible travel (0.82), mixed per identity. */
-function rawRecord(run: string, n: number, baseMs: number, identities = IDENTITIES): Record<string, unknown> {
-  const user = `u-${n % identities}-${run}`;
-  const r = ocsfRecord(run, n, user, baseMs + Math.floor(n / identities) * 1000 + (n % identities));
-  if ((n + Math.floor(n / identities)) % 5 < 2) {
-    const fi = r.finding_info as Record<string, unknown>;
-    fi.types = ['Known Compromise'];
-    fi.title = 'Account credentials confirmed compromised (threat intel)';
-    (fi.analytic as Record<string, unknown>).name = 'Threat intel match';
-    r.confidence_score = 95;
-  }
-  return r;
-}
 const detectionId = (run: string, n: number) => `f-${run}-${n}`;
-
-/** The default policy with the blast-radius budget for automatic actions raised: 300 identities at once is the load here, not a bad rule. */
-function writePolicy(dir: string): string {
-  const text = readFileSync(join(ROOT, 'policies/default.yaml'), 'utf8');
-  const raised = text.replace(/- action: "\*"\n(\s+)limit: 50\n/, '- action: "*"\n$1limit: 100000\n');
-  if (raised === text) throw new Error('policies/default.yaml changed: the "*" budget of 50 was not found');
-  const path = join(dir, 'policy.yaml');
-  writeFileSync(path, raised);
-  return path;
-}
-
-function writeConfig(
-  dir: string,
-  o: {
-    bootstrap: string;
-    registryUrl: string;
-    run: string;
-    raw?: string;
-    storePath: string;
-    policy: string;
-    journals: string;
-  },
-): string {
-  const file = join(dir, 'tourniquet.yaml');
-  writeFileSync(
-    file,
-    [
-      'kafka:',
-      `  brokers: [${o.bootstrap}]`,
-      `  partitions: ${PARTITIONS}`,
-      '  sessionTimeoutMs: 6000',
-      '  heartbeatIntervalMs: 1000',
-      '  maxBatch: 200',
-      'schemaRegistry:',
-      `  url: ${o.registryUrl}`,
-      'topics:',
-      `  detections: ${o.run}.detections`,
-      `  deadLetters: ${o.run}.dlq`,
-      'groups:',
-      `  ingest: ${o.run}.ingest`,
-      `  decider: ${o.run}.decider`,
-      ...(o.raw
-        ? ['ingest:', '  rawTopics:', `    - { topic: ${o.raw}, format: ocsf, encoding: json }`]
-        : []),
-      'store:',
-      '  kind: sqlite',
-      `  path: ${o.storePath}`,
-      'decider:',
-      `  policy: ${o.policy}`,
-      '  tickMs: 1000',
-      'executor:',
-      '  leaseMs: 5000',
-      `  dryRunJournalDir: ${o.journals}`,
-      'api:',
-      '  port: 0',
-      '',
-    ].join('\n'),
-  );
-  return file;
-}
-
-function countByType(store: SqliteEventStore): Record<string, number> {
-  const rows = store.database.prepare('SELECT type, COUNT(*) AS n FROM events GROUP BY type').all() as Array<{
-    type: string;
-    n: number;
-  }>;
-  return Object.fromEntries(rows.map((r) => [r.type, r.n]));
-}
 
 async function eventsOf<T extends RecordedEvent['type']>(
   store: SqliteEventStore,
@@ -488,142 +402,4 @@ describe('scale-out: 2 deciders, 2 executors, 2 projectors and ingest as process
       await store.close();
     }
   }, 240_000);
-});
-
-// ---------------------------------------------------------------------------------------------------
-// Decider throughput per instance: 1 vs 2 `serve decider` processes draining the same backlog.
-
-const MEASURE = process.env.TQ_MEASURE_DECIDERS === '1';
-
-/** CPU time (user + system) a process has used, from /proc. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
-}
-function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : 0;
-}
-if (!MEASURE)
-  console.warn('[scale-out.e2e] decider throughput measurement skipped: set TQ_MEASURE_DECIDERS=1 to run it');
-
-describe.skipIf(!MEASURE)('decider throughput, 1 vs 2 processes (TQ_MEASURE_DECIDERS=1)', () => {
-  const root = mkdtempSync(join(tmpdir(), 'tq-e2e-measure-'));
-  const procs: CliServe[] = [];
-  afterAll(async () => {
-    await Promise.all(procs.map((p) => stopCli(p)));
-    rmSync(root, { recursive: true, force: true });
-  });
-
-  it('drains a backlog of detections with a balanced group', async () => {
-    const [bootstrap, registryUrl] = await Promise.all([ensureKafka(), ensureRegistry()]);
-    const M = Number(process.env.TQ_MEASURE_N ?? 40_000);
-    const rounds = Number(process.env.TQ_MEASURE_ROUNDS ?? 1);
-    const identities = 5000;
-    const baseMs = Date.now() - 30 * 60_000;
-    // normalized once, up front: what ingest would have published
-    const backlog: NormalizedDetection[] = [];
-    for (let n = 0; n < M; n++)
-      backlog.push(await normalize(rawRecord('m', n, baseMs, identities), { format: 'ocsf' }));
-    const results: string[] = [];
-    for (const [round, k] of Array.from({ length: rounds }, () => [1, 2])
-      .flat()
-      .entries()) {
-      const run = uniqueName(`measure-${k}`);
-      const dir = join(root, `round${round}-k${k}`);
-      mkdirSync(dir, { recursive: true });
-      const detections = `${run}.detections`;
-      const kafka = createKafka({ brokers: [bootstrap], clientId: 'tq-measure' });
-      await ensureTopics(kafka, [detections, `${run}.dlq`], { partitions: PARTITIONS });
-      const bus = new KafkaBus({
-        brokers: [bootstrap],
-        registryUrl,
-        clientId: 'tq-measure-producer',
-        topics: { [TOPICS.detections]: detections, [TOPICS.deadLetters]: `${run}.dlq` },
-      });
-      const runBacklog = backlog.map((d) => ({
-        ...d,
-        id: `${d.id}-${run}`,
-        identity: { ...d.identity, id: `${d.identity.id}-${run}` },
-      }));
-      for (let i = 0; i < M; i += 1000) {
-        await bus.publish<DetectionMessage>(
-          TOPICS.detections,
-          runBacklog.slice(i, i + 1000).map((d) => ({
-            key: identityKey(d.identity),
-            value: { at: new Date().toISOString(), detection: d },
-          })),
-        );
-      }
-      await bus.close();
-      const storePath = join(dir, 'events.db');
-      const config = writeConfig(dir, {
-        bootstrap,
-        registryUrl,
-        run,
-        storePath,
-        policy: writePolicy(dir),
-        journals: join(dir, 'journals'),
-      });
-      const members: CliServe[] = [];
-      const t0 = Date.now();
-      for (let i = 0; i < k; i++) {
-        const p = startCliServe(`decider-${i}`, 'decider', config, {
-          TOURNIQUET_DATA_DIR: join(dir, `d${i}`),
-          TOURNIQUET_LOG_LEVEL: 'info',
-        });
-        procs.push(p);
-        members.push(p);
-      }
-      // balanced: every member holds partitions and together all of them (the first to join starts alone)
-      let balancedAt = 0;
-      let cpuAtBalance: number[] = [];
-      const store = new SqliteEventStore({ path: storePath });
-      await waitFor(
-        () => {
-          const held = members.map((m) => m.assignment(detections));
-          if (held.every((h) => h.length > 0) && held.flat().length === PARTITIONS) {
-            balancedAt = Date.now();
-            cpuAtBalance = members.map((m) => cpuSeconds(m.child.pid!));
-            return true;
-          }
-          return false;
-        },
-        120_000,
-        'the group to balance',
-        50,
-      );
-      await waitFor(
-        () => {
-          try {
-            return (countByType(store).DetectionReceived ?? 0) >= M;
-          } catch {
-            return false;
-          }
-        },
-        600_000,
-        `all ${M} detections decided with ${k} decider(s)`,
-        250,
-      );
-      const rows = store.database
-        .prepare("SELECT recorded_at AS t FROM events WHERE type = 'DetectionReceived' ORDER BY position")
-        .all() as Array<{ t: string }>;
-      const times = rows.map((r) => Date.parse(r.t));
-      const balanced = times.filter((t) => t >= balancedAt);
-      const span = (times.at(-1)! - balancedAt) / 1000;
-      const rate = balanced.length / span;
-      const whole = M / ((times.at(-1)! - times[0]!) / 1000);
-      const cores = members.map((m, i) => (cpuSeconds(m.child.pid!) - cpuAtBalance[i]!) / span);
-      const peakRss = members.map((m) => peakRssMb(m.child.pid!));
-      const line = `${k} decider(s): ${balanced.length} of ${M} decided after the group balanced, in ${span.toFixed(1)} s = ${rate.toFixed(0)} detections/s (${(rate / k).toFixed(0)} per instance); CPU per instance ${cores.map((c) => c.toFixed(2)).join(', ')} cores; peak RSS ${peakRss.join(', ')} MB; whole backlog ${whole.toFixed(0)}/s; start → balanced ${((balancedAt - t0) / 1000).toFixed(1)} s; counts ${JSON.stringify(countByType(store))}`;
-      results.push(line);
-      console.log(`[measure] ${line}`);
-      await Promise.all(members.map((m) => stopCli(m)));
-      await store.close();
-    }
-    console.log(
-      `[measure] load average ${readFileSync('/proc/loadavg', 'utf8').trim()}\n${results.join('\n')}`,
-    );
-  }, 1_200_000);
 });

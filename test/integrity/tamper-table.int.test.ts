@@ -250,7 +250,7 @@ describe('the tamper table (anchoring on)', () => {
 
       // audit verify against the witness names the problem
       const out = sink();
-      expect(await runAuditVerify(dataDir, out, { anchor: [`file:${witness}`] })).toBe(3);
+      expect(await runAuditVerify(dataDir, out, { anchor: [`file:${witness}`], json: true })).toBe(3);
       const verdict = JSON.parse(out.text()) as ChainVerdict;
       expect(verdict.ok).toBe(false);
       for (const kind of t.expect) expect(verdict.problems.map((p) => p.problem)).toContain(kind);
@@ -284,7 +284,7 @@ describe('the tamper table (anchoring on)', () => {
       }
     }
     const out = sink();
-    expect(await runAuditVerify(dataDir, out, { anchor: [`file:${witness}`] })).toBe(0);
+    expect(await runAuditVerify(dataDir, out, { anchor: [`file:${witness}`], json: true })).toBe(0);
     const verdict = JSON.parse(out.text()) as ChainVerdict;
     expect(verdict.anchors.checked).toBeGreaterThan(1);
     expect(verdict.anchors.matched).toBe(verdict.anchors.checked);

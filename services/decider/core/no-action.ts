@@ -81,25 +81,34 @@ export function gathering(
 ): NoActionReason {
   const w = rule.when;
   const windowMs = w.window * 1000;
-  const candidates = [...evidence, latest]
-    .filter(
-      (e) =>
-        e.atMs > freshAfterMs &&
-        Math.abs(e.atMs - latest.atMs) <= windowMs &&
-        e.confidence >= w.minConfidence &&
-        w.kinds.includes(e.kind as never),
-    )
-    .sort((a, b) => a.atMs - b.atMs);
+  const fits = (e: EvidenceItem) =>
+    e.atMs > freshAfterMs &&
+    Math.abs(e.atMs - latest.atMs) <= windowMs &&
+    e.confidence >= w.minConfidence &&
+    w.kinds.includes(e.kind as never);
+  const candidates: EvidenceItem[] = [];
+  for (const e of evidence) if (fits(e)) candidates.push(e);
+  if (fits(latest)) candidates.push(latest);
+  candidates.sort((a, b) => a.atMs - b.atMs);
+  // The fullest window [start, start + window] that contains the latest detection, found with two
+  // pointers over the sorted candidates. A start sharing its time with an earlier one spans fewer
+  // items than that earlier start does, so it never wins: the first of equal times decides.
   let count = 0;
-  let sources = 0;
-  for (const start of candidates) {
-    if (start.atMs > latest.atMs || start.atMs + windowMs < latest.atMs) continue;
-    const inWindow = candidates.filter((e) => e.atMs >= start.atMs && e.atMs <= start.atMs + windowMs);
-    if (inWindow.length > count) {
-      count = inWindow.length;
-      sources = new Set(inWindow.map((e) => e.source)).size;
+  let from = 0;
+  let to = -1;
+  for (let i = 0, j = 0; i < candidates.length; i++) {
+    const start = candidates[i]!.atMs;
+    if (start > latest.atMs || start + windowMs < latest.atMs) continue;
+    if (j < i) j = i;
+    while (j + 1 < candidates.length && candidates[j + 1]!.atMs <= start + windowMs) j++;
+    if (j - i + 1 > count) {
+      count = j - i + 1;
+      from = i;
+      to = j;
     }
   }
+  const sources =
+    w.distinctSources > 1 ? new Set(candidates.slice(from, to + 1).map((e) => e.source)).size : 0;
   const window = formatDuration(w.window);
   const sourcePart = w.distinctSources > 1 ? `, ${sources}/${w.distinctSources} sources` : '';
   return {

@@ -167,8 +167,18 @@ export class DryRunProvider implements IdentityProvider {
     const effect = s.applied.has(a.actionId);
     this.simulateRevert(s, a.actionId);
     this.record({ phase: 'revert', actionId: a.actionId, action: a.action, identity: key, effect });
-    return { restored: [`enabled=${String(prior.enabled ?? true)} (simulated)`], residue: [] };
+    return simulatedRevert(a.action, prior);
   }
+}
+
+/**
+ * What a simulated revert restores, in the action's own terms: only disabling actions touched
+ * `enabled` (a revoke_sessions rollback does not claim it restored enabled=true).
+ */
+function simulatedRevert(action: ActionType, prior: PriorState): RevertResult {
+  if (action === 'disable_account' || action === 'disable_service_account')
+    return { restored: [`enabled=${String(prior.enabled ?? true)} (simulated)`], residue: [] };
+  return { restored: [`${action} undone (simulated)`], residue: [] };
 }
 
 // ---------------------------------------------------------------- registry entry

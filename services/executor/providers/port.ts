@@ -68,7 +68,7 @@ export interface IdentityProvider {
 }
 
 /**
- * Reversibility ('reversible' | 'partially' | 'irreversible') and ActionCapability ({ reversibility,
+ * ActionCapability ({ reversibility: 'reversible' | 'partially' | 'irreversible',
  * residue }: what one (provider, action) can undo, declared as data and shown before approval) are
  * contracts the decider reads too, so they live in schemas/capabilities.ts.
  */
