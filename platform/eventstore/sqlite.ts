@@ -15,6 +15,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from './port.ts';
+import { assertStorable } from './storable.ts';
 
 /**
  * Durability of the embedded store.
@@ -282,22 +283,10 @@ export class SqliteEventStore implements EventStore {
     expected: ExpectedRevision,
   ): Promise<AppendResult> {
     this.assertOpen();
-    for (const e of events) this.assertStream(e, stream);
+    for (const e of events) assertStorable(e, stream);
     const result = this.txAppend.immediate(stream, events, expected);
     if (events.length > 0) this.appended.emit('append', result.position);
     return result;
-  }
-
-  private assertStream(e: NewEvent, stream: string): void {
-    if (e.stream !== stream) {
-      throw new TourniquetError(
-        'VALIDATION_FAILED',
-        `event ${e.id} names stream ${e.stream}, appended to ${stream}`,
-        {
-          status: 400,
-        },
-      );
-    }
   }
 
   /** Appends to several streams in one transaction (one fsync): used by batch consumers. */
@@ -305,7 +294,7 @@ export class SqliteEventStore implements EventStore {
     batches: ReadonlyArray<{ stream: string; events: readonly NewEvent[]; expected: ExpectedRevision }>,
   ): Promise<AppendResult[]> {
     this.assertOpen();
-    for (const b of batches) for (const e of b.events) this.assertStream(e, b.stream);
+    for (const b of batches) for (const e of b.events) assertStorable(e, b.stream);
     const results = this.txAppendMany.immediate(batches);
     if (results.length > 0) this.appended.emit('append', results[results.length - 1]!.position);
     return results;

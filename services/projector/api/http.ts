@@ -67,7 +67,10 @@ export function validationError(part: HttpPart, issues: FieldIssue[]): Tournique
   );
 }
 
-type Parser = (data: unknown) => { success: true; data: unknown } | { success: false; issues: FieldIssue[] };
+type Parser = (data: unknown) =>
+  | { success: true; data: unknown }
+  /** `error` replaces the default 400 (e.g. a 413 for a field over its size limit). */
+  | { success: false; issues: FieldIssue[]; error?: TourniquetError };
 
 function zodParser(schema: z.ZodType): Parser {
   return (data) => {
@@ -161,7 +164,7 @@ export function addRoute<
         // A missing body is validated as `{}`, so that required fields are named one by one.
         const input = part === 'body' && data == null && !def.parseBody ? {} : data;
         const r = parse(input);
-        return r.success ? { value: r.data } : { error: validationError(part, r.issues) };
+        return r.success ? { value: r.data } : { error: r.error ?? validationError(part, r.issues) };
       };
     },
     onRequest: async (request) => {

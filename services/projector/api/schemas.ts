@@ -1,12 +1,14 @@
 import { z } from 'zod';
-import type { FieldIssue } from '../../../platform/errors.ts';
+import { type FieldIssue, TourniquetError } from '../../../platform/errors.ts';
 import {
   IdentityRef,
-  NormalizedDetection,
-  safeParseDetection,
+  type NormalizedDetection,
+  StrictNormalizedDetection,
+  safeParseStrictDetection,
   Timestamp,
 } from '../../../schemas/detection.ts';
 import { ACTION_TYPES, ActionType, EVENT_TYPES } from '../../../schemas/events.ts';
+import { JSON_LIMIT_ISSUE } from '../../../schemas/text.ts';
 import { ActionStatusFilter, CaseStatus, Verdict } from '../views.ts';
 import { fieldIssues } from './http.ts';
 
@@ -20,25 +22,34 @@ const Limit = z.coerce.number().int().min(1).max(1000).default(50);
 const Text = z.string().trim().min(1, 'must not be empty').max(2000);
 
 export const DetectionsBody = z.union([
-  NormalizedDetection,
-  z.array(NormalizedDetection).min(1).max(MAX_DETECTIONS_PER_REQUEST),
+  StrictNormalizedDetection,
+  z.array(StrictNormalizedDetection).min(1).max(MAX_DETECTIONS_PER_REQUEST),
 ]);
 
 /** One detection or a non-empty array; every failing path of every item is reported. */
 export function parseDetections(
   data: unknown,
 ):
-  | { success: true; data: z.output<typeof NormalizedDetection>[] }
-  | { success: false; issues: FieldIssue[] } {
+  | { success: true; data: NormalizedDetection[] }
+  | { success: false; issues: FieldIssue[]; error?: TourniquetError } {
   if (Array.isArray(data)) {
-    const r = z
-      .array(NormalizedDetection)
-      .min(1, 'at least one detection')
-      .max(MAX_DETECTIONS_PER_REQUEST)
-      .safeParse(data);
-    return r.success
-      ? { success: true, data: r.data }
-      : { success: false, issues: fieldIssues(r.error.issues) };
+    if (data.length === 0)
+      return { success: false, issues: [{ path: '(root)', message: 'at least one detection' }] };
+    if (data.length > MAX_DETECTIONS_PER_REQUEST) {
+      return {
+        success: false,
+        issues: [{ path: '(root)', message: `at most ${MAX_DETECTIONS_PER_REQUEST} detections` }],
+      };
+    }
+    // Every item is validated (and every failing path reported) before anything is appended.
+    const out: NormalizedDetection[] = [];
+    const issues: z.core.$ZodIssue[] = [];
+    data.forEach((item, i) => {
+      const r = safeParseStrictDetection(item);
+      if (r.success) out.push(r.data);
+      else for (const issue of r.error.issues) issues.push({ ...issue, path: [i, ...issue.path] });
+    });
+    return issues.length === 0 ? { success: true, data: out } : failure(issues);
   }
   if (data === null || typeof data !== 'object') {
     return {
@@ -46,10 +57,31 @@ export function parseDetections(
       issues: [{ path: '(root)', message: 'expected a detection object or an array of detections' }],
     };
   }
-  const r = safeParseDetection(data);
-  return r.success
-    ? { success: true, data: [r.data] }
-    : { success: false, issues: fieldIssues(r.error.issues) };
+  const r = safeParseStrictDetection(data);
+  return r.success ? { success: true, data: [r.data] } : failure(r.error.issues);
+}
+
+/** Field issues; a `raw`/`evidence` over the size limit makes the answer a 413 naming the limit. */
+function failure(issues: readonly z.core.$ZodIssue[]): {
+  success: false;
+  issues: FieldIssue[];
+  error?: TourniquetError;
+} {
+  const fields = fieldIssues(issues);
+  const paramsOf = (i: z.core.$ZodIssue) =>
+    i.code === 'custom' ? (i.params as Record<string, unknown> | undefined) : undefined;
+  const tooLarge = issues.find((i) => paramsOf(i)?.[JSON_LIMIT_ISSUE] === 'size');
+  if (!tooLarge) return { success: false, issues: fields };
+  const path = tooLarge.path.map(String).join('.');
+  const limit = paramsOf(tooLarge)?.limit as number;
+  return {
+    success: false,
+    issues: fields,
+    error: new TourniquetError('PAYLOAD_TOO_LARGE', `${path} ${tooLarge.message}`, {
+      status: 413,
+      details: { in: 'body', limit, path, issues: fields },
+    }),
+  };
 }
 
 export const IdParams = z.strictObject({ id: Id });

@@ -8,6 +8,7 @@ import { ApprovalError, ConflictError, NotFoundError, TourniquetError } from '..
 import type { EventStore } from '../../../platform/eventstore/port.ts';
 import { SqliteEventStore } from '../../../platform/eventstore/sqlite.ts';
 import type { EventType, NewEvent, RecordedEvent } from '../../../schemas/events.ts';
+import { jsonLimits, jsonTextTooDeep } from '../../../schemas/text.ts';
 import type { DeciderInput } from '../../decider/core/types.ts';
 import type { AutomationGateway, DeciderGateway, IngestGateway } from '../../gateways.ts';
 import type { SignalsView } from '../../signals/transmitter.ts';
@@ -74,6 +75,18 @@ export interface ApiDeps {
   /** The Shared Signals transmitter in this process, if any: its keys and its receivers' progress. */
   signals?: SignalsView;
 }
+
+/** Levels a body may nest above a detection's `raw` (array, item, field): deeper is refused unparsed. */
+const BODY_DEPTH_MARGIN = 4;
+const bodyTooDeep = (limit: number) =>
+  new TourniquetError('VALIDATION_FAILED', `request body nests deeper than the limit of ${limit} levels`, {
+    status: 400,
+    details: {
+      in: 'body',
+      limit,
+      issues: [{ path: '(root)', message: `nests deeper than ${limit} levels` }],
+    },
+  });
 
 const READ: readonly Role[] = ['analyst', 'auditor', 'admin'];
 const DECIDE: readonly Role[] = ['analyst', 'admin'];
@@ -235,6 +248,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (typeof body === 'string' && body.trim() === '') {
       done(null, undefined);
+      return;
+    }
+    // Refused before parsing: a deeply nested body must be a 400 naming the limit, never a 500.
+    const maxBodyDepth = jsonLimits().maxDepth + BODY_DEPTH_MARGIN;
+    if (jsonTextTooDeep(body as string, maxBodyDepth)) {
+      done(bodyTooDeep(maxBodyDepth), undefined);
       return;
     }
     defaultJson(request, body as string, done);
