@@ -76,6 +76,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     bus,
     policy,
     log,
+    wholeBatches: true, // one publish is one HTTP request: all of it or none of it
     ...(opts.tickMs ? { tickMs: opts.tickMs } : {}),
   });
   await decider.start();

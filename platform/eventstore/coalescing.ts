@@ -123,6 +123,9 @@ export class CoalescingEventStore implements EventStore {
   subscribeAll(opts: SubscribeOptions, handler: EventHandler): Subscription {
     return this.inner.subscribeAll(opts, handler);
   }
+  findDetection(source: string, id: string): Promise<RecordedEvent<'DetectionReceived'> | undefined> {
+    return this.inner.findDetection ? this.inner.findDetection(source, id) : Promise.resolve(undefined);
+  }
   getCheckpoint(name: string): Promise<number | undefined> {
     return this.inner.getCheckpoint(name);
   }

@@ -65,6 +65,11 @@ export interface EventStore {
   headPosition(): Promise<number>;
   /** Catch-up subscription: reads history after `after`, then switches to live events, in order. */
   subscribeAll(opts: SubscribeOptions, handler: EventHandler): Subscription;
+  /**
+   * The recorded DetectionReceived holding a detection's `source` + `id` (the store-wide dedupe key),
+   * where the store keeps an index of them (SQLite). Without it, callers look in the identity's stream.
+   */
+  findDetection?(source: string, id: string): Promise<RecordedEvent<'DetectionReceived'> | undefined>;
   getCheckpoint(name: string): Promise<number | undefined>;
   saveCheckpoint(name: string, position: number): Promise<void>;
   close(): Promise<void>;

@@ -3,8 +3,14 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import type { NormalizedDetection } from '../../schemas/detection.ts';
 import type { EventType, NewEvent, RecordedEvent } from '../../schemas/events.ts';
-import { TourniquetError, WrongExpectedRevisionError } from '../errors.ts';
+import {
+  type DetectionHolder,
+  DuplicateConflictError,
+  TourniquetError,
+  WrongExpectedRevisionError,
+} from '../errors.ts';
 import { catchUpSubscription } from './catch-up.ts';
 import type {
   AppendResult,
@@ -52,6 +58,12 @@ interface EventRow {
 }
 
 const GENESIS = '0'.repeat(64);
+
+const identityName = (i: NormalizedDetection['identity']) => ({
+  provider: i.provider,
+  id: i.id,
+  type: i.type,
+});
 
 /** The hash chain link over one recorded event: altered, missing or reordered rows break it. */
 export function chainHash(prev: string, e: Omit<EventRow, 'hash'>): string {
@@ -140,6 +152,7 @@ export class SqliteEventStore implements EventStore {
       CREATE TABLE IF NOT EXISTS streams (stream TEXT PRIMARY KEY, revision INTEGER NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL, updated_at TEXT NOT NULL);
     `);
+    this.createDetectionIndex();
     this.now = opts.now ?? (() => new Date());
     this.pollMs = opts.pollMs ?? 100;
     this.appended.setMaxListeners(0);
@@ -170,6 +183,12 @@ export class SqliteEventStore implements EventStore {
         'SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?',
       ),
       head: this.db.prepare<[], { p: number | null }>('SELECT MAX(position) AS p FROM events'),
+      claimDetection: this.db.prepare<[string, string, number]>(
+        'INSERT INTO detection_keys (source, id, position) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+      ),
+      detectionAt: this.db.prepare<[string, string], EventRow>(
+        'SELECT e.* FROM detection_keys k JOIN events e ON e.position = k.position WHERE k.source = ? AND k.id = ?',
+      ),
       getCheckpoint: this.db.prepare<[string], { position: number }>(
         'SELECT position FROM checkpoints WHERE name = ?',
       ),
@@ -269,6 +288,7 @@ export class SqliteEventStore implements EventStore {
         row.data,
         hash,
       );
+      if (e.type === 'DetectionReceived') this.claimDetection(e, stream, position);
       prevHash = hash;
     }
     this.head.hash = prevHash;
@@ -276,6 +296,60 @@ export class SqliteEventStore implements EventStore {
     this.stmts.upsertStream.run(stream, revision);
     return { nextRevision: revision, position };
   };
+
+  /**
+   * The store-wide dedupe index: `source` + `id` of every DetectionReceived, whatever identity it
+   * names. A store written before the index existed gets it filled from its events once (the first
+   * copy of a key wins, as it did for the decider).
+   */
+  private createDetectionIndex(): void {
+    const exists = this.db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'detection_keys'")
+      .get();
+    if (exists) return;
+    this.db.exec(`
+      BEGIN IMMEDIATE;
+      CREATE TABLE IF NOT EXISTS detection_keys (
+        source TEXT NOT NULL, id TEXT NOT NULL, position INTEGER NOT NULL, PRIMARY KEY (source, id)
+      ) WITHOUT ROWID;
+      INSERT OR IGNORE INTO detection_keys (source, id, position)
+        SELECT json_extract(data, '$.detection.source'), json_extract(data, '$.detection.id'), position
+        FROM events WHERE type = 'DetectionReceived' ORDER BY position;
+      COMMIT;
+    `);
+  }
+
+  /**
+   * Claims a detection's key inside the append transaction, after its row is written; a key already
+   * held by another event (earlier, or earlier in this same transaction) is a DuplicateConflictError,
+   * which rolls the whole transaction back.
+   */
+  private claimDetection(e: NewEvent, stream: string, position: number): void {
+    const d = (e.data as { detection: NormalizedDetection }).detection;
+    if (this.stmts.claimDetection.run(d.source, d.id, position).changes === 1) return;
+    const held = this.stmts.detectionAt.get(d.source, d.id);
+    const recorded = held
+      ? (JSON.parse(held.data) as { detection: NormalizedDetection }).detection
+      : undefined;
+    const refused: DetectionHolder = { identity: identityName(d.identity), stream };
+    throw new DuplicateConflictError({
+      source: d.source,
+      id: d.id,
+      recorded:
+        held && recorded
+          ? { identity: identityName(recorded.identity), stream: held.stream, eventId: held.id }
+          : refused,
+      refused,
+      reason: held?.stream === stream ? 'different_content' : 'other_identity',
+    });
+  }
+
+  /** The recorded DetectionReceived holding `source` + `id`, if any. */
+  async findDetection(source: string, id: string): Promise<RecordedEvent<'DetectionReceived'> | undefined> {
+    this.assertOpen();
+    const row = this.stmts.detectionAt.get(source, id);
+    return row ? (toRecorded(row) as RecordedEvent<'DetectionReceived'>) : undefined;
+  }
 
   async append(
     stream: string,
