@@ -18,6 +18,7 @@ import { buildApi } from '../services/projector/api/server.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { InProcessBus } from './bus/in-process.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
+import { logHealthChanges } from './eventstore/health.ts';
 import { type Durability, SqliteEventStore } from './eventstore/sqlite.ts';
 import { createLogger } from './log.ts';
 import { startConfiguredExecutor } from './providers-config.ts';
@@ -64,6 +65,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
   const log = opts.log ?? createLogger();
   const storePath = join(opts.dataDir, 'events.db');
   const store = new SqliteEventStore({ path: storePath, durability: opts.durability ?? 'full' });
+  logHealthChanges(store, log, storePath);
   const now = new Date();
   const policy = opts.policyPath ? loadPolicyFile(opts.policyPath) : loadDefaultPolicy();
   await activatePolicy(store, policy, `tourniquet start (${process.env.USER ?? 'local'})`, now);

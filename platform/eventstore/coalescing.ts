@@ -15,6 +15,7 @@
  * platform/eventstore/open.ts only wraps SQLite.
  */
 import type { NewEvent, RecordedEvent } from '../../schemas/events.ts';
+import type { StoreHealth } from './health.ts';
 import type {
   AppendResult,
   EventHandler,
@@ -125,6 +126,12 @@ export class CoalescingEventStore implements EventStore {
   }
   findDetection(source: string, id: string): Promise<RecordedEvent<'DetectionReceived'> | undefined> {
     return this.inner.findDetection ? this.inner.findDetection(source, id) : Promise.resolve(undefined);
+  }
+  health(): StoreHealth {
+    return this.inner.health?.() ?? { writable: true, faults: {} };
+  }
+  probeWrite(): Promise<boolean> {
+    return this.inner.probeWrite?.() ?? Promise.resolve(true);
   }
   getCheckpoint(name: string): Promise<number | undefined> {
     return this.inner.getCheckpoint(name);

@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import { TourniquetError } from '../errors.ts';
 import { CoalescingEventStore } from './coalescing.ts';
+import { logHealthChanges } from './health.ts';
 import { KurrentDbEventStore } from './kurrentdb.ts';
 import type { EventStore } from './port.ts';
 import { type Durability, SqliteEventStore } from './sqlite.ts';
@@ -57,6 +58,7 @@ export async function openEventStore(
         ...(config.durability ? { durability: config.durability } : {}),
         ...(config.pollMs !== undefined ? { pollMs: config.pollMs } : {}),
       });
+      if (opts.log) logHealthChanges(sqlite, opts.log, config.path);
       const store = (config.coalesceAppends ?? true) ? new CoalescingEventStore(sqlite) : sqlite;
       return { store, kind: 'sqlite', where: config.path };
     }

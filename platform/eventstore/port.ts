@@ -1,4 +1,5 @@
 import type { EventType, NewEvent, RecordedEvent } from '../../schemas/events.ts';
+import type { StoreHealth } from './health.ts';
 
 /**
  * Optimistic concurrency for append:
@@ -70,6 +71,10 @@ export interface EventStore {
    * where the store keeps an index of them (SQLite). Without it, callers look in the identity's stream.
    */
   findDetection?(source: string, id: string): Promise<RecordedEvent<'DetectionReceived'> | undefined>;
+  /** Whether writes succeed now, and the storage faults seen (stores that track it: SQLite). */
+  health?(): StoreHealth;
+  /** After a fault, tries a small write so that health recovers without client traffic. */
+  probeWrite?(): Promise<boolean>;
   getCheckpoint(name: string): Promise<number | undefined>;
   saveCheckpoint(name: string, position: number): Promise<void>;
   close(): Promise<void>;

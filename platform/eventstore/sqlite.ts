@@ -12,6 +12,7 @@ import {
   WrongExpectedRevisionError,
 } from '../errors.ts';
 import { catchUpSubscription } from './catch-up.ts';
+import { type StoreHealth, StoreHealthTracker, storageFault, storeUnavailable } from './health.ts';
 import type {
   AppendResult,
   EventHandler,
@@ -38,6 +39,8 @@ export interface SqliteEventStoreOptions {
   durability?: Durability;
   /** Wall clock for `recordedAt`, injectable for tests. */
   now?: () => Date;
+  /** How long a write waits for another connection's lock before failing as STORE_UNAVAILABLE (default 10 s). */
+  busyTimeoutMs?: number;
   /** Poll interval for writers in other processes (same-process appends wake subscribers at once). */
   pollMs?: number;
 }
@@ -58,6 +61,9 @@ interface EventRow {
 }
 
 const GENESIS = '0'.repeat(64);
+
+/** Bytes a readiness probe writes after a storage fault (the default size limit of `raw`). */
+const PROBE_BYTES = 256 * 1024;
 
 const identityName = (i: NormalizedDetection['identity']) => ({
   provider: i.provider,
@@ -114,6 +120,8 @@ export class SqliteEventStore implements EventStore {
   private readonly txAppend;
   private readonly txAppendMany;
   private closed = false;
+  private readonly healthTracker: StoreHealthTracker;
+  private lastProbe = 0;
   /**
    * Chain head inside the running transaction: the last hash and position, read once per transaction
    * rather than once per stream (a batch consumer appends to hundreds of streams in one).
@@ -131,7 +139,7 @@ export class SqliteEventStore implements EventStore {
     this.db.pragma('page_size = 8192');
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${(opts.durability ?? 'full') === 'full' ? 'FULL' : 'NORMAL'}`);
-    this.db.pragma('busy_timeout = 10000');
+    this.db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS events (
         position INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -154,6 +162,7 @@ export class SqliteEventStore implements EventStore {
     `);
     this.createDetectionIndex();
     this.now = opts.now ?? (() => new Date());
+    this.healthTracker = new StoreHealthTracker(this.now);
     this.pollMs = opts.pollMs ?? 100;
     this.appended.setMaxListeners(0);
     this.stmts = {
@@ -358,7 +367,7 @@ export class SqliteEventStore implements EventStore {
   ): Promise<AppendResult> {
     this.assertOpen();
     for (const e of events) assertStorable(e, stream);
-    const result = this.txAppend.immediate(stream, events, expected);
+    const result = this.write(() => this.txAppend.immediate(stream, events, expected));
     if (events.length > 0) this.appended.emit('append', result.position);
     return result;
   }
@@ -369,9 +378,60 @@ export class SqliteEventStore implements EventStore {
   ): Promise<AppendResult[]> {
     this.assertOpen();
     for (const b of batches) for (const e of b.events) assertStorable(e, b.stream);
-    const results = this.txAppendMany.immediate(batches);
+    const results = this.write(() => this.txAppendMany.immediate(batches));
     if (results.length > 0) this.appended.emit('append', results[results.length - 1]!.position);
     return results;
+  }
+
+  /**
+   * Runs a write: a storage fault (disk full, read-only, locked, corrupt, I/O) becomes a retriable
+   * STORE_UNAVAILABLE and marks the store not writable; a write that succeeds marks it writable again.
+   * The transaction rolled back, so nothing of the write is in the store.
+   */
+  private write<T>(run: () => T): T {
+    let result: T;
+    try {
+      result = run();
+    } catch (err) {
+      const fault = storageFault(err);
+      if (!fault) throw err;
+      this.healthTracker.fault(fault, err);
+      throw storeUnavailable(fault, err);
+    }
+    this.healthTracker.writeSucceeded();
+    return result;
+  }
+
+  /** Whether writes currently succeed, and the storage faults seen (for /readyz and metrics). */
+  health(): StoreHealth {
+    return this.healthTracker.health;
+  }
+
+  onHealthChange(listener: (h: StoreHealth, cause?: unknown) => void): void {
+    this.healthTracker.onChange(listener);
+  }
+
+  /**
+   * After a fault: tries a small write (a checkpoint row) so readiness comes back once storage has
+   * recovered even when no client writes; at most once per `minIntervalMs`.
+   */
+  async probeWrite(minIntervalMs = 1000): Promise<boolean> {
+    if (this.healthTracker.health.writable) return true;
+    const now = Date.now();
+    if (now - this.lastProbe < minIntervalMs) return false;
+    this.lastProbe = now;
+    try {
+      // As large as the largest field a request may carry: a write of a few bytes can succeed on a
+      // disk that still has no room for a detection.
+      this.write(() => {
+        this.db.exec('CREATE TABLE IF NOT EXISTS write_probe (blob BLOB)');
+        this.db.prepare('INSERT INTO write_probe (blob) VALUES (?)').run(Buffer.alloc(PROBE_BYTES));
+      });
+      this.db.exec('DELETE FROM write_probe');
+    } catch {
+      return false;
+    }
+    return this.healthTracker.health.writable;
   }
 
   async readStream(
@@ -439,7 +499,7 @@ export class SqliteEventStore implements EventStore {
 
   async saveCheckpoint(name: string, position: number): Promise<void> {
     this.assertOpen();
-    this.stmts.saveCheckpoint.run(name, position, this.now().toISOString());
+    this.write(() => this.stmts.saveCheckpoint.run(name, position, this.now().toISOString()));
   }
 
   async close(): Promise<void> {

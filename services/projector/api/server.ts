@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ApprovalError, ConflictError, NotFoundError, TourniquetError } from '../../../platform/errors.ts';
+import { STORE_RETRY_AFTER_SECONDS } from '../../../platform/eventstore/health.ts';
 import type { EventStore } from '../../../platform/eventstore/port.ts';
 import { SqliteEventStore } from '../../../platform/eventstore/sqlite.ts';
 import type { EventType, NewEvent, RecordedEvent } from '../../../schemas/events.ts';
@@ -267,6 +268,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     if (request.is404) return unroutable(request, reply);
     const { status, body } = toHttpError(err, bodyLimit);
     if (status >= 500) request.log.error({ err }, 'request failed');
+    // Retriable unavailability (storage faults): tell clients when to come back.
+    if (status === 503)
+      reply.header('retry-after', String(body.retryAfterSeconds ?? STORE_RETRY_AFTER_SECONDS));
     if (status === 401)
       reply.header('www-authenticate', 'Bearer realm="tourniquet", ApiKey realm="tourniquet"');
     reply.status(status).send({ error: body });
@@ -951,6 +955,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   const Ready = z.object({
     ready: z.boolean(),
+    /** False after a storage fault (disk full, read-only, locked, corrupt) until a write succeeds. */
+    writable: z.boolean(),
     live: z.boolean(),
     position: z.number().int(),
     head: z.number().int(),
@@ -972,10 +978,13 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         head = Number.MAX_SAFE_INTEGER;
       }
       const lag = Math.max(0, head - projector.position);
-      const ready = projector.live && lag <= readyLag;
+      // After a storage fault, not ready until a write succeeds again (a probe write is tried here).
+      const writable = store.health?.().writable === false ? ((await store.probeWrite?.()) ?? false) : true;
+      const ready = projector.live && lag <= readyLag && writable;
       reply.status(ready ? 200 : 503);
       return {
         ready,
+        writable,
         live: projector.live,
         position: projector.position,
         head: Math.min(head, Number.MAX_SAFE_INTEGER),
