@@ -21,9 +21,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildProviders, parseProvidersConfig } from '../app/providers-config.ts';
 import { InProcessBus } from '../platform/bus/in-process.ts';
 import { SqliteEventStore } from '../platform/eventstore/sqlite.ts';
-import { buildProviders, parseProvidersConfig } from '../platform/providers-config.ts';
 import { type IdentityRef, NormalizedDetection } from '../schemas/detection.ts';
 import { loadDefaultPolicy } from '../services/decider/policy/load.ts';
 import { DeciderService } from '../services/decider/service.ts';

@@ -14,21 +14,17 @@
  *
  * Run alone: npm run bench -- kafka     (TQ_BENCH_KAFKA_N sets the record count, default 40,000)
  */
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Partitioners } from 'kafkajs';
-import {
-  createKafka,
-  type DetectionEnvelope,
-  ensureTopics,
-  KafkaBus,
-  type KafkaBusOptions,
-} from '../platform/bus/kafka.ts';
+import { createKafka, ensureTopics, KafkaBus, type KafkaBusOptions } from '../platform/bus/kafka.ts';
 import { TOPICS } from '../platform/bus/port.ts';
 import { CoalescingEventStore } from '../platform/eventstore/coalescing.ts';
 import type { Durability } from '../platform/eventstore/sqlite.ts';
 import { SqliteEventStore } from '../platform/eventstore/sqlite.ts';
+import type { DetectionMessage } from '../schemas/messages.ts';
 import { activatePolicy } from '../services/decider/activation.ts';
 import { loadDefaultPolicy } from '../services/decider/policy/load.ts';
 import { DeciderService } from '../services/decider/service.ts';
@@ -199,7 +195,7 @@ async function busSubscribe(
   const done = new Promise<void>((r) => {
     finish = r;
   });
-  await bus.subscribe<DetectionEnvelope>(TOPICS.detections, 'probe', async (batch) => {
+  await bus.subscribe<DetectionMessage>(TOPICS.detections, 'probe', async (batch) => {
     if (start === 0) start = performance.now();
     seen += batch.length;
     if (seen >= count) finish();

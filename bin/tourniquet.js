@@ -4,4 +4,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../platform/cli/main.ts');
+await import('../app/cli/main.ts');

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { Kafka } from 'kafkajs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { runDlqRedrive } from '../../app/cli/dlq.ts';
 import { RawConsumer } from '../../services/ingest/raw-consumer.ts';
 import {
   ensureKafka,
@@ -14,7 +15,6 @@ import {
   uniqueName,
   waitFor,
 } from '../../test/support/kafka.ts';
-import { runDlqRedrive } from '../cli/dlq.ts';
 import { redriveDeadLetters } from './dlq-redrive.ts';
 import { createKafka, DLQ_HEADERS, ensureTopics, KafkaBus } from './kafka.ts';
 import { TOPICS } from './port.ts';

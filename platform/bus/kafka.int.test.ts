@@ -2,8 +2,8 @@ import avro from 'avsc';
 import type { Kafka } from 'kafkajs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { DETECTION_AVSC_TEXT, detectionAvroType, toAvro } from '../../schemas/avro.ts';
 import { identityKey, type NormalizedDetection } from '../../schemas/detection.ts';
+import type { DetectionMessage } from '../../schemas/messages.ts';
 import { busContract } from '../../test/contract/bus.contract.ts';
 import {
   ensureKafka,
@@ -14,10 +14,10 @@ import {
   waitFor,
 } from '../../test/support/kafka.ts';
 import { TourniquetError } from '../errors.ts';
+import { DETECTION_AVSC_TEXT, detectionAvroType, toAvro } from './avro.ts';
 import {
   createKafka,
   type DetectionAvroCodec,
-  type DetectionEnvelope,
   DLQ_HEADERS,
   frameConfluent,
   JsonCodec,
@@ -121,15 +121,15 @@ describe('KafkaBus on a real broker and registry', () => {
     const bus = detectionsBus(run);
     try {
       await bus.start();
-      const got: DetectionEnvelope[] = [];
-      const sub = await bus.subscribe<DetectionEnvelope>(TOPICS.detections, 'decider', async (batch) => {
+      const got: DetectionMessage[] = [];
+      const sub = await bus.subscribe<DetectionMessage>(TOPICS.detections, 'decider', async (batch) => {
         got.push(...batch.map((m) => m.value));
         return batch.map(() => null);
       });
       await sub.joined;
       const key = identityKey(detection(0).identity); // one key: one partition, good and bad interleaved
       const at = '2026-11-01T09:00:00.000Z';
-      await bus.publish<DetectionEnvelope>(
+      await bus.publish<DetectionMessage>(
         TOPICS.detections,
         [0, 1].map((n) => ({ key, value: { at, detection: detection(n) } })),
       );
@@ -161,7 +161,7 @@ describe('KafkaBus on a real broker and registry', () => {
         messages: bad.map(([reason, value]) => ({ key, value, headers: { 'x-case': reason } })),
       });
       await producer.disconnect();
-      await bus.publish<DetectionEnvelope>(
+      await bus.publish<DetectionMessage>(
         TOPICS.detections,
         [3, 4].map((n) => ({ key, value: { at, detection: detection(n) } })),
       );
@@ -274,8 +274,8 @@ describe('KafkaBus on a real broker and registry', () => {
       const v2Id = await registry.register(subject, JSON.stringify(v2));
       const codec = (await bus.codec(TOPICS.detections)) as DetectionAvroCodec;
       expect(v2Id).not.toBe(codec.id);
-      const got: DetectionEnvelope[] = [];
-      const sub = await bus.subscribe<DetectionEnvelope>(TOPICS.detections, 'decider', async (batch) => {
+      const got: DetectionMessage[] = [];
+      const sub = await bus.subscribe<DetectionMessage>(TOPICS.detections, 'decider', async (batch) => {
         got.push(...batch.map((m) => m.value));
         return batch.map(() => null);
       });

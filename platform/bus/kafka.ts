@@ -31,9 +31,9 @@ import {
 } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ZodType } from 'zod';
-import { DETECTION_AVSC_TEXT, decodeDetectionAvro, detectionAvroType, toAvro } from '../../schemas/avro.ts';
-import type { NormalizedDetection } from '../../schemas/detection.ts';
+import type { DetectionMessage } from '../../schemas/messages.ts';
 import { issuesFromZod, TourniquetError } from '../errors.ts';
+import { DETECTION_AVSC_TEXT, decodeDetectionAvro, detectionAvroType, toAvro } from './avro.ts';
 import type { Bus, BusHandler, BusMessage, BusSubscription, PublishReceipt } from './port.ts';
 import { TOPICS } from './port.ts';
 import './kafkajs-patches.ts'; // before any client exists: see the file
@@ -375,19 +375,13 @@ export class JsonCodec<T = unknown> implements MessageCodec<T> {
   }
 }
 
-/** A detection on the bus: stamped with the time ingest accepted it (services/decider DetectionMessage). */
-export interface DetectionEnvelope {
-  at: string;
-  detection: NormalizedDetection;
-}
-
 /**
  * Avro codec of `tourniquet.detections` through the schema registry. `init` registers
  * schemas/detection.avsc under `<topic>-value` and sets that subject to BACKWARD. Values written with
  * another registered schema are read through an avsc resolver into the current one (BACKWARD: older
  * writers are readable); a schema id that is unknown or not resolvable is a dead letter.
  */
-export class DetectionAvroCodec implements MessageCodec<DetectionEnvelope> {
+export class DetectionAvroCodec implements MessageCodec<DetectionMessage> {
   readonly name = 'avro';
   readonly registry: SchemaRegistryClient;
   private readonly subjectOverride: string | undefined;
@@ -418,7 +412,7 @@ export class DetectionAvroCodec implements MessageCodec<DetectionEnvelope> {
     await this.registry.setCompatibility(subject, this.compatibility);
   }
 
-  encode(value: DetectionEnvelope): Buffer {
+  encode(value: DetectionMessage): Buffer {
     if (this.schemaId === undefined) throw new Error('DetectionAvroCodec used before init()');
     return encodeFramed(this.schemaId, detectionAvroType, toAvro(value.detection, value.at));
   }
@@ -465,7 +459,7 @@ export class DetectionAvroCodec implements MessageCodec<DetectionEnvelope> {
     return p;
   }
 
-  async decode(value: Buffer, ctx: MessageContext): Promise<DetectionEnvelope> {
+  async decode(value: Buffer, ctx: MessageContext): Promise<DetectionMessage> {
     const { schemaId, payload } = unframeConfluent(value);
     const resolver = schemaId === this.schemaId ? undefined : await this.resolver(schemaId);
     const { detection, receivedAt } = decodeDetectionAvro(payload, resolver);

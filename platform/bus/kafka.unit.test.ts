@@ -1,7 +1,7 @@
 import type { Kafka, Producer, ProducerRecord } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { detectionAvroType, toAvro } from '../../schemas/avro.ts';
 import type { NormalizedDetection } from '../../schemas/detection.ts';
+import { detectionAvroType, toAvro } from './avro.ts';
 import { encodeFramed, frameConfluent, JsonCodec, KafkaBus } from './kafka.ts';
 
 /**

@@ -12,22 +12,14 @@ import {
   type NewEvent,
   SCHEMA_VERSION,
 } from '../../schemas/events.ts';
-import type { AutomationGateway, DeciderGateway } from '../gateways.ts';
+import type { AutomationGateway, DeciderGateway } from '../../schemas/gateways.ts';
+import type { DetectionMessage, DetectionOutcome } from '../../schemas/messages.ts';
 import { AppendUnit } from './append-unit.ts';
 import type { CatalogueIndex } from './core/catalogue.ts';
 import type { DeciderInput } from './core/types.ts';
 import { DeciderEngine, type DecisionResult } from './engine.ts';
 import { runDeciderPipeline } from './pipeline.ts';
 import type { LoadedPolicy } from './policy/load.ts';
-
-/** A detection as it travels on the bus: stamped with the time ingest accepted it. */
-export interface DetectionMessage {
-  at: string;
-  detection: NormalizedDetection;
-}
-
-/** `conflict`: refused as a conflicting duplicate (only when batches are not refused whole). */
-export type DetectionOutcome = { status: 'accepted' | 'duplicate' | 'conflict'; eventId?: string };
 
 /** Attempts at a batch whose identities another writer moved on meanwhile. */
 const BATCH_ATTEMPTS = 5;

@@ -1,7 +1,7 @@
 import { type Bus, TOPICS } from '../../platform/bus/port.ts';
 import { identityKey, type NormalizedDetection } from '../../schemas/detection.ts';
-import type { DetectionMessage, DetectionOutcome } from '../decider/service.ts';
-import type { IngestGateway, IngestReceipt } from '../gateways.ts';
+import type { IngestGateway, IngestReceipt } from '../../schemas/gateways.ts';
+import type { DetectionMessage, DetectionOutcome } from '../../schemas/messages.ts';
 
 /**
  * Ingest's way onto the bus: one message per detection, keyed by identity so one decider owns

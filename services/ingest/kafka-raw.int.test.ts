@@ -1,5 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeDetectionAvro } from '../../platform/bus/avro.ts';
 import {
   createKafka,
   DLQ_HEADERS,
@@ -10,7 +11,6 @@ import {
 } from '../../platform/bus/kafka.ts';
 import { type BusMessage, type PublishReceipt, TOPICS } from '../../platform/bus/port.ts';
 import { TourniquetError } from '../../platform/errors.ts';
-import { decodeDetectionAvro } from '../../schemas/avro.ts';
 import { identityKey } from '../../schemas/detection.ts';
 import {
   ensureKafka,

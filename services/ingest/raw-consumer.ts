@@ -7,13 +7,13 @@
  * messages are acknowledged by the broker (acks -1), so a crash re-reads, never skips; the decider
  * dedupes re-produced detections by id. Details: docs/kafka.md.
  */
+
 import avro from 'avsc';
 import type { KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import {
   type ChunkContext,
   type DeadLetter,
-  type DetectionEnvelope,
   deadLetterOf,
   deadLetterReason,
   decodeFailed,
@@ -25,6 +25,7 @@ import {
 import { type BusMessage, TOPICS } from '../../platform/bus/port.ts';
 import { TourniquetError } from '../../platform/errors.ts';
 import { identityKey } from '../../schemas/detection.ts';
+import type { DetectionMessage } from '../../schemas/messages.ts';
 import { type FormatName, type NormalizeOptions, normalize } from './normalizers/index.ts';
 import { parseRecordsIndexed } from './normalizers/records.ts';
 
@@ -80,7 +81,7 @@ interface ParsedValue {
 }
 
 interface Outcome {
-  detections: BusMessage<DetectionEnvelope>[];
+  detections: BusMessage<DetectionMessage>[];
   /** For each detection: the raw message and record it came from (to dead-letter it if it cannot be encoded). */
   origins: Array<{ message: KafkaMessage; recordIndex: number }>;
   dead: DeadLetter[];
@@ -173,7 +174,7 @@ export class RawConsumer {
     } catch (err) {
       if (!(err instanceof TourniquetError) || err.code !== 'VALIDATION_FAILED') throw err;
     }
-    const kept: BusMessage<DetectionEnvelope>[] = [];
+    const kept: BusMessage<DetectionMessage>[] = [];
     const dead: DeadLetter[] = [];
     for (const [i, d] of out.detections.entries()) {
       try {

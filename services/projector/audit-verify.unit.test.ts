@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { chainHash, SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { identityStream } from '../../schemas/events.ts';
+import { ALICE, appendScriptedHistory } from '../../test/support/projector-kit.ts';
 import { verifyChain } from './audit-verify.ts';
-import { ALICE, appendScriptedHistory } from './test-support.ts';
 
 const stores: SqliteEventStore[] = [];
 afterEach(async () => {

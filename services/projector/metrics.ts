@@ -1,94 +1,16 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { EventStore } from '../../platform/eventstore/port.ts';
+import { metrics, observeDecisionLatency, recordExecutorFailure } from '../../platform/metrics.ts';
 import type { RecordedEvent } from '../../schemas/events.ts';
 import type { Projector } from './projector.ts';
 import { actionCounts } from './queries.ts';
 import { ACTION_STATUSES } from './views.ts';
 
 /**
- * Prometheus metrics of the whole process (one registry, served at GET /metrics). Services record
- * through the helper functions below; the projector records what the event stream shows by itself
- * (decision latency, executor failures) for events it applies live, so every deployment mode gets
- * them without the deciding or executing process being scraped.
+ * The projector's gauges (what the views hold) and the latencies and failures it reads from the
+ * event stream for events it applies live, so every deployment mode gets them without the deciding
+ * or executing process being scraped. All on the process registry of platform/metrics.ts.
  */
-export const metrics = new Registry();
-collectDefaultMetrics({ register: metrics, prefix: 'tourniquet_' });
-
-const detectionsIn = new Counter({
-  name: 'tourniquet_detections_received_total',
-  help: 'Normalized detections received, by outcome (accepted, duplicate, rejected as invalid).',
-  labelNames: ['outcome', 'via'] as const,
-  registers: [metrics],
-});
-
-const decisionLatency = new Histogram({
-  name: 'tourniquet_decision_latency_seconds',
-  help: 'Decision latency by stage: detection_to_proposal (detection time to the proposal being recorded), proposal_to_approval (recorded proposal to final approval), decide (decider core, when the decider reports it).',
-  labelNames: ['stage'] as const,
-  buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600, 14400],
-  registers: [metrics],
-});
-
-const executorErrors = new Counter({
-  name: 'tourniquet_executor_errors_total',
-  help: 'Executor errors by provider, code and phase. final="true": recorded ActionFailed; final="false": a retried attempt.',
-  labelNames: ['provider', 'code', 'phase', 'final'] as const,
-  registers: [metrics],
-});
-
-const consumerLag = new Gauge({
-  name: 'tourniquet_consumer_lag_messages',
-  help: 'Kafka consumer lag (messages behind the partition head), per group, topic and partition.',
-  labelNames: ['group', 'topic', 'partition'] as const,
-  registers: [metrics],
-});
-
-const httpRequests = new Counter({
-  name: 'tourniquet_http_requests_total',
-  help: 'HTTP API requests by method, route and status code.',
-  labelNames: ['method', 'route', 'status'] as const,
-  registers: [metrics],
-});
-
-// Storage faults of the event store this process writes to (read from the bound store at scrape time).
-new Gauge({
-  name: 'tourniquet_store_writable',
-  help: 'Whether the event store accepts writes: 0 from a storage fault (disk full, read-only file system, locked or corrupt database, I/O error) until a write succeeds again.',
-  registers: [metrics],
-  collect() {
-    const h = bound?.store.health?.();
-    this.set(h && !h.writable ? 0 : 1);
-  },
-});
-new Counter({
-  name: 'tourniquet_store_faults_total',
-  help: 'Storage faults of the event store since the process started, by code (SQLITE_FULL, SQLITE_READONLY, SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_IOERR_*, ...). Each is answered 503 STORE_UNAVAILABLE.',
-  labelNames: ['code'] as const,
-  registers: [metrics],
-  collect() {
-    this.reset();
-    for (const [code, n] of Object.entries(bound?.store.health?.().faults ?? {})) this.inc({ code }, n);
-  },
-});
-
-/** Count readers of the Kafka buses in this process, by service (see registerBusStats). */
-const busStats = new Map<string, () => object>();
-
-new Counter({
-  name: 'tourniquet_kafka_bus_total',
-  help: 'Kafka bus counts since the process started, by service and what was counted: published, handled, deadLettered, commits; handlerFailures (a chunk failed and is retried uncommitted), producersRetired (a send failed and its producer was replaced), consumerRestarts (a crashed group member was replaced). Alert on increases of the last three.',
-  labelNames: ['service', 'what'] as const,
-  registers: [metrics],
-  collect() {
-    this.reset();
-    for (const [service, read] of busStats) {
-      for (const [what, value] of Object.entries(read())) {
-        if (typeof value === 'number' && value > 0) this.inc({ service, what }, value);
-      }
-    }
-  },
-});
-
 let bound: { projector: Projector; store: EventStore } | undefined;
 
 new Gauge({
@@ -145,44 +67,27 @@ new Gauge({
   },
 });
 
-// ------------------------------------------------------------------ helpers for every service
+// Storage faults of the event store this process writes to (read from the bound store at scrape time).
+new Gauge({
+  name: 'tourniquet_store_writable',
+  help: 'Whether the event store accepts writes: 0 from a storage fault (disk full, read-only file system, locked or corrupt database, I/O error) until a write succeeds again.',
+  registers: [metrics],
+  collect() {
+    const h = bound?.store.health?.();
+    this.set(h && !h.writable ? 0 : 1);
+  },
+});
 
-export function recordDetectionsIn(
-  n: number,
-  outcome: 'accepted' | 'duplicate' | 'invalid',
-  via = 'http',
-): void {
-  if (n > 0) detectionsIn.inc({ outcome, via }, n);
-}
-
-export function observeDecisionLatency(seconds: number, stage = 'decide'): void {
-  if (Number.isFinite(seconds) && seconds >= 0) decisionLatency.observe({ stage }, seconds);
-}
-
-/** For retried provider errors (the final failure is counted from its ActionFailed event). */
-export function recordExecutorError(
-  provider: string,
-  code: string,
-  phase: 'apply' | 'verify' | 'rollback',
-): void {
-  executorErrors.inc({ provider, code, phase, final: 'false' });
-}
-
-export function setConsumerLag(group: string, topic: string, partition: number, lag: number): void {
-  consumerLag.set({ group, topic, partition: String(partition) }, lag);
-}
-
-/** Exposes a bus's counts (an object of numbers, read at each scrape) under `service`. */
-export function registerBusStats(service: string, read: () => object): () => void {
-  busStats.set(service, read);
-  return () => {
-    if (busStats.get(service) === read) busStats.delete(service);
-  };
-}
-
-export function recordHttpRequest(method: string, route: string, status: number): void {
-  httpRequests.inc({ method, route, status: String(status) });
-}
+new Counter({
+  name: 'tourniquet_store_faults_total',
+  help: 'Storage faults of the event store since the process started, by code (SQLITE_FULL, SQLITE_READONLY, SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_IOERR_*, ...). Each is answered 503 STORE_UNAVAILABLE.',
+  labelNames: ['code'] as const,
+  registers: [metrics],
+  collect() {
+    this.reset();
+    for (const [code, n] of Object.entries(bound?.store.health?.().faults ?? {})) this.inc({ code }, n);
+  },
+});
 
 /**
  * Makes the view-derived gauges read this projector and store, and records decision latency and
@@ -212,12 +117,7 @@ export function bindProjectorMetrics(projector: Projector, store: EventStore): (
         );
       }
     } else if (e.type === 'ActionFailed') {
-      executorErrors.inc({
-        provider: e.data.provider,
-        code: e.data.error.code,
-        phase: e.data.phase,
-        final: 'true',
-      });
+      recordExecutorFailure(e.data.provider, e.data.error.code, e.data.phase);
     }
   });
   return () => {

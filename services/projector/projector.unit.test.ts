@@ -4,6 +4,15 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { actionStream, identityStream } from '../../schemas/events.ts';
+import {
+  ALICE,
+  appendScriptedHistory,
+  at,
+  CI_BOT,
+  detection,
+  ev,
+  proposal,
+} from '../../test/support/projector-kit.ts';
 import { Projector } from './projector.ts';
 import {
   actionCounts,
@@ -15,7 +24,6 @@ import {
   queryAuditEvents,
   queryAuditIndex,
 } from './queries.ts';
-import { ALICE, appendScriptedHistory, at, CI_BOT, detection, ev, proposal } from './test-support.ts';
 import { ActionView, CaseDetail, IdentityView } from './views.ts';
 
 const cleanup: Array<() => Promise<void>> = [];

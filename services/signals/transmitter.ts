@@ -19,8 +19,8 @@ import { Counter } from 'prom-client';
 import { type Dispatcher, request } from 'undici';
 import { isRetriable, TourniquetError } from '../../platform/errors.ts';
 import type { EventStore, Subscription } from '../../platform/eventstore/port.ts';
+import { metrics } from '../../platform/metrics.ts';
 import type { SignalType } from '../../schemas/shared-signals.ts';
-import { metrics } from '../projector/metrics.ts';
 import type { SigningKey } from './keys.ts';
 import { type Signal, signalsFor } from './sets.ts';
 
@@ -72,7 +72,7 @@ export interface ReceiverStatus {
   retries: number;
 }
 
-/** What the API shows of a transmitter (services/projector/api). */
+/** What the API shows of a transmitter (services/api). */
 export interface SignalsView {
   readonly issuer: string;
   jwks(): { keys: JWK[] };

@@ -16,8 +16,8 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { buildProviders, parseProvidersConfig } from '../../app/providers-config.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
-import { buildProviders, parseProvidersConfig } from '../../platform/providers-config.ts';
 import type { IdentityRef } from '../../schemas/detection.ts';
 import { Executor } from '../../services/executor/executor.ts';
 import {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import avro from 'avsc';
 import { Partitioners } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadServeConfig, runServe, type ServeHandle } from '../../app/serve.ts';
 import {
   createKafka,
   DLQ_HEADERS,
@@ -13,7 +14,6 @@ import {
 } from '../../platform/bus/kafka.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { createLogger } from '../../platform/log.ts';
-import { loadServeConfig, runServe, type ServeHandle } from '../../platform/serve.ts';
 import { normalize } from '../../services/ingest/normalizers/index.ts';
 import {
   ensureKafka,

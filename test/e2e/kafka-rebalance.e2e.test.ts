@@ -2,10 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createKafka, type DetectionEnvelope, ensureTopics, KafkaBus } from '../../platform/bus/kafka.ts';
+import { createKafka, ensureTopics, KafkaBus } from '../../platform/bus/kafka.ts';
 import { TOPICS } from '../../platform/bus/port.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { identityKey, type NormalizedDetection } from '../../schemas/detection.ts';
+import type { DetectionMessage } from '../../schemas/messages.ts';
 import {
   ensureKafka,
   ensureRegistry,
@@ -123,7 +124,7 @@ describe('two decider processes, one killed mid-stream', () => {
     try {
       for (let i = 0; i < N; i += 100) {
         const batch = Array.from({ length: 100 }, (_, j) => detection(run, i + j));
-        await bus.publish<DetectionEnvelope>(
+        await bus.publish<DetectionMessage>(
           TOPICS.detections,
           batch.map((d) => ({ key: identityKey(d.identity), value: { at: d.occurredAt, detection: d } })),
         );

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadServeConfig, runServe, type ServeHandle } from '../../app/serve.ts';
 import { createKafka, ensureTopics } from '../../platform/bus/kafka.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { createLogger } from '../../platform/log.ts';
-import { loadServeConfig, runServe, type ServeHandle } from '../../platform/serve.ts';
 import { ensureKafka, ensureRegistry, oktaRecord, uniqueName, waitFor } from '../support/kafka.ts';
 
 /**

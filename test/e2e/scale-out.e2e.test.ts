@@ -17,16 +17,18 @@
  * TQ_MEASURE_DECIDERS=1 also runs the decider throughput measurement (1 vs 2 decider processes) that
  * docs/deployment.md's sizing table quotes; it is skipped otherwise (it takes a few minutes).
  */
+
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Producer } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createKafka, type DetectionEnvelope, ensureTopics, KafkaBus } from '../../platform/bus/kafka.ts';
+import { createKafka, ensureTopics, KafkaBus } from '../../platform/bus/kafka.ts';
 import { TOPICS } from '../../platform/bus/port.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { identityKey, type NormalizedDetection } from '../../schemas/detection.ts';
 import type { RecordedEvent } from '../../schemas/events.ts';
+import type { DetectionMessage } from '../../schemas/messages.ts';
 import { DryRunProvider } from '../../services/executor/providers/dry-run.ts';
 import { normalize } from '../../services/ingest/normalizers/index.ts';
 import {
@@ -546,7 +548,7 @@ describe.skipIf(!MEASURE)('decider throughput, 1 vs 2 processes (TQ_MEASURE_DECI
         identity: { ...d.identity, id: `${d.identity.id}-${run}` },
       }));
       for (let i = 0; i < M; i += 1000) {
-        await bus.publish<DetectionEnvelope>(
+        await bus.publish<DetectionMessage>(
           TOPICS.detections,
           runBacklog.slice(i, i + 1000).map((d) => ({
             key: identityKey(d.identity),

@@ -12,9 +12,9 @@ import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { DEMO_CATALOGUE, demoDetections } from '../../platform/cli/demo-scenario.ts';
-import { type EmbeddedStack, startEmbedded } from '../../platform/embedded.ts';
-import { issueToken } from '../../services/projector/api/auth.ts';
+import { DEMO_CATALOGUE, demoDetections } from '../../app/cli/demo-scenario.ts';
+import { type EmbeddedStack, startEmbedded } from '../../app/embedded.ts';
+import { issueToken } from '../../services/api/auth.ts';
 
 describe('Shared Signals out, embedded stack', () => {
   let dir: string;

@@ -15,11 +15,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { InProcessBus } from '../../platform/bus/in-process.ts';
 import { storageFault } from '../../platform/eventstore/health.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
+import { generateAuthConfig, issueLocalAdminToken } from '../../services/api/auth.ts';
+import { buildApi } from '../../services/api/server.ts';
 import { loadDefaultPolicy } from '../../services/decider/policy/load.ts';
 import { DeciderService } from '../../services/decider/service.ts';
 import { BusIngestGateway } from '../../services/ingest/gateway.ts';
-import { generateAuthConfig, issueLocalAdminToken } from '../../services/projector/api/auth.ts';
-import { buildApi } from '../../services/projector/api/server.ts';
 import { verifyChain } from '../../services/projector/audit-verify.ts';
 import { Projector } from '../../services/projector/projector.ts';
 

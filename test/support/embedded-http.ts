@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { type EmbeddedOptions, type EmbeddedStack, startEmbedded } from '../../platform/embedded.ts';
+import { type EmbeddedOptions, type EmbeddedStack, startEmbedded } from '../../app/embedded.ts';
 import { verifyChain } from '../../services/projector/audit-verify.ts';
 
 /** The whole embedded stack (real decider, store, projector, API) in a temporary directory, for HTTP-level tests. */

@@ -3,7 +3,7 @@
  *   node --import tsx test/support/executor-child.ts
  * Environment:
  *   TQ_STORE          SQLite event store file (shared with the test and other executors)
- *   TQ_PROVIDERS      provider configuration file (platform/providers-config.ts)
+ *   TQ_PROVIDERS      provider configuration file (app/providers-config.ts)
  *   TQ_EXECUTOR_ID    executor id (stable across restarts)
  *   TQ_JOURNAL        provider call journal (JSON lines, appended synchronously: survives SIGKILL)
  *   TQ_KILL_AT        optional "<phase>:<n>": SIGKILL ourselves right after the n-th journal line of that
@@ -11,9 +11,10 @@
  *   TQ_LEASE_MS, TQ_CONCURRENCY, TQ_LOG_LEVEL
  * Prints "ready" once the executor is subscribed; SIGTERM stops it gracefully.
  */
+
+import { buildProviders, executorTuning, loadProvidersConfig } from '../../app/providers-config.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { createLogger } from '../../platform/log.ts';
-import { buildProviders, executorTuning, loadProvidersConfig } from '../../platform/providers-config.ts';
 import { Executor } from '../../services/executor/executor.ts';
 import type { IdentityProvider } from '../../services/executor/providers/port.ts';
 import { JournalingProvider, type JournalLine } from './executor-fixtures.ts';

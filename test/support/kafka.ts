@@ -482,7 +482,7 @@ export function oktaAvroValue(r: Obj): Obj {
 export type ServeProcess = ServiceProcess;
 
 /**
- * Runs `node --import tsx platform/serve.ts <service> [args]` (what `tourniquet serve <service>` runs),
+ * Runs `node --import tsx app/serve.ts <service> [args]` (what `tourniquet serve <service>` runs),
  * configured by environment variables and/or `--config FILE`, logs at info on stderr.
  */
 export function startServeProcess(
@@ -490,7 +490,7 @@ export function startServeProcess(
   env: Record<string, string>,
   args: string[] = [],
 ): ServeProcess {
-  return spawnService(['--import', 'tsx', join(ROOT, 'platform/serve.ts'), service, ...args], env);
+  return spawnService(['--import', 'tsx', join(ROOT, 'app/serve.ts'), service, ...args], env);
 }
 
 export const stopServeProcess = stopService;

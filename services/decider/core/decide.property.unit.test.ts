@@ -16,8 +16,6 @@ import {
   identityStream,
   type NewEvent,
 } from '../../../schemas/events.ts';
-import { budgetKey, type CompiledPolicy } from './compiled-policy.ts';
-import { initialState } from './evolve.ts';
 import {
   arbAnyPolicy,
   arbDefaultPolicyWithBudgets,
@@ -29,7 +27,9 @@ import {
   type KitInput,
   runCore,
   runCoreDetailed,
-} from './testkit.ts';
+} from '../../../test/support/decider-testkit.ts';
+import { budgetKey, type CompiledPolicy } from './compiled-policy.ts';
+import { initialState } from './evolve.ts';
 
 /** FC_RUNS=5000 for a deeper search; fast-check prints the seed of any failure. */
 const RUNS = { numRuns: Number(process.env.FC_RUNS ?? 300) };

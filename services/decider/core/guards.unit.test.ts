@@ -6,7 +6,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ApprovalError } from '../../../platform/errors.ts';
-import { autoApprovals, HOUR, iso, MINUTE, ofType, proposals, Scenario, T0 } from './testkit.ts';
+import {
+  autoApprovals,
+  HOUR,
+  iso,
+  MINUTE,
+  ofType,
+  proposals,
+  Scenario,
+  T0,
+} from '../../../test/support/decider-testkit.ts';
 
 /** One rule: a known compromise revokes sessions automatically, then disables automatically. */
 const COMPROMISE_POLICY = `

@@ -5,7 +5,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ApprovalError, NotFoundError } from '../../../platform/errors.ts';
-import { autoApprovals, HOUR, MINUTE, ofType, proposals, Scenario } from './testkit.ts';
+import {
+  autoApprovals,
+  HOUR,
+  MINUTE,
+  ofType,
+  proposals,
+  Scenario,
+} from '../../../test/support/decider-testkit.ts';
 
 const dev = (id: string, over: Record<string, unknown> = {}) => ({
   id,

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { detectionInput, identityRef, MINUTE, proposals, runCore, T0 } from './testkit.ts';
+import {
+  detectionInput,
+  identityRef,
+  MINUTE,
+  proposals,
+  runCore,
+  T0,
+} from '../../../test/support/decider-testkit.ts';
 
 // The default policy's stolen-token rule: impossible_travel / anomalous_token_use ≥ 0.8, twice within 1h, humans.
 const alice = identityRef('alice');

@@ -5,8 +5,8 @@ import { PassThrough, Readable } from 'node:stream';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { NormalizedDetection } from '../../../schemas/detection.ts';
+import { fixture } from '../../../test/support/normalizer-fixtures.ts';
 import { runNormalize } from './cli.ts';
-import { fixture } from './fixtures.ts';
 import { parseRecords } from './records.ts';
 
 function sink(): { stream: PassThrough; text: () => string } {

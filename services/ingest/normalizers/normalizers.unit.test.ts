@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TourniquetError } from '../../../platform/errors.ts';
 import { NormalizedDetection } from '../../../schemas/detection.ts';
-import { fixture, loadFixtures } from './fixtures.ts';
+import { fixture, loadFixtures } from '../../../test/support/normalizer-fixtures.ts';
 import { detectFormat, FORMATS, type FormatName, normalize } from './index.ts';
 
 type Expect = Pick<

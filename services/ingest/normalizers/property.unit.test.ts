@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TourniquetError } from '../../../platform/errors.ts';
 import { NormalizedDetection } from '../../../schemas/detection.ts';
-import { loadFixtures } from './fixtures.ts';
+import { loadFixtures } from '../../../test/support/normalizer-fixtures.ts';
 import { FORMATS, normalize } from './index.ts';
 
 const fixtures = loadFixtures();

@@ -8,7 +8,7 @@ import {
 } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TourniquetError } from '../../../platform/errors.ts';
-import { fixture } from './fixtures.ts';
+import { fixture } from '../../../test/support/normalizer-fixtures.ts';
 import { detectFormat, normalize } from './index.ts';
 import { parseRecords } from './records.ts';
 
