@@ -169,7 +169,7 @@ export function addRoute<
     },
     onRequest: async (request) => {
       if (def.roles === 'public') return;
-      const principal = await auth.authenticate(request.headers);
+      const principal = await auth.authenticateFrom(request.headers, request.ip);
       if (!principal) {
         throw new UnauthorizedError(
           'authentication required: send Authorization: Bearer <jwt>, Authorization: ApiKey <key> or X-API-Key',
@@ -209,6 +209,7 @@ function describeStatus(status: number): string {
     409: 'Conflict with the current state (e.g. not pending, already approved by this principal)',
     413: 'Body over the size limit',
     415: 'Unsupported media type (send application/json)',
+    429: 'Too many failed authentication attempts from this address or key id: retry after Retry-After seconds',
     501: 'Not available with this event store',
     503: 'Not ready',
   };

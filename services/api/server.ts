@@ -270,7 +270,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     const { status, body } = toHttpError(err, bodyLimit);
     if (status >= 500) request.log.error({ err }, 'request failed');
     // Retriable unavailability (storage faults): tell clients when to come back.
-    if (status === 503)
+    if (status === 503 || status === 429)
       reply.header('retry-after', String(body.retryAfterSeconds ?? STORE_RETRY_AFTER_SECONDS));
     if (status === 401)
       reply.header('www-authenticate', 'Bearer realm="tourniquet", ApiKey realm="tourniquet"');
