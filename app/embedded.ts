@@ -6,6 +6,7 @@ import { InProcessBus } from '../platform/bus/in-process.ts';
 import { logHealthChanges } from '../platform/eventstore/health.ts';
 import { type Durability, SqliteEventStore } from '../platform/eventstore/sqlite.ts';
 import { createLogger } from '../platform/log.ts';
+import { configureJsonLimits, type JsonLimits } from '../schemas/text.ts';
 import { type AuthConfig, issueLocalAdminToken, loadOrCreateAuthConfig } from '../services/api/auth.ts';
 import { buildApi } from '../services/api/server.ts';
 import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
@@ -33,6 +34,8 @@ export interface EmbeddedOptions {
   /** Stable executor id: a restarted stack recognises its own unfinished claims. */
   executorId?: string;
   durability?: Durability;
+  /** Limits on a detection's `raw` and `evidence` (default: depth 64, 256 KiB); set for the whole process. */
+  jsonLimits?: Partial<JsonLimits>;
   /** Provider configuration file (YAML): which identity provider maps to Keycloak, webhook, dry-run. */
   providersPath?: string;
 }
@@ -58,6 +61,7 @@ export interface EmbeddedStack {
  */
 export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStack> {
   mkdirSync(opts.dataDir, { recursive: true });
+  if (opts.jsonLimits) configureJsonLimits(opts.jsonLimits);
   const log = opts.log ?? createLogger();
   const storePath = join(opts.dataDir, 'events.db');
   const store = new SqliteEventStore({ path: storePath, durability: opts.durability ?? 'full' });

@@ -8,6 +8,7 @@
  * appends are IMMEDIATE transactions guarded by expected revisions) or KurrentDB (`store.kurrentdb.
  * connectionString`), opened by platform/eventstore/open.ts.
  */
+
 import {
   appendFileSync,
   closeSync,
@@ -38,6 +39,7 @@ import { createLogger } from '../platform/log.ts';
 import { registerBusStats, setConsumerLag } from '../platform/metrics.ts';
 import { identityKey } from '../schemas/detection.ts';
 import type { ActionType } from '../schemas/events.ts';
+import { configureJsonLimits, DEFAULT_JSON_LIMITS } from '../schemas/text.ts';
 import { issueLocalAdminToken, loadOrCreateAuthConfig } from '../services/api/auth.ts';
 import { buildApi } from '../services/api/server.ts';
 import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
@@ -107,6 +109,15 @@ export const ServeConfigSchema = z.object({
         .min(1024)
         .max(64 * 1024 * 1024)
         .default(1024 * 1024),
+      /** Deepest nesting of a detection's `raw` and `evidence` (schemas/text.ts). */
+      maxJsonDepth: z.number().int().min(1).max(1000).default(DEFAULT_JSON_LIMITS.maxDepth),
+      /** Largest JSON of a detection's `raw` or `evidence`, bytes. */
+      maxJsonBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(64 * 1024 * 1024)
+        .default(DEFAULT_JSON_LIMITS.maxBytes),
     })
     .prefault({}),
   store: z
@@ -204,6 +215,8 @@ export const SERVE_ENV: ReadonlyArray<[string, string, 'string' | 'int' | 'list'
   ['TOURNIQUET_DECIDER_GROUP', 'groups.decider', 'string'],
   ['TOURNIQUET_RAW_TOPICS', 'ingest.rawTopics', 'rawTopics'],
   ['TOURNIQUET_MAX_VALUE_BYTES', 'ingest.maxValueBytes', 'int'],
+  ['TOURNIQUET_MAX_JSON_DEPTH', 'ingest.maxJsonDepth', 'int'],
+  ['TOURNIQUET_MAX_JSON_BYTES', 'ingest.maxJsonBytes', 'int'],
   ['TOURNIQUET_EVENT_STORE', 'store.kind', 'string'],
   ['TOURNIQUET_DATA_DIR', 'store.dataDir', 'string'],
   ['TOURNIQUET_STORE_PATH', 'store.path', 'string'],
@@ -754,6 +767,8 @@ export async function main(argv: string[]): Promise<void> {
   const file = i >= 0 ? argv[i + 1] : undefined;
   const log = createLogger(process.env.TOURNIQUET_LOG_LEVEL ?? 'info', `tourniquet-${service}`);
   const config = loadServeConfig(file ? { file } : {});
+  // Every entry point of this process validates detections against these (schemas/text.ts).
+  configureJsonLimits({ maxDepth: config.ingest.maxJsonDepth, maxBytes: config.ingest.maxJsonBytes });
   const handle = await runServe(service, config, log);
   const metricsServer =
     service !== 'projector' && config.metrics.port !== undefined
