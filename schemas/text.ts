@@ -75,7 +75,13 @@ export function canonicalText(min: number, max: number, opts: { nul?: boolean } 
       const problem = textProblem(s, min, max, nul);
       if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
     })
-    .meta({ ...(min > 0 ? { minLength: min } : {}), maxLength: max });
+    .meta({
+      ...(min > 0 ? { minLength: min } : {}),
+      maxLength: max,
+      // The same rule for OpenAPI clients (ECMAScript `u` and Python regexes alike): no lone
+      // surrogate (a pair is one code point, outside the class), and no NUL unless allowed.
+      pattern: nul ? '^[^\\ud800-\\udfff]*$' : '^[^\\u0000\\ud800-\\udfff]*$',
+    });
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ export interface RouteDef<B extends z.ZodType, Q extends z.ZodType, P extends z.
   /** Response schemas by status: zod (documented as output) or raw JSON schema. */
   response: Record<number, z.ZodType | JsonSchema>;
   /** For non-JSON responses: the media type documented for 200. */
-  produces?: string;
+  produces?: string | readonly string[];
   hide?: boolean;
   handler: (ctx: RouteContext<z.output<B>, z.output<Q>, z.output<P>>) => Promise<unknown>;
 }
@@ -137,7 +137,10 @@ export function addRoute<
     const schema = s instanceof z.ZodType ? jsonSchema(s, 'output') : s;
     response[status] =
       def.produces && Number(status) < 300
-        ? { description: 'OK', content: { [def.produces]: { schema } } }
+        ? {
+            description: 'OK',
+            content: Object.fromEntries([def.produces].flat().map((type) => [type, { schema }])),
+          }
         : { description: describeStatus(Number(status)), ...schema };
   }
   const schema: Record<string, unknown> = {
@@ -211,7 +214,7 @@ function describeStatus(status: number): string {
     415: 'Unsupported media type (send application/json)',
     429: 'Too many failed authentication attempts from this address or key id: retry after Retry-After seconds',
     501: 'Not available with this event store',
-    503: 'Not ready',
+    503: 'Unavailable: a storage fault (STORE_UNAVAILABLE, retriable, see Retry-After), or not ready',
   };
   return text[status] ?? String(status);
 }

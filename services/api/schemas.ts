@@ -8,7 +8,7 @@ import {
   Timestamp,
 } from '../../schemas/detection.ts';
 import { ACTION_TYPES, ActionType, EVENT_TYPES } from '../../schemas/events.ts';
-import { JSON_LIMIT_ISSUE } from '../../schemas/text.ts';
+import { canonicalText, JSON_LIMIT_ISSUE } from '../../schemas/text.ts';
 import { ActionStatusFilter, CaseStatus, Verdict } from '../projector/views.ts';
 import { fieldIssues } from './http.ts';
 
@@ -19,7 +19,10 @@ export const MAX_DETECTIONS_PER_REQUEST = 5000;
 const Id = z.string().min(1, 'must not be empty').max(512);
 const Cursor = z.string().regex(/^\d{1,16}$/, 'must be the nextCursor of a previous page');
 const Limit = z.coerce.number().int().min(1).max(1000).default(50);
-const Text = z.string().trim().min(1, 'must not be empty').max(2000);
+/** Free text: up to 2000 characters as sent (code points, as the OpenAPI maxLength counts), not blank. */
+const Text = canonicalText(1, 2000, { nul: true })
+  .transform((s) => s.trim())
+  .pipe(z.string().min(1, 'must not be empty'));
 
 export const DetectionsBody = z.union([
   StrictNormalizedDetection,
@@ -157,6 +160,7 @@ export const StreamQuery = z.strictObject({
     .max(2000)
     .optional()
     .describe('comma-separated event types')
+    .meta({ pattern: `^ *(${EVENT_TYPES.join('|')}) *(, *(${EVENT_TYPES.join('|')}) *)*$` })
     .refine((s) => !s || s.split(',').every((t) => (EVENT_TYPES as string[]).includes(t.trim())), {
       message: `comma-separated event types from: ${EVENT_TYPES.join(', ')}`,
     }),

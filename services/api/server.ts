@@ -132,7 +132,8 @@ function roles(key: string): readonly Role[] | 'public' {
   return r;
 }
 
-const E = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody };
+/** Every authenticated route may answer these (429: failed authentication throttled; 503: storage fault). */
+const E = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 429: ErrorBody, 503: ErrorBody };
 const EventRef = z.object({ id: z.string(), type: z.string() });
 const refs = (events: readonly NewEvent[]) => events.map((e) => ({ id: e.id, type: e.type }));
 
@@ -720,7 +721,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     summary: 'Export matching events as NDJSON (one AuditEvent per line) or CSV, streamed',
     tags: ['audit'],
     query: AuditExportQuery,
-    produces: 'application/x-ndjson',
+    produces: ['application/x-ndjson', 'text/csv'],
     response: {
       200: { type: 'string', description: 'NDJSON (application/x-ndjson) or CSV (text/csv)' },
       ...E,
