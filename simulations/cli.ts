@@ -185,7 +185,7 @@ function summaryText(details: ReplayDetails): string {
     .join(', ');
   const lines = [
     `policy    ${report.policy.id} ${report.policy.version} (${report.policy.digest})`,
-    `history   ${run.inputs} records, ${t.detections} detections, ${t.identities} identities, ${day(run.startMs)} → ${day(run.endMs)}`,
+    `history   ${run.inputs} records, ${t.detections} detections, ${t.identities} identities, ${day(run.startMs)} → ${day(run.endMs)}${run.conflicts ? `; ${run.conflicts} conflicting duplicates refused (source + id taken by another identity or other content)` : ''}`,
     `actions   ${t.actionsProposed} proposed, ${t.autoApproved} auto-approved, ${t.approvalsRequested} approvals requested (${m.approvalsPerDay}/day), ${t.executed} executed, ${t.rolledBack} rolled back, ${t.guardTrips} guard trips`,
     `approvals ${run.approvalSource}${run.unmatchedApprovals ? `, ${run.unmatchedApprovals} recorded answers matched nothing pending` : ''}${run.assumedAnswers ? `, ${run.assumedAnswers} assumed answers` : ''}`,
     `truth     ${m.maliciousIdentities} malicious identities, ${m.containedIdentities} contained: recall ${m.recall}, precision ${m.precision}, f1 ${m.f1}`,
