@@ -49,6 +49,13 @@ module.exports = {
       to: { path: '^test/|\\.test\\.ts$' },
     },
     {
+      name: 'no-import-cycle',
+      comment: 'Modules that import each other (at run time) are one module in two files: merge or split them.',
+      severity: 'error',
+      from: { pathNot: '\\.test\\.ts$' },
+      to: { circular: true },
+    },
+    {
       name: 'no-unresolvable-import',
       comment: 'An import that resolves to nothing is a typo or a file moved without its importers.',
       severity: 'error',

@@ -3,12 +3,18 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { InProcessBus } from '../platform/bus/in-process.ts';
+import { TourniquetError } from '../platform/errors.ts';
 import { logHealthChanges } from '../platform/eventstore/health.ts';
 import { type Durability, SqliteEventStore } from '../platform/eventstore/sqlite.ts';
 import { createLogger } from '../platform/log.ts';
+import type { Anchoring } from '../platform/witness/anchorer.ts';
 import { configureJsonLimits, type JsonLimits } from '../schemas/text.ts';
-import { type AuthConfig, issueLocalAdminToken, loadOrCreateAuthConfig } from '../services/api/auth.ts';
+import { type AuthConfig, loadOrCreateAuthConfig } from '../services/api/auth.ts';
+import { authFileOf } from '../services/api/auth-file.ts';
+import { writeAdminTokenFile } from '../services/api/console/admin-token-file.ts';
+import { OneTimeLogins } from '../services/api/console/login-once.ts';
 import { buildApi } from '../services/api/server.ts';
+import type { ChatNotifier } from '../services/chat/notifier.ts';
 import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
 import { loadDefaultPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
 import { DeciderService } from '../services/decider/service.ts';
@@ -18,7 +24,14 @@ import type { IdentityProvider } from '../services/executor/providers/port.ts';
 import { BusIngestGateway } from '../services/ingest/gateway.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
-import { startConfiguredExecutor } from './providers-config.ts';
+import { startChat } from './chat-config.ts';
+import { type IntegrityOptions, integrityFromEnv, startConfiguredAnchoring } from './integrity.ts';
+import {
+  capabilitiesOf,
+  defaultCapabilities,
+  loadProvidersConfig,
+  startConfiguredExecutor,
+} from './providers-config.ts';
 
 export interface EmbeddedOptions {
   dataDir: string;
@@ -38,6 +51,10 @@ export interface EmbeddedOptions {
   jsonLimits?: Partial<JsonLimits>;
   /** Provider configuration file (YAML): which identity provider maps to Keycloak, webhook, dry-run. */
   providersPath?: string;
+  /** Identity states the decider keeps in memory (default 200,000; TOURNIQUET_DECIDER_MAX_IDENTITIES). */
+  maxCachedIdentities?: number;
+  /** Tamper evidence while serving: the chain check and head anchoring (docs/audit.md). */
+  integrity?: IntegrityOptions;
 }
 
 export interface EmbeddedStack {
@@ -50,9 +67,32 @@ export interface EmbeddedStack {
   projector: Projector;
   api: FastifyInstance;
   auth: AuthConfig;
+  /** A local admin token for scripts in this process; never printed (see adminTokenFile). */
   adminToken: string;
+  /** Where an admin token is kept for the operator (mode 0600), instead of printing it. */
+  adminTokenFile: string;
+  /** A fresh one-time console sign-in link (local admin), valid 10 minutes. */
+  loginLink(): string;
   dryRun: DryRunProvider | undefined;
+  /** Chat approvals, when the providers file configures them. */
+  chat: ChatNotifier | undefined;
+  /** Head anchoring, when a witness is configured. */
+  anchoring: Anchoring | undefined;
   close(): Promise<void>;
+}
+
+/** The decider's identity cache bound: the option, else TOURNIQUET_DECIDER_MAX_IDENTITIES, else the default. */
+function maxCachedIdentitiesOf(given: number | undefined): { maxCachedIdentities?: number } {
+  const env = process.env.TOURNIQUET_DECIDER_MAX_IDENTITIES;
+  const n = given ?? (env ? Number(env) : undefined);
+  if (n === undefined) return {};
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new TourniquetError(
+      'CONFIG_INVALID',
+      `the decider's identity cache bound must be a whole number >= 1, got "${given ?? env}" (TOURNIQUET_DECIDER_MAX_IDENTITIES)`,
+    );
+  }
+  return { maxCachedIdentities: n };
 }
 
 /**
@@ -64,22 +104,43 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
   if (opts.jsonLimits) configureJsonLimits(opts.jsonLimits);
   const log = opts.log ?? createLogger();
   const storePath = join(opts.dataDir, 'events.db');
-  const store = new SqliteEventStore({ path: storePath, durability: opts.durability ?? 'full' });
+  const integrity = integrityFromEnv(opts.integrity);
+  const store = new SqliteEventStore({
+    path: storePath,
+    durability: opts.durability ?? 'full',
+    integrity: {
+      log,
+      ...(integrity.sweepIntervalMs !== undefined ? { sweepIntervalMs: integrity.sweepIntervalMs } : {}),
+    },
+  });
   logHealthChanges(store, log, storePath);
   const now = new Date();
   const policy = opts.policyPath ? loadPolicyFile(opts.policyPath) : loadDefaultPolicy();
-  await activatePolicy(store, policy, `tourniquet start (${process.env.USER ?? 'local'})`, now);
-  if (opts.cataloguePath)
-    await recordCatalogue(store, loadCatalogueFile(opts.cataloguePath), opts.cataloguePath, now);
+  // A store whose chain no longer matches still serves reads (auditors need them), but records nothing.
+  if (store.integrity?.status().ok !== false) {
+    await activatePolicy(store, policy, `tourniquet start (${process.env.USER ?? 'local'})`, now);
+    if (opts.cataloguePath)
+      await recordCatalogue(store, loadCatalogueFile(opts.cataloguePath), opts.cataloguePath, now);
+  }
+  const anchoring = await startConfiguredAnchoring(store.integrity, integrity, log);
 
   const bus = new InProcessBus();
+  // The decider shows what the acting provider can undo before approval: from the providers file,
+  // the dry run when nothing is configured, unknown for providers handed in as objects.
+  const capabilities = opts.providersPath
+    ? capabilitiesOf(loadProvidersConfig(opts.providersPath))
+    : opts.providers
+      ? undefined
+      : defaultCapabilities();
   const decider = new DeciderService({
     store,
     bus,
     policy,
     log,
     wholeBatches: true, // one publish is one HTTP request: all of it or none of it
+    capabilities,
     ...(opts.tickMs ? { tickMs: opts.tickMs } : {}),
+    ...maxCachedIdentitiesOf(opts.maxCachedIdentities),
   });
   await decider.start();
 
@@ -98,10 +159,17 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     onStop: 'restart the stack',
   });
 
+  // Chat approvals run beside the executor, on their own queue (providers file: chat).
+  const chatConfig = opts.providersPath ? loadProvidersConfig(opts.providersPath).chat : undefined;
+  const chat = chatConfig
+    ? await startChat({ config: chatConfig, store, dataDir: opts.dataDir, log })
+    : undefined;
+
   const projector = new Projector({ store, path: join(opts.dataDir, 'projections.db'), log });
   await projector.start();
 
   const auth = loadOrCreateAuthConfig(opts.dataDir);
+  const oneTimeLogins = new OneTimeLogins();
   const api = await buildApi({
     store,
     projector,
@@ -109,11 +177,15 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     decider,
     automation: decider,
     auth,
+    authFile: authFileOf(opts.dataDir),
     log,
     ...(signals ? { signals } : {}),
+    signIn: { oneTimeLogins },
+    ...(chat ? { chat: chat.api } : {}),
+    ...(store.integrity ? { integrity: () => store.integrity!.status() } : {}),
   });
   const address = await api.listen({ port: opts.port ?? 7420, host: opts.host ?? '127.0.0.1' });
-  const adminToken = await issueLocalAdminToken(auth);
+  const { token: adminToken, path: adminTokenFile } = await writeAdminTokenFile(opts.dataDir, auth);
 
   return {
     url: address,
@@ -126,14 +198,21 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     api,
     auth,
     adminToken,
+    adminTokenFile,
+    loginLink: () =>
+      `${address}/login/once?token=${oneTimeLogins.issue({ id: 'local-admin', roles: ['admin'], via: 'session' })}`,
     dryRun,
+    chat: chat?.notifier,
+    anchoring,
     async close() {
       await api.close();
       await decider.stop();
       await executor.stop();
       await signals?.stop();
+      await chat?.notifier.stop();
       await projector.stop();
       await bus.close();
+      await anchoring?.stop();
       await store.close();
     },
   };

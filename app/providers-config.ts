@@ -26,24 +26,26 @@
  * ```
  *
  * `${VAR}` and `${VAR:-default}` in string values are replaced from the environment (a missing variable
- * without a default is an error), and every secret also has a `…File` form read from a file, so secrets
- * need not sit in the YAML. Without a file, `providersConfigFromEnv` builds the same from
+ * without a default is an error), and every secret also has a `…File` form read from a file and an
+ * `…Env` form naming an environment variable, so secrets need not sit in the YAML. Each `type` is a
+ * provider of the registry (services/executor/providers/index.ts), which validates its own fields: a
+ * new provider needs no change here. Without a file, `providersConfigFromEnv` builds the same from
  * TOURNIQUET_KEYCLOAK_* / TOURNIQUET_WEBHOOK_* variables.
  */
+
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import type { Logger } from 'pino';
+import { dirname, resolve } from 'node:path';
+import { type Logger, pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { issuesFromZod, TourniquetError } from '../platform/errors.ts';
 import type { EventStore } from '../platform/eventstore/port.ts';
-import { ACTION_TYPES } from '../schemas/events.ts';
+import type { ProviderCapabilities } from '../schemas/capabilities.ts';
 import { SIGNAL_TYPES } from '../schemas/shared-signals.ts';
 import { Executor } from '../services/executor/executor.ts';
-import { DryRunProvider } from '../services/executor/providers/dry-run.ts';
-import { KeycloakProvider } from '../services/executor/providers/keycloak.ts';
+import { dryRunProvider } from '../services/executor/providers/dry-run.ts';
+import { PROVIDERS, providerDefinition } from '../services/executor/providers/index.ts';
 import type { IdentityProvider } from '../services/executor/providers/port.ts';
-import { WebhookProvider } from '../services/executor/providers/webhook.ts';
 import { loadOrCreateSigningKey, signingKeyPathOf } from '../services/signals/keys.ts';
 import {
   deadLetterPathOf,
@@ -51,75 +53,36 @@ import {
   type SignalReceiver,
   SignalTransmitter,
 } from '../services/signals/transmitter.ts';
+import { ChatConfig, resolveChatFiles } from './chat-config.ts';
 
 const Name = z.string().min(1).max(128).optional();
 
-const KeycloakEntry = z
-  .object({
-    type: z.literal('keycloak'),
-    /** Provider name recorded in events and keying the circuit breaker (default: the map key). */
-    name: Name,
-    baseUrl: z.url(),
-    adminRealm: z.string().min(1).default('master'),
-    clientId: z.string().min(1).optional(),
-    clientSecret: z.string().min(1).optional(),
-    clientSecretFile: z.string().min(1).optional(),
-    username: z.string().min(1).optional(),
-    password: z.string().min(1).optional(),
-    passwordFile: z.string().min(1).optional(),
-    defaultRealm: z.string().min(1).optional(),
-    timeoutMs: z.number().int().min(100).max(300_000).optional(),
-  })
-  .strict()
-  .superRefine((v, ctx) => {
-    const hasPassword = Boolean(v.password || v.passwordFile);
-    const hasSecret = Boolean(v.clientSecret || v.clientSecretFile);
-    if (v.username && !hasPassword)
-      ctx.addIssue({ code: 'custom', message: 'username needs password or passwordFile' });
-    if (!v.username && hasPassword) ctx.addIssue({ code: 'custom', message: 'password needs username' });
-    if (!v.username && !hasSecret) {
+/**
+ * One entry of `providers:`: a `type` naming a registered provider (services/executor/providers/index.ts),
+ * an optional `name`, and the fields that provider's configSchema accepts, validated (and defaulted) by it.
+ */
+export const ProviderEntry = z
+  .looseObject({ type: z.string().min(1), name: Name })
+  .transform((v, ctx): ProviderEntry => {
+    const { type, name, ...fields } = v;
+    const def = providerDefinition(type);
+    if (!def) {
       ctx.addIssue({
         code: 'custom',
-        message:
-          'configure username + password (password grant) or clientId + clientSecret (client_credentials)',
+        path: ['type'],
+        message: `unknown provider type "${type}" (registered: ${PROVIDERS.map((p) => p.name).join(', ')})`,
       });
+      return z.NEVER;
     }
-    if (!v.username && hasSecret && !v.clientId)
-      ctx.addIssue({ code: 'custom', message: 'clientSecret needs clientId' });
-    if (v.password && v.passwordFile)
-      ctx.addIssue({ code: 'custom', message: 'password and passwordFile are exclusive' });
-    if (v.clientSecret && v.clientSecretFile) {
-      ctx.addIssue({ code: 'custom', message: 'clientSecret and clientSecretFile are exclusive' });
+    const parsed = def.configSchema.safeParse(fields);
+    if (!parsed.success) {
+      for (const i of parsed.error.issues) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
+      return z.NEVER;
     }
+    return { type, ...(name ? { name } : {}), ...(parsed.data as Record<string, unknown>) };
   });
-
-const WebhookEntry = z
-  .object({
-    type: z.literal('webhook'),
-    name: Name,
-    url: z.url(),
-    secret: z.string().min(16, 'the shared secret must be at least 16 characters').optional(),
-    secretFile: z.string().min(1).optional(),
-    actions: z.array(z.enum(ACTION_TYPES)).min(1).optional(),
-    timeoutMs: z.number().int().min(100).max(300_000).optional(),
-    headers: z.record(z.string(), z.string()).optional(),
-  })
-  .strict()
-  .refine((v) => Boolean(v.secret) !== Boolean(v.secretFile), {
-    message: 'configure exactly one of secret, secretFile',
-  });
-
-const DryRunEntry = z
-  .object({
-    type: z.literal('dry-run'),
-    name: Name,
-    /** Journal of calls (JSON lines), relative to the data dir (default dry-run-calls.jsonl). */
-    journal: z.string().min(1).optional(),
-  })
-  .strict();
-
-export const ProviderEntry = z.discriminatedUnion('type', [KeycloakEntry, WebhookEntry, DryRunEntry]);
-export type ProviderEntry = z.infer<typeof ProviderEntry>;
+/** A validated entry: its `type`, optional `name`, and the provider's own (defaulted) fields. */
+export type ProviderEntry = { type: string; name?: string } & Record<string, unknown>;
 
 /** Exponential backoff between attempts (executor retries, signal deliveries). */
 const Backoff = {
@@ -180,13 +143,15 @@ export const SignalsConfig = z
   .strict();
 export type SignalsConfig = z.infer<typeof SignalsConfig>;
 
-export const ProvidersConfigSchema = z
+const ProvidersConfigSchema = z
   .object({
     providers: z
       .record(z.string().min(1).max(128), ProviderEntry)
       .refine((m) => Object.keys(m).length > 0, { message: 'name at least one provider' }),
     executor: ExecutorTuning.optional(),
     signals: SignalsConfig.optional(),
+    /** Chat approvals: Slack and/or a signed webhook (app/chat-config.ts). */
+    chat: ChatConfig.optional(),
   })
   .strict();
 
@@ -201,12 +166,7 @@ function configInvalid(
 }
 
 /** Replaces ${VAR} / ${VAR:-default} in every string of a parsed YAML document. */
-export function interpolateEnv(
-  value: unknown,
-  env: NodeJS.ProcessEnv,
-  missing: string[],
-  path = '',
-): unknown {
+function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, missing: string[], path = ''): unknown {
   if (typeof value === 'string') {
     return value.replace(
       /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
@@ -253,18 +213,16 @@ export function parseProvidersConfig(
   }
   const config = parsed.data;
   if (opts.baseDir) {
+    // Every provider's secret files (`…File` fields) are relative to the providers file.
     for (const entry of Object.values(config.providers)) {
-      if (entry.type === 'keycloak') {
-        if (entry.passwordFile) entry.passwordFile = resolve(opts.baseDir, entry.passwordFile);
-        if (entry.clientSecretFile) entry.clientSecretFile = resolve(opts.baseDir, entry.clientSecretFile);
-      } else if (entry.type === 'webhook' && entry.secretFile) {
-        entry.secretFile = resolve(opts.baseDir, entry.secretFile);
-      }
+      for (const [field, value] of Object.entries(entry))
+        if (field.endsWith('File') && typeof value === 'string') entry[field] = resolve(opts.baseDir, value);
     }
     if (config.signals?.signingKeyFile)
       config.signals.signingKeyFile = resolve(opts.baseDir, config.signals.signingKeyFile);
     for (const r of config.signals?.receivers ?? [])
       if (r.authorizationFile) r.authorizationFile = resolve(opts.baseDir, r.authorizationFile);
+    if (config.chat) resolveChatFiles(config.chat, opts.baseDir);
   }
   return config;
 }
@@ -341,56 +299,74 @@ function readSecret(path: string, what: string): string {
 }
 
 /**
- * The providers for Executor({ providers }): keyed by IdentityRef.provider name, '*' as the fallback.
- * Each provider is named after its key unless `name` says otherwise (the name appears in events and
- * keys the circuit breaker, so two Keycloak servers never share one).
+ * The providers for Executor({ providers }): keyed by IdentityRef.provider name, '*' as the fallback,
+ * each built by its registered definition from its `type`. Each provider is named after its key unless
+ * `name` says otherwise (the name appears in events and keys the circuit breaker, so two Keycloak servers
+ * never share one).
  */
-export function buildProviders(config: ProvidersConfig, dataDir: string): Record<string, IdentityProvider> {
+export function buildProviders(
+  config: ProvidersConfig,
+  dataDir: string,
+  log: Logger = pino({ level: 'silent' }),
+): Record<string, IdentityProvider> {
   const out: Record<string, IdentityProvider> = {};
   for (const [key, entry] of Object.entries(config.providers)) {
-    const name = entry.name ?? (key === '*' ? entry.type : key);
-    switch (entry.type) {
-      case 'keycloak': {
-        const password = entry.passwordFile
-          ? readSecret(entry.passwordFile, `${key}.passwordFile`)
-          : entry.password;
-        const clientSecret = entry.clientSecretFile
-          ? readSecret(entry.clientSecretFile, `${key}.clientSecretFile`)
-          : entry.clientSecret;
-        out[key] = new KeycloakProvider({
-          name,
-          baseUrl: entry.baseUrl,
-          adminRealm: entry.adminRealm,
-          ...(entry.clientId ? { clientId: entry.clientId } : {}),
-          ...(clientSecret ? { clientSecret } : {}),
-          ...(entry.username ? { username: entry.username } : {}),
-          ...(password ? { password } : {}),
-          ...(entry.defaultRealm ? { defaultRealm: entry.defaultRealm } : {}),
-          ...(entry.timeoutMs ? { timeoutMs: entry.timeoutMs } : {}),
-        });
-        break;
-      }
-      case 'webhook': {
-        const secret = entry.secretFile ? readSecret(entry.secretFile, `${key}.secretFile`) : entry.secret!;
-        out[key] = new WebhookProvider({
-          name,
-          url: entry.url,
-          secret,
-          ...(entry.actions ? { actions: entry.actions } : {}),
-          ...(entry.timeoutMs ? { timeoutMs: entry.timeoutMs } : {}),
-          ...(entry.headers ? { headers: entry.headers } : {}),
-        });
-        break;
-      }
-      case 'dry-run':
-        out[key] = new DryRunProvider({
-          name,
-          journalPath: join(dataDir, entry.journal ?? 'dry-run-calls.jsonl'),
-        });
-        break;
+    const { type, name: named, ...fields } = entry;
+    const def = providerDefinition(type);
+    if (!def) throw configInvalid(`providers.${key}: unknown provider type "${type}"`);
+    const parsed = def.configSchema.safeParse(fields);
+    if (!parsed.success) {
+      const issues = issuesFromZod(parsed.error.issues).map((i) => ({
+        ...i,
+        path: `providers.${key}.${i.path}`,
+      }));
+      throw configInvalid(`providers.${key} is invalid: ${issues.map((i) => i.message).join('; ')}`, issues);
     }
+    const name = named ?? (key === '*' ? type : key);
+    const provider = def.create(parsed.data, {
+      log: log.child({ provider: name }),
+      now: Date.now,
+      name,
+      dataDir,
+    });
+    out[key] = provider.name === name ? provider : renamed(provider, name);
   }
   return out;
+}
+
+/** The provider under the configured name (for providers that name themselves after their type). */
+function renamed(p: IdentityProvider, name: string): IdentityProvider {
+  return new Proxy(p, {
+    get(target, prop) {
+      if (prop === 'name') return name;
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+/**
+ * What each configured provider can undo, per action, for the decider (DeciderContext.capabilities),
+ * policy validation and replay: the registered definition's declared actions, narrowed by an entry's
+ * own `actions` list where it has one (a webhook receiver that implements only some).
+ */
+export function capabilitiesOf(config: ProvidersConfig): ProviderCapabilities {
+  const out: Record<string, ProviderCapabilities[string]> = {};
+  for (const [key, entry] of Object.entries(config.providers)) {
+    const def = providerDefinition(entry.type);
+    if (!def) continue;
+    const only = Array.isArray(entry.actions) ? new Set(entry.actions as string[]) : null;
+    out[key] = {
+      type: def.name,
+      actions: Object.fromEntries(Object.entries(def.actions).filter(([a]) => !only || only.has(a))),
+    };
+  }
+  return out;
+}
+
+/** The capabilities when nothing is configured: the dry run acts on every identity. */
+export function defaultCapabilities(): ProviderCapabilities {
+  return { '*': { type: dryRunProvider.name, actions: dryRunProvider.actions } };
 }
 
 /** The executor options a configuration's `executor` block sets (spread into new Executor({...})). */
@@ -448,7 +424,7 @@ export function signalReceiversOf(signals: SignalsConfig): SignalReceiver[] {
  * one). Its key comes from `signingKeyFile`, else from ssf-signing-key.json in the data dir, created on
  * first start.
  */
-export async function startConfiguredSignals(
+async function startConfiguredSignals(
   signals: SignalsConfig | undefined,
   opts: { store: EventStore; dataDir: string; log: Logger; onStop: string },
 ): Promise<SignalTransmitter | undefined> {

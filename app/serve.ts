@@ -37,10 +37,14 @@ import {
 } from '../platform/eventstore/open.ts';
 import { createLogger } from '../platform/log.ts';
 import { registerBusStats, setConsumerLag } from '../platform/metrics.ts';
+import type { Anchoring } from '../platform/witness/anchorer.ts';
+import type { ProviderCapabilities } from '../schemas/capabilities.ts';
 import { identityKey } from '../schemas/detection.ts';
 import type { ActionType } from '../schemas/events.ts';
 import { configureJsonLimits, DEFAULT_JSON_LIMITS } from '../schemas/text.ts';
-import { issueLocalAdminToken, loadOrCreateAuthConfig } from '../services/api/auth.ts';
+import { loadOrCreateAuthConfig } from '../services/api/auth.ts';
+import { authFileOf } from '../services/api/auth-file.ts';
+import { writeAdminTokenFile } from '../services/api/console/admin-token-file.ts';
 import { buildApi } from '../services/api/server.ts';
 import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
 import { loadDefaultPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
@@ -59,8 +63,14 @@ import { FORMATS, type FormatName } from '../services/ingest/normalizers/index.t
 import { RawConsumer } from '../services/ingest/raw-consumer.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
+import { startConfiguredAnchoring } from './integrity.ts';
 import { startMetricsServer } from './metrics-server.ts';
-import { startConfiguredExecutor } from './providers-config.ts';
+import {
+  capabilitiesOf,
+  defaultCapabilities,
+  loadProvidersConfig,
+  startConfiguredExecutor,
+} from './providers-config.ts';
 
 /** Moved to platform/eventstore/coalescing.ts; re-exported for existing imports. */
 
@@ -161,6 +171,8 @@ export const ServeConfigSchema = z.object({
       policy: z.string().min(1).optional(),
       catalogue: z.string().min(1).optional(),
       tickMs: z.number().int().min(10).max(3_600_000).default(5000),
+      /** Identity states kept in memory; the least recently used beyond it are re-read from their streams. */
+      maxCachedIdentities: z.number().int().min(1).max(100_000_000).default(200_000),
     })
     .prefault({}),
   executor: z
@@ -185,6 +197,24 @@ export const ServeConfigSchema = z.object({
     .object({
       host: z.string().min(1).default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(7420),
+    })
+    .prefault({}),
+  /**
+   * Tamper evidence (docs/audit.md): with SQLite every process checks the chain as it appends and
+   * sweeps it; the projector publishes the head to `anchor` (file:<path>, http(s)://…, or
+   * kafka:<topic>, a compacted topic on kafka.brokers) every `anchorIntervalMs`.
+   */
+  integrity: z
+    .object({
+      anchor: z.string().min(1).optional(),
+      anchorIntervalMs: z.number().int().min(100).max(86_400_000).default(60_000),
+      storeId: z.string().min(1).default('tourniquet'),
+      sweepIntervalMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(86_400_000)
+        .default(15 * 60_000),
     })
     .prefault({}),
   /** Ingest, decider and executor have no API: with a port set they serve /metrics and /healthz. */
@@ -227,6 +257,7 @@ export const SERVE_ENV: ReadonlyArray<[string, string, 'string' | 'int' | 'list'
   ['TOURNIQUET_POLICY', 'decider.policy', 'string'],
   ['TOURNIQUET_CATALOGUE', 'decider.catalogue', 'string'],
   ['TOURNIQUET_TICK_MS', 'decider.tickMs', 'int'],
+  ['TOURNIQUET_DECIDER_MAX_IDENTITIES', 'decider.maxCachedIdentities', 'int'],
   ['TOURNIQUET_EXECUTOR_ID', 'executor.id', 'string'],
   ['TOURNIQUET_EXECUTOR_LEASE_MS', 'executor.leaseMs', 'int'],
   ['TOURNIQUET_DRY_RUN_JOURNAL_DIR', 'executor.dryRunJournalDir', 'string'],
@@ -235,6 +266,10 @@ export const SERVE_ENV: ReadonlyArray<[string, string, 'string' | 'int' | 'list'
   ['TOURNIQUET_METRICS_PORT', 'metrics.port', 'int'],
   ['TOURNIQUET_API_HOST', 'api.host', 'string'],
   ['TOURNIQUET_API_PORT', 'api.port', 'int'],
+  ['TOURNIQUET_ANCHOR', 'integrity.anchor', 'string'],
+  ['TOURNIQUET_ANCHOR_INTERVAL_MS', 'integrity.anchorIntervalMs', 'int'],
+  ['TOURNIQUET_ANCHOR_STORE_ID', 'integrity.storeId', 'string'],
+  ['TOURNIQUET_CHAIN_SWEEP_MS', 'integrity.sweepIntervalMs', 'int'],
 ];
 
 /** Fallbacks the test scripts print (`scripts/kafka.sh up` → KAFKA_BOOTSTRAP=…). */
@@ -381,6 +416,7 @@ export function eventStoreConfigOf(config: ServeConfig): EventStoreConfig {
     path: storePathOf(config),
     durability: config.store.durability,
     coalesceAppends: config.store.coalesceAppends,
+    integrity: { sweepIntervalMs: config.integrity.sweepIntervalMs },
   };
 }
 
@@ -533,8 +569,9 @@ export interface ServeHandle {
   service: ServiceName;
   /** projector: the API's URL. */
   url?: string;
-  /** projector: a local admin token for the API. */
+  /** projector: a local admin token for the API (kept in adminTokenFile, never printed). */
   adminToken?: string;
+  adminTokenFile?: string;
   stop(): Promise<void>;
 }
 
@@ -636,7 +673,15 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           );
         }
         await bus.start();
-        const decider = new DeciderService({ store, bus, policy, log: slog, tickMs: config.decider.tickMs });
+        const decider = new DeciderService({
+          store,
+          bus,
+          policy,
+          log: slog,
+          tickMs: config.decider.tickMs,
+          maxCachedIdentities: config.decider.maxCachedIdentities,
+          capabilities: providerCapabilities(config.executor.providersFile),
+        });
         await decider.start();
         slog.info(
           { store: kind, at: where, group: config.groups.decider, topic: config.topics.detections },
@@ -692,7 +737,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
       };
     }
     case 'projector': {
-      const { store, kind, where } = await openStore(config, slog);
+      const { store, kind, where, integrity } = await openStore(config, slog);
       const projector = new Projector({
         store,
         path: join(config.store.dataDir, 'projections.db'),
@@ -701,6 +746,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
       const bus = kafkaBus(config, slog, service);
       let api: FastifyInstance | undefined;
       let commands: DeciderService | undefined;
+      let anchoring: Anchoring | undefined;
       try {
         await projector.start();
         const policy = config.decider.policy ? loadPolicyFile(config.decider.policy) : loadDefaultPolicy();
@@ -712,6 +758,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           policy,
           log: slog,
           tickMs: config.decider.tickMs,
+          capabilities: providerCapabilities(config.executor.providersFile),
         });
         await commands.start();
         const auth = loadOrCreateAuthConfig(config.store.dataDir);
@@ -722,21 +769,33 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           decider: commands,
           automation: commands,
           auth,
+          authFile: authFileOf(config.store.dataDir),
           log: slog,
+          ...(integrity ? { integrity: () => integrity.status() } : {}),
         });
+        anchoring = await startConfiguredAnchoring(
+          integrity,
+          { ...config.integrity, brokers: config.kafka.brokers },
+          slog,
+        );
         const url = await api.listen({ port: config.api.port, host: config.api.host });
-        const adminToken = await issueLocalAdminToken(auth);
+        const { token: adminToken, path: adminTokenFile } = await writeAdminTokenFile(
+          config.store.dataDir,
+          auth,
+        );
         slog.info({ url, store: kind, at: where }, 'projector and API serving');
         const started = { api, commands };
         return {
           service,
           url,
           adminToken,
+          adminTokenFile,
           async stop() {
             await started.api.close();
             await started.commands.stop();
             await projector.stop();
             await bus.close();
+            await anchoring?.stop();
             await store.close();
           },
         };
@@ -745,6 +804,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
         await commands?.stop();
         await projector.stop();
         await bus.close();
+        await anchoring?.stop();
         await store.close();
         throw e;
       }
@@ -777,7 +837,7 @@ export async function main(argv: string[]): Promise<void> {
   if (metricsServer) process.stdout.write(`tourniquet ${service} metrics on ${metricsServer.url}/metrics\n`);
   if (handle.url)
     process.stdout.write(
-      `tourniquet ${service} listening on ${handle.url}\nlocal admin token (keep it secret): ${handle.adminToken}\n`,
+      `tourniquet ${service} listening on ${handle.url}\nadmin token file (valid 24 h, mode 0600): ${handle.adminTokenFile}\n`,
     );
   await new Promise<void>((resolveStop) => {
     process.once('SIGINT', () => resolveStop());
@@ -789,4 +849,9 @@ export async function main(argv: string[]): Promise<void> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   await main(process.argv.slice(2));
+}
+
+/** What the executors' providers can undo (their providers file; the dry run without one), for the decider. */
+function providerCapabilities(providersFile: string | undefined): ProviderCapabilities {
+  return providersFile ? capabilitiesOf(loadProvidersConfig(providersFile)) : defaultCapabilities();
 }

@@ -20,12 +20,16 @@ export type ErrorCode =
   | 'PROVIDER_RETRIABLE'
   | 'PROVIDER_PERMANENT'
   | 'PROVIDER_VERIFY_FAILED'
+  | 'ROLLBACK_REFUSED'
   | 'SIGNAL_DELIVERY_FAILED'
   | 'STORE_UNAVAILABLE'
+  | 'CHAIN_BROKEN'
   | 'BUS_UNAVAILABLE'
   | 'CONFIG_INVALID'
   | 'DECODE_FAILED'
   | 'NORMALIZE_FAILED'
+  | 'SIGN_IN_REFUSED'
+  | 'IDP_UNAVAILABLE'
   | 'INTERNAL';
 
 export interface FieldIssue {
@@ -54,15 +58,6 @@ export class TourniquetError extends Error {
 
   toJSON(): Record<string, unknown> {
     return { code: this.code, message: this.message, retriable: this.retriable, ...(this.details ?? {}) };
-  }
-}
-
-export class ValidationError extends TourniquetError {
-  readonly issues: FieldIssue[];
-  constructor(message: string, issues: FieldIssue[]) {
-    super('VALIDATION_FAILED', message, { status: 400, details: { issues } });
-    this.name = 'ValidationError';
-    this.issues = issues;
   }
 }
 
@@ -151,17 +146,60 @@ export class ApprovalError extends TourniquetError {
 }
 
 export class ProviderError extends TourniquetError {
+  /** How long the provider asked us to wait before trying again (429/503 Retry-After), in ms. */
+  readonly retryAfterMs: number | undefined;
   constructor(
     message: string,
-    opts: { retriable: boolean; provider: string; cause?: unknown; details?: Record<string, unknown> },
+    opts: {
+      retriable: boolean;
+      provider: string;
+      cause?: unknown;
+      details?: Record<string, unknown>;
+      retryAfterMs?: number;
+    },
   ) {
     super(opts.retriable ? 'PROVIDER_RETRIABLE' : 'PROVIDER_PERMANENT', message, {
       retriable: opts.retriable,
       status: 502,
-      details: { provider: opts.provider, ...(opts.details ?? {}) },
+      details: {
+        provider: opts.provider,
+        ...(opts.retryAfterMs !== undefined ? { retryAfterMs: opts.retryAfterMs } : {}),
+        ...(opts.details ?? {}),
+      },
       cause: opts.cause,
     });
     this.name = 'ProviderError';
+    this.retryAfterMs = opts.retryAfterMs;
+  }
+}
+
+/**
+ * Retry-After (RFC 9110 §10.2.3) as milliseconds from `nowMs`: delay-seconds or an HTTP date;
+ * undefined when absent or unreadable. A date in the past means "now" (0).
+ */
+export function parseRetryAfter(value: string | null | undefined, nowMs: number): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
+/**
+ * A rollback the provider refuses: the action cannot be undone, or undoing it would do harm (deleting
+ * an AWS token-issue-time deny revives the stolen sessions). Permanent; the reason is recorded with
+ * the failed rollback, so a refused step is never silently skipped.
+ */
+export class RollbackRefusedError extends TourniquetError {
+  readonly reason: string;
+  constructor(opts: { provider: string; action: string; reason: string }) {
+    super('ROLLBACK_REFUSED', `${opts.provider}: ${opts.action} cannot be rolled back: ${opts.reason}`, {
+      retriable: false,
+      status: 409,
+      details: { provider: opts.provider, action: opts.action, reason: opts.reason },
+    });
+    this.name = 'RollbackRefusedError';
+    this.reason = opts.reason;
   }
 }
 

@@ -17,7 +17,7 @@ const detectionsIn = new Counter({
 
 const decisionLatency = new Histogram({
   name: 'tourniquet_decision_latency_seconds',
-  help: 'Decision latency by stage: detection_to_proposal (detection time to the proposal being recorded), proposal_to_approval (recorded proposal to final approval), decide (decider core, when the decider reports it).',
+  help: 'Decision latency by stage: detection_to_proposal (detection time to the proposal being recorded), proposal_to_approval (recorded proposal to final approval).',
   labelNames: ['stage'] as const,
   buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600, 14400],
   registers: [metrics],
@@ -86,7 +86,10 @@ export function recordDetectionsIn(
   if (n > 0) detectionsIn.inc({ outcome, via }, n);
 }
 
-export function observeDecisionLatency(seconds: number, stage = 'decide'): void {
+export function observeDecisionLatency(
+  seconds: number,
+  stage: 'detection_to_proposal' | 'proposal_to_approval',
+): void {
   if (Number.isFinite(seconds) && seconds >= 0) decisionLatency.observe({ stage }, seconds);
 }
 

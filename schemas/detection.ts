@@ -75,11 +75,6 @@ export function identityKey(identity: Pick<IdentityRef, 'provider' | 'id'>): str
   return `${identity.provider}:${identity.id}`;
 }
 
-/** Dedupe key of a detection across the whole system. */
-export function detectionKey(d: Pick<NormalizedDetection, 'source' | 'id'>): string {
-  return `${d.source}:${d.id}`;
-}
-
 const KIND_SET: ReadonlySet<string> = new Set(DETECTION_KINDS);
 const TYPE_SET: ReadonlySet<string> = new Set(IDENTITY_TYPES);
 const SEVERITY_SET: ReadonlySet<string> = new Set(SEVERITIES);

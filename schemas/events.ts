@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ProposalReversibility } from './capabilities.ts';
 import { CatalogueEntry } from './catalogue.ts';
 import { IdentityRef, NormalizedDetection, Timestamp } from './detection.ts';
 
@@ -23,7 +24,7 @@ export const ACTION_TYPES = [
 export const ActionType = z.enum(ACTION_TYPES);
 export type ActionType = z.infer<typeof ActionType>;
 
-export const APPROVAL_MODES = ['auto', 'analyst', 'two-person', 'external', 'never'] as const;
+const APPROVAL_MODES = ['auto', 'analyst', 'two-person', 'external', 'never'] as const;
 export const ApprovalMode = z.enum(APPROVAL_MODES);
 export type ApprovalMode = z.infer<typeof ApprovalMode>;
 
@@ -63,7 +64,7 @@ export type BlastRadius = z.infer<typeof BlastRadius>;
 
 const ActionRef = { actionId: z.string(), caseId: z.string(), identity: IdentityRef };
 
-export const EventData = {
+const EventData = {
   DetectionReceived: z.object({ detection: NormalizedDetection }),
   IdentityCatalogued: z.object({ entry: CatalogueEntry, by: Actor }),
   CaseOpened: z.object({ caseId: z.string(), identity: IdentityRef, detectionIds: z.array(z.string()) }),
@@ -86,6 +87,8 @@ export const EventData = {
     }),
     guards: z.array(GuardNote),
     rollback: z.object({ complete: z.boolean(), notes: z.array(z.string()) }),
+    /** What the provider that will act can undo (absent when no provider capabilities were known). */
+    reversibility: ProposalReversibility.optional(),
   }),
   ActionApproved: z.object({
     ...ActionRef,
@@ -209,28 +212,6 @@ export type RecordedEvent<T extends EventType = EventType> = NewEvent<T> & {
   /** Global, gap-tolerant, strictly increasing position (bigint-safe as number up to 2^53). */
   position: number;
 };
-
-const envelopeBase = {
-  id: z.string().min(1),
-  stream: z.string().min(1),
-  occurredAt: Timestamp,
-  recordedAt: Timestamp.optional(),
-  causationId: z.string().nullable(),
-  correlationId: z.string().nullable(),
-  schemaVersion: z.number().int().positive(),
-};
-
-/** Validates any event envelope with its typed data (used at trust boundaries: import, replay, API). */
-export const AnyEvent = z.discriminatedUnion(
-  'type',
-  EVENT_TYPES.map((t) =>
-    z.object({ ...envelopeBase, type: z.literal(t), data: EventData[t] }),
-  ) as unknown as [z.ZodObject, z.ZodObject, ...z.ZodObject[]],
-);
-
-export function isEvent<T extends EventType>(e: NewEvent, type: T): e is Extract<NewEvent, { type: T }> {
-  return e.type === type;
-}
 
 export function identityStream(identity: { provider: string; id: string }): string {
   return `identity-${identity.provider}:${identity.id}`;

@@ -143,6 +143,7 @@ ready() {
 
 up() {
   local t0=$SECONDS
+  tq_lock kafka
   if tq_already_up kafka "$KAFKA_START_TIMEOUT" "$LOG" ready; then
     echo "KAFKA_BOOTSTRAP=$BOOTSTRAP"
     return 0
@@ -151,7 +152,8 @@ up() {
   tq_need_free_port "$HOST" "$KAFKA_CONTROLLER_PORT" KAFKA_CONTROLLER_PORT
   fetch
   java_bin
-  rm -rf "$RUN_DIR"
+  # a broker of this run that lost its pid file would still be writing here
+  tq_remove_unused "$RUN_DIR" || tq_die "a process still uses $RUN_DIR but is not this run's recorded broker; stop it first"
   mkdir -p "$RUN_DIR"
   write_config
   local cid
@@ -164,6 +166,7 @@ up() {
     -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$LOG4J" -Dkafka.logs.dir="$RUN_DIR" \
     -cp "$LIBS/*" kafka.Kafka "$CONF"
+  tq_record_owner kafka
   touch "$LOG"
   if ! tq_wait_ready kafka "$KAFKA_START_TIMEOUT" "$LOG" ready; then
     [ -s "$OUT" ] && { echo "--- JVM output ($OUT):" >&2; tail -n 20 "$OUT" >&2; }
@@ -174,9 +177,11 @@ up() {
 }
 
 down() {
-  tq_stop kafka 30
-  # the data goes; the logs stay for a post-mortem until the next `up`
-  rm -rf "$DATA_DIR" "$CONF"
+  tq_lock kafka
+  tq_may_stop kafka || return 0
+  tq_stop kafka 30 || tq_die "the broker did not stop; its data is kept"
+  # the data goes (never from under a live process); the logs stay for a post-mortem until the next `up`
+  tq_remove_within "$RUN_DIR" "$DATA_DIR" "$CONF" || exit 1
 }
 
 cmd=${1:-}

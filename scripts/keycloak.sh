@@ -3,7 +3,8 @@
 # fetched once from Maven Central, cached, and run in the background on loopback only.
 #
 #   scripts/keycloak.sh up       start (idempotent), wait until /realms/master answers, print the URL
-#   scripts/keycloak.sh down     SIGTERM, then SIGKILL after a grace period; wipe the run data
+#   scripts/keycloak.sh down     SIGTERM, then SIGKILL after a grace period; wipe the run data (never
+#                                while a process still uses it; with TQ_OWNER set, only the owner's server)
 #   scripts/keycloak.sh status   exit 0 and print the URL when up, exit 3 when not
 #   scripts/keycloak.sh logs     print the server log (LINES=n for the tail; -f to follow)
 #
@@ -15,7 +16,12 @@
 #   KEYCLOAK_JAVA_HOME  the JDK to run on (default: Temurin 25 if present, else 21, else 17)
 #   TOURNIQUET_CACHE   download/unpack cache (default ~/.cache/tourniquet)
 #   TOURNIQUET_RUN     run data: pid, log, H2 database (default /tmp/tourniquet-infra)
+#   TQ_OWNER           who asks: `up` records it for the server it starts, `down` stops only that owner's
 set -euo pipefail
+# shellcheck disable=SC2034 # read by lib.sh
+TQ_NAME=keycloak
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 KC_VERSION=${KEYCLOAK_VERSION:-26.7.3}
 KC_PORT=${KEYCLOAK_PORT:-18080}
@@ -28,6 +34,7 @@ RUN_ROOT=${TOURNIQUET_RUN:-/tmp/tourniquet-infra}
 KC_HOME="$CACHE_DIR/keycloak-$KC_VERSION"
 RUN_DIR="$RUN_ROOT/keycloak"
 PID_FILE="$RUN_DIR/keycloak.pid"
+OWNER_FILE="$RUN_ROOT/keycloak.owner"
 LOG_FILE="$RUN_DIR/keycloak.log"
 URL="http://127.0.0.1:$KC_PORT"
 
@@ -59,13 +66,31 @@ is_ready() {
   curl -fsS --max-time 3 "$URL/realms/master" 2>/dev/null | grep -q '"realm":"master"'
 }
 
+# This run's Keycloak: its command line names this run directory (the H2 database lives there), and
+# it leads its own process group (started with setsid; kc.sh first runs a build step in a child JVM,
+# then execs the server, which keeps kc.sh's pid). A stale pid file may name a recycled pid: only a
+# process naming $RUN_DIR is claimed; a live one whose pid file was lost is found again that way.
+owns_run_dir() {
+  tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$RUN_DIR/" &&
+    [ "$(ps -o pgid= -p "$1" 2>/dev/null | tr -d ' ')" = "$1" ]
+}
+
 running_pid() {
-  [ -f "$PID_FILE" ] || return 1
-  local pid; pid=$(cat "$PID_FILE" 2>/dev/null) || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  # A stale pid file may name a recycled pid: only claim a process that runs this Keycloak.
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$KC_HOME/bin/kc.sh" || return 1
-  echo "$pid"
+  local pid=""
+  [ -f "$PID_FILE" ] && pid=$(cat "$PID_FILE" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && owns_run_dir "$pid"; then
+    echo "$pid"
+    return 0
+  fi
+  for pid in $(tq_users_of "$RUN_DIR"); do
+    if owns_run_dir "$pid"; then
+      mkdir -p "$RUN_DIR"
+      echo "$pid" >"$PID_FILE"
+      echo "$pid"
+      return 0
+    fi
+  done
+  return 1
 }
 
 fetch_dist() {
@@ -98,17 +123,25 @@ cmd_up() {
     exec 9>"$RUN_ROOT/keycloak.lock"
     flock -w "$((KC_TIMEOUT + 120))" 9 || die "could not take $RUN_ROOT/keycloak.lock"
   fi
+  local pid
   if is_ready; then
+    # one owner per server per run: a Keycloak of another run (or anyone's) on our port is not ours
+    running_pid >/dev/null ||
+      die "something answers on $URL but it is not this run's Keycloak ($RUN_DIR); set KEYCLOAK_PORT/KEYCLOAK_MGMT_PORT or TOURNIQUET_RUN"
     log "already up"
     echo "$URL"
     return 0
   fi
-  local pid
   if pid=$(running_pid); then
     log "process $pid is starting; waiting"
   else
     fetch_dist
     local jh; jh=$(pick_java) || die "no JDK 17, 21 or 25 found (set KEYCLOAK_JAVA_HOME)"
+    for port in "$KC_PORT" "$KC_MGMT_PORT"; do
+      if tq_port_open 127.0.0.1 "$port"; then
+        die "port $port is taken by a process this run did not start (set KEYCLOAK_PORT/KEYCLOAK_MGMT_PORT)"
+      fi
+    done
     mkdir -p "$RUN_DIR/h2"
     log "starting Keycloak $KC_VERSION on $URL with $("$jh/bin/java" -version 2>&1 | head -1) ($jh)"
     # start-dev keeps its H2 database under the dist's data/ by default; --db-url puts it in the
@@ -131,6 +164,7 @@ cmd_up() {
     ) &
     pid=$!
     echo "$pid" >"$PID_FILE"
+    printf '%s\n' "${TQ_OWNER:-manual}" >"$OWNER_FILE"
   fi
   local start=$SECONDS
   while ! is_ready; do
@@ -153,6 +187,15 @@ cmd_up() {
 
 cmd_down() {
   local pid
+  mkdir -p "$RUN_ROOT"
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"$RUN_ROOT/keycloak.lock"
+    flock -w 300 9 || die "could not take $RUN_ROOT/keycloak.lock"
+  fi
+  if [ -n "${TQ_OWNER:-}" ] && [ "$(cat "$OWNER_FILE" 2>/dev/null || true)" != "$TQ_OWNER" ] && running_pid >/dev/null; then
+    log "this run's Keycloak belongs to $(cat "$OWNER_FILE" 2>/dev/null || echo 'an unrecorded owner'), not to $TQ_OWNER: leaving it running"
+    return 0
+  fi
   if pid=$(running_pid); then
     log "stopping process group $pid"
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
@@ -163,19 +206,28 @@ cmd_down() {
     if kill -0 "$pid" 2>/dev/null; then
       log "still alive after 30s: SIGKILL"
       kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+      for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -0 "$pid" 2>/dev/null && die "Keycloak (pid $pid) survived SIGKILL; $RUN_DIR is kept"
     fi
   elif is_ready; then
-    log "something answers on $URL but was not started by this script (no live pid in $PID_FILE); leaving it"
+    log "something answers on $URL but it is not this run's Keycloak ($RUN_DIR); leaving it"
   fi
-  rm -rf "$RUN_DIR"
+  # the run data goes, but never from under a live process
+  tq_remove_unused "$RUN_DIR" || die "$RUN_DIR is still in use; not removed"
+  rm -f "$OWNER_FILE"
   log "down"
 }
 
 cmd_status() {
   if is_ready; then
-    echo "up $URL"
-    return 0
+    if running_pid >/dev/null; then
+      echo "up $URL"
+      return 0
+    fi
+    echo "taken: $URL answers but is not this run's Keycloak ($RUN_DIR)"
+    return 4
   fi
+  local pid
   if pid=$(running_pid); then
     echo "starting (pid $pid) $URL"
     return 3

@@ -75,19 +75,109 @@ tq_port_open() {
 
 tq_pidfile() { printf '%s/%s.pid' "$TQ_RUN" "$1"; }
 
-# Print the pid of service NAME if its pid file names a live process that carries our marker
-# (-Dtourniquet.infra=NAME) on its command line; a stale pid file is removed.
+# Ownership, one owner per server per run: the `up` that starts a server records who asked for it
+# (TQ_OWNER, e.g. a test process's token; "manual" otherwise) in $TQ_RUN/NAME.owner. A `down` that
+# names an owner (TQ_OWNER set) stops the server only when it is that owner's; without TQ_OWNER
+# (an operator, CI teardown) it stops it whoever started it.
+tq_ownerfile() { printf '%s/%s.owner' "$TQ_RUN" "$1"; }
+
+tq_record_owner() {
+  printf '%s\n' "${TQ_OWNER:-manual}" >"$(tq_ownerfile "$1")"
+}
+
+# tq_may_stop NAME: 0 when this `down` may stop NAME (no TQ_OWNER given, or it is the recorded owner).
+tq_may_stop() {
+  local f owner
+  [ -n "${TQ_OWNER:-}" ] || return 0
+  f=$(tq_ownerfile "$1")
+  owner=$(cat "$f" 2>/dev/null || true)
+  if [ "$owner" = "$TQ_OWNER" ]; then return 0; fi
+  tq_log "$1 in $TQ_RUN belongs to ${owner:-an unrecorded owner}, not to $TQ_OWNER: leaving it running"
+  return 1
+}
+
+# tq_users_of PATH: pids of live processes (other than this script) whose command line names PATH.
+# A run directory is never removed while one of these exists.
+tq_users_of() {
+  local path=${1%/} d pid cmd
+  for d in /proc/[0-9]*; do
+    pid=${d#/proc/}
+    [ "$pid" = "$$" ] && continue
+    [ "$pid" = "${BASHPID:-$$}" ] && continue
+    cmd=$({ tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null) || continue
+    # the path itself, or a file under it; not a sibling that merely starts with the same name
+    case "$cmd" in
+      *"$path/"* | *"$path "* | *"$path;"*) printf '%s\n' "$pid" ;;
+    esac
+  done
+}
+
+# tq_remove_unused PATH...: rm -rf each PATH unless a live process still names it (then say so and
+# return 1): a server's data must never disappear from under it.
+tq_remove_unused() {
+  local p users rc=0
+  for p in "$@"; do
+    [ -e "$p" ] || continue
+    users=$(tq_users_of "$p" | tr '\n' ' ')
+    if [ -n "$users" ]; then
+      tq_log "not removing $p: still used by pid(s) ${users% }"
+      rc=1
+      continue
+    fi
+    rm -rf "$p"
+  done
+  return $rc
+}
+
+# tq_remove_within DIR PATH...: rm -rf the PATHs (inside DIR) unless a live process names DIR: a
+# server names its run directory on its command line, not every file it keeps there.
+tq_remove_within() {
+  local dir=$1 users; shift
+  users=$(tq_users_of "$dir" | tr '\n' ' ')
+  if [ -n "$users" ]; then
+    tq_log "not removing anything in $dir: still used by pid(s) ${users% }"
+    return 1
+  fi
+  rm -rf "$@"
+}
+
+# tq_lock NAME: serialise up/down of NAME in this run (fd 9; a started server closes it).
+tq_lock() {
+  mkdir -p "$TQ_RUN"
+  command -v flock >/dev/null 2>&1 || return 0
+  exec 9>"$TQ_RUN/$1.lock"
+  flock -w 600 9 || tq_die "could not take $TQ_RUN/$1.lock"
+}
+
+# Print the pid of service NAME: the process of this run that carries our marker (-Dtourniquet.infra=NAME)
+# and this run's directory on its command line. The pid file names it; when the file is gone or stale
+# (a recycled pid) but the run's server still lives, it is found by that command line and recorded again,
+# so a lost pid file never makes a live server look absent.
+tq_is_ours() {
+  local cmd
+  cmd=$({ tr '\0' ' ' <"/proc/$2/cmdline"; } 2>/dev/null) || return 1
+  case "$cmd" in
+    *"-Dtourniquet.infra=$1 "*"$TQ_RUN/"*) return 0 ;;
+  esac
+  return 1
+}
+
 tq_running_pid() {
   local name=$1 f pid
   f=$(tq_pidfile "$name")
-  [ -f "$f" ] || return 1
-  pid=$(cat "$f" 2>/dev/null)
-  if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] &&
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "-Dtourniquet.infra=$name "; then
+  pid=$(cat "$f" 2>/dev/null || true)
+  if [ -n "$pid" ] && tq_is_ours "$name" "$pid"; then
     printf '%s' "$pid"
     return 0
   fi
   rm -f "$f"
+  for pid in $(tq_users_of "$TQ_RUN"); do
+    if tq_is_ours "$name" "$pid"; then
+      printf '%s' "$pid" >"$f"
+      printf '%s' "$pid"
+      return 0
+    fi
+  done
   return 1
 }
 
@@ -100,7 +190,7 @@ tq_spawn() {
   mkdir -p "$TQ_RUN"
   rm -f "$f"
   # shellcheck disable=SC2016 # $$ and $@ expand in the child shell
-  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$f" "$@" </dev/null >>"$log" 2>&1 &
+  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$f" "$@" </dev/null >>"$log" 2>&1 9>&- &
   for i in $(seq 1 50); do
     [ -s "$f" ] && return 0
     sleep 0.1
@@ -159,7 +249,8 @@ tq_status() {
   return 1
 }
 
-# tq_stop NAME [GRACE_S]: SIGTERM the service, SIGKILL after GRACE_S (default 30), remove pid file.
+# tq_stop NAME [GRACE_S]: SIGTERM the service, SIGKILL after GRACE_S (default 30), remove pid and
+# owner files. Returns 1 (keeping them) when the process is still alive after the SIGKILL.
 tq_stop() {
   local name=$1 grace=${2:-30} pid i
   if pid=$(tq_running_pid "$name"); then
@@ -172,12 +263,16 @@ tq_stop() {
       tq_log "$name (pid $pid) still alive after ${grace}s; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null
       for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      if kill -0 "$pid" 2>/dev/null; then
+        tq_log "$name (pid $pid) survived SIGKILL; its files are kept"
+        return 1
+      fi
     fi
     tq_log "stopped $name (pid $pid)"
+    rm -f "$(tq_pidfile "$name")" "$(tq_ownerfile "$name")"
   else
     tq_log "$name is not running"
   fi
-  rm -f "$(tq_pidfile "$name")"
 }
 
 # tq_logs LOGFILE [-f]: print the log tail, or follow it with -f.

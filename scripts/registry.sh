@@ -68,6 +68,7 @@ ready() {
 up() {
   local t0=$SECONDS
   command -v curl >/dev/null 2>&1 || tq_die "curl is needed (Debian: apt-get install curl)"
+  tq_lock registry
   if tq_already_up registry "$REGISTRY_START_TIMEOUT" "$LOG" ready; then
     echo "SCHEMA_REGISTRY_URL=$CCOMPAT_URL"
     return 0
@@ -78,7 +79,7 @@ up() {
   done
   fetch
   java_bin
-  rm -rf "$RUN_DIR"
+  tq_remove_unused "$RUN_DIR" || tq_die "a process still uses $RUN_DIR but is not this run's recorded registry; stop it first"
   mkdir -p "$RUN_DIR/tmp"
   # Everything binds to 127.0.0.1. Storage: H2 in memory (lost on stop). Deletes are enabled so
   # tests can clean up subjects. OpenTelemetry stays off (its SDK is disabled by default).
@@ -99,15 +100,18 @@ up() {
     -Dapicurio.rest.deletion.artifact.enabled=true \
     -Dapicurio.rest.deletion.artifact-version.enabled=true \
     -jar "$APP_DIR/quarkus-run.jar"
+  tq_record_owner registry
   tq_wait_ready registry "$REGISTRY_START_TIMEOUT" "$LOG" ready || exit 1
   tq_log "Apicurio Registry $REGISTRY_VERSION up in $((SECONDS - t0))s (pid $(tq_running_pid registry), java $(tq_java_major "$JAVA_BIN"), logs $LOG)"
   echo "SCHEMA_REGISTRY_URL=$CCOMPAT_URL"
 }
 
 down() {
-  tq_stop registry 30
+  tq_lock registry
+  tq_may_stop registry || return 0
+  tq_stop registry 30 || tq_die "the registry did not stop; its files are kept"
   # storage is in memory; the log stays for a post-mortem until the next `up`
-  rm -rf "$RUN_DIR/tmp"
+  tq_remove_within "$RUN_DIR" "$RUN_DIR/tmp" || exit 1
 }
 
 cmd=${1:-}

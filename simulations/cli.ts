@@ -13,13 +13,9 @@ import {
 } from './history.ts';
 import { humanSeconds, renderReplayHtml, renderTuneHtml } from './html.ts';
 import { type Out, progressLine } from './progress.ts';
-import {
-  type ApprovalAssumption,
-  type ReplayDetails,
-  type ReplayOptions,
-  replayWithDetails,
-} from './replay.ts';
+import type { ApprovalAssumption, ReplayOptions } from './replay.ts';
 import { reportJson } from './report.ts';
+import { type ReplayDetails, replayWithDetails } from './run-replay.ts';
 import { generateHistory, SCENARIO_NAMES } from './scenarios/index.ts';
 import { runTune } from './tune.ts';
 

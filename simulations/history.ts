@@ -30,15 +30,14 @@ import { DedupeTable } from '../services/decider/core/dedupe.ts';
  * - `verdict`: ground truth `{identity {provider, id}, verdict, at, by?}`.
  */
 
-export const HISTORY_TYPES = ['detection', 'identity', 'approval', 'verdict'] as const;
-export type HistoryType = (typeof HISTORY_TYPES)[number];
+const HISTORY_TYPES = ['detection', 'identity', 'approval', 'verdict'] as const;
 
 /** A human as history records them: an id, or an id with a role. */
 const HistoryActor = z.union([
   z.string().min(1),
   z.object({ id: z.string().min(1), role: z.string().optional() }),
 ]);
-export type HistoryActor = z.infer<typeof HistoryActor>;
+type HistoryActor = z.infer<typeof HistoryActor>;
 
 /** Approvals and verdicts name identities by provider and id; the rest is optional. */
 const IdentityName = z.object({
@@ -47,13 +46,13 @@ const IdentityName = z.object({
   type: IdentityType.optional(),
   tenant: z.string().min(1).optional(),
 });
-export type IdentityName = z.infer<typeof IdentityName>;
+type IdentityName = z.infer<typeof IdentityName>;
 
 export const DetectionLine = NormalizedDetectionSchema.extend({
   type: z.literal('detection'),
   at: Timestamp.optional(),
 });
-export const IdentityLine = z.object({
+const IdentityLine = z.object({
   type: z.literal('identity'),
   at: Timestamp.optional(),
   entry: CatalogueEntry,
@@ -82,12 +81,12 @@ export const VerdictLine = z.object({
 
 /** One NDJSON line as written (input to the parser, output of generators and the exporter). */
 export type DetectionLine = z.input<typeof DetectionLine>;
-export type IdentityLine = z.input<typeof IdentityLine>;
+type IdentityLine = z.input<typeof IdentityLine>;
 export type ApprovalLine = z.input<typeof ApprovalLine>;
 export type VerdictLine = z.input<typeof VerdictLine>;
 export type HistoryLine = DetectionLine | IdentityLine | ApprovalLine | VerdictLine;
 
-export interface Human {
+interface Human {
   id: string;
   role?: string;
 }
@@ -177,7 +176,7 @@ function zodMessage(type: string, error: z.ZodError): string {
 }
 
 /** Validates one parsed line into a record; throws HISTORY_INVALID naming the line. */
-export function toHistoryRecord(value: unknown, line: number): HistoryRecord {
+function toHistoryRecord(value: unknown, line: number): HistoryRecord {
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     throw invalid(line, 'not a JSON object');
   const type = (value as { type?: unknown }).type;
@@ -394,34 +393,6 @@ function unreadable(source: HistorySource, err: unknown): TourniquetError {
 }
 
 /**
- * Streams validated records from an NDJSON file path or stream, in input order. Blank lines are
- * ignored. Invalid lines throw HISTORY_INVALID (with the line number) unless `skipInvalid`.
- */
-export async function* iterateHistory(
-  source: HistorySource,
-  opts: ReadHistoryOptions = {},
-): AsyncGenerator<HistoryRecord> {
-  let lineNo = 0;
-  try {
-    for await (const text of splitLines(openSource(source))) {
-      lineNo++;
-      if (text.length === 0 || text.trim().length === 0) continue;
-      let record: HistoryRecord;
-      try {
-        record = parseHistoryLine(text, lineNo);
-      } catch (err) {
-        if (!opts.skipInvalid || !(err instanceof TourniquetError)) throw err;
-        opts.onInvalid?.({ line: lineNo, message: err.message });
-        continue;
-      }
-      yield record;
-    }
-  } catch (err) {
-    throw unreadable(source, err);
-  }
-}
-
-/**
  * Reads a whole history (file path or stream) into memory: what replay and tune consume. Streams
  * the input in 1 MiB chunks and parses each chunk's lines synchronously (no promise per line).
  */
@@ -464,16 +435,6 @@ export function historyFromLines(
 ): History {
   const builder = new HistoryBuilder(opts);
   for (const line of lines) builder.addValue(line);
-  return builder.build();
-}
-
-/** Collects an async line source (e.g. `simulate(...)`) into a validated history. */
-export async function historyFromAsyncLines(
-  lines: AsyncIterable<HistoryLine>,
-  opts: ReadHistoryOptions = {},
-): Promise<History> {
-  const builder = new HistoryBuilder(opts);
-  for await (const l of lines) builder.addValue(l);
   return builder.build();
 }
 
@@ -613,7 +574,7 @@ const name = (i: IdentityRef | IdentityName): IdentityName => ({
 });
 
 /** The history line a recorded event contributes, if any (decisions the policy made are not history). */
-export function historyLineOf(e: RecordedEvent): HistoryLine | null {
+function historyLineOf(e: RecordedEvent): HistoryLine | null {
   switch (e.type) {
     case 'DetectionReceived':
       return { type: 'detection', at: e.occurredAt, ...e.data.detection };

@@ -1,5 +1,5 @@
-import type { ReplayDetails } from './replay.ts';
 import type { ReportAction, RuleRow, RunSummary } from './report.ts';
+import type { ReplayDetails } from './run-replay.ts';
 import type { TuneResult, VariantResult } from './tune.ts';
 
 /**

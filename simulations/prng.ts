@@ -4,7 +4,7 @@
  */
 
 /** 32-bit FNV-1a hash of a string, mixed with a seed: a stable key for a PRNG stream. */
-export function hash32(text: string, seed = 0): number {
+function hash32(text: string, seed = 0): number {
   let h = (0x811c9dc5 ^ seed) >>> 0;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);

@@ -12,7 +12,6 @@ import type { Policy } from '../services/decider/policy/schema.ts';
 import { TimedHeap } from './heap.ts';
 import { type History, type HistoryRecord, mergeOrder } from './history.ts';
 import { keyedUniform } from './prng.ts';
-import { buildReport, type ReplayReport, type RunSummary, summarize } from './report.ts';
 
 /**
  * Virtual-time replay: a history through the very same decide/evolve core, budget ledger and
@@ -35,7 +34,7 @@ export interface ReplayPolicy {
  * Default: 'both' when an assumption is given, else 'recorded' when the history has approval
  * lines, else 'assumed'.
  */
-export type ApprovalSource = 'recorded' | 'assumed' | 'both';
+type ApprovalSource = 'recorded' | 'assumed' | 'both';
 
 export interface ApprovalAssumption {
   /** Seconds from proposal to the assumed answer (default 900 = 15 minutes). */
@@ -62,9 +61,9 @@ export interface ReplayOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export const DEFAULT_ASSUMPTION: ApprovalAssumption = { latencySeconds: 900, rate: 1, seed: 0 };
+const DEFAULT_ASSUMPTION: ApprovalAssumption = { latencySeconds: 900, rate: 1, seed: 0 };
 
-export type SimActionStatus = 'pending' | 'approved' | 'rejected' | 'expired';
+type SimActionStatus = 'pending' | 'approved' | 'rejected' | 'expired';
 
 /** One action the replayed decider proposed, with what the simulated humans and executor did to it. */
 export interface SimAction {
@@ -515,47 +514,4 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
 /** Action ids are `act-<identity tag>-<case>-<n>`: the tag finds the identity without an index. */
 function tagOfAction(actionId: string): string {
   return actionId.startsWith('act-') ? actionId.slice(4, 20) : '';
-}
-
-export interface RunReplayInput extends ReplayOptions {
-  history: History;
-  policy: ReplayPolicy;
-  /** A second policy to compare against: the report gains `diff` (baseline → policy). */
-  baseline?: ReplayPolicy;
-}
-
-export interface ReplayDetails {
-  report: ReplayReport;
-  summary: RunSummary;
-  run: ReplayRun;
-  baseline?: { run: ReplayRun; summary: RunSummary };
-}
-
-/** Replays under the policy (and the baseline, if any) and keeps what the HTML report plots. */
-export function replayWithDetails(input: RunReplayInput): ReplayDetails {
-  const { history, policy, baseline, ...opts } = input;
-  const progress = opts.onProgress;
-  const runs = baseline ? 2 : 1;
-  const run = replayHistory(history, policy, {
-    ...opts,
-    ...(progress ? { onProgress: (done: number, total: number) => progress(done, total * runs) } : {}),
-  });
-  const summary = summarize(run);
-  if (!baseline) return { report: buildReport(run, undefined, summary), summary, run };
-  const { onEvent: _ignored, ...baselineOpts } = opts;
-  const baseRun = replayHistory(history, baseline, {
-    ...baselineOpts,
-    ...(progress ? { onProgress: (done: number, total: number) => progress(total + done, total * 2) } : {}),
-  });
-  return {
-    report: buildReport(run, baseRun, summary),
-    summary,
-    run,
-    baseline: { run: baseRun, summary: summarize(baseRun) },
-  };
-}
-
-/** Replays a history under a policy: the report of issue 7 (with `diff` when a baseline is given). */
-export function runReplay(input: RunReplayInput): ReplayReport {
-  return replayWithDetails(input).report;
 }

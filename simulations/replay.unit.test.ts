@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { NewEvent } from '../schemas/events.ts';
 import { loadDefaultPolicy, parsePolicy } from '../services/decider/policy/load.ts';
 import { HistoryBuilder, type HistoryLine, historyFromLines, withoutRepeatedDetections } from './history.ts';
-import { replayHistory, runReplay } from './replay.ts';
+import { replayHistory } from './replay.ts';
 import { percentile, reportJson } from './report.ts';
+import { runReplay } from './run-replay.ts';
 import { generateHistory } from './scenarios/index.ts';
 
 const TINY_POLICY = `

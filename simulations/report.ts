@@ -16,14 +16,14 @@ export interface ReportAction {
   executedAt: string | null;
 }
 
-export interface ActionChange {
+interface ActionChange {
   id: string;
   fields: string[];
   before: ReportAction;
   after: ReportAction;
 }
 
-export interface ReportDiff {
+interface ReportDiff {
   added: ReportAction[];
   removed: ReportAction[];
   changed: ActionChange[];
@@ -208,7 +208,7 @@ export function summarize(run: ReplayRun): RunSummary {
   };
 }
 
-export function reportAction(a: SimAction): ReportAction {
+function reportAction(a: SimAction): ReportAction {
   return {
     id: a.id,
     type: a.type,
@@ -225,7 +225,7 @@ export function reportAction(a: SimAction): ReportAction {
  * Actions matched across two policies by identity, action type and occurrence (ids may differ when
  * case numbering differs): added, removed, and changed in stage, rule, approval or timing.
  */
-export function diffActions(baseline: readonly ReportAction[], current: readonly ReportAction[]): ReportDiff {
+function diffActions(baseline: readonly ReportAction[], current: readonly ReportAction[]): ReportDiff {
   const keyed = (list: readonly ReportAction[]) => {
     const seen = new Map<string, number>();
     const out = new Map<string, ReportAction>();

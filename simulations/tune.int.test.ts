@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { loadDefaultPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
 import { historyFromLines, writeHistoryLines } from './history.ts';
 import { renderTuneHtml } from './html.ts';
-import type { ReplayDetails } from './replay.ts';
+import type { ReplayDetails } from './run-replay.ts';
 import { generateHistory } from './scenarios/index.ts';
 import { paretoFrontier, runTune, type TuneResult } from './tune.ts';
 

@@ -7,14 +7,9 @@ import { digestOf } from '../platform/digest.ts';
 import { TourniquetError } from '../platform/errors.ts';
 import { Policy } from '../services/decider/policy/schema.ts';
 import { type History, readHistory, withoutRepeatedDetections } from './history.ts';
-import {
-  type ReplayDetails,
-  type ReplayOptions,
-  type ReplayPolicy,
-  replayHistory,
-  replayWithDetails,
-} from './replay.ts';
+import { type ReplayOptions, type ReplayPolicy, replayHistory } from './replay.ts';
 import { type ReportMetrics, type ReportTotals, summarize } from './report.ts';
+import { type ReplayDetails, replayWithDetails } from './run-replay.ts';
 import { expandGrid, parseSweep, type Variant, variantLabel } from './sweep.ts';
 
 /**
@@ -28,7 +23,7 @@ export type Objective =
   | { kind: 'recall-at-precision'; minPrecision: number }
   | { kind: 'cost'; miss: number; disruption: number; approval: number };
 
-export const DEFAULT_COST = { miss: 100, disruption: 10, approval: 1 };
+const DEFAULT_COST = { miss: 100, disruption: 10, approval: 1 };
 
 /** Parses `f1`, `recall-at-precision:0.99`, `cost` or `cost:MISS,DISRUPTION,APPROVAL`. */
 export function parseObjective(text: string): Objective {
@@ -47,7 +42,7 @@ export function parseObjective(text: string): Objective {
   throw bad(`unknown objective "${text}" (f1, recall-at-precision:P, cost or cost:MISS,DISRUPTION,APPROVAL)`);
 }
 
-export function objectiveLabel(o: Objective): string {
+function objectiveLabel(o: Objective): string {
   if (o.kind === 'f1') return 'f1';
   if (o.kind === 'recall-at-precision') return `recall-at-precision:${o.minPrecision}`;
   return `cost:${o.miss},${o.disruption},${o.approval}`;
@@ -275,7 +270,7 @@ function recommendedPolicy(base: ReplayPolicy, v: Variant): { policy: Policy; di
   return { policy, digest: digestOf(policy) };
 }
 
-export function recommendedYaml(result: TuneResult, policy: Policy, base: ReplayPolicy): string {
+function recommendedYaml(result: TuneResult, policy: Policy, base: ReplayPolicy): string {
   const v = result.variants[result.recommended.index]!;
   const header = [
     `# Recommended by \`tourniquet tune\` (objective ${result.objective}): ${result.recommended.reason}.`,

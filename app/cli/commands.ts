@@ -4,8 +4,14 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { createLogger } from '../../platform/log.ts';
 import { runPolicyExplain, runPolicyValidate } from '../../services/decider/policy/cli.ts';
+import { registerAuthCommands } from './auth.ts';
 
 type Globals = { logLevel: string };
+const collect = (v: string, prev: string[]) => [...prev, v];
+const anchorOptions = (o: { anchor?: string[]; anchorStore?: string }) => ({
+  anchor: o.anchor ?? [],
+  ...(o.anchorStore ? { anchorStore: o.anchorStore } : {}),
+});
 const globals = (cmd: Command): Globals => cmd.optsWithGlobals() as Globals;
 
 function exit(code: number): void {
@@ -14,6 +20,7 @@ function exit(code: number): void {
 
 /** Every subcommand, each implemented in the folder of the service it belongs to. */
 export function registerCommands(program: Command): void {
+  registerAuthCommands(program);
   program
     .command('start')
     .description('run the embedded stack (in-process bus, SQLite store, all four services) until interrupted')
@@ -27,6 +34,11 @@ export function registerCommands(program: Command): void {
       'provider configuration YAML (Keycloak, webhook, dry-run); default: dry-run for all',
     )
     .option('--tick <ms>', 'approval expiry check interval', (v) => Number.parseInt(v, 10), 5000)
+    .option(
+      '--anchor <witness>',
+      'publish the chain head to this witness: file:<path>, http(s)://…, kafka:<topic>',
+    )
+    .option('--anchor-interval <ms>', 'how often the head is anchored', (v) => Number.parseInt(v, 10))
     .action(async (o, cmd: Command) => {
       const { runStart } = await import('./start.ts');
       exit(await runStart({ ...o, dataDir: resolve(o.dataDir), log: createLogger(globals(cmd).logLevel) }));
@@ -64,8 +76,24 @@ export function registerCommands(program: Command): void {
   const policy = program.command('policy').description('policy as code: validate and explain');
   policy
     .command('validate <file>')
-    .description('validate a policy file; exit non-zero naming every bad path')
-    .action((file: string) => exit(runPolicyValidate(file, process.stdout, process.stderr)));
+    .description(
+      'validate a policy file; exit non-zero naming every bad path (with --providers, also every rule a provider cannot perform or would run irreversibly without irreversible: accept)',
+    )
+    .option('--providers <file>', 'providers file (YAML) whose capabilities the policy must fit')
+    .action(async (file: string, o: { providers?: string }) => {
+      let providers: Parameters<typeof runPolicyValidate>[3];
+      if (o.providers) {
+        const { capabilitiesOf, loadProvidersConfig } = await import('../providers-config.ts');
+        try {
+          providers = { source: o.providers, capabilities: capabilitiesOf(loadProvidersConfig(o.providers)) };
+        } catch (e) {
+          process.stderr.write(`${(e as Error).message}\n`);
+          exit(1);
+          return;
+        }
+      }
+      exit(runPolicyValidate(file, process.stdout, process.stderr, providers));
+    });
   policy
     .command('explain <file>')
     .description('print a readable table: rule → evidence needed → action ladder → approval')
@@ -93,7 +121,6 @@ export function registerCommands(program: Command): void {
     });
 
   const io = { stdout: process.stdout, stderr: process.stderr };
-  const collect = (v: string, prev: string[]) => [...prev, v];
 
   program
     .command('replay')
@@ -172,12 +199,19 @@ export function registerCommands(program: Command): void {
   audit
     .command('verify')
     .description(
-      'verify the hash chain over every recorded event; names the first altered, missing or reordered event',
+      'verify the hash chain over every recorded event; names every altered, missing or reordered event, and with --anchor every truncation or re-chaining',
     )
     .option('--data-dir <dir>', 'data directory of the embedded store', '.tourniquet')
+    .option(
+      '--anchor <witness>',
+      'also check the stream against the heads a witness holds: file:<path>, http(s)://…, kafka:<topic> (repeatable)',
+      collect,
+      [],
+    )
+    .option('--anchor-store <id>', "the store's id in the witness (default: tourniquet)")
     .action(async (o) => {
       const { runAuditVerify } = await import('./admin.ts');
-      exit(await runAuditVerify(resolve(o.dataDir), process.stdout));
+      exit(await runAuditVerify(resolve(o.dataDir), process.stdout, anchorOptions(o)));
     });
 
   const dlq = program.command('dlq').description('the Kafka dead-letter topic');
@@ -227,10 +261,21 @@ export function registerCommands(program: Command): void {
   const projections = program.command('projections').description('read models built from the event stream');
   projections
     .command('rebuild')
-    .description('drop and rebuild every projection from the event stream')
+    .description(
+      'verify the hash chain, then drop and rebuild every projection from the event stream (a tampered store is refused unless --force)',
+    )
     .option('--data-dir <dir>', 'data directory of the embedded store', '.tourniquet')
+    .option('--anchor <witness>', 'also verify against this witness (repeatable)', collect, [])
+    .option('--anchor-store <id>', "the store's id in the witness (default: tourniquet)")
+    .option('--force', 'rebuild even when the chain does not verify')
     .action(async (o) => {
       const { runProjectionsRebuild } = await import('./admin.ts');
-      exit(await runProjectionsRebuild(resolve(o.dataDir), process.stdout));
+      exit(
+        await runProjectionsRebuild(resolve(o.dataDir), process.stdout, {
+          ...anchorOptions(o),
+          force: Boolean(o.force),
+          err: process.stderr,
+        }),
+      );
     });
 }

@@ -32,6 +32,8 @@ export async function runStart(opts: {
   catalogue?: string;
   providers?: string;
   tick: number;
+  anchor?: string;
+  anchorInterval?: number;
   log: Logger;
 }): Promise<number> {
   const stack = await startEmbedded({
@@ -44,12 +46,21 @@ export async function runStart(opts: {
     ...(opts.catalogue ? { cataloguePath: opts.catalogue } : {}),
     ...(opts.providers ? { providersPath: opts.providers } : {}),
     jsonLimits: jsonLimitsFromEnv(process.env),
+    integrity: {
+      ...(opts.anchor ? { anchor: opts.anchor } : {}),
+      ...(opts.anchorInterval ? { anchorIntervalMs: opts.anchorInterval } : {}),
+    },
   });
+  // No long-lived credential in the banner (terminals and logs get copied around): a one-time
+  // console link that expires in minutes, and the path of the file holding an admin token.
+  const link = stack.loginLink();
   process.stdout.write(
     [
       `tourniquet listening on ${stack.url}`,
       `data: ${stack.storePath}`,
-      `local admin token (keep it secret): ${stack.adminToken}`,
+      `console sign-in link (one use, 10 minutes): ${link}`,
+      `admin token file (valid 24 h, mode 0600): ${stack.adminTokenFile}`,
+      'more credentials: tourniquet auth add-key | auth token (docs/console.md)',
       'stop with Ctrl-C',
       '',
     ].join('\n'),

@@ -475,7 +475,7 @@ export class DetectionAvroCodec implements MessageCodec<DetectionMessage> {
 // Kafka client plumbing
 
 /** kafkajs logs into pino (kafkajs is chatty at INFO: its INFO becomes debug). */
-export function kafkaLogCreator(log: Logger | undefined) {
+function kafkaLogCreator(log: Logger | undefined) {
   return (_level: logLevel) =>
     ({ level, log: entry, namespace }: LogEntry) => {
       if (!log) return;
@@ -594,7 +594,7 @@ export function deadLetterOf(
 }
 
 /** Offset arithmetic on Kafka's string offsets. */
-export function nextOffset(offset: string): string {
+function nextOffset(offset: string): string {
   return (BigInt(offset) + 1n).toString();
 }
 
@@ -682,7 +682,7 @@ export interface ChunkContext {
  * Processes one chunk of a partition's batch. Resolves true when everything in the chunk is done
  * (its offsets are then resolved and committed), false to give the chunk up uncommitted.
  */
-export type ChunkProcessor = (messages: readonly KafkaMessage[], ctx: ChunkContext) => Promise<boolean>;
+type ChunkProcessor = (messages: readonly KafkaMessage[], ctx: ChunkContext) => Promise<boolean>;
 
 export interface ConsumeOptions {
   /** Physical topic names. */

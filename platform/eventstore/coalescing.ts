@@ -18,6 +18,8 @@ import type { NewEvent, RecordedEvent } from '../../schemas/events.ts';
 import type { StoreHealth } from './health.ts';
 import type {
   AppendResult,
+  ChainAnchor,
+  ChainVerdict,
   EventHandler,
   EventStore,
   ExpectedRevision,
@@ -49,9 +51,13 @@ export class CoalescingEventStore implements EventStore {
   /** Groups written as one appendMany, and groups that failed and were retried append by append. */
   readonly stats = { groups: 0, coalesced: 0, fallbacks: 0 };
 
+  /** The inner store's tamper check, when it has one. */
+  readonly verifyChain?: (opts?: { anchors?: readonly ChainAnchor[] }) => Promise<ChainVerdict>;
+
   constructor(inner: EventStore, opts: CoalescingOptions = {}) {
     this.inner = inner;
     this.name = inner.name;
+    if (inner.verifyChain) this.verifyChain = (opts) => inner.verifyChain!(opts);
     this.maxBatch = Math.max(1, opts.maxBatch ?? 2000);
   }
 

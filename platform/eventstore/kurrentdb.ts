@@ -147,7 +147,7 @@ export interface KurrentDbClientLike {
 // Pure mappings (unit-tested in kurrentdb.unit.test.ts)
 
 /** Fixed namespace of Tourniquet event UUIDs (a random v4 UUID chosen once; never change it). */
-export const TOURNIQUET_UUID_NAMESPACE = '6f1c2f7e-3a5b-4c8d-9e0f-7a1b2c3d4e5f';
+const TOURNIQUET_UUID_NAMESPACE = '6f1c2f7e-3a5b-4c8d-9e0f-7a1b2c3d4e5f';
 
 /** RFC 9562 name-based UUID, version 5 (sha1), of `name` in `namespace`. */
 export function uuidV5(namespace: string, name: string): string {
@@ -230,7 +230,7 @@ export function typeFilter(types?: readonly string[]): KdbFilter {
 }
 
 /** What the metadata of every Tourniquet event carries (besides the `$`-keys KurrentDB understands). */
-export interface EnvelopeMetadata {
+interface EnvelopeMetadata {
   tqId: string;
   occurredAt: string;
   causationId: string | null;
@@ -273,7 +273,7 @@ function isEnvelopeMetadata(m: unknown): m is EnvelopeMetadata {
 }
 
 /** The position of a recorded event, whichever way the client reports it. */
-export function recordPosition(e: KdbRecordedEvent, commitPosition?: bigint): number | undefined {
+function recordPosition(e: KdbRecordedEvent, commitPosition?: bigint): number | undefined {
   if (e.position) return positionToNumber(e.position);
   if (commitPosition !== undefined)
     return positionToNumber({ commit: commitPosition, prepare: commitPosition });
@@ -313,7 +313,7 @@ export function fromRecordedEvent(e: KdbRecordedEvent, commitPosition?: bigint):
 }
 
 /** The client error's `type` (its ErrorType string), if it is one of the client's command errors. */
-export function clientErrorType(err: unknown): string | undefined {
+function clientErrorType(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
   const t = (err as { type?: unknown }).type;
   return typeof t === 'string' ? t : undefined;

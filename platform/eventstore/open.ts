@@ -7,14 +7,15 @@
  */
 import type { Logger } from 'pino';
 import { TourniquetError } from '../errors.ts';
+import type { ChainGuard } from './chain-guard.ts';
 import { CoalescingEventStore } from './coalescing.ts';
 import { logHealthChanges } from './health.ts';
 import { KurrentDbEventStore } from './kurrentdb.ts';
 import type { EventStore } from './port.ts';
-import { type Durability, SqliteEventStore } from './sqlite.ts';
+import { type Durability, SqliteEventStore, type SqliteEventStoreOptions } from './sqlite.ts';
 
 export const EVENT_STORE_KINDS = ['sqlite', 'kurrentdb'] as const;
-export type EventStoreKind = (typeof EVENT_STORE_KINDS)[number];
+type EventStoreKind = (typeof EVENT_STORE_KINDS)[number];
 
 export type EventStoreConfig =
   | {
@@ -26,6 +27,8 @@ export type EventStoreConfig =
       coalesceAppends?: boolean;
       /** Poll interval for appends made by other processes (ms). */
       pollMs?: number;
+      /** The running chain check (see SqliteEventStoreOptions.integrity); on unless false. */
+      integrity?: SqliteEventStoreOptions['integrity'] | false;
     }
   | {
       kind: 'kurrentdb';
@@ -40,10 +43,12 @@ export interface OpenedEventStore {
   kind: EventStoreKind;
   /** Where it is, for logs: the file path or the connection string without credentials. */
   where: string;
+  /** SQLite: the store's running chain check (KurrentDB has no hash chain). */
+  integrity?: ChainGuard;
 }
 
 /** The connection string with any user:password removed, for logs. */
-export function redactConnectionString(s: string): string {
+function redactConnectionString(s: string): string {
   return s.replace(/^([a-z+]+:\/\/)[^@/]*@/i, '$1***@');
 }
 
@@ -57,10 +62,18 @@ export async function openEventStore(
         path: config.path,
         ...(config.durability ? { durability: config.durability } : {}),
         ...(config.pollMs !== undefined ? { pollMs: config.pollMs } : {}),
+        ...(config.integrity !== false
+          ? { integrity: { ...(opts.log ? { log: opts.log } : {}), ...(config.integrity ?? {}) } }
+          : {}),
       });
       if (opts.log) logHealthChanges(sqlite, opts.log, config.path);
       const store = (config.coalesceAppends ?? true) ? new CoalescingEventStore(sqlite) : sqlite;
-      return { store, kind: 'sqlite', where: config.path };
+      return {
+        store,
+        kind: 'sqlite',
+        where: config.path,
+        ...(sqlite.integrity ? { integrity: sqlite.integrity } : {}),
+      };
     }
     case 'kurrentdb': {
       if (!config.connectionString) {

@@ -76,6 +76,60 @@ export interface EventStore {
   /** After a fault, tries a small write so that health recovers without client traffic. */
   probeWrite?(): Promise<boolean>;
   getCheckpoint(name: string): Promise<number | undefined>;
+  /**
+   * Tamper evidence: walks the hash chain over every recorded event and reports every altered,
+   * missing or reordered one, and, given anchors (heads recorded outside the database), tail
+   * truncation and re-chaining. Only a store that keeps such a chain has it (SQLite).
+   */
+  verifyChain?(opts?: { anchors?: readonly ChainAnchor[] }): Promise<ChainVerdict>;
   saveCheckpoint(name: string, position: number): Promise<void>;
   close(): Promise<void>;
+}
+
+export const CHAIN_PROBLEMS = ['altered', 'missing', 'reordered', 'truncated', 'rewritten'] as const;
+/**
+ * - `altered`: a row's content no longer matches its stored hash (or the row before it was rewritten
+ *   together with its own hash);
+ * - `missing`: a position is absent (a row was deleted), including at the tail;
+ * - `reordered`: a row's stored hash is a valid link for another position (rows moved or swapped);
+ * - `truncated`: an anchored position is past the last row (the tail was cut, even with the position
+ *   sequence put back);
+ * - `rewritten`: the row at an anchored position no longer has the anchored hash (re-chained).
+ */
+type ChainProblem = (typeof CHAIN_PROBLEMS)[number];
+
+export interface ChainBreak {
+  position: number;
+  /** The event at that position; for a missing row the id is not recoverable and this is null. */
+  id: string | null;
+  problem: ChainProblem;
+  /** In words, naming the event (and for a missing row the stream and revision it held when known). */
+  detail: string;
+  stream?: string;
+  revision?: number;
+}
+
+/** A chain head recorded outside the database: the row at `position` had `hash`. */
+export interface ChainAnchor {
+  position: number;
+  hash: string;
+  /** When it was recorded (ISO 8601), for the report. */
+  at?: string;
+  /** Where it came from (a witness name, the head file), for the report. */
+  source?: string;
+}
+
+export interface ChainVerdict {
+  ok: boolean;
+  /** Rows whose link was checked (every row). */
+  checked: number;
+  /** The last row up to which the chain is intact: the head to anchor. */
+  head: { position: number; hash: string } | null;
+  /** The first problem by position (problems[0]), for readers of one problem. */
+  firstBad?: ChainBreak;
+  /** Every problem found, in position order (at most 1000 listed; `problemCount` counts them all). */
+  problems: ChainBreak[];
+  problemCount: number;
+  /** Anchors compared with the stream. */
+  anchors: { checked: number; matched: number };
 }

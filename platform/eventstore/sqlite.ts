@@ -1,4 +1,3 @@
-import { hash as oneShotHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -12,9 +11,12 @@ import {
   WrongExpectedRevisionError,
 } from '../errors.ts';
 import { catchUpSubscription } from './catch-up.ts';
+import { ChainGuard, type ChainGuardOptions } from './chain-guard.ts';
 import { type StoreHealth, StoreHealthTracker, storageFault, storeUnavailable } from './health.ts';
 import type {
   AppendResult,
+  ChainAnchor,
+  ChainVerdict,
   EventHandler,
   EventStore,
   ExpectedRevision,
@@ -22,6 +24,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from './port.ts';
+import { chainHash, type EventRow, GENESIS, verifySqliteChain } from './sqlite-chain.ts';
 import { assertStorable } from './storable.ts';
 
 /**
@@ -43,24 +46,14 @@ export interface SqliteEventStoreOptions {
   busyTimeoutMs?: number;
   /** Poll interval for writers in other processes (same-process appends wake subscribers at once). */
   pollMs?: number;
+  /**
+   * Check the hash chain while serving (ChainGuard): every append first checks the stored chain still
+   * continues the head this process knew, a head file beside the database carries that head across
+   * restarts, and the whole chain is swept at an interval. A mismatch refuses appends (CHAIN_BROKEN).
+   * Off by default (tests, replay scratch stores); the embedded stack and `serve` turn it on.
+   */
+  integrity?: Omit<ChainGuardOptions, 'headFile'> & { headFile?: string | false };
 }
-
-interface EventRow {
-  position: number;
-  id: string;
-  stream: string;
-  revision: number;
-  type: string;
-  occurred_at: string;
-  recorded_at: string;
-  causation_id: string | null;
-  correlation_id: string | null;
-  schema_version: number;
-  data: string;
-  hash: string;
-}
-
-const GENESIS = '0'.repeat(64);
 
 /** Bytes a readiness probe writes after a storage fault (the default size limit of `raw`). */
 const PROBE_BYTES = 256 * 1024;
@@ -70,28 +63,6 @@ const identityName = (i: NormalizedDetection['identity']) => ({
   id: i.id,
   type: i.type,
 });
-
-/** The hash chain link over one recorded event: altered, missing or reordered rows break it. */
-export function chainHash(prev: string, e: Omit<EventRow, 'hash'>): string {
-  // one-shot hash of one string: the same bytes as hashing prev, "\n" and the JSON in three updates,
-  // without a Hash object per event
-  return oneShotHash(
-    'sha256',
-    `${prev}\n${JSON.stringify([
-      e.position,
-      e.id,
-      e.stream,
-      e.revision,
-      e.type,
-      e.occurred_at,
-      e.recorded_at,
-      e.causation_id,
-      e.correlation_id,
-      e.schema_version,
-      e.data,
-    ])}`,
-  );
-}
 
 function toRecorded(r: EventRow): RecordedEvent {
   return {
@@ -122,6 +93,7 @@ export class SqliteEventStore implements EventStore {
   private closed = false;
   private readonly healthTracker: StoreHealthTracker;
   private lastProbe = 0;
+  private readonly guard: ChainGuard | undefined;
   /**
    * Chain head inside the running transaction: the last hash and position, read once per transaction
    * rather than once per stream (a batch consumer appends to hundreds of streams in one).
@@ -205,6 +177,11 @@ export class SqliteEventStore implements EventStore {
         'INSERT INTO checkpoints (name, position, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at',
       ),
     };
+    if (opts.integrity) {
+      const headFile = opts.integrity.headFile ?? (opts.path === ':memory:' ? false : `${opts.path}.head`);
+      this.guard = new ChainGuard({ ...opts.integrity, headFile });
+      this.guard.open(this.db);
+    }
     this.txAppend = this.db.transaction(
       (stream: string, events: readonly NewEvent[], expected: ExpectedRevision) => {
         this.head = null; // a transaction that threw (rolled back) may have left one
@@ -217,6 +194,11 @@ export class SqliteEventStore implements EventStore {
         return bs.map((b) => this.appendTx(b.stream, b.events, b.expected));
       },
     );
+  }
+
+  /** The running chain check, when the store was opened with `integrity`. */
+  get integrity(): ChainGuard | undefined {
+    return this.guard;
   }
 
   /** The underlying database, for projections that live in the same file. */
@@ -258,6 +240,7 @@ export class SqliteEventStore implements EventStore {
       throw new WrongExpectedRevisionError(stream, expected, actual);
     if (events.length === 0) return { nextRevision: current ?? -1, position: this.stmts.head.get()?.p ?? 0 };
 
+    if (!this.head) this.guard?.beforeAppend(this.db);
     this.head ??= {
       hash: this.stmts.lastHash.get()?.hash ?? GENESIS,
       position: this.stmts.nextPosition.get()?.seq ?? 0,
@@ -368,8 +351,15 @@ export class SqliteEventStore implements EventStore {
     this.assertOpen();
     for (const e of events) assertStorable(e, stream);
     const result = this.write(() => this.txAppend.immediate(stream, events, expected));
+    this.afterCommit();
     if (events.length > 0) this.appended.emit('append', result.position);
     return result;
+  }
+
+  /** The transaction's new head (when it chained rows) becomes the head the guard knows. */
+  private afterCommit(): void {
+    if (this.guard && this.head) this.guard.committed(this.head);
+    this.head = null;
   }
 
   /** Appends to several streams in one transaction (one fsync): used by batch consumers. */
@@ -379,6 +369,7 @@ export class SqliteEventStore implements EventStore {
     this.assertOpen();
     for (const b of batches) for (const e of b.events) assertStorable(e, b.stream);
     const results = this.write(() => this.txAppendMany.immediate(batches));
+    this.afterCommit();
     if (results.length > 0) this.appended.emit('append', results[results.length - 1]!.position);
     return results;
   }
@@ -463,6 +454,12 @@ export class SqliteEventStore implements EventStore {
     return this.stmts.readAll.all(after, limit).map(toRecorded);
   }
 
+  /** See EventStore.verifyChain; the rows and their links are checked in sqlite-chain.ts. */
+  async verifyChain(opts: { anchors?: readonly ChainAnchor[] } = {}): Promise<ChainVerdict> {
+    this.assertOpen();
+    return verifySqliteChain(this, opts);
+  }
+
   /** Raw rows with their chain hashes, for `audit verify`. */
   *iterateRows(): IterableIterator<EventRow> {
     yield* this.db.prepare<[], EventRow>('SELECT * FROM events ORDER BY position').iterate();
@@ -505,6 +502,7 @@ export class SqliteEventStore implements EventStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.guard?.close();
     this.appended.emit('append', 0);
     this.db.close();
   }

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { verifyChain } from '../../services/projector/audit-verify.ts';
 import { eventStoreContract, sampleEvent } from '../../test/contract/eventstore.contract.ts';
-import { chainHash, SqliteEventStore } from './sqlite.ts';
+import { SqliteEventStore } from './sqlite.ts';
+import { chainHash, verifySqliteChain as verifyChain } from './sqlite-chain.ts';
 
 eventStoreContract('sqlite (file, durable)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tq-store-'));
@@ -15,7 +15,7 @@ eventStoreContract('sqlite (file, durable)', async () => {
 eventStoreContract('sqlite (memory)', async () => new SqliteEventStore({ path: ':memory:' }));
 
 describe('SqliteEventStore specifics', () => {
-  it('chain hash: sha256 over prev, a newline and the JSON row (the format audit-verify checks)', () => {
+  it('chain hash: sha256 over prev, a newline and the JSON row (the format verifyChain checks)', () => {
     const text = fc.string({ unit: 'grapheme' });
     fc.assert(
       fc.property(

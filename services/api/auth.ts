@@ -21,12 +21,39 @@ import { AuthThrottle, DEFAULT_AUTH_THROTTLE } from './auth-throttle.ts';
  *   or a JWKS URL). Claims: `sub` (the principal) and `roles` (array, or a space-separated string).
  * - API keys: `Authorization: ApiKey <key>` or `X-API-Key: <key>`; the configuration holds only the
  *   sha256 of each key (hex), never the key.
- * Roles: analyst, auditor, admin, service (see ROUTE_ROLES in server.ts for the full matrix).
+ * Roles: analyst, auditor, admin, service (see ROUTE_ROLES in roles.ts for the full matrix).
  */
 
+/** @public the role names, for configuration tools and sign-in mapping. */
 export const ROLES = ['analyst', 'auditor', 'admin', 'service'] as const;
 export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;
+
+/**
+ * OpenID Connect sign-in (authorization code + PKCE). Roles come from one claim of the ID token
+ * (`roleClaim`, a dotted path such as `groups` or `realm_access.roles`) through `roleMap`
+ * (claim value -> Tourniquet roles); a user whose claim maps to no role is refused.
+ */
+export const OidcConfigSchema = z
+  .object({
+    issuer: z.url(),
+    clientId: z.string().min(1),
+    /** Confidential clients: the secret, inline or in a file; a public client sends none (PKCE only). */
+    clientSecret: z.string().min(1).optional(),
+    clientSecretFile: z.string().min(1).optional(),
+    /** Default: `<the request's origin>/auth/oidc/callback`. */
+    redirectUri: z.url().optional(),
+    scopes: z.array(z.string().min(1)).default(['openid', 'profile', 'email']),
+    roleClaim: z.string().min(1).default('groups'),
+    roleMap: z.record(z.string(), z.array(Role)),
+    /** The claim naming the principal (recorded as the actor); falls back to `sub`. */
+    principalClaim: z.string().min(1).default('preferred_username'),
+    clockToleranceSeconds: z.number().int().min(0).max(300).default(5),
+  })
+  .refine((v) => !(v.clientSecret && v.clientSecretFile), {
+    message: 'clientSecret and clientSecretFile are exclusive',
+  });
+export type OidcConfig = z.output<typeof OidcConfigSchema>;
 
 export const AuthConfigSchema = z.object({
   jwt: z
@@ -65,6 +92,8 @@ export const AuthConfigSchema = z.object({
       }),
     )
     .default([]),
+  /** Single sign-on for the console (services/api/console/oidc.ts; docs/console.md). */
+  oidc: OidcConfigSchema.optional(),
 });
 export type AuthConfig = z.input<typeof AuthConfigSchema>;
 
@@ -83,7 +112,7 @@ export function parseAuthConfig(value: unknown): AuthConfig {
 export interface Principal {
   id: string;
   roles: Role[];
-  via: 'jwt' | 'api-key';
+  via: 'jwt' | 'api-key' | 'oidc' | 'session' | 'chat';
 }
 
 export function hashApiKey(key: string): string {
@@ -99,8 +128,8 @@ export function generateApiKey(
   return { key, entry: { id, sha256: hashApiKey(key), roles } };
 }
 
-export const LOCAL_ISSUER = 'tourniquet-local';
-export const LOCAL_AUDIENCE = 'tourniquet';
+const LOCAL_ISSUER = 'tourniquet-local';
+const LOCAL_AUDIENCE = 'tourniquet';
 
 /** A configuration with one random HS256 secret, for the embedded default (`tourniquet start`). */
 export function generateAuthConfig(): AuthConfig {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRINCIPALS, type PrincipalName, type TestEnv, testEnv } from '../../test/support/api-env.ts';
 import { detection } from '../../test/support/projector-kit.ts';
 import type { Role } from './auth.ts';
-import { ROUTE_ROLES } from './server.ts';
+import { ROUTE_ROLES } from './roles.ts';
 
 /**
  * The authorization matrix: every principal × every endpoint, over real HTTP. Each principal gets
@@ -67,6 +67,9 @@ const ENDPOINTS: Endpoint[] = [
   { key: 'GET /readyz', url: '/readyz', ok: 200 },
   { key: 'GET /docs', url: '/docs', ok: 200 },
   { key: 'GET /docs/json', url: '/docs/json', ok: 200 },
+  // authenticated by Slack's signature, not by a credential; not configured in this environment
+  { key: 'POST /v1/chat/slack/interactions', url: '/v1/chat/slack/interactions', ok: 404 },
+  { key: 'GET /v1/chat/refusals', url: '/v1/chat/refusals', ok: 200 },
 ];
 
 const ROLE_OF: Partial<Record<PrincipalName, Role>> = {

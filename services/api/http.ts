@@ -9,10 +9,10 @@ import { type Authenticator, ForbiddenError, type Principal, type Role, Unauthor
  * the body is even read, and one error body shape: `{error: {code, message, ...details}}`.
  */
 
-export type JsonSchema = Record<string, unknown>;
+type JsonSchema = Record<string, unknown>;
 
 /** JSON schema (OpenAPI 3.0 dialect) of a zod schema, as accepted (`input`) or as produced (`output`). */
-export function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'output'): JsonSchema {
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'output'): JsonSchema {
   const s = z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as JsonSchema;
   delete s.$schema;
   return s;
@@ -51,7 +51,7 @@ export function fieldIssues(
   return out;
 }
 
-export function validationError(part: HttpPart, issues: FieldIssue[]): TourniquetError {
+function validationError(part: HttpPart, issues: FieldIssue[]): TourniquetError {
   const where = part === 'querystring' ? 'query' : part;
   const summary = issues
     .slice(0, 5)
@@ -81,7 +81,7 @@ function zodParser(schema: z.ZodType): Parser {
   };
 }
 
-export interface RouteContext<B, Q, P> {
+interface RouteContext<B, Q, P> {
   body: B;
   query: Q;
   params: P;
@@ -118,6 +118,11 @@ export function principalOf(request: FastifyRequest): Principal | undefined {
   return principals.get(request);
 }
 
+/** Authenticates a request as this principal before its route runs (the console's session cookie). */
+export function authenticateAs(request: FastifyRequest, principal: Principal): void {
+  principals.set(request, principal);
+}
+
 const ROLE_TEXT = (roles: readonly Role[] | 'public') =>
   roles === 'public' ? 'public (no credentials)' : roles.join(', ');
 
@@ -126,7 +131,11 @@ export function addRoute<
   B extends z.ZodType = z.ZodUnknown,
   Q extends z.ZodType = z.ZodUnknown,
   P extends z.ZodType = z.ZodUnknown,
->(app: FastifyInstance, auth: Authenticator, def: RouteDef<B, Q, P>): void {
+>(
+  app: FastifyInstance,
+  auth: Pick<Authenticator, 'authenticate' | 'authenticateFrom'>,
+  def: RouteDef<B, Q, P>,
+): void {
   const parsers: Partial<Record<HttpPart, Parser>> = {};
   if (def.body) parsers.body = def.parseBody ?? zodParser(def.body);
   if (def.query) parsers.querystring = zodParser(def.query);
@@ -172,7 +181,7 @@ export function addRoute<
     },
     onRequest: async (request) => {
       if (def.roles === 'public') return;
-      const principal = await auth.authenticateFrom(request.headers, request.ip);
+      const principal = principals.get(request) ?? (await auth.authenticateFrom(request.headers, request.ip));
       if (!principal) {
         throw new UnauthorizedError(
           'authentication required: send Authorization: Bearer <jwt>, Authorization: ApiKey <key> or X-API-Key',
@@ -264,5 +273,3 @@ export function toHttpError(
   }
   return { status: 500, body: { code: 'INTERNAL', message: 'internal error' } };
 }
-
-export { ForbiddenError, UnauthorizedError };

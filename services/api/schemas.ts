@@ -14,7 +14,7 @@ import { fieldIssues } from './http.ts';
 
 /** Request schemas of the HTTP API (strict: unknown fields are rejected by name). */
 
-export const MAX_DETECTIONS_PER_REQUEST = 5000;
+const MAX_DETECTIONS_PER_REQUEST = 5000;
 
 const Id = z.string().min(1, 'must not be empty').max(512);
 const Cursor = z.string().regex(/^\d{1,16}$/, 'must be the nextCursor of a previous page');
@@ -165,5 +165,3 @@ export const StreamQuery = z.strictObject({
       message: `comma-separated event types from: ${EVENT_TYPES.join(', ')}`,
     }),
 });
-
-export type AuditQueryInput = z.output<typeof AuditQuery>;

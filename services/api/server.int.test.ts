@@ -975,7 +975,13 @@ describe('ops: live feed, metrics, health, readiness, OpenAPI', () => {
       for (const [method, op] of Object.entries(ops)) {
         expect(Object.keys(op.responses).length, `${method} ${path}`).toBeGreaterThan(0);
         if (method === 'post') expect(op.requestBody, `${method} ${path}`).toBeDefined();
-        const open = ['/healthz', '/readyz', '/v1/signals/jwks', '/.well-known/ssf-configuration'];
+        const open = [
+          '/healthz',
+          '/readyz',
+          '/v1/signals/jwks',
+          '/.well-known/ssf-configuration',
+          '/v1/chat/slack/interactions',
+        ];
         expect(op.security, `${method} ${path}`).toEqual(
           open.includes(path) ? [] : [{ bearerAuth: [] }, { apiKeyHeader: [] }],
         );

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { canonicalJson } from '../../platform/digest.ts';
 import { DuplicateConflictError, WrongExpectedRevisionError } from '../../platform/errors.ts';
 import type { EventStore } from '../../platform/eventstore/port.ts';
+import type { ProviderCapabilities } from '../../schemas/capabilities.ts';
 import { type IdentityRef, identityKey, type NormalizedDetection } from '../../schemas/detection.ts';
 import {
   CATALOGUE_STREAM,
@@ -18,6 +19,9 @@ import { type DeciderContext, decide, nextDeadline } from './core/decide.ts';
 import { evolve, initialState } from './core/evolve.ts';
 import type { DeciderInput, IdentityState } from './core/types.ts';
 import type { LoadedPolicy } from './policy/load.ts';
+
+/** Default bound of the identity cache (docs/configuration.md gives its memory cost). */
+const DEFAULT_MAX_CACHED_IDENTITIES = 200_000;
 
 interface Cached {
   state: IdentityState;
@@ -46,8 +50,9 @@ export class DeciderEngine {
   readonly catalogue: CatalogueIndex;
   private compiled: CompiledPolicy;
   private paused = false;
+  private readonly capabilities: ProviderCapabilities | undefined;
 
-  /** Identity states kept in memory; beyond this the least recently loaded are dropped and re-read on demand. */
+  /** Identity states kept in memory; beyond this the least recently used are dropped and re-read on demand. */
   private readonly maxCached: number;
 
   constructor(opts: {
@@ -56,9 +61,12 @@ export class DeciderEngine {
     catalogue?: CatalogueIndex;
     log?: Logger;
     maxCachedIdentities?: number;
+    /** What the configured providers can undo (shown on proposals; gates irreversible automation). */
+    capabilities?: ProviderCapabilities | undefined;
   }) {
+    this.capabilities = opts.capabilities;
     this.store = opts.store;
-    this.maxCached = opts.maxCachedIdentities ?? 200_000;
+    this.maxCached = opts.maxCachedIdentities ?? DEFAULT_MAX_CACHED_IDENTITIES;
     this.compiled = compilePolicy(opts.policy.policy, opts.policy.digest);
     this.catalogue = opts.catalogue ?? new CatalogueIndex();
     this.log = opts.log;
@@ -119,11 +127,30 @@ export class DeciderEngine {
   }
 
   private context(): DeciderContext {
-    return { policy: this.compiled, catalogue: this.catalogue, budget: this.budget, paused: this.paused };
+    return {
+      policy: this.compiled,
+      catalogue: this.catalogue,
+      budget: this.budget,
+      paused: this.paused,
+      ...(this.capabilities ? { capabilities: this.capabilities } : {}),
+    };
+  }
+
+  /**
+   * A cached state, moved to the young end of the cache: eviction takes the least recently used, so
+   * an identity under an alert storm stays in memory while a quiet one is reloaded when it speaks.
+   */
+  private touch(key: string): Cached | undefined {
+    const hit = this.cache.get(key);
+    if (hit && this.cache.size > 1) {
+      this.cache.delete(key);
+      this.cache.set(key, hit);
+    }
+    return hit;
   }
 
   private async load(identity: IdentityRef, key = identityKey(identity)): Promise<Cached> {
-    const hit = this.cache.get(key);
+    const hit = this.touch(key);
     if (hit) return hit;
     const events = await this.store.readStream(identityStream(identity));
     const state = initialState(identity);
@@ -135,8 +162,9 @@ export class DeciderEngine {
     };
     this.cache.set(key, loaded);
     if (this.cache.size > this.maxCached) {
-      // Memory follows the active set: the oldest-loaded state goes (its stream is the truth; a later
-      // input reloads it). An in-flight decision holding it only updates an object nobody reads again.
+      // Memory follows the active set: the least recently used state goes (its stream is the truth; a
+      // later input reloads it). An in-flight decision holding it only updates an object nobody reads
+      // again. engine-bound.property.unit.test.ts checks that a bound never changes a decision.
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined && oldest !== key) this.cache.delete(oldest);
     }
@@ -152,7 +180,7 @@ export class DeciderEngine {
     key ??= identityKey(identity);
     if (unit) return this.stage(input, identity, key, unit);
     for (let attempt = 1; ; attempt++) {
-      const cached = this.cache.get(key) ?? (await this.load(identity, key));
+      const cached = this.touch(key) ?? (await this.load(identity, key));
       const events = decide(cached.state, input, this.context());
       if (events.length === 0) {
         if (input.type === 'detection') await this.assertSameContent(input.detection, cached.state.stream);

@@ -19,7 +19,7 @@ import type { AppendUnit } from './append-unit.ts';
 import type { DeciderInput } from './core/types.ts';
 import type { DeciderEngine, DecisionResult } from './engine.ts';
 
-export interface DeciderRequest {
+interface DeciderRequest {
   input: DeciderInput;
   /** Set for inputs of a request appended as a whole (see AppendUnit). */
   unit?: AppendUnit;

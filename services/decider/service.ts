@@ -5,6 +5,7 @@ import { type Bus, type BusMessage, type BusSubscription, TOPICS } from '../../p
 import { canonicalJson } from '../../platform/digest.ts';
 import { DuplicateConflictError, WrongExpectedRevisionError } from '../../platform/errors.ts';
 import type { EventStore, Subscription } from '../../platform/eventstore/port.ts';
+import type { ProviderCapabilities } from '../../schemas/capabilities.ts';
 import { identityKey, type NormalizedDetection } from '../../schemas/detection.ts';
 import {
   CONTROL_STREAM,
@@ -56,6 +57,10 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
     now?: () => Date;
     scheduler?: SchedulerLike;
     tickMs?: number;
+    /** Bound of the identity state cache (default DEFAULT_MAX_CACHED_IDENTITIES). */
+    maxCachedIdentities?: number;
+    /** What the configured providers can undo (DeciderContext.capabilities). */
+    capabilities?: ProviderCapabilities | undefined;
   }) {
     this.store = opts.store;
     this.bus = opts.bus;
@@ -69,6 +74,8 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
       policy: opts.policy,
       ...(opts.catalogue ? { catalogue: opts.catalogue } : {}),
       ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.maxCachedIdentities ? { maxCachedIdentities: opts.maxCachedIdentities } : {}),
+      ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
     });
   }
 

@@ -16,6 +16,7 @@ import {
   WrongExpectedRevisionError,
 } from '../../platform/errors.ts';
 import type { EventStore, Subscription } from '../../platform/eventstore/port.ts';
+import { recordExecutorError } from '../../platform/metrics.ts';
 import { type IdentityRef, identityKey } from '../../schemas/detection.ts';
 import {
   actionStream,
@@ -26,6 +27,12 @@ import {
   SCHEMA_VERSION,
 } from '../../schemas/events.ts';
 import type { IdentityProvider, PriorState, ProviderAction } from './providers/port.ts';
+
+type ErrorPhase = 'apply' | 'verify' | 'rollback';
+
+function errorCode(err: unknown): string {
+  return err instanceof TourniquetError ? err.code : 'INTERNAL';
+}
 
 export interface ExecutorOptions {
   store: EventStore;
@@ -415,7 +422,12 @@ export class Executor {
    * One provider call with retries and the provider's circuit breaker. `counter.attempts` counts the
    * calls that reached the provider: waiting on an open circuit is not an attempt.
    */
-  private async call<T>(provider: string, fn: () => Promise<T>, counter: { attempts: number }): Promise<T> {
+  private async call<T>(
+    provider: string,
+    phase: ErrorPhase,
+    fn: () => Promise<T>,
+    counter: { attempts: number },
+  ): Promise<T> {
     const { retry: retryPolicy, breaker } = this.policiesFor(provider);
     let waitingSince: number | undefined;
     let tries = 0;
@@ -425,9 +437,16 @@ export class Executor {
       tries += 1;
       for (;;) {
         try {
-          return await breaker.execute(() => {
+          return await breaker.execute(async () => {
             counter.attempts += 1;
-            return fn();
+            try {
+              return await fn();
+            } catch (err) {
+              // A failure that will be retried (the final one is counted from its ActionFailed event).
+              if (isRetriable(err) && tries < this.retryOpts.maxAttempts && !this.stopping)
+                recordExecutorError(provider, errorCode(err), phase);
+              throw err;
+            }
           });
         } catch (err) {
           if (!(err instanceof BrokenCircuitError)) throw err;
@@ -620,7 +639,7 @@ export class Executor {
       if (!mine) this.log?.warn({ actionId, from: lastClaim.data.executor }, 'took over an abandoned claim');
     } else {
       try {
-        prior = await this.call(provider.name, () => provider.capture(request), counter);
+        prior = await this.call(provider.name, 'apply', () => provider.capture(request), counter);
       } catch (err) {
         if (this.interrupted(err)) return;
         await this.recordFailure(
@@ -675,7 +694,7 @@ export class Executor {
         return;
       }
       already = reconcile
-        ? await this.call(provider.name, () => provider.isApplied(request, prior), { attempts: 0 })
+        ? await this.call(provider.name, 'apply', () => provider.isApplied(request, prior), { attempts: 0 })
         : false;
       if (already) {
         result = {
@@ -683,7 +702,7 @@ export class Executor {
           note: 'effect found in place after a restart; provider not called again',
         };
       } else {
-        result = await this.call(provider.name, () => provider.apply(request, prior), counter);
+        result = await this.call(provider.name, 'apply', () => provider.apply(request, prior), counter);
       }
       const executed = this.envelope(
         'ActionExecuted',
@@ -748,7 +767,12 @@ export class Executor {
     const stream = actionStream(actionId);
     const counter = { attempts: 0 };
     try {
-      const probes = await this.call(provider.name, () => provider.verify(request, prior, result), counter);
+      const probes = await this.call(
+        provider.name,
+        'verify',
+        () => provider.verify(request, prior, result),
+        counter,
+      );
       const failed = probes.filter((p) => !p.ok);
       if (failed.length > 0) {
         throw new TourniquetError(
@@ -872,6 +896,7 @@ export class Executor {
       provider = this.providerFor(proposal.identity);
       const reverted = await this.call(
         provider.name,
+        'rollback',
         () => provider.revert(request, executed.data.priorState, executed.data.result),
         counter,
       );

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ProviderError } from '../../platform/errors.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
+import { metrics } from '../../platform/metrics.ts';
 import type { IdentityRef } from '../../schemas/detection.ts';
 import { type ActionType, actionStream, type NewEvent, SCHEMA_VERSION } from '../../schemas/events.ts';
 import {
@@ -29,6 +30,14 @@ import type {
   ProviderAction,
   RevertResult,
 } from './providers/port.ts';
+
+/** tourniquet_executor_errors_total{final="false"} of one provider (retried attempts). */
+async function retriedErrors(provider: string): Promise<number> {
+  const m = await metrics.getSingleMetric('tourniquet_executor_errors_total')?.get();
+  return (m?.values ?? [])
+    .filter((v) => v.labels.provider === provider && v.labels.final === 'false')
+    .reduce((n, v) => n + v.value, 0);
+}
 
 /** An in-memory identity provider that counts every call and can fail, hang or go down on demand. */
 class FakeProvider implements IdentityProvider {
@@ -279,7 +288,7 @@ describe('Executor', () => {
 
   test('retry budget and breaker count real attempts; an open circuit waits instead of failing the queue', async () => {
     const s = store(dbPath());
-    const p = new FakeProvider();
+    const p = new FakeProvider('fake-retrying');
     p.down = true;
     const ex = executor({
       store: s,
@@ -300,6 +309,8 @@ describe('Executor', () => {
     });
     expect(first.claims).toBe(0); // failed at capture: nothing was changed
     expect(p.calls.filter((c) => c.actionId === 'act-1-1')).toHaveLength(3);
+    // The two attempts that were retried are counted as non-final executor errors.
+    expect(await retriedErrors('fake-retrying')).toBeGreaterThanOrEqual(2);
     // The provider comes back while act-2 waits on the open circuit: it proceeds, with its budget intact.
     await new Promise((r) => setTimeout(r, 100));
     p.down = false;

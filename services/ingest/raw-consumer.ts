@@ -65,10 +65,10 @@ export interface RawConsumerStats {
   deadLettered: number;
 }
 
-export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
+const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
 
 /** Provenance headers on each produced detection. */
-export const SOURCE_HEADERS = {
+const SOURCE_HEADERS = {
   topic: 'x-source-topic',
   partition: 'x-source-partition',
   offset: 'x-source-offset',

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { EventStore } from '../../platform/eventstore/port.ts';
+import { ProposalReversibility } from '../../schemas/capabilities.ts';
 import { IdentityRef, identityKey } from '../../schemas/detection.ts';
 import {
   ActionType,
@@ -111,6 +112,10 @@ export const Explanation = z.object({
   rollback: z.object({
     /** What the proposal already said a rollback could not undo. */
     plan: z.object({ complete: z.boolean(), notes: z.array(z.string()) }),
+    /** What the acting provider declared it can undo of this action, shown with the proposal. */
+    reversibility: ProposalReversibility.nullable(),
+    /** A rollback the provider refused (irreversible), with its reason: never silently skipped. */
+    refused: Ref.extend({ code: z.string(), reason: z.string() }).nullable(),
     performed: Ref.extend({
       restored: z.array(z.string()),
       residue: z.array(z.string()),
@@ -182,6 +187,9 @@ export async function explainAction(
   const failures = of(actEvents, 'ActionFailed');
   const verified = of(actEvents, 'ActionVerified').at(-1);
   const rolledBack = of(actEvents, 'ActionRolledBack').at(-1);
+  const refusedRollback = failures.find(
+    (f) => f.data.phase === 'rollback' && f.data.error.code === 'ROLLBACK_REFUSED',
+  );
 
   // Status, from the same events and by the same rules as the action view.
   let status: ActionStatus = 'proposed';
@@ -228,6 +236,12 @@ export async function explainAction(
   narrative.push(
     `${proposal.occurredAt}: ${p.action} proposed by ${proposedBy ? `analyst ${proposedBy}` : `rule ${p.ruleId}`} of policy ${p.policyId} version ${p.policyVersion}, stage ${p.stage}; approval required: ${p.approval.mode} (${p.approval.reason}); argument digest ${p.argsDigest}.`,
   );
+  if (p.reversibility) {
+    const r = p.reversibility;
+    narrative.push(
+      `before approval: ${p.action} on ${r.type} (provider ${r.provider}) is ${r.reversibility}${r.residue.length ? `; a rollback cannot put back: ${r.residue.join('; ')}` : ''}.`,
+    );
+  }
   for (const g of p.guards) narrative.push(`guard ${g.guard}: ${g.effect} because ${g.reason}.`);
   for (const t of tripped)
     narrative.push(
@@ -279,6 +293,10 @@ export async function explainAction(
     const r = rolledBack.data;
     narrative.push(
       `${rolledBack.occurredAt}: rolled back${r.complete ? '' : ' incompletely'}; restored: ${r.restored.join('; ') || 'nothing'}; residue (not restorable): ${r.residue.join('; ') || 'none'}.`,
+    );
+  } else if (refusedRollback) {
+    narrative.push(
+      `${refusedRollback.occurredAt}: rollback REFUSED by ${refusedRollback.data.provider}; the action stays in effect: ${refusedRollback.data.error.message}.`,
     );
   } else if (!p.rollback.complete) {
     narrative.push(`if rolled back, the proposal says this would remain: ${p.rollback.notes.join('; ')}.`);
@@ -379,6 +397,14 @@ export async function explainAction(
     },
     rollback: {
       plan: p.rollback,
+      reversibility: p.reversibility ?? null,
+      refused: refusedRollback
+        ? {
+            ...ref(refusedRollback),
+            code: refusedRollback.data.error.code,
+            reason: refusedRollback.data.error.message,
+          }
+        : null,
       performed: rolledBack
         ? {
             ...ref(rolledBack),

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { TourniquetError } from '../../platform/errors.ts';
 import type { EventStore, Subscription } from '../../platform/eventstore/port.ts';
 import { type IdentityRef, identityKey } from '../../schemas/detection.ts';
-import type { Actor, RecordedEvent } from '../../schemas/events.ts';
+import type { Actor, EventType, RecordedEvent } from '../../schemas/events.ts';
 import type { ActionView, AutomationView, CaseView, IdentityView } from './views.ts';
 
 /**
@@ -17,10 +17,10 @@ import type { ActionView, AutomationView, CaseView, IdentityView } from './views
  */
 
 /** Bumped when the view tables change shape: a projector opening an older file rebuilds it. */
-export const PROJECTION_SCHEMA_VERSION = '1';
+const PROJECTION_SCHEMA_VERSION = '1';
 
 /** Every table the projector owns, in dump order. */
-export const PROJECTION_TABLES = [
+const PROJECTION_TABLES = [
   'meta',
   'cases',
   'actions',
@@ -666,6 +666,14 @@ export class Projector {
   }
 
   private applyOne(e: RecordedEvent): void {
+    const audit = this.auditFieldsOf(e);
+    const handle = this.handlers[e.type] as ((e: RecordedEvent, audit: AuditFields) => void) | undefined;
+    handle?.(e, audit);
+    this.writeAudit(e, audit);
+  }
+
+  /** What the audit index records of an event besides its envelope: identity, case, action, rule. */
+  private auditFieldsOf(e: RecordedEvent): AuditFields {
     const audit: AuditFields = {
       ...NO_AUDIT_FIELDS,
       caseId: e.correlationId && this.s.getCase.get(e.correlationId) ? e.correlationId : null,
@@ -688,352 +696,371 @@ export class Projector {
         }
       }
     }
+    return audit;
+  }
 
-    switch (e.type) {
-      case 'DetectionReceived': {
-        const d = e.data.detection;
-        const key = identityKey(d.identity);
-        audit.identityKey = key;
-        audit.actor = d.source;
-        const caseId = e.correlationId && this.s.getCase.get(e.correlationId) ? e.correlationId : null;
-        this.s.insertDetection.run({
-          eventId: e.id,
-          position: e.position,
-          detectionId: d.id,
-          source: d.source,
-          identityKey: key,
-          caseId,
-          occurredAt: d.occurredAt,
-          recordedAt: e.recordedAt,
-          doc: JSON.stringify({
-            stream: e.stream,
-            id: d.id,
-            source: d.source,
-            kind: d.kind,
-            confidence: d.confidence,
-            severity: d.severity,
-            title: d.title ?? null,
-            occurredAt: d.occurredAt,
-            receivedAt: e.occurredAt,
-          }),
-        });
-        this.touchIdentity(d.identity, e, (v) => {
-          v.detectionCount += 1;
-        });
-        if (caseId) {
-          this.updateCase(e, caseId, (c) => {
-            if (!c.detectionIds.includes(d.id)) c.detectionIds.push(d.id);
-          });
-          this.timeline(
-            caseId,
-            e,
-            `detection ${d.id} (${d.kind}, confidence ${d.confidence}) from ${d.source}`,
-          );
-        }
-        break;
-      }
-      case 'CaseOpened': {
-        const { caseId, identity, detectionIds } = e.data;
-        const key = identityKey(identity);
-        audit.caseId = caseId;
-        if (this.readCase(caseId)) break;
-        const c: CaseView = {
-          id: caseId,
-          identity,
-          identityKey: key,
-          status: 'open',
-          verdict: null,
-          resolvedBy: null,
-          openedAt: e.occurredAt,
-          resolvedAt: null,
-          detectionIds: [...detectionIds],
-          actionIds: [],
-          updatedPosition: e.position,
-        };
-        this.writeCase(c, e.position);
-        this.linkDetections(caseId, key, detectionIds);
-        this.timeline(
-          caseId,
-          e,
-          `case opened on ${key}${detectionIds.length ? ` from ${detectionIds.join(', ')}` : ' by an analyst proposal'}`,
-        );
-        this.touchIdentity(identity, e, (v) => {
-          v.openCaseId = caseId;
-          if (!v.caseIds.includes(caseId)) v.caseIds.push(caseId);
-        });
-        break;
-      }
-      case 'ActionProposed': {
-        const d = e.data;
-        const key = identityKey(d.identity);
-        audit.ruleId = d.ruleId;
-        audit.policyVersion = d.policyVersion;
-        audit.actionType = d.action;
-        const proposedBy = d.ruleId === 'manual' ? str(d.args.proposedBy) : null;
-        audit.actor = proposedBy ?? `policy:${d.ruleId}@${d.policyVersion}`;
-        if (this.readAction(d.actionId)) break;
-        const a: ActionView = {
-          id: d.actionId,
-          caseId: d.caseId,
-          identity: d.identity,
-          identityKey: key,
-          type: d.action,
-          stage: d.stage,
-          ruleId: d.ruleId,
-          policyId: d.policyId,
-          policyVersion: d.policyVersion,
-          proposedBy,
-          approvalMode: d.approval.mode,
-          approvalReason: d.approval.reason,
-          expiresAt: d.approval.expiresAt,
-          status: 'proposed',
-          verified: false,
-          approvers: [],
-          approvals: [],
-          argsDigest: d.argsDigest,
-          args: d.args,
-          detectionIds: [...d.detectionIds],
-          guards: d.guards,
-          blastRadius: d.blastRadius,
-          rollbackPlan: d.rollback,
-          coordination: null,
-          rejection: null,
-          claims: [],
-          execution: null,
-          probes: null,
-          failure: null,
-          rollback: null,
-          residue: [],
-          proposedAt: e.occurredAt,
-          approvedAt: null,
-          rejectedAt: null,
-          expiredAt: null,
-          executedAt: null,
-          verifiedAt: null,
-          failedAt: null,
-          rolledBackAt: null,
-          updatedPosition: e.position,
-        };
-        this.writeAction(a, e.position);
-        const linked = this.updateCase(e, d.caseId, (c) => {
-          if (!c.actionIds.includes(d.actionId)) c.actionIds.push(d.actionId);
-          for (const id of d.detectionIds) if (!c.detectionIds.includes(id)) c.detectionIds.push(id);
-        });
-        if (linked) this.linkDetections(d.caseId, key, d.detectionIds);
-        const guards = d.guards.length ? `; guards: ${d.guards.map((g) => g.guard).join(', ')}` : '';
-        this.timeline(
-          d.caseId,
-          e,
-          `${d.action} proposed (${d.actionId}) by ${proposedBy ?? `rule ${d.ruleId}`}, policy ${d.policyId}@${d.policyVersion}, stage ${d.stage}, approval ${d.approval.mode}${guards}`,
-        );
-        this.refreshIdentityActions(d.identity, e);
-        break;
-      }
-      case 'ActionApproved': {
-        const d = e.data;
-        const approver = actorName(d.by)!;
-        audit.actor = approver;
-        const a = this.updateAction(e, d.actionId, (a) => {
-          a.approvals.push({
-            by: d.by,
-            approver,
-            final: d.final,
-            argsDigest: d.argsDigest,
-            at: e.occurredAt,
-            eventId: e.id,
-          });
-          if (!a.approvers.includes(approver)) a.approvers.push(approver);
-          if (d.final && a.status === 'proposed') {
-            a.status = 'approved';
-            a.approvedAt = e.occurredAt;
-          }
-        });
-        const of = a && a.approvalMode === 'two-person' ? ` (${a.approvals.length} of 2)` : '';
-        this.timeline(
-          d.caseId,
-          e,
-          `${d.actionId} approved by ${approver}${of}${d.final ? '' : ', awaiting a second approver'}`,
-        );
-        break;
-      }
-      case 'ActionRejected': {
-        const d = e.data;
-        audit.actor = actorName(d.by);
-        this.updateAction(e, d.actionId, (a) => {
-          a.status = 'rejected';
-          a.rejectedAt = e.occurredAt;
-          a.rejection = { by: d.by, reason: d.reason, at: e.occurredAt };
-        });
-        this.timeline(d.caseId, e, `${d.actionId} rejected by ${actorName(d.by)}: ${d.reason}`);
-        break;
-      }
-      case 'ActionExpired': {
-        const d = e.data;
-        audit.actor = 'system:expiry';
-        this.updateAction(e, d.actionId, (a) => {
-          a.status = 'expired';
-          a.expiredAt = d.expiredAt;
-        });
-        this.timeline(d.caseId, e, `${d.actionId} expired unapproved at ${d.expiredAt}`);
-        break;
-      }
-      case 'CoordinationRequested': {
-        const d = e.data;
-        this.updateAction(e, d.actionId, (a) => {
-          a.coordination = { partner: d.partner, grant: d.grant, reason: d.reason, at: e.occurredAt };
-        });
-        this.timeline(d.caseId, e, `coordination requested with ${d.partner} for grant ${d.grant}`);
-        break;
-      }
-      case 'ExecutionClaimed': {
-        const d = e.data;
-        audit.actor = d.executor;
-        this.updateAction(e, d.actionId, (a) => {
-          a.claims.push({ executor: d.executor, attempt: d.attempt, at: e.occurredAt });
-        });
-        this.timeline(d.caseId, e, `${d.actionId} claimed by executor ${d.executor} (attempt ${d.attempt})`);
-        break;
-      }
-      case 'ActionExecuted': {
-        const d = e.data;
-        audit.actor = `provider:${d.provider}`;
-        this.updateAction(e, d.actionId, (a) => {
-          a.status = 'executed';
-          a.executedAt = e.occurredAt;
-          a.execution = {
-            provider: d.provider,
-            idempotencyKey: d.idempotencyKey,
-            result: d.result,
-            reconciled: d.reconciled ?? false,
-          };
-        });
-        this.timeline(
-          d.caseId,
-          e,
-          `${d.action} executed on ${d.provider}${d.reconciled ? ' (reconciled after restart)' : ''}`,
-        );
-        break;
-      }
-      case 'ActionFailed': {
-        const d = e.data;
-        audit.actor = `provider:${d.provider}`;
-        this.updateAction(e, d.actionId, (a) => {
-          a.failure = {
-            phase: d.phase,
-            provider: d.provider,
-            ...d.error,
-            attempts: d.attempts,
-            at: e.occurredAt,
-          };
-          a.failedAt = e.occurredAt;
-          // A failed rollback leaves the action in effect: its status stays what it was.
-          if (d.phase !== 'rollback') a.status = 'failed';
-        });
-        this.timeline(
-          d.caseId,
-          e,
-          `${d.action} failed during ${d.phase} on ${d.provider}: ${d.error.code} ${d.error.message}`,
-        );
-        break;
-      }
-      case 'ActionVerified': {
-        const d = e.data;
-        this.updateAction(e, d.actionId, (a) => {
-          a.probes = d.probes;
-          a.verified = d.probes.every((p) => p.ok);
-          a.verifiedAt = e.occurredAt;
-        });
-        const failed = d.probes.filter((p) => !p.ok).length;
-        this.timeline(
-          d.caseId,
-          e,
-          `${d.actionId} verified: ${d.probes.length - failed}/${d.probes.length} probes hold`,
-        );
-        break;
-      }
-      case 'ActionRolledBack': {
-        const d = e.data;
-        audit.actor = 'executor';
-        this.updateAction(e, d.actionId, (a) => {
-          a.status = 'rolled_back';
-          a.rolledBackAt = e.occurredAt;
-          a.rollback = { restored: d.restored, residue: d.residue, complete: d.complete, at: e.occurredAt };
-          a.residue = d.residue;
-        });
-        this.timeline(
-          d.caseId,
-          e,
-          `${d.action} rolled back${d.complete ? '' : ' incompletely'}${d.residue.length ? `; residue: ${d.residue.join('; ')}` : ''}`,
-        );
-        break;
-      }
-      case 'CaseResolved': {
-        const d = e.data;
-        audit.actor = actorName(d.by);
-        this.updateCase(e, d.caseId, (c) => {
-          c.status = 'resolved';
-          c.verdict = d.verdict;
-          c.resolvedBy = d.by;
-          c.resolvedAt = e.occurredAt;
-        });
-        this.timeline(d.caseId, e, `case resolved ${d.verdict} by ${actorName(d.by)}`);
-        this.touchIdentity(d.identity, e, (v) => {
-          if (v.openCaseId === d.caseId) v.openCaseId = null;
-        });
-        break;
-      }
-      case 'GuardTripped': {
-        const d = e.data;
-        audit.actionType = d.actionType;
-        this.timeline(
-          audit.caseId,
-          e,
-          `guard ${d.guard} tripped: limit ${d.limit} per ${d.windowSeconds}s (${d.scope})`,
-        );
-        break;
-      }
-      case 'AutomationPaused':
-      case 'AutomationResumed': {
-        const d = e.data;
-        audit.actor = actorName(d.by);
-        const prev = this.automation();
-        const next: AutomationView = {
-          ...prev,
-          paused: e.type === 'AutomationPaused',
-          by: d.by,
-          reason: d.reason,
-          at: e.occurredAt,
-        };
-        this.s.putControl.run('automation', JSON.stringify(next));
-        break;
-      }
-      case 'PolicyActivated': {
-        const d = e.data;
-        audit.actor = d.author;
-        audit.policyVersion = d.version;
-        const next: AutomationView = {
-          ...this.automation(),
-          policy: {
-            policyId: d.policyId,
-            version: d.version,
-            digest: d.digest,
-            author: d.author,
-            at: e.occurredAt,
-          },
-        };
-        this.s.putControl.run('automation', JSON.stringify(next));
-        break;
-      }
-      case 'IdentityCatalogued': {
-        audit.actor = actorName(e.data.by);
-        audit.identityKey = identityKey(e.data.entry);
-        break;
-      }
-      default:
-        break;
+  /**
+   * One handler per event type, each writing the views that event changes (detections, cases,
+   * actions, identities, the timeline, the automation view); the audit index row is written for every
+   * event after its handler. An event type without a handler is indexed only.
+   */
+  private readonly handlers: { [T in EventType]?: (e: RecordedEvent<T>, audit: AuditFields) => void } = {
+    DetectionReceived: (e, audit) => this.onDetectionReceived(e, audit),
+    CaseOpened: (e, audit) => this.onCaseOpened(e, audit),
+    ActionProposed: (e, audit) => this.onActionProposed(e, audit),
+    ActionApproved: (e, audit) => this.onActionApproved(e, audit),
+    ActionRejected: (e, audit) => this.onActionRejected(e, audit),
+    ActionExpired: (e, audit) => this.onActionExpired(e, audit),
+    CoordinationRequested: (e, audit) => this.onCoordinationRequested(e, audit),
+    ExecutionClaimed: (e, audit) => this.onExecutionClaimed(e, audit),
+    ActionExecuted: (e, audit) => this.onActionExecuted(e, audit),
+    ActionFailed: (e, audit) => this.onActionFailed(e, audit),
+    ActionVerified: (e, audit) => this.onActionVerified(e, audit),
+    ActionRolledBack: (e, audit) => this.onActionRolledBack(e, audit),
+    CaseResolved: (e, audit) => this.onCaseResolved(e, audit),
+    GuardTripped: (e, audit) => this.onGuardTripped(e, audit),
+    AutomationPaused: (e, audit) => this.onAutomationSwitched(e, audit),
+    AutomationResumed: (e, audit) => this.onAutomationSwitched(e, audit),
+    PolicyActivated: (e, audit) => this.onPolicyActivated(e, audit),
+    IdentityCatalogued: (e, audit) => this.onIdentityCatalogued(e, audit),
+  };
+
+  private onDetectionReceived(e: RecordedEvent<'DetectionReceived'>, audit: AuditFields): void {
+    const d = e.data.detection;
+    const key = identityKey(d.identity);
+    audit.identityKey = key;
+    audit.actor = d.source;
+    const caseId = e.correlationId && this.s.getCase.get(e.correlationId) ? e.correlationId : null;
+    this.s.insertDetection.run({
+      eventId: e.id,
+      position: e.position,
+      detectionId: d.id,
+      source: d.source,
+      identityKey: key,
+      caseId,
+      occurredAt: d.occurredAt,
+      recordedAt: e.recordedAt,
+      doc: JSON.stringify({
+        stream: e.stream,
+        id: d.id,
+        source: d.source,
+        kind: d.kind,
+        confidence: d.confidence,
+        severity: d.severity,
+        title: d.title ?? null,
+        occurredAt: d.occurredAt,
+        receivedAt: e.occurredAt,
+      }),
+    });
+    this.touchIdentity(d.identity, e, (v) => {
+      v.detectionCount += 1;
+    });
+    if (caseId) {
+      this.updateCase(e, caseId, (c) => {
+        if (!c.detectionIds.includes(d.id)) c.detectionIds.push(d.id);
+      });
+      this.timeline(caseId, e, `detection ${d.id} (${d.kind}, confidence ${d.confidence}) from ${d.source}`);
     }
+  }
 
-    this.writeAudit(e, audit);
+  private onCaseOpened(e: RecordedEvent<'CaseOpened'>, audit: AuditFields): void {
+    const { caseId, identity, detectionIds } = e.data;
+    const key = identityKey(identity);
+    audit.caseId = caseId;
+    if (this.readCase(caseId)) return;
+    const c: CaseView = {
+      id: caseId,
+      identity,
+      identityKey: key,
+      status: 'open',
+      verdict: null,
+      resolvedBy: null,
+      openedAt: e.occurredAt,
+      resolvedAt: null,
+      detectionIds: [...detectionIds],
+      actionIds: [],
+      updatedPosition: e.position,
+    };
+    this.writeCase(c, e.position);
+    this.linkDetections(caseId, key, detectionIds);
+    this.timeline(
+      caseId,
+      e,
+      `case opened on ${key}${detectionIds.length ? ` from ${detectionIds.join(', ')}` : ' by an analyst proposal'}`,
+    );
+    this.touchIdentity(identity, e, (v) => {
+      v.openCaseId = caseId;
+      if (!v.caseIds.includes(caseId)) v.caseIds.push(caseId);
+    });
+  }
+
+  private onActionProposed(e: RecordedEvent<'ActionProposed'>, audit: AuditFields): void {
+    const d = e.data;
+    const key = identityKey(d.identity);
+    audit.ruleId = d.ruleId;
+    audit.policyVersion = d.policyVersion;
+    audit.actionType = d.action;
+    const proposedBy = d.ruleId === 'manual' ? str(d.args.proposedBy) : null;
+    audit.actor = proposedBy ?? `policy:${d.ruleId}@${d.policyVersion}`;
+    if (this.readAction(d.actionId)) return;
+    const a: ActionView = {
+      id: d.actionId,
+      caseId: d.caseId,
+      identity: d.identity,
+      identityKey: key,
+      type: d.action,
+      stage: d.stage,
+      ruleId: d.ruleId,
+      policyId: d.policyId,
+      policyVersion: d.policyVersion,
+      proposedBy,
+      approvalMode: d.approval.mode,
+      approvalReason: d.approval.reason,
+      expiresAt: d.approval.expiresAt,
+      status: 'proposed',
+      verified: false,
+      approvers: [],
+      approvals: [],
+      argsDigest: d.argsDigest,
+      args: d.args,
+      detectionIds: [...d.detectionIds],
+      guards: d.guards,
+      blastRadius: d.blastRadius,
+      rollbackPlan: d.rollback,
+      reversibility: d.reversibility ?? null,
+      coordination: null,
+      rejection: null,
+      claims: [],
+      execution: null,
+      probes: null,
+      failure: null,
+      rollback: null,
+      residue: [],
+      proposedAt: e.occurredAt,
+      approvedAt: null,
+      rejectedAt: null,
+      expiredAt: null,
+      executedAt: null,
+      verifiedAt: null,
+      failedAt: null,
+      rolledBackAt: null,
+      updatedPosition: e.position,
+    };
+    this.writeAction(a, e.position);
+    const linked = this.updateCase(e, d.caseId, (c) => {
+      if (!c.actionIds.includes(d.actionId)) c.actionIds.push(d.actionId);
+      for (const id of d.detectionIds) if (!c.detectionIds.includes(id)) c.detectionIds.push(id);
+    });
+    if (linked) this.linkDetections(d.caseId, key, d.detectionIds);
+    const guards = d.guards.length ? `; guards: ${d.guards.map((g) => g.guard).join(', ')}` : '';
+    this.timeline(
+      d.caseId,
+      e,
+      `${d.action} proposed (${d.actionId}) by ${proposedBy ?? `rule ${d.ruleId}`}, policy ${d.policyId}@${d.policyVersion}, stage ${d.stage}, approval ${d.approval.mode}${guards}`,
+    );
+    this.refreshIdentityActions(d.identity, e);
+  }
+
+  private onActionApproved(e: RecordedEvent<'ActionApproved'>, audit: AuditFields): void {
+    const d = e.data;
+    const approver = actorName(d.by)!;
+    audit.actor = approver;
+    const a = this.updateAction(e, d.actionId, (a) => {
+      a.approvals.push({
+        by: d.by,
+        approver,
+        final: d.final,
+        argsDigest: d.argsDigest,
+        at: e.occurredAt,
+        eventId: e.id,
+      });
+      if (!a.approvers.includes(approver)) a.approvers.push(approver);
+      if (d.final && a.status === 'proposed') {
+        a.status = 'approved';
+        a.approvedAt = e.occurredAt;
+      }
+    });
+    const of = a && a.approvalMode === 'two-person' ? ` (${a.approvals.length} of 2)` : '';
+    this.timeline(
+      d.caseId,
+      e,
+      `${d.actionId} approved by ${approver}${of}${d.final ? '' : ', awaiting a second approver'}`,
+    );
+  }
+
+  private onActionRejected(e: RecordedEvent<'ActionRejected'>, audit: AuditFields): void {
+    const d = e.data;
+    audit.actor = actorName(d.by);
+    this.updateAction(e, d.actionId, (a) => {
+      a.status = 'rejected';
+      a.rejectedAt = e.occurredAt;
+      a.rejection = { by: d.by, reason: d.reason, at: e.occurredAt };
+    });
+    this.timeline(d.caseId, e, `${d.actionId} rejected by ${actorName(d.by)}: ${d.reason}`);
+  }
+
+  private onActionExpired(e: RecordedEvent<'ActionExpired'>, audit: AuditFields): void {
+    const d = e.data;
+    audit.actor = 'system:expiry';
+    this.updateAction(e, d.actionId, (a) => {
+      a.status = 'expired';
+      a.expiredAt = d.expiredAt;
+    });
+    this.timeline(d.caseId, e, `${d.actionId} expired unapproved at ${d.expiredAt}`);
+  }
+
+  private onCoordinationRequested(e: RecordedEvent<'CoordinationRequested'>, _audit: AuditFields): void {
+    const d = e.data;
+    this.updateAction(e, d.actionId, (a) => {
+      a.coordination = { partner: d.partner, grant: d.grant, reason: d.reason, at: e.occurredAt };
+    });
+    this.timeline(d.caseId, e, `coordination requested with ${d.partner} for grant ${d.grant}`);
+  }
+
+  private onExecutionClaimed(e: RecordedEvent<'ExecutionClaimed'>, audit: AuditFields): void {
+    const d = e.data;
+    audit.actor = d.executor;
+    this.updateAction(e, d.actionId, (a) => {
+      a.claims.push({ executor: d.executor, attempt: d.attempt, at: e.occurredAt });
+    });
+    this.timeline(d.caseId, e, `${d.actionId} claimed by executor ${d.executor} (attempt ${d.attempt})`);
+  }
+
+  private onActionExecuted(e: RecordedEvent<'ActionExecuted'>, audit: AuditFields): void {
+    const d = e.data;
+    audit.actor = `provider:${d.provider}`;
+    this.updateAction(e, d.actionId, (a) => {
+      a.status = 'executed';
+      a.executedAt = e.occurredAt;
+      a.execution = {
+        provider: d.provider,
+        idempotencyKey: d.idempotencyKey,
+        result: d.result,
+        reconciled: d.reconciled ?? false,
+      };
+    });
+    this.timeline(
+      d.caseId,
+      e,
+      `${d.action} executed on ${d.provider}${d.reconciled ? ' (reconciled after restart)' : ''}`,
+    );
+  }
+
+  private onActionFailed(e: RecordedEvent<'ActionFailed'>, audit: AuditFields): void {
+    const d = e.data;
+    audit.actor = `provider:${d.provider}`;
+    this.updateAction(e, d.actionId, (a) => {
+      a.failure = {
+        phase: d.phase,
+        provider: d.provider,
+        ...d.error,
+        attempts: d.attempts,
+        at: e.occurredAt,
+      };
+      a.failedAt = e.occurredAt;
+      // A failed rollback leaves the action in effect: its status stays what it was.
+      if (d.phase !== 'rollback') a.status = 'failed';
+    });
+    this.timeline(
+      d.caseId,
+      e,
+      `${d.action} failed during ${d.phase} on ${d.provider}: ${d.error.code} ${d.error.message}`,
+    );
+  }
+
+  private onActionVerified(e: RecordedEvent<'ActionVerified'>, _audit: AuditFields): void {
+    const d = e.data;
+    this.updateAction(e, d.actionId, (a) => {
+      a.probes = d.probes;
+      a.verified = d.probes.every((p) => p.ok);
+      a.verifiedAt = e.occurredAt;
+    });
+    const failed = d.probes.filter((p) => !p.ok).length;
+    this.timeline(
+      d.caseId,
+      e,
+      `${d.actionId} verified: ${d.probes.length - failed}/${d.probes.length} probes hold`,
+    );
+  }
+
+  private onActionRolledBack(e: RecordedEvent<'ActionRolledBack'>, audit: AuditFields): void {
+    const d = e.data;
+    audit.actor = 'executor';
+    this.updateAction(e, d.actionId, (a) => {
+      a.status = 'rolled_back';
+      a.rolledBackAt = e.occurredAt;
+      a.rollback = { restored: d.restored, residue: d.residue, complete: d.complete, at: e.occurredAt };
+      a.residue = d.residue;
+    });
+    this.timeline(
+      d.caseId,
+      e,
+      `${d.action} rolled back${d.complete ? '' : ' incompletely'}${d.residue.length ? `; residue: ${d.residue.join('; ')}` : ''}`,
+    );
+  }
+
+  private onCaseResolved(e: RecordedEvent<'CaseResolved'>, audit: AuditFields): void {
+    const d = e.data;
+    audit.actor = actorName(d.by);
+    this.updateCase(e, d.caseId, (c) => {
+      c.status = 'resolved';
+      c.verdict = d.verdict;
+      c.resolvedBy = d.by;
+      c.resolvedAt = e.occurredAt;
+    });
+    this.timeline(d.caseId, e, `case resolved ${d.verdict} by ${actorName(d.by)}`);
+    this.touchIdentity(d.identity, e, (v) => {
+      if (v.openCaseId === d.caseId) v.openCaseId = null;
+    });
+  }
+
+  private onGuardTripped(e: RecordedEvent<'GuardTripped'>, audit: AuditFields): void {
+    const d = e.data;
+    audit.actionType = d.actionType;
+    this.timeline(
+      audit.caseId,
+      e,
+      `guard ${d.guard} tripped: limit ${d.limit} per ${d.windowSeconds}s (${d.scope})`,
+    );
+  }
+
+  private onAutomationSwitched(
+    e: RecordedEvent<'AutomationPaused' | 'AutomationResumed'>,
+    audit: AuditFields,
+  ): void {
+    const d = e.data;
+    audit.actor = actorName(d.by);
+    const prev = this.automation();
+    const next: AutomationView = {
+      ...prev,
+      paused: e.type === 'AutomationPaused',
+      by: d.by,
+      reason: d.reason,
+      at: e.occurredAt,
+    };
+    this.s.putControl.run('automation', JSON.stringify(next));
+  }
+
+  private onPolicyActivated(e: RecordedEvent<'PolicyActivated'>, audit: AuditFields): void {
+    const d = e.data;
+    audit.actor = d.author;
+    audit.policyVersion = d.version;
+    const next: AutomationView = {
+      ...this.automation(),
+      policy: {
+        policyId: d.policyId,
+        version: d.version,
+        digest: d.digest,
+        author: d.author,
+        at: e.occurredAt,
+      },
+    };
+    this.s.putControl.run('automation', JSON.stringify(next));
+  }
+
+  private onIdentityCatalogued(e: RecordedEvent<'IdentityCatalogued'>, audit: AuditFields): void {
+    audit.actor = actorName(e.data.by);
+    audit.identityKey = identityKey(e.data.entry);
   }
 
   /** An audit row without anything extracted from the payload (for events that failed to apply). */

@@ -8,7 +8,6 @@ import {
   type ActionView,
   type AuditEvent,
   type AuditRow,
-  type AutomationView,
   type CaseDetail,
   type CaseStatus,
   type CaseView,
@@ -24,8 +23,8 @@ import {
  * new events arrive.
  */
 
-export const DEFAULT_PAGE = 50;
-export const MAX_PAGE = 1000;
+const DEFAULT_PAGE = 50;
+const MAX_PAGE = 1000;
 
 export interface Paging {
   limit?: number;
@@ -223,10 +222,6 @@ export function actionCounts(p: Projector): Record<ActionStatusFilter, number> {
   return out;
 }
 
-export function automationState(p: Projector): AutomationView {
-  return p.automation();
-}
-
 // ------------------------------------------------------------------ audit
 
 export interface AuditFilter {
@@ -322,7 +317,7 @@ export function queryAuditIndex(p: Projector, f: AuditFilter, paging: Paging = {
   return paged(rows, limit, (r) => r.position, toAuditRow);
 }
 
-/** Reads one event by global position from the store (undefined if it is not there). */
+/** @public Reads one event by global position from the store (undefined if it is not there). */
 export async function eventAt(store: EventStore, position: number): Promise<RecordedEvent | undefined> {
   const [e] = await store.readAll({ after: position - 1, limit: 1 });
   return e && e.position === position ? e : undefined;
@@ -401,13 +396,4 @@ export async function* streamAuditEvents(
     if (!page.nextCursor) return;
     cursor = page.nextCursor;
   }
-}
-
-/** Where an action's events live: its identity stream and its action stream (for explain). */
-export function actionLocation(
-  p: Projector,
-  actionId: string,
-): { identity: ActionView['identity']; caseId: string } | undefined {
-  const a = getAction(p, actionId);
-  return a ? { identity: a.identity, caseId: a.caseId } : undefined;
 }

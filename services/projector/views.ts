@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ProposalReversibility } from '../../schemas/capabilities.ts';
 import { IdentityRef } from '../../schemas/detection.ts';
 import { ActionType, Actor, ApprovalMode, BlastRadius, GuardNote } from '../../schemas/events.ts';
 
@@ -38,7 +39,7 @@ export const Verdict = z.enum(['benign', 'malicious']);
 const Time = z.string().describe('RFC 3339 time');
 const NullableTime = Time.nullable();
 
-export const ApprovalRecord = z.object({
+const ApprovalRecord = z.object({
   by: Actor,
   /** Display name of the approver: the human id, or `policy:<rule>@<version>`. */
   approver: z.string(),
@@ -74,6 +75,8 @@ export const ActionView = z.object({
   blastRadius: BlastRadius,
   /** What the proposal said a rollback could not undo. */
   rollbackPlan: z.object({ complete: z.boolean(), notes: z.array(z.string()) }),
+  /** What the acting provider can undo of this action (reversible, partially, irreversible), before approval. */
+  reversibility: ProposalReversibility.nullable().default(null),
   coordination: z.object({ partner: z.string(), grant: z.string(), reason: z.string(), at: Time }).nullable(),
   rejection: z.object({ by: Actor, reason: z.string(), at: Time }).nullable(),
   claims: z.array(z.object({ executor: z.string(), attempt: z.number().int(), at: Time })),
@@ -206,7 +209,7 @@ export const IdentityView = z.object({
 });
 export type IdentityView = z.infer<typeof IdentityView>;
 
-export const AuditIndex = z.object({
+const AuditIndex = z.object({
   identity: z.string().nullable(),
   caseId: z.string().nullable(),
   actionId: z.string().nullable(),
@@ -215,7 +218,6 @@ export const AuditIndex = z.object({
   policyVersion: z.string().nullable(),
   actionType: z.string().nullable(),
 });
-export type AuditIndex = z.infer<typeof AuditIndex>;
 
 /** One audit index row (no payload): what the index knows about an event. */
 export const AuditRow = AuditIndex.extend({

@@ -16,7 +16,7 @@ import type { ActionType, RecordedEvent } from '../../schemas/events.ts';
 import { SIGNAL_URI, type SignalType } from '../../schemas/shared-signals.ts';
 
 /** A SET's claims, but for `aud`: each receiver gets its own audience. */
-export interface SetClaims {
+interface SetClaims {
   iss: string;
   jti: string;
   iat: number;
@@ -101,7 +101,7 @@ function eventClaims(type: SignalType, seconds: number, reason: string): Record<
  * The identity as a Shared Signals complex subject: the identifier (an email address when the id is
  * one, else opaque) under the member its type names, and the tenant when there is one.
  */
-export function subjectOf(identity: IdentityRef): Record<string, unknown> {
+function subjectOf(identity: IdentityRef): Record<string, unknown> {
   const id = /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(identity.id)
     ? { format: 'email', email: identity.id }
     : { format: 'opaque', id: identity.id };

@@ -383,7 +383,7 @@ export function incidentStart(env: ScenarioEnv, tailMs = 6 * HOUR_MS): number {
 }
 
 /** How many incidents of a kind: `perThousandPerMonth` when mixed, else `share` of the identities asked for. */
-export function incidentCount(env: ScenarioEnv, share: number, perThousandPerMonth: number): number {
+function incidentCount(env: ScenarioEnv, share: number, perThousandPerMonth: number): number {
   const scale = env.days / 30;
   const n = env.mixed
     ? (env.identities / 1000) * perThousandPerMonth * scale

@@ -1,7 +1,6 @@
-import type { Writable } from 'node:stream';
 import { TourniquetError } from '../../platform/errors.ts';
 import type { DetectionKind, IdentityType } from '../../schemas/detection.ts';
-import { type DetectionLine, type HistoryLine, writeHistoryLines } from '../history.ts';
+import type { DetectionLine, HistoryLine } from '../history.ts';
 import { Rng } from '../prng.ts';
 import {
   DAY_MS,
@@ -16,7 +15,7 @@ import {
 } from './common.ts';
 import { mixed, PARTS } from './mixed.ts';
 
-export const SCENARIOS: Readonly<Record<string, Scenario>> = Object.fromEntries(
+const SCENARIOS: Readonly<Record<string, Scenario>> = Object.fromEntries(
   [...PARTS, mixed].map((s) => [s.name, s]),
 );
 export const SCENARIO_NAMES = Object.keys(SCENARIOS);
@@ -36,7 +35,7 @@ export interface SimulateOptions {
   noisePerIdentityDay?: number;
 }
 
-export const DEFAULT_START = '2026-10-01T00:00:00.000Z';
+const DEFAULT_START = '2026-10-01T00:00:00.000Z';
 
 const NOISE_KINDS: Record<IdentityType, readonly DetectionKind[]> = {
   human: ['other', 'impossible_travel', 'anomalous_token_use', 'credential_abuse', 'mfa_fatigue', 'other'],
@@ -211,35 +210,4 @@ export function* generateHistory(opts: SimulateOptions): Generator<HistoryLine> 
 /** The scenario generator of issue 7: an async stream of history lines. */
 export async function* simulate(opts: SimulateOptions): AsyncGenerator<HistoryLine> {
   yield* generateHistory(opts);
-}
-
-export interface SimulateStats {
-  lines: number;
-  detections: number;
-  identities: number;
-  approvals: number;
-  verdicts: { malicious: number; benign: number };
-}
-
-/** Generates a scenario straight to an NDJSON file (or stream) and counts what it wrote. */
-export async function simulateToFile(opts: SimulateOptions, out: string | Writable): Promise<SimulateStats> {
-  const stats: SimulateStats = {
-    lines: 0,
-    detections: 0,
-    identities: 0,
-    approvals: 0,
-    verdicts: { malicious: 0, benign: 0 },
-  };
-  const counted = function* () {
-    for (const line of generateHistory(opts)) {
-      stats.lines++;
-      if (line.type === 'detection') stats.detections++;
-      else if (line.type === 'identity') stats.identities++;
-      else if (line.type === 'approval') stats.approvals++;
-      else stats.verdicts[line.verdict]++;
-      yield line;
-    }
-  };
-  await writeHistoryLines(counted(), out);
-  return stats;
 }

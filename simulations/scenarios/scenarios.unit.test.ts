@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadDefaultPolicy } from '../../services/decider/policy/load.ts';
 import { type HistoryLine, historyFromLines } from '../history.ts';
-import { runReplay } from '../replay.ts';
+import { runReplay } from '../run-replay.ts';
 import { generateHistory, SCENARIO_NAMES, simulate } from './index.ts';
 
 const policy = loadDefaultPolicy();

@@ -1,7 +1,9 @@
 /**
  * Keycloak becomes unreachable mid-run, then comes back.
  *
- * How: SIGSTOP to Keycloak's process group (SIGCONT to resume), not `scripts/keycloak.sh down` / `up`.
+ * How: SIGSTOP to Keycloak's process group (SIGCONT to resume), not `scripts/keycloak.sh down` / `up`,
+ * on a Keycloak of this test's own (startPrivateKeycloak: own run directory, free ports): the shared
+ * server keeps serving the other test files meanwhile.
  * A stopped JVM keeps its port: connections are accepted by the kernel and then nothing answers, the
  * nastiest kind of outage (timeouts rather than quick refusals). `down` would also wipe Keycloak's run
  * data (the test realm with it) and a cold `up` costs 20–70 s on this machine. The test always resumes
@@ -33,14 +35,12 @@ import {
 } from '../support/executor-fixtures.ts';
 import {
   createTestRealm,
-  type KeycloakHandle,
   keycloakUnavailableReason,
-  startKeycloak,
-  stopKeycloak,
+  type PrivateKeycloak,
+  startPrivateKeycloak,
   type TestRealm,
 } from '../support/keycloak.ts';
 
-const PID_FILE = join(process.env.TOURNIQUET_RUN ?? '/tmp/tourniquet-infra', 'keycloak', 'keycloak.pid');
 const unavailable =
   keycloakUnavailableReason() ??
   (process.env.KEYCLOAK_URL
@@ -48,10 +48,10 @@ const unavailable =
     : null);
 if (unavailable) console.warn(`[executor-keycloak-outage.e2e] SKIPPED: ${unavailable}`);
 
-/** Signals Keycloak's whole process group (kc.sh and its JVM). */
-function signalKeycloak(signal: 'SIGSTOP' | 'SIGCONT'): void {
-  const pid = Number(readFileSync(PID_FILE, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`bad pid in ${PID_FILE}`);
+/** Signals this test's Keycloak's whole process group (kc.sh and its JVM). */
+function signalKeycloak(kc: PrivateKeycloak, signal: 'SIGSTOP' | 'SIGCONT'): void {
+  const pid = Number(readFileSync(kc.pidFile, 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`bad pid in ${kc.pidFile}`);
   // scripts/keycloak.sh starts kc.sh with setsid: its pid leads the group that holds the JVM.
   process.kill(-pid, signal);
 }
@@ -59,30 +59,29 @@ function signalKeycloak(signal: 'SIGSTOP' | 'SIGCONT'): void {
 const MAX_ATTEMPTS = 3;
 
 describe.skipIf(unavailable !== null)('Keycloak unreachable mid-run (SIGSTOP / SIGCONT)', () => {
-  let kc: KeycloakHandle;
+  let kc: PrivateKeycloak;
   let fx: TestRealm;
   let stopped = false;
   const resume = () => {
     if (stopped) {
-      signalKeycloak('SIGCONT');
+      signalKeycloak(kc, 'SIGCONT');
       stopped = false;
     }
   };
 
   beforeAll(async () => {
-    kc = await startKeycloak();
-    if (!existsSync(PID_FILE))
-      throw new Error(`no ${PID_FILE}: Keycloak was not started by scripts/keycloak.sh`);
+    kc = await startPrivateKeycloak();
+    if (!existsSync(kc.pidFile)) throw new Error(`no ${kc.pidFile}: the private Keycloak has no pid file`);
     fx = await createTestRealm(kc, 'tq-outage');
     await enableAdminEvents(fx.admin, fx.realm);
     process.on('exit', resume);
-  }, 300_000);
+  }, 900_000);
 
   afterAll(async () => {
     resume();
     process.off('exit', resume);
     await fx?.cleanup();
-    await stopKeycloak(kc);
+    await kc?.down();
   }, 120_000);
 
   test('retries, ActionFailed after the budget, nothing lost, pending actions proceed after recovery', {
@@ -148,7 +147,7 @@ describe.skipIf(unavailable !== null)('Keycloak unreachable mid-run (SIGSTOP / S
       await settle(before, 60_000);
 
       // Outage: Keycloak stops answering while new approvals arrive.
-      signalKeycloak('SIGSTOP');
+      signalKeycloak(kc, 'SIGSTOP');
       stopped = true;
       const stoppedAt = Date.now();
       const during = batch(8, 16);

@@ -6,7 +6,8 @@
  * window, approved by an analyst; secret_exposure → rotate_credential (auto), then disable_service_account
  * (analyst). Everything is checked through Keycloak's own token endpoint and Admin API (and its admin
  * events), not through our events. A benign verdict then restores both, newest action first, and the
- * rollback records what it could not restore (access tokens until expiry, the rotated secret).
+ * rollback records what it could not restore (access tokens until expiry), and the rotation's rollback is
+ * refused with the reason (the old secret cannot come back).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -257,7 +258,17 @@ describe.skipIf(unavailable !== null)('executor against a real Keycloak: contain
     const rbDisable = await rolledBack(disable.data.actionId);
     const rbRevoke = await rolledBack(revoke!.data.actionId);
     const rbDisableSvc = await rolledBack(disableSvc.data.actionId);
-    const rbRotate = await rolledBack(rotate!.data.actionId);
+    // The rotation cannot be undone: its rollback is refused, and the refusal is recorded with the reason.
+    await waitFor(
+      async () =>
+        (await outcomeOf(store, rotate!.data.actionId)).failed.some((f) => f.data.phase === 'rollback'),
+      60_000,
+      `refused rollback of ${rotate!.data.actionId}`,
+    );
+    const rbRotate = (await outcomeOf(store, rotate!.data.actionId)).failed.find(
+      (f) => f.data.phase === 'rollback',
+    )!;
+    expect((await outcomeOf(store, rotate!.data.actionId)).rolledBack).toEqual([]);
     expect(rbDisable.position).toBeLessThan(rbRevoke.position); // reverse order
     expect(rbDisableSvc.position).toBeLessThan(rbRotate.position);
 
@@ -266,8 +277,9 @@ describe.skipIf(unavailable !== null)('executor against a real Keycloak: contain
     expect(rbRevoke.data.residue.join('\n')).toMatch(/accessTokenLifespan=\d+s/);
     expect(rbRevoke.data.residue.join('\n')).toContain('sessions cannot be restored');
     expect(rbDisableSvc.data.restored.join('\n')).toContain(`client ${fx.service.clientId} enabled=true`);
-    expect(rbRotate.data.residue.join('\n')).toContain('rotated client secret cannot be restored');
-    for (const rb of [rbDisable, rbRevoke, rbDisableSvc, rbRotate]) {
+    expect(rbRotate.data.error).toMatchObject({ code: 'ROLLBACK_REFUSED', retriable: false });
+    expect(rbRotate.data.error.message).toContain('rotated client secret cannot be restored');
+    for (const rb of [rbDisable, rbRevoke, rbDisableSvc]) {
       expect(rb.data.residue.join('\n'), rb.data.actionId).toMatch(/accessTokenLifespan=\d+s|cannot/);
     }
 

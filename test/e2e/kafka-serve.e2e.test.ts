@@ -6,6 +6,7 @@ import { loadServeConfig, runServe, type ServeHandle } from '../../app/serve.ts'
 import { createKafka, ensureTopics } from '../../platform/bus/kafka.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { createLogger } from '../../platform/log.ts';
+import { KafkaWitness } from '../../platform/witness/kafka.ts';
 import { ensureKafka, ensureRegistry, oktaRecord, uniqueName, waitFor } from '../support/kafka.ts';
 
 /**
@@ -40,8 +41,12 @@ describe('serve: ingest, decider, executor and projector over Kafka', () => {
         TOURNIQUET_EXECUTOR_ID: 'e2e-executor',
         TOURNIQUET_API_PORT: '0',
         TOURNIQUET_TICK_MS: '1000',
+        // distributed mode anchors the chain head to a compacted topic
+        TOURNIQUET_ANCHOR: `kafka:${run}.chain-heads`,
+        TOURNIQUET_ANCHOR_INTERVAL_MS: '200',
       },
     });
+    expect(config.integrity).toMatchObject({ anchor: `kafka:${run}.chain-heads`, anchorIntervalMs: 200 });
     expect(config.ingest.rawTopics).toEqual([{ topic: raw, format: 'okta', encoding: 'json' }]);
     const log = createLogger('error');
     for (const service of ['decider', 'executor', 'projector', 'ingest'] as const)
@@ -110,5 +115,29 @@ describe('serve: ingest, decider, executor and projector over Kafka', () => {
       30_000,
       'the case in the projector',
     );
+    // the projector anchored the head to the compacted topic, and the stream verifies against it
+    const witness = new KafkaWitness({ brokers: [bootstrap], topic: `${run}.chain-heads` });
+    try {
+      const anchors = await waitFor(
+        async () => {
+          const read = await witness.read('tourniquet');
+          return read.length > 0 ? read : undefined;
+        },
+        30_000,
+        'an anchored head',
+      );
+      const reopened = new SqliteEventStore({ path: join(dataDir, 'events.db') });
+      try {
+        const verdict = await reopened.verifyChain({ anchors });
+        expect(verdict).toMatchObject({
+          ok: true,
+          anchors: { checked: anchors.length, matched: anchors.length },
+        });
+      } finally {
+        await reopened.close();
+      }
+    } finally {
+      await witness.close();
+    }
   }, 120_000);
 });

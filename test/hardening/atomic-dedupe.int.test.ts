@@ -5,11 +5,11 @@
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InProcessBus } from '../../platform/bus/in-process.ts';
+import { verifyChainDb } from '../../platform/eventstore/chain-verify.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { DETECTION_CONFLICTS_STREAM, type RecordedEvent } from '../../schemas/events.ts';
 import { loadDefaultPolicy } from '../../services/decider/policy/load.ts';
 import { DeciderService } from '../../services/decider/service.ts';
-import { verifyChain } from '../../services/projector/audit-verify.ts';
 import { type EmbeddedHttp, embeddedHttp } from '../support/embedded-http.ts';
 
 const det = (id: string, identity: string, patch: Record<string, unknown> = {}) => ({
@@ -162,7 +162,7 @@ describe('dedupe on the Kafka consumer path (batches are not refused whole)', ()
       );
       expect(ids).toEqual(['alice', 'bob']);
       expect(await store.readStream(DETECTION_CONFLICTS_STREAM)).toHaveLength(1);
-      expect(verifyChain(store).ok).toBe(true);
+      expect(verifyChainDb(store.database).ok).toBe(true);
     } finally {
       await decider.stop();
       await bus.close();

@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InProcessBus } from '../../platform/bus/in-process.ts';
+import { verifyChainDb } from '../../platform/eventstore/chain-verify.ts';
 import { storageFault } from '../../platform/eventstore/health.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { generateAuthConfig, issueLocalAdminToken } from '../../services/api/auth.ts';
@@ -20,7 +21,6 @@ import { buildApi } from '../../services/api/server.ts';
 import { loadDefaultPolicy } from '../../services/decider/policy/load.ts';
 import { DeciderService } from '../../services/decider/service.ts';
 import { BusIngestGateway } from '../../services/ingest/gateway.ts';
-import { verifyChain } from '../../services/projector/audit-verify.ts';
 import { Projector } from '../../services/projector/projector.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -140,7 +140,7 @@ async function expectRecovered(s: Stack, acknowledged: string[], next: string): 
     (e) => (e.data as { detection: { id: string } }).detection.id,
   );
   expect(stored.sort()).toEqual([...acknowledged].sort());
-  expect(verifyChain(s.store).ok).toBe(true);
+  expect(verifyChainDb(s.store.database).ok).toBe(true);
 }
 
 describe('storage faults', () => {

@@ -6,9 +6,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { verifyChainDb } from '../../platform/eventstore/chain-verify.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { safeParseDetection } from '../../schemas/detection.ts';
-import { verifyChain } from '../../services/projector/audit-verify.ts';
 import { hostileDetection, receivedEvent } from '../support/hostile-input.ts';
 
 describe('stored as hashed (SQLite)', () => {
@@ -43,7 +43,7 @@ describe('stored as hashed (SQLite)', () => {
         }),
         { numRuns: 600 },
       );
-      const verdict = verifyChain(store);
+      const verdict = verifyChainDb(store.database);
       expect(verdict.firstBad).toBeUndefined();
       expect(verdict.ok).toBe(true);
       expect(verdict.checked).toBeGreaterThan(50);

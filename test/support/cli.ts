@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -15,7 +16,13 @@ export interface RunningStack {
   output: () => string;
 }
 
-/** Starts `tourniquet start` as a child process and waits until it prints its URL and token. */
+/** The admin token `start` / `serve projector` keep in the file the banner names (never printed). */
+export function adminTokenFromBanner(output: string): string | undefined {
+  const path = /admin token file[^:]*: (\S+)/.exec(output)?.[1];
+  return path ? readFileSync(path, 'utf8').trim() : undefined;
+}
+
+/** Starts `tourniquet start` as a child process and waits until it prints its URL and token file. */
 export async function startStackProcess(args: string[], timeoutMs = 60_000): Promise<RunningStack> {
   const child = spawn(process.execPath, [CLI, 'start', ...args], {
     cwd: REPO_ROOT,
@@ -32,7 +39,7 @@ export async function startStackProcess(args: string[], timeoutMs = 60_000): Pro
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
     const url = /listening on (\S+)/.exec(out)?.[1];
-    const token = /admin token[^:]*: (\S+)/.exec(out)?.[1];
+    const token = adminTokenFromBanner(out);
     if (url && token) return { child, url, adminToken: token, output: () => out };
     if (exited(child)) throw new Error(`tourniquet start exited ${child.exitCode}:\n${out}`);
     await new Promise((r) => setTimeout(r, 50));

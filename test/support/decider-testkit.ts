@@ -5,10 +5,12 @@
  *
  * Only tests and benchmarks import this module.
  */
+
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { digestOf } from '../../platform/digest.ts';
 import { ApprovalError, NotFoundError } from '../../platform/errors.ts';
+import type { ProviderCapabilities } from '../../schemas/capabilities.ts';
 import {
   type CatalogueEntry,
   type CatalogueEntryInput,
@@ -166,6 +168,8 @@ export interface CoreOptions {
    * evolve forget what the policy cannot count; decisions must be the same either way.
    */
   rememberAllEvidence?: boolean;
+  /** What the configured providers can undo (DeciderContext.capabilities). */
+  capabilities?: ProviderCapabilities;
 }
 
 export class PurityViolation extends Error {
@@ -193,8 +197,10 @@ export class CoreRunner {
   paused: boolean;
   private readonly assertPure: boolean;
   private readonly rememberAll: boolean;
+  private readonly capabilities: ProviderCapabilities | undefined;
 
   constructor(opts: CoreOptions = {}) {
+    this.capabilities = opts.capabilities;
     this.policy = compile(opts.policy ?? defaultCompiledPolicy());
     this.catalogue = catalogueIndex(opts.catalogue);
     this.paused = opts.paused ?? false;
@@ -209,7 +215,13 @@ export class CoreRunner {
   }
 
   context(): DeciderContext {
-    return { policy: this.policy, catalogue: this.catalogue, budget: this.budget, paused: this.paused };
+    return {
+      policy: this.policy,
+      catalogue: this.catalogue,
+      budget: this.budget,
+      paused: this.paused,
+      ...(this.capabilities ? { capabilities: this.capabilities } : {}),
+    };
   }
 
   state(identity: IdentityRef): IdentityState {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { type EmbeddedOptions, type EmbeddedStack, startEmbedded } from '../../app/embedded.ts';
-import { verifyChain } from '../../services/projector/audit-verify.ts';
+import { verifyChainDb } from '../../platform/eventstore/chain-verify.ts';
 
 /** The whole embedded stack (real decider, store, projector, API) in a temporary directory, for HTTP-level tests. */
 export interface EmbeddedHttp {
@@ -14,7 +14,7 @@ export interface EmbeddedHttp {
   postText(url: string, text: string, headers?: Record<string, string>): Promise<HttpAnswer>;
   get(url: string, headers?: Record<string, string>): Promise<HttpAnswer>;
   /** `audit verify` over the store as it is now. */
-  verify(): ReturnType<typeof verifyChain>;
+  verify(): ReturnType<typeof verifyChainDb>;
   close(): Promise<void>;
 }
 
@@ -60,7 +60,7 @@ export async function embeddedHttp(opts: Partial<EmbeddedOptions> = {}): Promise
     post: (url, body, headers) => send('POST', url, JSON.stringify(body), headers),
     postText: (url, text, headers) => send('POST', url, text, headers),
     get: (url, headers) => send('GET', url, undefined, headers),
-    verify: () => verifyChain(stack.store),
+    verify: () => verifyChainDb(stack.store.database),
     async close() {
       await stack.close();
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });

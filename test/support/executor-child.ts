@@ -8,6 +8,7 @@
  *   TQ_JOURNAL        provider call journal (JSON lines, appended synchronously: survives SIGKILL)
  *   TQ_KILL_AT        optional "<phase>:<n>": SIGKILL ourselves right after the n-th journal line of that
  *                     phase (capture, apply-start, apply-end, revert-start, revert-end, verify)
+ *   TQ_DATA_DIR       where relative provider paths (a dry-run journal) resolve (default /tmp)
  *   TQ_LEASE_MS, TQ_CONCURRENCY, TQ_LOG_LEVEL
  * Prints "ready" once the executor is subscribed; SIGTERM stops it gracefully.
  */
@@ -41,7 +42,7 @@ const hook = (phase: JournalLine['phase']) => {
 };
 
 const providers: Record<string, IdentityProvider> = {};
-for (const [key, p] of Object.entries(buildProviders(config, '/tmp'))) {
+for (const [key, p] of Object.entries(buildProviders(config, process.env.TQ_DATA_DIR ?? '/tmp'))) {
   providers[key] = new JournalingProvider(p, journal, executorId, hook);
 }
 

@@ -324,13 +324,16 @@ export class PrivateBroker {
     await admin.disconnect();
   }
 
-  /** Stops it for good and deletes the run dir. */
+  /**
+   * Stops it for good and deletes the run dir, only once its broker is gone: a failed stop leaves the
+   * directory (and says so) rather than pulling it from under a live process.
+   */
   async down(): Promise<void> {
-    try {
-      await run('bash', [KAFKA_SH, 'down'], { timeout: 120_000, env: this.env });
-    } finally {
-      rmSync(this.runDir, { recursive: true, force: true });
-    }
+    await run('bash', [KAFKA_SH, 'down'], { timeout: 120_000, env: this.env });
+    const pid = this.pid();
+    if (pid)
+      throw new Error(`private broker (pid ${pid}) still runs after kafka.sh down; ${this.runDir} is kept`);
+    rmSync(this.runDir, { recursive: true, force: true });
   }
 }
 

@@ -2,15 +2,21 @@
  * Test support: a real Keycloak for integration tests.
  *
  * startKeycloak() uses KEYCLOAK_URL when set (admin credentials from KEYCLOAK_ADMIN_USER/PASSWORD, default
- * admin/admin); otherwise it runs `scripts/keycloak.sh up` (idempotent: reuses a running server) and
- * remembers whether this process started it, so stopKeycloak() only stops what it started.
+ * admin/admin); otherwise it runs `scripts/keycloak.sh up` (idempotent: reuses this run's server) with an
+ * owner token (TQ_OWNER). The script records the token only when it starts the server, so the handle
+ * knows whether it is the owner, and stopKeycloak() asks `down` to stop only the token's own server:
+ * one owner per server per run, whatever order test files start and stop in.
+ * startPrivateKeycloak() is a Keycloak of the caller's own (own run directory, own copy of the
+ * distribution, free ports), for tests that suspend or stop Keycloak while shared servers keep serving.
  * createTestRealm() builds an isolated realm: a user with a password, a public client with direct access
  * grants (password grant, refresh and offline tokens), a confidential client with a service account,
  * a realm role and a group held by both the user and the service account.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -23,6 +29,24 @@ export interface KeycloakHandle {
   baseUrl: string;
   admin: { realm: string; clientId: string; username: string; password: string };
   startedHere: boolean;
+  /** The token this handle passed as TQ_OWNER (stopKeycloak stops only a server recorded with it). */
+  owner?: string;
+  /** The environment the script ran with (TOURNIQUET_RUN, ports) for this server. */
+  env?: NodeJS.ProcessEnv;
+  /** The run directory's pid file (the JVM leads its own process group). */
+  pidFile?: string;
+}
+
+const runRoot = (env: NodeJS.ProcessEnv) => env.TOURNIQUET_RUN ?? '/tmp/tourniquet-infra';
+const ownerToken = () => `test-${process.pid}-${randomBytes(4).toString('hex')}`;
+
+/** Who `up` recorded as the owner of the run's Keycloak, if anyone. */
+function recordedOwner(env: NodeJS.ProcessEnv): string | undefined {
+  try {
+    return readFileSync(join(runRoot(env), 'keycloak.owner'), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Why Keycloak cannot run here, or null when it can (KEYCLOAK_URL set, or a JDK found). */
@@ -36,36 +60,115 @@ export function keycloakUnavailableReason(): string | null {
   return 'no Java runtime (JDK 17/21/25) found and KEYCLOAK_URL is not set: Keycloak cannot be started';
 }
 
-export async function startKeycloak(): Promise<KeycloakHandle> {
-  const admin = {
+function adminCredentials(): KeycloakHandle['admin'] {
+  return {
     realm: 'master',
     clientId: 'admin-cli',
     username: process.env.KEYCLOAK_ADMIN_USER ?? 'admin',
     password: process.env.KEYCLOAK_ADMIN_PASSWORD ?? 'admin',
   };
-  if (process.env.KEYCLOAK_URL) {
-    return { baseUrl: process.env.KEYCLOAK_URL.replace(/\/+$/, ''), admin, startedHere: false };
-  }
-  let startedHere = false;
+}
+
+async function scriptUp(env: NodeJS.ProcessEnv, timeoutMs = 300_000): Promise<KeycloakHandle> {
+  const owner = ownerToken();
+  const withOwner = { ...env, TQ_OWNER: owner };
   try {
-    await run('bash', [SCRIPT, 'status'], { timeout: 30_000 });
-  } catch {
-    startedHere = true;
-  }
-  try {
-    const { stdout } = await run('bash', [SCRIPT, 'up'], { timeout: 300_000, maxBuffer: 10 * 1024 * 1024 });
+    const { stdout } = await run('bash', [SCRIPT, 'up'], {
+      timeout: timeoutMs,
+      maxBuffer: 10 * 1024 * 1024,
+      env: withOwner,
+    });
     const url = stdout.trim().split('\n').pop() ?? '';
-    return { baseUrl: url, admin, startedHere };
+    return {
+      baseUrl: url,
+      admin: adminCredentials(),
+      startedHere: recordedOwner(env) === owner,
+      owner,
+      env: withOwner,
+      pidFile: join(runRoot(env), 'keycloak', 'keycloak.pid'),
+    };
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new Error(`scripts/keycloak.sh up failed: ${e.message}\n${e.stderr ?? ''}`);
   }
 }
 
-/** Stops Keycloak if this process started it (KEYCLOAK_KEEP=1 leaves it running for the next run). */
+export async function startKeycloak(): Promise<KeycloakHandle> {
+  if (process.env.KEYCLOAK_URL) {
+    return {
+      baseUrl: process.env.KEYCLOAK_URL.replace(/\/+$/, ''),
+      admin: adminCredentials(),
+      startedHere: false,
+    };
+  }
+  return scriptUp(process.env);
+}
+
+/**
+ * Stops Keycloak if this handle started it (KEYCLOAK_KEEP=1 leaves it running for the next run). The
+ * script checks the owner too: a handle can never stop, or pull the run directory from under, a server
+ * another test started.
+ */
 export async function stopKeycloak(h: KeycloakHandle | undefined): Promise<void> {
   if (!h?.startedHere || process.env.KEYCLOAK_KEEP === '1') return;
-  await run('bash', [SCRIPT, 'down'], { timeout: 60_000 });
+  await run('bash', [SCRIPT, 'down'], { timeout: 120_000, env: h.env ?? process.env });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolvePromise(port));
+    });
+  });
+}
+
+export interface PrivateKeycloak extends KeycloakHandle {
+  runDir: string;
+  pidFile: string;
+  /** Stops it (owner-checked `down`) and removes its run directory once nothing uses it. */
+  down(): Promise<void>;
+}
+
+/**
+ * A Keycloak of the caller's own: its own TOURNIQUET_RUN, free ports, and its own copy of the unpacked
+ * distribution when the shared cache has one (so nothing it does touches the shared server's files).
+ * Costs a cold start (20-70 s on an idle 2-core machine, several minutes under load).
+ */
+export async function startPrivateKeycloak(): Promise<PrivateKeycloak> {
+  const runDir = mkdtempSync(join(tmpdir(), 'tq-private-keycloak-'));
+  const version = process.env.KEYCLOAK_VERSION ?? '26.7.3';
+  const sharedCache = process.env.TOURNIQUET_CACHE ?? join(homedir(), '.cache', 'tourniquet');
+  const dist = join(sharedCache, `keycloak-${version}`);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TOURNIQUET_RUN: runDir,
+    KEYCLOAK_PORT: String(await freePort()),
+    KEYCLOAK_MGMT_PORT: String(await freePort()),
+    // a cold start-dev builds the server first: minutes on a loaded 2-core machine
+    KEYCLOAK_START_TIMEOUT: process.env.KEYCLOAK_START_TIMEOUT ?? '600',
+  };
+  if (existsSync(join(dist, '.tourniquet-complete'))) {
+    const cache = join(runDir, 'cache');
+    cpSync(dist, join(cache, `keycloak-${version}`), { recursive: true });
+    env.TOURNIQUET_CACHE = cache;
+  }
+  const h = await scriptUp(env, 700_000);
+  if (!h.startedHere)
+    throw new Error(`private Keycloak in ${runDir}: the script did not record this test as its owner`);
+  return {
+    ...h,
+    runDir,
+    pidFile: join(runDir, 'keycloak', 'keycloak.pid'),
+    async down() {
+      await run('bash', [SCRIPT, 'down'], { timeout: 120_000, env: h.env ?? env });
+      // the script removed the run data once the server was gone; the copy of the dist goes too
+      rmSync(runDir, { recursive: true, force: true });
+    },
+  };
 }
 
 export interface TokenReply {

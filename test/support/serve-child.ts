@@ -2,9 +2,10 @@
  * Test support: a Tourniquet service in its own process, started exactly as an operator starts it:
  *   node bin/tourniquet.js serve <service> --config FILE
  * (the CLI; environment variables override the file). Logs are pino JSON on stderr, parsed here; the
- * projector prints its URL and a local admin token on stdout.
+ * projector prints its URL and the path of a file holding a local admin token on stdout.
  */
 import { join } from 'node:path';
+import { adminTokenFromBanner } from './cli.ts';
 import { waitFor } from './kafka.ts';
 import { ROOT, type ServiceProcess, spawnService, stopService } from './service-process.ts';
 
@@ -37,12 +38,12 @@ export async function serving(p: CliServe, timeoutMs = 90_000): Promise<void> {
   if (p.child.exitCode !== null) throw new Error(`${p.name} exited: ${p.output().slice(-3000)}`);
 }
 
-/** The projector's API URL and local admin token, printed on stdout. */
+/** The projector's API URL (printed on stdout) and local admin token (in the file it names). */
 export async function apiOf(p: CliServe, timeoutMs = 90_000): Promise<{ url: string; token: string }> {
   return waitFor(
     () => {
       const url = /listening on (http:\/\/\S+)/.exec(p.output())?.[1];
-      const token = /local admin token \(keep it secret\): (\S+)/.exec(p.output())?.[1];
+      const token = adminTokenFromBanner(p.output());
       return url && token ? { url, token } : undefined;
     },
     timeoutMs,

@@ -64,6 +64,7 @@ export function ruleSelects(rule: Rule, entry: CatalogueEntry): boolean {
   if (sel.types && !sel.types.includes(entry.type)) return false;
   if (sel.tiers && !sel.tiers.includes(entry.tier)) return false;
   if (sel.tags && !sel.tags.some((t) => entry.tags.includes(t))) return false;
+  if (sel.providers && !sel.providers.includes(entry.provider)) return false;
   return true;
 }
 

@@ -1,5 +1,6 @@
 import { digestOf } from '../../../platform/digest.ts';
 import { ApprovalError, NotFoundError } from '../../../platform/errors.ts';
+import type { ProposalReversibility, ProviderCapabilities } from '../../../schemas/capabilities.ts';
 import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
 import { type IdentityRef, identityKey, type NormalizedDetection } from '../../../schemas/detection.ts';
 import {
@@ -16,6 +17,7 @@ import type { Rule, Stage } from '../policy/schema.ts';
 import { budgetKey, type CompiledPolicy, ruleSelects } from './compiled-policy.ts';
 import { hasSeen } from './dedupe.ts';
 import { identityTag } from './evolve.ts';
+import { irreversibleGuard, proposalReversibility } from './reversibility.ts';
 import { parseTime } from './time.ts';
 import type {
   ActionState,
@@ -33,6 +35,8 @@ export interface DeciderContext {
   budget: BudgetView;
   /** Kill switch: while paused nothing is auto-approved. */
   paused: boolean;
+  /** What the configured providers can undo, per identity provider (absent: not known). */
+  capabilities?: ProviderCapabilities | undefined;
 }
 
 const MODE_RANK: Record<ApprovalMode, number> = {
@@ -265,6 +269,8 @@ function decideDetection(
 
 interface ActionPlan {
   action: ActionType;
+  /** What the acting provider can undo of `action`, when its capabilities are known. */
+  reversibility: ProposalReversibility | undefined;
   mode: ApprovalMode;
   guards: GuardNote[];
   rollbackNotes: string[];
@@ -286,7 +292,7 @@ interface DecisionBudget {
 /** Applies every guard to a rule's intended action. Guards only ever make approval stricter. */
 function planAction(
   intended: ActionType,
-  stage: Pick<Stage, 'approval'>,
+  stage: Pick<Stage, 'approval' | 'irreversible'>,
   entry: CatalogueEntry,
   state: IdentityState,
   ctx: DeciderContext,
@@ -358,6 +364,13 @@ function planAction(
     mode = 'analyst';
   }
 
+  const reversibility = proposalReversibility(ctx.capabilities, entry.provider, action);
+  const irreversible = irreversibleGuard(reversibility, stage, mode);
+  if (irreversible) {
+    guards.push(irreversible);
+    mode = 'analyst';
+  }
+
   let budgetUsed = 0;
   let budgetLimit = -1;
   const budgetKeys: string[] = [];
@@ -402,9 +415,12 @@ function planAction(
     rollbackNotes.push(
       `third-party grant ${entry.thirdParty.grant} (${entry.thirdParty.partner}) is outside our control`,
     );
-  const rollbackComplete = rollbackNotes.length === 0;
+  const rollbackComplete =
+    rollbackNotes.length === 0 &&
+    (reversibility === undefined || reversibility.reversibility === 'reversible');
   return {
     action,
+    reversibility,
     mode,
     guards,
     rollbackNotes,
@@ -479,6 +495,7 @@ function emitProposal(
         },
         guards: p.plan.guards,
         rollback: { complete: p.plan.rollbackComplete, notes: p.plan.rollbackNotes },
+        ...(p.plan.reversibility ? { reversibility: p.plan.reversibility } : {}),
       },
       causationId: p.causationId,
     },

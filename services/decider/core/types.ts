@@ -6,7 +6,7 @@ import type { SeenFields } from './dedupe.ts';
 // The decider's input is a contract between services (the API submits human commands through it).
 export type { DeciderInput, HumanActor } from '../../../schemas/decider-input.ts';
 
-export type ActionStatus = 'pending' | 'approved' | 'rejected' | 'expired';
+type ActionStatus = 'pending' | 'approved' | 'rejected' | 'expired';
 
 export interface ActionState {
   actionId: string;
@@ -26,7 +26,7 @@ export interface ActionState {
   proposalEventId: string;
 }
 
-export interface CaseState {
+interface CaseState {
   caseId: string;
   openedAtMs: number;
   actions: ActionState[];

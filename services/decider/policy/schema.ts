@@ -15,6 +15,12 @@ export const Stage = z
     after: Duration.optional(),
     /** Provider-specific arguments, part of the approved digest (e.g. requiredAction, role). */
     args: z.record(z.string(), z.unknown()).default({}),
+    /**
+     * `accept`: this stage may run automatically even where the provider cannot undo the action
+     * (revoking a leaked token at once). Without it an irreversible action needs an analyst, and
+     * `policy validate --providers` names the rule.
+     */
+    irreversible: z.literal('accept').optional(),
   })
   .strict();
 
@@ -37,6 +43,8 @@ export const Rule = z
         types: z.array(IdentityType).min(1).optional(),
         tiers: z.array(z.enum(TIERS)).min(1).optional(),
         tags: z.array(z.string()).min(1).optional(),
+        /** Identity providers (IdentityRef.provider) the rule acts on; absent: all of them. */
+        providers: z.array(z.string().min(1)).min(1).optional(),
       })
       .strict()
       .default({}),

@@ -1,4 +1,6 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
 import { identityKey } from '../../../schemas/detection.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 import { ACTION_TYPES } from '../../../schemas/events.ts';
@@ -8,6 +10,7 @@ import type {
   PriorState,
   Probe,
   ProviderAction,
+  ProviderDefinition,
   RevertResult,
 } from './port.ts';
 
@@ -16,7 +19,7 @@ export interface DryRunCall {
   actionId: string;
   action: ActionType;
   identity: string;
-  /** True when apply changed the simulated state (false: idempotent no-op). */
+  /** True when apply or revert changed the simulated state (false: idempotent no-op). */
   effect?: boolean;
 }
 
@@ -57,11 +60,27 @@ export class DryRunProvider implements IdentityProvider {
   }
 
   /** Provider calls that changed state, per action id: exactly-once means every count is 1. */
-  effectsByAction(): Map<string, number> {
+  effectsByAction(phase: 'apply' | 'revert' = 'apply'): Map<string, number> {
     const counts = new Map<string, number>();
     for (const c of this.calls)
-      if (c.phase === 'apply' && c.effect) counts.set(c.actionId, (counts.get(c.actionId) ?? 0) + 1);
+      if (c.phase === phase && c.effect) counts.set(c.actionId, (counts.get(c.actionId) ?? 0) + 1);
     return counts;
+  }
+
+  /**
+   * Changes the simulated identity as an administrator would, outside Tourniquet (re-enabling it,
+   * signing in again), so a test can check that verify notices an effect undone behind its back.
+   */
+  tamper(identity: ProviderAction['identity'], change: { enabled?: boolean; sessions?: number }): void {
+    const s = this.sim(identityKey(identity));
+    if (change.enabled !== undefined) s.enabled = change.enabled;
+    if (change.sessions !== undefined) s.sessions = change.sessions;
+  }
+
+  /** The simulated identity as an outside observer sees it. */
+  observe(identity: ProviderAction['identity']): { enabled: boolean; sessions: number } {
+    const s = this.sim(identityKey(identity));
+    return { enabled: s.enabled, sessions: s.sessions };
   }
 
   private record(call: DryRunCall): void {
@@ -127,8 +146,35 @@ export class DryRunProvider implements IdentityProvider {
 
   async revert(a: ProviderAction, prior: PriorState): Promise<RevertResult> {
     const key = identityKey(a.identity);
-    this.simulateRevert(this.sim(key), a.actionId);
-    this.record({ phase: 'revert', actionId: a.actionId, action: a.action, identity: key });
+    const s = this.sim(key);
+    // a revert repeated after a crash finds the effect already undone: recorded, but not an effect
+    const effect = s.applied.has(a.actionId);
+    this.simulateRevert(s, a.actionId);
+    this.record({ phase: 'revert', actionId: a.actionId, action: a.action, identity: key, effect });
     return { restored: [`enabled=${String(prior.enabled ?? true)} (simulated)`], residue: [] };
   }
 }
+
+// ---------------------------------------------------------------- registry entry
+
+export const DryRunEntry = z
+  .object({
+    /** Journal of calls (JSON lines), relative to the data dir (default dry-run-calls.jsonl). */
+    journal: z.string().min(1).optional(),
+  })
+  .strict();
+export type DryRunEntry = z.infer<typeof DryRunEntry>;
+
+/** Nothing real changes, so a simulated rollback puts everything back. */
+export const dryRunProvider: ProviderDefinition<DryRunEntry> = {
+  name: 'dry-run',
+  configSchema: DryRunEntry,
+  actions: Object.fromEntries(ACTION_TYPES.map((a) => [a, { reversibility: 'reversible', residue: [] }])),
+  create(c, deps) {
+    const journal = c.journal ?? 'dry-run-calls.jsonl';
+    return new DryRunProvider({
+      ...(deps.name ? { name: deps.name } : {}),
+      journalPath: deps.dataDir ? join(deps.dataDir, journal) : resolve(journal),
+    });
+  },
+};

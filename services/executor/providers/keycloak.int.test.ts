@@ -4,7 +4,7 @@
  * token endpoint) → apply again (no-op) → revert, with isApplied() before and after.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ProviderError } from '../../../platform/errors.ts';
+import { ProviderError, RollbackRefusedError } from '../../../platform/errors.ts';
 import type { IdentityRef } from '../../../schemas/detection.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 import {
@@ -287,9 +287,9 @@ describe.skipIf(unavailable !== null)('KeycloakProvider (real Keycloak)', { time
     expect(((await kp.apply(a, recaptured)) as KeycloakResult).noop).toBe(true);
     expect(await fx.currentSecret()).toBe(secret1);
 
-    const rb = await kp.revert(a, prior, res);
-    expect(rb.restored).toEqual([]);
-    expect(rb.residue.join('\n')).toContain('rotated client secret cannot be restored');
+    const refused = await kp.revert(a, prior, res).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RollbackRefusedError);
+    expect((refused as RollbackRefusedError).reason).toContain('rotated client secret cannot be restored');
     expect(await fx.currentSecret()).toBe(secret1);
   });
 

@@ -1,16 +1,20 @@
 import { createHash } from 'node:crypto';
 import { type Dispatcher, request } from 'undici';
-import { ProviderError } from '../../../platform/errors.ts';
+import { z } from 'zod';
+import { ProviderError, parseRetryAfter, RollbackRefusedError } from '../../../platform/errors.ts';
 import type { IdentityRef } from '../../../schemas/detection.ts';
 import { ACTION_TYPES, type ActionType } from '../../../schemas/events.ts';
 import type {
+  ActionCapability,
   ApplyResult,
   IdentityProvider,
   PriorState,
   Probe,
   ProviderAction,
+  ProviderDefinition,
   RevertResult,
 } from './port.ts';
+import { readSecret } from './secrets.ts';
 
 /**
  * Keycloak (26.x) through its Admin REST API.
@@ -152,11 +156,13 @@ interface HttpReply {
   status: number;
   text: string;
   date: string | undefined;
+  /** From Retry-After (429, 503): how long the server asked us to wait. */
+  retryAfterMs?: number;
 }
 
 const seg = encodeURIComponent;
 
-export function secretFingerprint(secret: string): string {
+function secretFingerprint(secret: string): string {
   return 'sha256:' + createHash('sha256').update(secret).digest('hex').slice(0, 16);
 }
 
@@ -773,11 +779,12 @@ export class KeycloakProvider implements IdentityProvider {
         residue.push(tokens);
         break;
       case 'rotate_credential':
-        residue.push(
-          `rotated client secret cannot be restored (was ${prior.client?.secretFingerprint ?? 'none'}, now ${res.secretFingerprint ?? 'unknown'}); consumers need the new secret`,
-          tokens,
-        );
-        break;
+        // Nothing to put back: the old secret is gone for good. Refused, so the record says so.
+        throw new RollbackRefusedError({
+          provider: this.name,
+          action: a.action,
+          reason: `rotated client secret cannot be restored (was ${prior.client?.secretFingerprint ?? 'none'}, now ${res.secretFingerprint ?? 'unknown'}); consumers need the new secret`,
+        });
       case 'force_step_up': {
         const u = this.userTarget(target, a.action);
         const ra = prior.requiredAction ?? stepUpAction(a);
@@ -1187,7 +1194,12 @@ export class KeycloakProvider implements IdentityProvider {
         // The Date header has 1 s resolution: only trust it when we are off by more than that.
         if (Number.isFinite(t) && Math.abs(t - Date.now()) > 2000) this.clockOffsetMs = t - Date.now();
       }
-      return { status: res.statusCode, text, date };
+      const retryAfter = res.headers['retry-after'];
+      const retryAfterMs = parseRetryAfter(
+        typeof retryAfter === 'string' ? retryAfter : undefined,
+        Date.now(),
+      );
+      return { status: res.statusCode, text, date, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
     } catch (err) {
       throw new ProviderError(
         `keycloak: ${method} ${new URL(url).pathname} failed: ${(err as Error).message}`,
@@ -1219,6 +1231,7 @@ export class KeycloakProvider implements IdentityProvider {
           retriable: reply.status >= 500 || reply.status === 429,
           provider: this.name,
           details: { status: reply.status },
+          ...retryAfterOf(reply),
         });
       }
       const body = JSON.parse(reply.text) as { access_token: string; expires_in: number };
@@ -1243,6 +1256,7 @@ export class KeycloakProvider implements IdentityProvider {
         retriable: true,
         provider: this.name,
         details: { status: reply.status },
+        ...retryAfterOf(reply),
       });
     }
     return reply;
@@ -1278,6 +1292,7 @@ export class KeycloakProvider implements IdentityProvider {
       retriable,
       provider: this.name,
       details: { status: reply.status },
+      ...retryAfterOf(reply),
     });
   }
 
@@ -1300,6 +1315,10 @@ function secretIntents(rep: ClientRep): { actionId: string; createdBefore: strin
       const at = x.lastIndexOf('@');
       return { actionId: decodeURIComponent(x.slice(0, at)), createdBefore: x.slice(at + 1) };
     });
+}
+
+function retryAfterOf(reply: HttpReply): { retryAfterMs?: number } {
+  return reply.retryAfterMs !== undefined ? { retryAfterMs: reply.retryAfterMs } : {};
 }
 
 function realmPath(realm: string): string {
@@ -1326,3 +1345,119 @@ function oauthError(text: string): string {
     return [body.error, body.error_description].filter(Boolean).join(': ');
   return typeof body === 'string' ? body.slice(0, 120) : '';
 }
+
+// ---------------------------------------------------------------- registry entry
+
+const Secret = z.string().min(1).optional();
+
+/** A `type: keycloak` entry of the providers file (docs/providers.md). */
+export const KeycloakEntry = z
+  .object({
+    baseUrl: z.url(),
+    adminRealm: z.string().min(1).default('master'),
+    clientId: z.string().min(1).optional(),
+    clientSecret: Secret,
+    clientSecretFile: Secret,
+    clientSecretEnv: Secret,
+    username: z.string().min(1).optional(),
+    password: Secret,
+    passwordFile: Secret,
+    passwordEnv: Secret,
+    defaultRealm: z.string().min(1).optional(),
+    timeoutMs: z.number().int().min(100).max(300_000).optional(),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    const passwords = [v.password, v.passwordFile, v.passwordEnv].filter(Boolean).length;
+    const secrets = [v.clientSecret, v.clientSecretFile, v.clientSecretEnv].filter(Boolean).length;
+    if (v.username && passwords === 0)
+      ctx.addIssue({ code: 'custom', message: 'username needs password, passwordFile or passwordEnv' });
+    if (!v.username && passwords > 0) ctx.addIssue({ code: 'custom', message: 'password needs username' });
+    if (!v.username && secrets === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'configure username + password (password grant) or clientId + clientSecret (client_credentials)',
+      });
+    }
+    if (!v.username && secrets > 0 && !v.clientId)
+      ctx.addIssue({ code: 'custom', message: 'clientSecret needs clientId' });
+    if (passwords > 1)
+      ctx.addIssue({ code: 'custom', message: 'password, passwordFile and passwordEnv are exclusive' });
+    if (secrets > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'clientSecret, clientSecretFile and clientSecretEnv are exclusive',
+      });
+    }
+  });
+export type KeycloakEntry = z.infer<typeof KeycloakEntry>;
+
+const KC_TOKENS =
+  "access tokens already issued stay valid until they expire (the realm's access-token lifespan, Keycloak default 5 min)";
+const KC_SESSIONS = 'ended sessions cannot be restored; users sign in again';
+const KC_CONSENTS =
+  'revoked refresh tokens, offline tokens and consents cannot be restored; users consent again';
+
+/** What each Keycloak action can undo; the same words revert() reports, with the live lifespans. */
+export const KEYCLOAK_ACTIONS: Record<ActionType, ActionCapability> = {
+  revoke_sessions: { reversibility: 'partially', residue: [KC_SESSIONS, KC_TOKENS] },
+  revoke_tokens: { reversibility: 'partially', residue: [KC_CONSENTS, KC_SESSIONS, KC_TOKENS] },
+  revoke_oauth_grant: { reversibility: 'partially', residue: [KC_CONSENTS, KC_SESSIONS, KC_TOKENS] },
+  force_step_up: {
+    reversibility: 'partially',
+    residue: ['the required action is removed again, but the sessions it ended are not restored', KC_TOKENS],
+  },
+  disable_account: {
+    reversibility: 'partially',
+    residue: ['the account is enabled again, but the sessions the disable ended are not restored', KC_TOKENS],
+  },
+  disable_service_account: {
+    reversibility: 'partially',
+    residue: [
+      'the client is enabled again; tokens issued before the disable stay refused (client not-before) and it must request new ones',
+    ],
+  },
+  rotate_credential: {
+    reversibility: 'irreversible',
+    residue: ['a rotated client secret cannot come back; every consumer needs the new secret'],
+  },
+  quarantine: {
+    reversibility: 'partially',
+    residue: ['the role or group comes back; tokens issued while quarantined lack it until refreshed'],
+  },
+  jit_reissue: {
+    reversibility: 'partially',
+    residue: [
+      'a re-issued client secret cannot be withdrawn and the previous one cannot be restored',
+      'a password changed at sign-in in the meantime cannot be restored',
+    ],
+  },
+};
+
+export const keycloakProvider: ProviderDefinition<KeycloakEntry> = {
+  name: 'keycloak',
+  configSchema: KeycloakEntry,
+  actions: KEYCLOAK_ACTIONS,
+  create(c, deps) {
+    const password = readSecret(
+      { value: c.password, file: c.passwordFile, env: c.passwordEnv },
+      'keycloak password',
+    );
+    const clientSecret = readSecret(
+      { value: c.clientSecret, file: c.clientSecretFile, env: c.clientSecretEnv },
+      'keycloak clientSecret',
+    );
+    return new KeycloakProvider({
+      ...(deps.name ? { name: deps.name } : {}),
+      baseUrl: c.baseUrl,
+      adminRealm: c.adminRealm,
+      ...(c.clientId ? { clientId: c.clientId } : {}),
+      ...(clientSecret ? { clientSecret } : {}),
+      ...(c.username ? { username: c.username } : {}),
+      ...(password ? { password } : {}),
+      ...(c.defaultRealm ? { defaultRealm: c.defaultRealm } : {}),
+      ...(c.timeoutMs ? { timeoutMs: c.timeoutMs } : {}),
+    });
+  },
+};

@@ -1,16 +1,19 @@
 import { createHmac } from 'node:crypto';
 import { type Dispatcher, request } from 'undici';
 import { z } from 'zod';
-import { ProviderError } from '../../../platform/errors.ts';
+import { ProviderError, parseRetryAfter } from '../../../platform/errors.ts';
 import { ACTION_TYPES, type ActionType } from '../../../schemas/events.ts';
 import type {
+  ActionCapability,
   ApplyResult,
   IdentityProvider,
   PriorState,
   Probe,
   ProviderAction,
+  ProviderDefinition,
   RevertResult,
 } from './port.ts';
+import { requireSecret } from './secrets.ts';
 
 /**
  * A provider for tools Tourniquet does not speak natively: each phase is one signed HTTP POST to a
@@ -50,9 +53,9 @@ export interface WebhookConfig {
 
 export type WebhookPhase = 'capture' | 'apply' | 'is_applied' | 'verify' | 'revert';
 
-export const SIGNATURE_HEADER = 'x-tourniquet-signature';
-export const TIMESTAMP_HEADER = 'x-tourniquet-timestamp';
-export const IDEMPOTENCY_HEADER = 'idempotency-key';
+const SIGNATURE_HEADER = 'x-tourniquet-signature';
+const TIMESTAMP_HEADER = 'x-tourniquet-timestamp';
+const IDEMPOTENCY_HEADER = 'idempotency-key';
 
 /** `sha256=<hex>` over the exact body bytes. Receivers recompute it and compare in constant time. */
 export function signBody(secret: string, body: string): string {
@@ -159,6 +162,7 @@ export class WebhookProvider implements IdentityProvider {
     const key = idempotencyKey(a.actionId, phase);
     let status: number;
     let text: string;
+    let retryAfterMs: number | undefined;
     try {
       const res = await request(this.cfg.url, {
         method: 'POST',
@@ -178,6 +182,8 @@ export class WebhookProvider implements IdentityProvider {
       });
       status = res.statusCode;
       text = await res.body.text();
+      const ra = res.headers['retry-after'];
+      retryAfterMs = parseRetryAfter(typeof ra === 'string' ? ra : undefined, (this.cfg.now ?? Date.now)());
     } catch (err) {
       throw new ProviderError(`webhook: ${phase} ${a.actionId} failed: ${(err as Error).message}`, {
         retriable: true,
@@ -194,6 +200,7 @@ export class WebhookProvider implements IdentityProvider {
           retriable,
           provider: this.name,
           details: { phase, status, idempotencyKey: key },
+          ...(retriable && retryAfterMs !== undefined ? { retryAfterMs } : {}),
         },
       );
     }
@@ -208,3 +215,49 @@ export class WebhookProvider implements IdentityProvider {
     }
   }
 }
+
+// ---------------------------------------------------------------- registry entry
+
+/** A `type: webhook` entry of the providers file (docs/providers.md). */
+export const WebhookEntry = z
+  .object({
+    url: z.url(),
+    secret: z.string().min(16, 'the shared secret must be at least 16 characters').optional(),
+    secretFile: z.string().min(1).optional(),
+    secretEnv: z.string().min(1).optional(),
+    actions: z.array(z.enum(ACTION_TYPES)).min(1).optional(),
+    timeoutMs: z.number().int().min(100).max(300_000).optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+  })
+  .strict()
+  .refine((v) => [v.secret, v.secretFile, v.secretEnv].filter(Boolean).length === 1, {
+    message: 'configure exactly one of secret, secretFile, secretEnv',
+  });
+export type WebhookEntry = z.infer<typeof WebhookEntry>;
+
+/**
+ * The receiver does the work, so Tourniquet cannot promise more than "partially": whatever the
+ * receiver's revert cannot undo, it reports as residue, which is recorded with the rollback.
+ */
+const WEBHOOK_CAPABILITY: ActionCapability = {
+  reversibility: 'partially',
+  residue: ['depends on the receiving system: its revert reply names what it could not undo'],
+};
+
+export const webhookProvider: ProviderDefinition<WebhookEntry> = {
+  name: 'webhook',
+  configSchema: WebhookEntry,
+  actions: Object.fromEntries(ACTION_TYPES.map((a) => [a, WEBHOOK_CAPABILITY])),
+  create(c, deps) {
+    const secret = requireSecret({ value: c.secret, file: c.secretFile, env: c.secretEnv }, 'webhook secret');
+    return new WebhookProvider({
+      ...(deps.name ? { name: deps.name } : {}),
+      url: c.url,
+      secret,
+      ...(c.actions ? { actions: c.actions } : {}),
+      ...(c.timeoutMs ? { timeoutMs: c.timeoutMs } : {}),
+      ...(c.headers ? { headers: c.headers } : {}),
+      now: deps.now,
+    });
+  },
+};

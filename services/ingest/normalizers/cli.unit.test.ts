@@ -107,7 +107,7 @@ describe('runNormalize', () => {
   it('exit 1: unknown format name, unreadable file, unusable key file', async () => {
     const bad = await run('{}', { format: 'syslog' });
     expect(bad.code).toBe(1);
-    expect(bad.stderrText).toMatch(/unknown format 'syslog'; expected one of auto, ocsf, elastic/);
+    expect(bad.stderrText).toMatch(/unknown format 'syslog'; expected one of auto, ocsf, guardduty/);
     const missing = await run('', { file: '/nonexistent/tourniquet/input.json' });
     expect(missing.code).toBe(1);
     expect(missing.stderrText).toMatch(/cannot read \/nonexistent\/tourniquet\/input\.json/);

@@ -14,6 +14,7 @@ import type {
   NormalizedDetection,
   Severity,
 } from '../../../schemas/detection.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   at,
   awsUserType,
@@ -37,7 +38,7 @@ import {
 } from './util.ts';
 
 /** The alert document inside a record: the record itself, its `_source`, or its `fields`. */
-export function elasticDoc(r: Obj): Obj | undefined {
+function elasticDoc(r: Obj): Obj | undefined {
   for (const doc of [r, r._source, r.fields]) {
     if (
       isObj(doc) &&
@@ -62,7 +63,7 @@ function scalar(doc: Obj, path: string): unknown {
   return Array.isArray(v) ? v[0] : v;
 }
 
-export function normalizeElastic(r: Obj): NormalizedDetection {
+function normalizeElastic(r: Obj): NormalizedDetection {
   const doc =
     elasticDoc(r) ??
     fail('missing kibana.alert.uuid and kibana.alert.rule.name: not an Elastic Security alert');
@@ -191,3 +192,9 @@ function elasticIdentity(s: (path: string) => string | undefined): IdentityRef {
     displayName: email ?? userName,
   });
 }
+
+export const elastic: Normalizer<'elastic'> = {
+  name: 'elastic',
+  detect: (r) => elasticDoc(r) !== undefined,
+  normalize: (r) => normalizeElastic(r as Obj),
+};

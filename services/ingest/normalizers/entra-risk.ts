@@ -10,6 +10,7 @@ import type {
   NormalizedDetection,
   Severity,
 } from '../../../schemas/detection.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   at,
   checkId,
@@ -27,7 +28,7 @@ import {
   toIso,
 } from './util.ts';
 
-export function isEntraRisk(r: Obj): boolean {
+function isEntraRisk(r: Obj): boolean {
   const t = r['@odata.type'];
   if (t === '#microsoft.graph.riskDetection' || t === '#microsoft.graph.servicePrincipalRiskDetection')
     return true;
@@ -83,7 +84,7 @@ const LEVEL_SEVERITY: Record<string, Severity> = {
   none: 'info',
 };
 
-export function normalizeEntraRisk(r: Obj): NormalizedDetection {
+function normalizeEntraRisk(r: Obj): NormalizedDetection {
   const id = checkId(reqId(r.id, 'id'), 'id');
   const riskEventType = reqString(r.riskEventType, 'riskEventType');
   const riskLevel = optString(r.riskLevel, 'riskLevel');
@@ -189,3 +190,9 @@ function parseAdditionalInfo(v: unknown): { userAgent?: string; alertUrl?: strin
   }
   return out;
 }
+
+export const entraRisk: Normalizer<'entra_risk'> = {
+  name: 'entra_risk',
+  detect: isEntraRisk,
+  normalize: (r) => normalizeEntraRisk(r as Obj),
+};

@@ -8,6 +8,7 @@
  * The identity is the leaked credential itself (type api_key): what gets revoked or rotated.
  */
 import type { NormalizedDetection, Severity } from '../../../schemas/detection.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   at,
   checkId,
@@ -26,7 +27,7 @@ import {
   toIso,
 } from './util.ts';
 
-export function isGitHubSecretScanning(r: Obj): boolean {
+function isGitHubSecretScanning(r: Obj): boolean {
   return isObj(r.alert) && Object.hasOwn(r.alert, 'secret_type') && isObj(r.repository);
 }
 
@@ -37,7 +38,7 @@ const VALIDITY: Record<string, { confidence: number; severity: Severity }> = {
   inactive: { confidence: 0.3, severity: 'low' },
 };
 
-export function normalizeGitHubSecretScanning(r: Obj): NormalizedDetection {
+function normalizeGitHubSecretScanning(r: Obj): NormalizedDetection {
   const action = reqString(r.action, 'action');
   const alert = optObj(r.alert, 'alert')!;
   const number = optNumber(alert.number, 'alert.number');
@@ -109,3 +110,9 @@ export function normalizeGitHubSecretScanning(r: Obj): NormalizedDetection {
     raw: r,
   };
 }
+
+export const githubSecretScanning: Normalizer<'github_secret_scanning'> = {
+  name: 'github_secret_scanning',
+  detect: isGitHubSecretScanning,
+  normalize: (r) => normalizeGitHubSecretScanning(r as Obj),
+};

@@ -9,6 +9,7 @@ import type {
   NormalizedDetection,
   Severity,
 } from '../../../schemas/detection.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   at,
   checkId,
@@ -28,7 +29,7 @@ import {
   toIso,
 } from './util.ts';
 
-export function isGraphAlert(r: Obj): boolean {
+function isGraphAlert(r: Obj): boolean {
   if (r['@odata.type'] === '#microsoft.graph.security.alert') return true;
   return (
     typeof r.id === 'string' &&
@@ -60,7 +61,7 @@ const CATEGORY_KIND: Record<string, DetectionKind> = {
   Discovery: 'suspicious_api_use',
 };
 
-export function normalizeGraphAlert(r: Obj): NormalizedDetection {
+function normalizeGraphAlert(r: Obj): NormalizedDetection {
   const id = checkId(reqId(r.id, 'id'), 'id');
   const title = optString(r.title, 'title');
   const severityName = optString(r.severity, 'severity');
@@ -166,3 +167,9 @@ function graphIdentity(evidence: unknown[], tenant: string | undefined): Identit
     'missing identity: no evidence[] of @odata.type userEvidence (userAccount.azureAdUserId, userPrincipalName, accountName, userSid) or oauthApplicationEvidence (appId, objectId)',
   );
 }
+
+export const graphAlert: Normalizer<'graph_alert'> = {
+  name: 'graph_alert',
+  detect: isGraphAlert,
+  normalize: (r) => normalizeGraphAlert(r as Obj),
+};

@@ -11,6 +11,7 @@ import type {
   NormalizedDetection,
   Severity,
 } from '../../../schemas/detection.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   awsUserType,
   checkId,
@@ -31,7 +32,7 @@ import {
   toIso,
 } from './util.ts';
 
-export function isGuardDuty(r: Obj): boolean {
+function isGuardDuty(r: Obj): boolean {
   if (r['detail-type'] === 'GuardDuty Finding') return true;
   if (r.source === 'aws.guardduty' && isObj(r.detail)) return true;
   return (
@@ -81,7 +82,7 @@ function severityOf(n: number): Severity {
   return 'info';
 }
 
-export function normalizeGuardDuty(r: Obj): NormalizedDetection {
+function normalizeGuardDuty(r: Obj): NormalizedDetection {
   const enveloped = isObj(r.detail);
   const f = enveloped ? (r.detail as Obj) : r;
   const prefix = enveloped ? 'detail.' : '';
@@ -192,3 +193,9 @@ function guardDutyIdentity(f: Obj, prefix: string, type: string, account: string
     `missing identity: none of ${prefix}resource.accessKeyDetails.{userName, principalId, accessKeyId}, ${prefix}resource.instanceDetails.iamInstanceProfile.arn present`,
   );
 }
+
+export const guardDuty: Normalizer<'guardduty'> = {
+  name: 'guardduty',
+  detect: isGuardDuty,
+  normalize: (r) => normalizeGuardDuty(r as Obj),
+};

@@ -5,41 +5,39 @@
 import type { JSONWebKeySet } from 'jose';
 import { issuesFromZod, TourniquetError } from '../../../platform/errors.ts';
 import { type NormalizedDetection, safeParseDetection } from '../../../schemas/detection.ts';
-import { elasticDoc, normalizeElastic } from './elastic.ts';
-import { isEntraRisk, normalizeEntraRisk } from './entra-risk.ts';
-import { isGitHubSecretScanning, normalizeGitHubSecretScanning } from './github-secret-scanning.ts';
-import { isGraphAlert, normalizeGraphAlert } from './graph-alert.ts';
-import { isGuardDuty, normalizeGuardDuty } from './guardduty.ts';
-import { isOcsfDetectionFinding, normalizeOcsf } from './ocsf.ts';
-import { isOkta, normalizeOkta } from './okta.ts';
-import { COMPACT_JWT, isSetClaims, normalizeSet } from './set.ts';
-import { isSplunkNotable, normalizeSplunkNotable } from './splunk-notable.ts';
-import { describe, fail, isObj, type Obj } from './util.ts';
+import { elastic } from './elastic.ts';
+import { entraRisk } from './entra-risk.ts';
+import { githubSecretScanning } from './github-secret-scanning.ts';
+import { graphAlert } from './graph-alert.ts';
+import { guardDuty } from './guardduty.ts';
+import type { Normalizer } from './normalizer.ts';
+import { ocsf } from './ocsf.ts';
+import { okta } from './okta.ts';
+import { set } from './set.ts';
+import { splunkNotable } from './splunk-notable.ts';
+import { describe, fail, isObj } from './util.ts';
 
-export { parseRecords } from './records.ts';
+/**
+ * Every source format, in the order `detectFormat` tries them: most specific first (each looks at
+ * fields only its format has). Adding a format is a file exporting a Normalizer plus a line here.
+ */
+const NORMALIZERS = [
+  ocsf,
+  guardDuty,
+  githubSecretScanning,
+  set,
+  graphAlert,
+  entraRisk,
+  okta,
+  elastic,
+  splunkNotable,
+] as const satisfies readonly Normalizer[];
 
-export type FormatName =
-  | 'ocsf'
-  | 'elastic'
-  | 'graph_alert'
-  | 'entra_risk'
-  | 'okta'
-  | 'guardduty'
-  | 'github_secret_scanning'
-  | 'splunk_notable'
-  | 'set';
+export type FormatName = (typeof NORMALIZERS)[number]['name'];
 
-export const FORMATS: readonly FormatName[] = Object.freeze([
-  'ocsf',
-  'elastic',
-  'graph_alert',
-  'entra_risk',
-  'okta',
-  'guardduty',
-  'github_secret_scanning',
-  'splunk_notable',
-  'set',
-] as const);
+export const FORMATS: readonly FormatName[] = Object.freeze(NORMALIZERS.map((n) => n.name));
+
+const BY_NAME: ReadonlyMap<string, Normalizer> = new Map(NORMALIZERS.map((n) => [n.name, n]));
 
 export function isFormatName(s: string): s is FormatName {
   return (FORMATS as readonly string[]).includes(s);
@@ -53,38 +51,13 @@ export interface NormalizeOptions {
   setAudience?: string;
 }
 
-/** Shape tests, most specific first: each looks at fields only its format has. */
-const DETECTORS: ReadonlyArray<[FormatName, (r: Obj) => boolean]> = [
-  ['ocsf', isOcsfDetectionFinding],
-  ['guardduty', isGuardDuty],
-  ['github_secret_scanning', isGitHubSecretScanning],
-  ['set', isSetClaims],
-  ['graph_alert', isGraphAlert],
-  ['entra_risk', isEntraRisk],
-  ['okta', isOkta],
-  ['elastic', (r) => elasticDoc(r) !== undefined],
-  ['splunk_notable', isSplunkNotable],
-];
-
 /** The format a record is in, from its shape; undefined when none fits. */
 export function detectFormat(record: unknown): FormatName | undefined {
-  if (typeof record === 'string') return COMPACT_JWT.test(record.trim()) ? 'set' : undefined;
+  if (typeof record === 'string')
+    return (NORMALIZERS as readonly Normalizer<FormatName>[]).find((n) => n.detectText?.(record))?.name;
   if (!isObj(record)) return undefined;
-  for (const [name, test] of DETECTORS) if (test(record)) return name;
-  return undefined;
+  return NORMALIZERS.find((n) => n.detect(record))?.name;
 }
-
-type SyncNormalizer = (r: Obj) => NormalizedDetection;
-const SYNC: Record<Exclude<FormatName, 'set'>, SyncNormalizer> = {
-  ocsf: normalizeOcsf,
-  elastic: normalizeElastic,
-  graph_alert: normalizeGraphAlert,
-  entra_risk: normalizeEntraRisk,
-  okta: normalizeOkta,
-  guardduty: normalizeGuardDuty,
-  github_secret_scanning: normalizeGitHubSecretScanning,
-  splunk_notable: normalizeSplunkNotable,
-};
 
 /**
  * One record → one validated NormalizedDetection. Throws TourniquetError NORMALIZE_FAILED (status 400,
@@ -96,23 +69,21 @@ export async function normalize(record: unknown, opts: NormalizeOptions = {}): P
   if (format === undefined) {
     return fail(
       isObj(record) || typeof record === 'string'
-        ? 'unrecognized record: matches none of the known formats (ocsf, elastic, graph_alert, entra_risk, okta, guardduty, github_secret_scanning, splunk_notable, set)'
+        ? `unrecognized record: matches none of the known formats (${FORMATS.join(', ')})`
         : `record is not a JSON object (got ${describe(record)})`,
     );
   }
   if (!isFormatName(format)) return fail(`unknown format '${String(format)}'`);
   let out: NormalizedDetection;
   try {
-    if (format === 'set') {
-      out = await normalizeSet(record, {
-        ...(opts.setKeys !== undefined ? { setKeys: opts.setKeys } : {}),
-        ...(opts.setIssuer !== undefined ? { setIssuer: opts.setIssuer } : {}),
-        ...(opts.setAudience !== undefined ? { setAudience: opts.setAudience } : {}),
-      });
-    } else {
-      if (!isObj(record)) return fail(`record is not a JSON object (got ${describe(record)})`, { format });
-      out = SYNC[format](record);
-    }
+    const normalizer = BY_NAME.get(format)!;
+    if (!normalizer.detectText && !isObj(record))
+      return fail(`record is not a JSON object (got ${describe(record)})`, { format });
+    out = await normalizer.normalize(record, {
+      ...(opts.setKeys !== undefined ? { setKeys: opts.setKeys } : {}),
+      ...(opts.setIssuer !== undefined ? { setIssuer: opts.setIssuer } : {}),
+      ...(opts.setAudience !== undefined ? { setAudience: opts.setAudience } : {}),
+    });
   } catch (e) {
     if (e instanceof TourniquetError) {
       if (e.details?.format === undefined) throw withFormat(e, format);

@@ -10,6 +10,7 @@ import type {
   NormalizedDetection,
   Severity,
 } from '../../../schemas/detection.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   at,
   awsUserType,
@@ -37,7 +38,7 @@ import {
   token,
 } from './util.ts';
 
-export function isOcsfDetectionFinding(r: Obj): boolean {
+function isOcsfDetectionFinding(r: Obj): boolean {
   return r.class_uid === 2004 || r.class_uid === '2004';
 }
 
@@ -65,7 +66,7 @@ const ACCOUNT_PROVIDER: Record<number, string> = {
   17: 'entra',
 };
 
-export function normalizeOcsf(r: Obj): NormalizedDetection {
+function normalizeOcsf(r: Obj): NormalizedDetection {
   const findingInfo = optObj(r.finding_info, 'finding_info') ?? fail('missing finding_info');
   const uid = checkId(reqId(findingInfo.uid, 'finding_info.uid'), 'finding_info.uid');
   const metadata = optObj(r.metadata, 'metadata');
@@ -198,3 +199,9 @@ function ocsfIdentity(r: Obj, vendorName: string | undefined): IdentityRef {
     'missing identity: none of actor.user.uid, actor.user.uid_alt, actor.user.email_addr, actor.user.name, evidences[].actor.user.*, evidences[].user.*, actor.app_uid, actor.app_name present',
   );
 }
+
+export const ocsf: Normalizer<'ocsf'> = {
+  name: 'ocsf',
+  detect: isOcsfDetectionFinding,
+  normalize: (r) => normalizeOcsf(r as Obj),
+};

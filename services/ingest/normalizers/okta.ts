@@ -11,6 +11,7 @@ import type {
   NormalizedDetection,
   Severity,
 } from '../../../schemas/detection.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   at,
   checkId,
@@ -32,7 +33,7 @@ import {
   toIso,
 } from './util.ts';
 
-export function isOkta(r: Obj): boolean {
+function isOkta(r: Obj): boolean {
   return (
     typeof r.eventType === 'string' && r.uuid !== undefined && r.published !== undefined && isObj(r.actor)
   );
@@ -80,7 +81,7 @@ const OKTA_SEVERITY: Record<string, Severity> = {
   ERROR: 'high',
 };
 
-export function normalizeOkta(r: Obj): NormalizedDetection {
+function normalizeOkta(r: Obj): NormalizedDetection {
   const uuid = checkId(reqId(r.uuid, 'uuid'), 'uuid');
   const eventType = reqString(r.eventType, 'eventType');
   const occurredAt = toIso(r.published, 'published');
@@ -202,3 +203,9 @@ function oktaIdentity(r: Obj, eventType: string): IdentityRef {
     `missing identity: actor is not a User or client app (actor.type=${actorType ?? 'absent'}, actor.id ${actorId === undefined ? 'absent' : 'present'}) and no target[] of type User has an id`,
   );
 }
+
+export const okta: Normalizer<'okta'> = {
+  name: 'okta',
+  detect: isOkta,
+  normalize: (r) => normalizeOkta(r as Obj),
+};

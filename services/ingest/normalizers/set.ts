@@ -12,7 +12,7 @@
  * signature is verified (and a record that cannot be verified is rejected); without one the token is
  * decoded unverified and `evidence.signatureVerified` is false.
  */
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import type {
   DetectionKind,
   IdentityRef,
@@ -21,6 +21,7 @@ import type {
   Severity,
 } from '../../../schemas/detection.ts';
 import { CAEP, RISC } from '../../../schemas/shared-signals.ts';
+import type { Normalizer, SetOptions } from './normalizer.ts';
 import {
   at,
   checkId,
@@ -44,13 +45,7 @@ import {
 
 export const COMPACT_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
-export interface SetOptions {
-  setKeys?: JSONWebKeySet;
-  setIssuer?: string;
-  setAudience?: string;
-}
-
-export function isSetClaims(r: Obj): boolean {
+function isSetClaims(r: Obj): boolean {
   return (
     isObj(r.events) &&
     (r.iss !== undefined || r.jti !== undefined) &&
@@ -140,7 +135,7 @@ function algKid(h: { alg?: string; kid?: string }): { alg?: string; kid?: string
   };
 }
 
-export async function normalizeSet(record: unknown, opts: SetOptions = {}): Promise<NormalizedDetection> {
+async function normalizeSet(record: unknown, opts: SetOptions = {}): Promise<NormalizedDetection> {
   const { claims, verified, alg, kid } = await claimsOf(record, opts);
   const iss = reqString(claims.iss, 'iss');
   const jti = checkId(reqString(claims.jti, 'jti', true), 'jti');
@@ -319,3 +314,10 @@ function simpleId(
       return fail(`unsupported subject identifier format '${clip(format, 40)}' at ${path}`);
   }
 }
+
+export const set: Normalizer<'set'> = {
+  name: 'set',
+  detect: isSetClaims,
+  detectText: (r) => COMPACT_JWT.test(r.trim()),
+  normalize: (r, opts) => normalizeSet(r, opts),
+};

@@ -13,6 +13,7 @@ import type {
   NormalizedDetection,
   Severity,
 } from '../../../schemas/detection.ts';
+import type { Normalizer } from './normalizer.ts';
 import {
   awsUserType,
   checkId,
@@ -40,7 +41,7 @@ function looksNotable(o: Obj): boolean {
   return named && NOTABLE_MARKERS.some((k) => Object.hasOwn(o, k));
 }
 
-export function isSplunkNotable(r: Obj): boolean {
+function isSplunkNotable(r: Obj): boolean {
   if (isObj(r.result) && (r.sid !== undefined || r.results_link !== undefined) && looksNotable(r.result))
     return true;
   return looksNotable(r);
@@ -77,7 +78,7 @@ const URGENCY_CONFIDENCE: Record<Severity, number> = {
   critical: 0.85,
 };
 
-export function normalizeSplunkNotable(r: Obj): NormalizedDetection {
+function normalizeSplunkNotable(r: Obj): NormalizedDetection {
   const { row, sid, searchName, resultsLink } = unwrap(r);
   const ruleName = one(row, 'rule_name') ?? one(row, 'rule_title') ?? one(row, 'search_name') ?? searchName;
   const eventId = one(row, 'event_id');
@@ -160,3 +161,9 @@ function splunkIdentity(row: Obj): IdentityRef {
   }
   return fail('missing identity: none of src_user, user, risk_object (with risk_object_type=user) present');
 }
+
+export const splunkNotable: Normalizer<'splunk_notable'> = {
+  name: 'splunk_notable',
+  detect: isSplunkNotable,
+  normalize: (r) => normalizeSplunkNotable(r as Obj),
+};

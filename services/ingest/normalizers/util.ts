@@ -7,7 +7,6 @@
 import { TourniquetError } from '../../../platform/errors.ts';
 import type { DetectionKind, IdentityRef, IdentityType, Severity } from '../../../schemas/detection.ts';
 
-export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type Obj = Record<string, unknown>;
 
 /** The error every normalizer raises for a record it cannot turn into a detection. */
@@ -167,7 +166,7 @@ export function clip(s: string, n: number): string {
   return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
 }
 
-export function clamp01(n: number): number {
+function clamp01(n: number): number {
   if (!Number.isFinite(n)) return 0;
   return Math.min(1, Math.max(0, n));
 }

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { chainHash, SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { identityStream } from '../../schemas/events.ts';
 import { ALICE, appendScriptedHistory } from '../../test/support/projector-kit.ts';
-import { verifyChain } from './audit-verify.ts';
+import { SqliteEventStore } from './sqlite.ts';
+import { chainHash, verifySqliteChain as verifyChain } from './sqlite-chain.ts';
 
 const stores: SqliteEventStore[] = [];
 afterEach(async () => {
@@ -28,6 +28,23 @@ async function recorded() {
   return { store, db, row, swap, head: await store.headPosition() };
 }
 
+/** What someone with write access to the file can do: recompute every hash from `from` to the end. */
+function rechain(db: SqliteEventStore['database'], from: number): void {
+  let prev =
+    from === 1
+      ? '0'.repeat(64)
+      : db.prepare<[number], { hash: string }>('SELECT hash FROM events WHERE position = ?').get(from - 1)!
+          .hash;
+  const rows = db
+    .prepare<[number], Record<string, unknown>>('SELECT * FROM events WHERE position >= ? ORDER BY position')
+    .all(from);
+  for (const r of rows) {
+    const { hash: _old, ...content } = r;
+    prev = chainHash(prev, content as never);
+    db.prepare('UPDATE events SET hash = ? WHERE position = ?').run(prev, r.position);
+  }
+}
+
 describe('verifyChain (tamper evidence)', () => {
   it('accepts an untouched store and returns the head hash to anchor', async () => {
     const { store, head } = await recorded();
@@ -51,7 +68,79 @@ describe('verifyChain (tamper evidence)', () => {
       position: target.position,
     });
     expect(v.firstBad!.detail).toContain('case-alice-1-resolved');
-    expect(v.checked).toBe(target.position);
+    // every row is walked; the intact head ends before the altered row
+    expect(v.checked).toBe(await store.headPosition());
+    expect(v.head!.position).toBe(target.position - 1);
+    expect(v.problems).toEqual([v.firstBad]);
+    expect(v.problemCount).toBe(1);
+  });
+
+  it('reports every tampered row, not only the first: a later edit is not hidden behind an earlier one', async () => {
+    const { store, db, row } = await recorded();
+    const early = row('det-alice-d-1');
+    const late = row('case-alice-1-resolved');
+    db.prepare("UPDATE events SET data = replace(data, 'okta', 'OKTA') WHERE id = ?").run('det-alice-d-1');
+    db.prepare("UPDATE events SET data = replace(data, 'benign', 'malicious') WHERE id = ?").run(
+      'case-alice-1-resolved',
+    );
+    const v = verifyChain(store);
+    expect(v.problems.map((p) => [p.problem, p.position])).toEqual([
+      ['altered', early.position],
+      ['altered', late.position],
+    ]);
+    expect(v.problemCount).toBe(2);
+  });
+
+  it('a swap reports the two moved rows and nothing after them; a delete reports the gap and nothing after it', async () => {
+    const { store, db, row, swap } = await recorded();
+    const a = row('det-alice-d-1');
+    const b = row('case-alice-1-resolved');
+    swap(a.position, b.position);
+    const gone = row('act-alice-1-1-executed');
+    db.prepare('DELETE FROM events WHERE id = ?').run('act-alice-1-1-executed');
+    const v = verifyChain(store);
+    expect(
+      v.problems.map((p) => [p.problem, p.position]).sort((x, y) => Number(x[1]) - Number(y[1])),
+    ).toEqual(
+      [
+        ['reordered', a.position],
+        ['missing', gone.position],
+        ['reordered', b.position],
+      ].sort((x, y) => Number(x[1]) - Number(y[1])),
+    );
+  });
+
+  it('with anchors: tail truncation with the position sequence fixed up, and a re-chained stream', async () => {
+    const { store, db, head } = await recorded();
+    const anchor = { ...verifyChain(store).head!, source: 'test witness' };
+    expect(verifyChain(store, { anchors: [anchor] })).toMatchObject({
+      ok: true,
+      anchors: { checked: 1, matched: 1 },
+    });
+    // cut the last two rows and put the sequence back: the chain alone is consistent
+    db.prepare('DELETE FROM events WHERE position > ?').run(head - 2);
+    db.prepare("UPDATE sqlite_sequence SET seq = ? WHERE name = 'events'").run(head - 2);
+    expect(verifyChain(store).ok).toBe(true);
+    expect(verifyChain(store, { anchors: [anchor] })).toMatchObject({
+      ok: false,
+      firstBad: { problem: 'truncated', position: head - 1 },
+      anchors: { checked: 1, matched: 0 },
+    });
+  });
+
+  it('with anchors: a full re-chain from an edited row is "rewritten" at the anchored position', async () => {
+    const { store, db, row } = await recorded();
+    const anchor = verifyChain(store).head!;
+    const t = row('case-alice-1-resolved');
+    db.prepare("UPDATE events SET data = replace(data, 'benign', 'malicious') WHERE id = ?").run(
+      'case-alice-1-resolved',
+    );
+    rechain(db, t.position);
+    expect(verifyChain(store).ok).toBe(true);
+    expect(verifyChain(store, { anchors: [anchor] }).firstBad).toMatchObject({
+      problem: 'rewritten',
+      position: anchor.position,
+    });
   });
 
   it('names an altered envelope field too (actor-free fields such as the time)', async () => {

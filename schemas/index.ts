@@ -1,3 +1,0 @@
-export * from './catalogue.ts';
-export * from './detection.ts';
-export * from './events.ts';

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# moto in server mode: a local AWS API emulator (IAM, STS, ...) for the AWS provider's tests, from
+# PyPI (`moto[server]`) into a cached virtualenv, run in the background on loopback only.
+#
+#   scripts/moto.sh fetch    create the virtualenv and install moto (idempotent); start nothing
+#   scripts/moto.sh up       start (idempotent), wait until the server answers, print MOTO_URL=...
+#   scripts/moto.sh down     SIGTERM to the process group, SIGKILL after a grace period; the run
+#                            directory is removed only once the process is gone
+#   scripts/moto.sh status   exit 0 and print the URL when up, exit 3 when not
+#   scripts/moto.sh logs     print the server log (LINES=n for the tail; -f to follow)
+#
+# Environment:
+#   MOTO_VERSION        moto release (default 5.2.5)
+#   MOTO_PORT           HTTP port on 127.0.0.1 (default 15000)
+#   MOTO_PYTHON         the python3 to build the virtualenv with (default: python3 on PATH, 3.9+)
+#   MOTO_START_TIMEOUT  seconds to wait for readiness (default 60)
+#   TOURNIQUET_CACHE    cache (default ~/.cache/tourniquet): moto-<version>/ holds the virtualenv
+#   TOURNIQUET_RUN      run data (default /tmp/tourniquet-infra): moto/moto.pid, moto/moto.log
+set -euo pipefail
+
+MOTO_VERSION=${MOTO_VERSION:-5.2.5}
+MOTO_PORT=${MOTO_PORT:-15000}
+MOTO_TIMEOUT=${MOTO_START_TIMEOUT:-60}
+CACHE_DIR=${TOURNIQUET_CACHE:-$HOME/.cache/tourniquet}
+RUN_ROOT=${TOURNIQUET_RUN:-/tmp/tourniquet-infra}
+VENV="$CACHE_DIR/moto-$MOTO_VERSION"
+RUN_DIR="$RUN_ROOT/moto"
+PID_FILE="$RUN_DIR/moto.pid"
+LOG_FILE="$RUN_DIR/moto.log"
+URL="http://127.0.0.1:$MOTO_PORT"
+
+log() { printf '[moto] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+is_ready() {
+  # moto's own management API answers once the server is serving.
+  curl -fsS --max-time 3 "$URL/moto-api/data.json" >/dev/null 2>&1
+}
+
+running_pid() {
+  [ -f "$PID_FILE" ] || return 1
+  local pid; pid=$(cat "$PID_FILE" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  # A stale pid file may name a recycled pid: only claim a process that runs this virtualenv's moto.
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$VENV/bin/" || return 1
+  echo "$pid"
+}
+
+cmd_fetch() {
+  if [ -x "$VENV/bin/moto_server" ] && [ -f "$VENV/.tourniquet-complete" ]; then return 0; fi
+  local py=${MOTO_PYTHON:-python3}
+  command -v "$py" >/dev/null 2>&1 || die "python3 is required (Debian: apt-get install python3 python3-venv)"
+  "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' || die "$py is older than 3.9"
+  mkdir -p "$CACHE_DIR"
+  # The completion marker is written last: an interrupted install is removed and done again.
+  rm -rf "$VENV"
+  log "creating $VENV with moto[server]==$MOTO_VERSION from PyPI"
+  "$py" -m venv "$VENV" || { rm -rf "$VENV"; die "python3 -m venv failed (Debian: apt-get install python3-venv)"; }
+  if ! "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" >"$VENV/pip.log" 2>&1; then
+    cat "$VENV/pip.log" >&2
+    rm -rf "$VENV"
+    die "pip install moto[server]==$MOTO_VERSION failed"
+  fi
+  "$VENV/bin/python" -c 'import moto, flask' || die "moto did not install completely"
+  touch "$VENV/.tourniquet-complete"
+}
+
+cmd_up() {
+  mkdir -p "$RUN_ROOT"
+  # Two concurrent `up` calls (parallel test files) must not start two servers on one port.
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"$RUN_ROOT/moto.lock"
+    flock -w "$((MOTO_TIMEOUT + 300))" 9 || die "could not take $RUN_ROOT/moto.lock"
+  fi
+  if is_ready; then
+    log "already up"
+    echo "MOTO_URL=$URL"
+    return 0
+  fi
+  local pid
+  if pid=$(running_pid); then
+    log "process $pid is starting; waiting"
+  else
+    cmd_fetch
+    mkdir -p "$RUN_DIR"
+    log "starting moto $MOTO_VERSION on $URL"
+    (
+      exec 9>&- # the server must not inherit (and so hold) the start lock
+      cd "$RUN_DIR"
+      # AWS managed policies (arn:aws:iam::aws:policy/AWSDenyAll, ...) exist as they do on AWS.
+      export MOTO_IAM_LOAD_MANAGED_POLICIES=true
+      exec setsid "$VENV/bin/python" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" \
+        </dev/null >"$LOG_FILE" 2>&1
+    ) &
+    pid=$!
+    echo "$pid" >"$PID_FILE"
+  fi
+  local start=$SECONDS
+  while ! is_ready; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "moto exited before it was ready; last log lines:"
+      tail -n 40 "$LOG_FILE" >&2 || true
+      rm -f "$PID_FILE"
+      exit 1
+    fi
+    if [ $((SECONDS - start)) -ge "$MOTO_TIMEOUT" ]; then
+      log "not ready after ${MOTO_TIMEOUT}s; last log lines:"
+      tail -n 40 "$LOG_FILE" >&2 || true
+      exit 1
+    fi
+    sleep 0.5
+  done
+  log "ready after $((SECONDS - start))s"
+  echo "MOTO_URL=$URL"
+}
+
+cmd_down() {
+  local pid
+  if pid=$(running_pid); then
+    log "stopping process group $pid"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 20); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "still alive after 10s: SIGKILL"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+      for _ in $(seq 1 20); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.5
+      done
+    fi
+    if kill -0 "$pid" 2>/dev/null; then
+      # Its log and pid file are the only handle on it: keep them.
+      die "process $pid did not exit; $RUN_DIR left in place"
+    fi
+  elif is_ready; then
+    log "something answers on $URL but was not started by this script (no live pid in $PID_FILE); leaving it"
+    return 0
+  fi
+  rm -rf "$RUN_DIR"
+  log "down"
+}
+
+cmd_status() {
+  if is_ready; then
+    echo "up $URL"
+    return 0
+  fi
+  local pid
+  if pid=$(running_pid); then
+    echo "starting (pid $pid) $URL"
+    return 3
+  fi
+  echo "down"
+  return 3
+}
+
+cmd_logs() {
+  [ -f "$LOG_FILE" ] || die "no log at $LOG_FILE"
+  if [ "${1:-}" = "-f" ]; then exec tail -n "${LINES:-200}" -f "$LOG_FILE"; fi
+  tail -n "${LINES:-200}" "$LOG_FILE"
+}
+
+locked_fetch() {
+  mkdir -p "$RUN_ROOT"
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"$RUN_ROOT/moto.lock"
+    flock -w 600 9 || die "could not take $RUN_ROOT/moto.lock"
+  fi
+  cmd_fetch
+}
+
+case "${1:-}" in
+  fetch) locked_fetch ;;
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  logs) shift; cmd_logs "$@" ;;
+  *) echo "usage: $0 fetch|up|down|status|logs [-f]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,134 @@
+/**
+ * GitHub end to end on the embedded stack, the providers file pointing at the checked local GitHub:
+ * a leaked token's secret-scanning detection → revoke_tokens (automatic) → verified (GitHub refuses the
+ * token) → benign verdict → the rollback is refused with its reason (GitHub cannot reactivate a token);
+ * a deploy key exposed → disable_service_account (automatic) → verified → benign verdict → the key is
+ * added back, the rollback naming its residue (a new key id). All of it in the event stream and explain.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { IdentityRef } from '../../schemas/detection.ts';
+import { GitHubFake } from '../support/vendors/github-fake.ts';
+import { policyOf, type SaasStack, startSaasStack } from '../support/vendors/saas-e2e.ts';
+
+describe('GitHub provider on the embedded stack', () => {
+  let gh: GitHubFake;
+  let s: SaasStack;
+
+  beforeAll(async () => {
+    gh = new GitHubFake();
+    const url = await gh.start();
+    s = await startSaasStack({
+      providers: { github: { type: 'github', baseUrl: url, token: gh.adminToken, revokeBatchWindowMs: 20 } },
+      policy: policyOf([
+        {
+          id: 'leaked-token',
+          kinds: ['secret_exposure'],
+          types: ['api_key'],
+          ladder: [{ action: 'revoke_tokens', approval: 'auto', irreversible: 'accept' }],
+        },
+        {
+          id: 'exposed-deploy-key',
+          kinds: ['secret_exposure'],
+          types: ['workload'],
+          ladder: [{ action: 'disable_service_account', approval: 'auto' }],
+        },
+      ]),
+    });
+  });
+  afterAll(async () => {
+    await s?.close();
+    await gh?.stop();
+  });
+
+  test('leaked token: revoked automatically, verified, rollback refused with the reason, all explained', async () => {
+    const leak = gh.leak({ owner: 'acme', repo: 'web' });
+    const identity: IdentityRef = {
+      provider: 'github',
+      id: leak.identityId,
+      type: 'api_key',
+      tenant: 'acme',
+    };
+    await s.detect({
+      id: 'gh-alert-1',
+      source: 'github_secret_scanning',
+      kind: 'secret_exposure',
+      confidence: 0.95,
+      identity,
+    });
+    const proposed = await s.proposal(identity);
+    expect(proposed.data.action).toBe('revoke_tokens');
+    await s.actionEvents(
+      proposed.data.actionId,
+      (t) => t.includes('ActionVerified'),
+      'the revocation verified',
+    );
+    expect(gh.credentials.get(leak.secret)?.alive).toBe(false);
+
+    await s.verdict(proposed.data.caseId, 'benign');
+    const events = await s.actionEvents(
+      proposed.data.actionId,
+      (t) => t.includes('ActionFailed') || t.includes('ActionRolledBack'),
+      'the rollback outcome',
+    );
+    const refused = events.find((e) => e.type === 'ActionFailed') as
+      | { data: { error: { code: string; message: string } } }
+      | undefined;
+    expect(refused?.data.error.code).toBe('ROLLBACK_REFUSED');
+    expect(refused?.data.error.message).toMatch(/cannot reactivate a revoked credential/);
+    expect(gh.credentials.get(leak.secret)?.alive, 'a revoked token stays revoked').toBe(false);
+
+    const x = await s.explain(proposed.data.actionId);
+    expect(x.verification?.holds).toBe(true);
+    expect(x.execution.executed?.provider).toBe('github');
+    expect(JSON.stringify(x)).not.toContain(leak.secret);
+    expect(x.case.resolution?.verdict).toBe('benign');
+    expect(x.execution.failures.some((f) => f.phase === 'rollback' && f.code === 'ROLLBACK_REFUSED')).toBe(
+      true,
+    );
+    gh.fake.assertNoDeviations();
+  });
+
+  test('exposed deploy key: deleted automatically, verified, added back on a benign verdict with its residue', async () => {
+    const key = gh.addDeployKey('acme', 'infra', 'prod deploy');
+    const identity: IdentityRef = {
+      provider: 'github',
+      id: `deploy-key:acme/infra/${key.id}`,
+      type: 'workload',
+      tenant: 'acme',
+    };
+    await s.detect({
+      id: 'gh-key-1',
+      source: 'github_secret_scanning',
+      kind: 'secret_exposure',
+      confidence: 0.95,
+      identity,
+    });
+    const proposed = await s.proposal(identity);
+    expect(proposed.data.action).toBe('disable_service_account');
+    await s.actionEvents(
+      proposed.data.actionId,
+      (t) => t.includes('ActionVerified'),
+      'the deletion verified',
+    );
+    expect(gh.deployKeys.get('acme/infra')).toEqual([]);
+
+    await s.verdict(proposed.data.caseId, 'benign');
+    const events = await s.actionEvents(
+      proposed.data.actionId,
+      (t) => t.includes('ActionRolledBack'),
+      'the rollback',
+    );
+    const rolled = events.find((e) => e.type === 'ActionRolledBack') as {
+      data: { restored: string[]; residue: string[]; complete: boolean };
+    };
+    expect(rolled.data.complete).toBe(false);
+    expect(rolled.data.residue.join('\n')).toMatch(new RegExp(`came back as id \\d+ \\(was ${key.id}\\)`));
+    expect(gh.deployKeys.get('acme/infra')?.map((k) => k.key)).toEqual([key.key]);
+
+    const x = await s.explain(proposed.data.actionId);
+    expect(x.rollback.performed?.residue).toEqual(rolled.data.residue);
+    expect(x.residue.length).toBeGreaterThan(0);
+    expect(x.narrative.join('\n')).toMatch(/roll|restor/i);
+    gh.fake.assertNoDeviations();
+  });
+});

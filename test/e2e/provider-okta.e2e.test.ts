@@ -1,0 +1,123 @@
+/**
+ * Okta end to end on the embedded stack, the providers file pointing at the checked local Okta:
+ * a known compromise → revoke_sessions (automatic) → verified through Okta's System Log → benign verdict →
+ * rolled back with its residue (sessions stay ended, issued access tokens live until expiry);
+ * a second user → disable_account approved by an analyst → suspended and verified → benign verdict →
+ * unsuspended, Okta leaving nothing behind. Every step in the event stream and in explain.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { IdentityRef } from '../../schemas/detection.ts';
+import { OktaFake } from '../support/vendors/okta-fake.ts';
+import { policyOf, type SaasStack, startSaasStack } from '../support/vendors/saas-e2e.ts';
+
+describe('Okta provider on the embedded stack', () => {
+  let okta: OktaFake;
+  let s: SaasStack;
+
+  beforeAll(async () => {
+    okta = new OktaFake();
+    const url = await okta.start();
+    process.env.TQ_E2E_OKTA_TOKEN = okta.apiToken;
+    s = await startSaasStack({
+      providers: {
+        okta: { type: 'okta', baseUrl: url, apiTokenEnv: 'TQ_E2E_OKTA_TOKEN', universalLogout: true },
+      },
+      policy: policyOf([
+        {
+          id: 'idp-compromise',
+          kinds: ['known_compromise'],
+          types: ['human'],
+          ladder: [{ action: 'revoke_sessions', approval: 'auto' }],
+        },
+        {
+          id: 'credential-abuse',
+          kinds: ['credential_abuse'],
+          types: ['human'],
+          ladder: [{ action: 'disable_account', approval: 'analyst' }],
+        },
+      ]),
+    });
+  });
+  afterAll(async () => {
+    await s?.close();
+    await okta?.stop();
+    delete process.env.TQ_E2E_OKTA_TOKEN;
+  });
+
+  test('sessions revoked automatically, verified, rolled back naming what stays revoked', async () => {
+    const alice = okta.addUser('alice@acme.example');
+    const identity: IdentityRef = { provider: 'okta', id: 'alice@acme.example', type: 'human' };
+    await s.detect({
+      id: 'okta-itp-1',
+      source: 'okta',
+      kind: 'known_compromise',
+      confidence: 0.97,
+      identity,
+    });
+    const proposed = await s.proposal(identity);
+    expect(proposed.data).toMatchObject({ action: 'revoke_sessions', approval: { mode: 'auto' } });
+    const run = await s.actionEvents(
+      proposed.data.actionId,
+      (t) => t.includes('ActionVerified'),
+      'sessions revoked and verified',
+    );
+    expect(alice.sessions).toBe(0);
+    expect(alice.globallyRevoked).toBe(1);
+    const executed = run.find((e) => e.type === 'ActionExecuted');
+    expect((executed?.data as { priorState: Record<string, unknown> }).priorState.resolvedId).toBe(alice.id);
+
+    await s.verdict(proposed.data.caseId, 'benign');
+    const done = await s.actionEvents(
+      proposed.data.actionId,
+      (t) => t.includes('ActionRolledBack'),
+      'the rollback',
+    );
+    const rolled = done.find((e) => e.type === 'ActionRolledBack') as {
+      data: { residue: string[]; complete: boolean };
+    };
+    expect(rolled.data.complete).toBe(false);
+    expect(rolled.data.residue.join('\n')).toMatch(/Okta default 1 h/);
+
+    const x = await s.explain(proposed.data.actionId);
+    expect(x.verification?.probes.map((p) => p.probe)).toContain('sessions cleared');
+    expect(x.rollback.performed?.residue).toEqual(rolled.data.residue);
+    expect(x.case.resolution?.verdict).toBe('benign');
+    okta.fake.assertNoDeviations();
+  });
+
+  test('suspension approved by an analyst, verified, lifted on a benign verdict', async () => {
+    const bob = okta.addUser('bob@acme.example');
+    const identity: IdentityRef = { provider: 'okta', id: bob.id, type: 'human' };
+    await s.detect({
+      id: 'okta-abuse-1',
+      source: 'okta',
+      kind: 'credential_abuse',
+      confidence: 0.9,
+      identity,
+    });
+    const proposed = await s.proposal(identity);
+    expect(proposed.data).toMatchObject({ action: 'disable_account', approval: { mode: 'analyst' } });
+    expect(bob.status).toBe('ACTIVE');
+    await s.approve(proposed.data.actionId, proposed.data.argsDigest);
+    await s.actionEvents(proposed.data.actionId, (t) => t.includes('ActionVerified'), 'suspension verified');
+    expect(bob.status).toBe('SUSPENDED');
+
+    await s.verdict(proposed.data.caseId, 'benign');
+    const done = await s.actionEvents(
+      proposed.data.actionId,
+      (t) => t.includes('ActionRolledBack'),
+      'the rollback',
+    );
+    const rolled = done.find((e) => e.type === 'ActionRolledBack') as {
+      data: { residue: string[]; complete: boolean };
+    };
+    // Okta itself leaves nothing behind; what remains is the plan's own note (ended sessions stay ended).
+    expect(rolled.data.residue).toEqual(proposed.data.rollback.notes);
+    expect(bob.status).toBe('ACTIVE');
+
+    const x = await s.explain(proposed.data.actionId);
+    expect(x.approval.approvals.length).toBeGreaterThan(0);
+    expect(x.verification?.holds).toBe(true);
+    okta.fake.assertNoDeviations();
+  });
+});
