@@ -35,7 +35,7 @@ const identityShape = {
 
 export const IdentityRef = z.object(identityShape);
 /** The same, refusing unknown fields by name (the HTTP API's promise). */
-export const StrictIdentityRef = z.strictObject(identityShape);
+const StrictIdentityRef = z.strictObject(identityShape);
 
 /**
  * `raw` and `evidence` are vendor JSON of any shape, bounded in nesting and size (schemas/text.ts,

@@ -36,9 +36,6 @@ export function codePointLength(s: string): number {
   return n;
 }
 
-/** Whether `s` is well-formed Unicode text (no lone surrogates). */
-export const isWellFormedText = (s: string): boolean => s.isWellFormed();
-
 /**
  * Whether `s` is acceptable text of `min`..`max` code points: well-formed, and without NUL unless
  * `nul` allows it. Cheap for the common case (the UTF-16 length already decides the bounds).

@@ -196,7 +196,7 @@ export class UnauthorizedError extends TourniquetError {
   }
 }
 
-export class TooManyAttemptsError extends TourniquetError {
+class TooManyAttemptsError extends TourniquetError {
   constructor(message: string, retryAfterSeconds: number, scope: string) {
     super('RATE_LIMITED', message, { status: 429, retriable: true, details: { retryAfterSeconds, scope } });
     this.name = 'TooManyAttemptsError';
