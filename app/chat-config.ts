@@ -59,7 +59,7 @@ export const ChatConfig = z
   .strictObject({
     /** Which approval modes are announced (default: analyst and two-person). */
     modes: z.array(z.enum(['analyst', 'two-person', 'external'])).default(['analyst', 'two-person']),
-    /** The console's public URL, for "open in the console" links. */
+    /** The console's public URL, for "open in the console" links (the action's case page). */
     consoleUrl: z.url().optional(),
     slack: SlackChatConfig.optional(),
     webhook: WebhookChatConfig.optional(),

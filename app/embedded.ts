@@ -16,6 +16,7 @@ import { OneTimeLogins } from '../services/api/console/login-once.ts';
 import { buildApi } from '../services/api/server.ts';
 import type { ChatNotifier } from '../services/chat/notifier.ts';
 import { activatePolicy, recordCatalogue } from '../services/decider/activation.ts';
+import { checkPolicyCapabilities } from '../services/decider/policy/capabilities-check.ts';
 import { loadDefaultPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
 import { DeciderService } from '../services/decider/service.ts';
 import type { Executor } from '../services/executor/executor.ts';
@@ -25,6 +26,7 @@ import { BusIngestGateway } from '../services/ingest/gateway.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
 import { startChat } from './chat-config.ts';
+import { consoleSessionsFromEnv } from './console-sessions.ts';
 import { type IntegrityOptions, integrityFromEnv, startConfiguredAnchoring } from './integrity.ts';
 import {
   capabilitiesOf,
@@ -132,6 +134,10 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     : opts.providers
       ? undefined
       : defaultCapabilities();
+  // `policy validate --providers` refuses these; a stack started anyway says so in its log.
+  for (const f of capabilities ? checkPolicyCapabilities(policy.policy, capabilities) : []) {
+    log.warn({ rule: f.ruleId, stage: f.stage, provider: f.provider }, f.message);
+  }
   const decider = new DeciderService({
     store,
     bus,
@@ -181,6 +187,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     log,
     ...(signals ? { signals } : {}),
     signIn: { oneTimeLogins },
+    consoleSessions: consoleSessionsFromEnv(),
     ...(chat ? { chat: chat.api } : {}),
     ...(store.integrity ? { integrity: () => store.integrity!.status() } : {}),
   });

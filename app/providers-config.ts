@@ -61,7 +61,7 @@ const Name = z.string().min(1).max(128).optional();
  * One entry of `providers:`: a `type` naming a registered provider (services/executor/providers/index.ts),
  * an optional `name`, and the fields that provider's configSchema accepts, validated (and defaulted) by it.
  */
-export const ProviderEntry = z
+const ProviderEntry = z
   .looseObject({ type: z.string().min(1), name: Name })
   .transform((v, ctx): ProviderEntry => {
     const { type, name, ...fields } = v;
@@ -93,7 +93,11 @@ const Backoff = {
 export const ExecutorTuning = z
   .object({
     retry: z
-      .object({ maxAttempts: z.number().int().min(1).max(50).optional(), ...Backoff })
+      .object({
+        maxAttempts: z.number().int().min(1).max(50).optional(),
+        ...Backoff,
+        maxRetryAfterMs: z.number().int().min(0).max(3_600_000).optional(),
+      })
       .strict()
       .optional(),
     breaker: z
@@ -105,6 +109,7 @@ export const ExecutorTuning = z
       .optional(),
     leaseMs: z.number().int().min(1000).max(86_400_000).optional(),
     concurrency: z.number().int().min(1).max(256).optional(),
+    maxParked: z.number().int().min(0).max(1_000_000).optional(),
   })
   .strict();
 export type ExecutorTuning = z.infer<typeof ExecutorTuning>;

@@ -63,6 +63,7 @@ import { FORMATS, type FormatName } from '../services/ingest/normalizers/index.t
 import { RawConsumer } from '../services/ingest/raw-consumer.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
+import { consoleSessionsFromEnv } from './console-sessions.ts';
 import { startConfiguredAnchoring } from './integrity.ts';
 import { startMetricsServer } from './metrics-server.ts';
 import {
@@ -771,6 +772,7 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
           auth,
           authFile: authFileOf(config.store.dataDir),
           log: slog,
+          consoleSessions: consoleSessionsFromEnv(),
           ...(integrity ? { integrity: () => integrity.status() } : {}),
         });
         anchoring = await startConfiguredAnchoring(

@@ -27,12 +27,12 @@ import {
   type NormalizedDetection,
 } from '../schemas/detection.ts';
 import type { NewEvent } from '../schemas/events.ts';
-import { BudgetLedger } from '../services/decider/core/budget.ts';
 import { CatalogueIndex } from '../services/decider/core/catalogue.ts';
 import { type CompiledPolicy, compilePolicy } from '../services/decider/core/compiled-policy.ts';
-import { decide } from '../services/decider/core/decide.ts';
 import { DedupeTable, hasSeen, markSeen, type SeenStore } from '../services/decider/core/dedupe.ts';
-import { evolve, initialState } from '../services/decider/core/evolve.ts';
+import { initialState } from '../services/decider/core/evolve.ts';
+import { DecisionLedger } from '../services/decider/core/ledger.ts';
+import { step } from '../services/decider/core/step.ts';
 import type { DeciderInput, IdentityState } from '../services/decider/core/types.ts';
 import { DeciderEngine } from '../services/decider/engine.ts';
 import { runDeciderPipeline } from '../services/decider/pipeline.ts';
@@ -213,9 +213,15 @@ export function runCoreLoop(
   const identityIndex = interned?.identityIndex;
   const seen = new DedupeTable(inputs.length);
   const stateByKey = statesByKey(seen);
-  const budget = new BudgetLedger();
-  const ctx = { policy, catalogue, budget, paused: false };
+  const ledger = new DecisionLedger();
+  const ctx = ledger.context(policy, catalogue);
   const counts = { events: 0, proposals: 0, autoApproved: 0, cases: 0, guardTrips: 0 };
+  const count = (e: NewEvent) => {
+    if (e.type === 'ActionProposed') counts.proposals++;
+    else if (e.type === 'ActionApproved') counts.autoApproved++;
+    else if (e.type === 'CaseOpened') counts.cases++;
+    else if (e.type === 'GuardTripped') counts.guardTrips++;
+  };
   for (let n = 0; n < inputs.length; n++) {
     const input = inputs[n]!;
     const identity = (input as Extract<DeciderInput, { type: 'detection' }>).detection.identity;
@@ -226,17 +232,7 @@ export function runCoreLoop(
     } else {
       state = stateByKey(identity);
     }
-    const events = decide(state, input, ctx);
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i]!;
-      evolve(state, e, policy.maxWindowMs, policy.evidenceFloor);
-      budget.record(e);
-      if (e.type === 'ActionProposed') counts.proposals++;
-      else if (e.type === 'ActionApproved') counts.autoApproved++;
-      else if (e.type === 'CaseOpened') counts.cases++;
-      else if (e.type === 'GuardTripped') counts.guardTrips++;
-    }
-    counts.events += events.length;
+    counts.events += step(state, input, ctx, ledger, policy, count).events.length;
   }
   return counts;
 }

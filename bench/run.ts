@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark, printed as numbers and ratios against the targets the issues
  * set. Benchmarks that need servers (Kafka, Keycloak) run only when those are reachable.
- * Usage: npm run bench [-- name ...]   (names: store, decider, replay, kafka, executor)
+ * Usage: npm run bench [-- name ...]   (names: store, decider, replay, kafka, executor, console)
  */
 import { existsSync } from 'node:fs';
 
@@ -46,6 +46,17 @@ const BENCHES: Bench[] = [
     },
   },
   { name: 'executor', module: './executor.bench.ts', fn: 'benchExecutor', targets: {} },
+  {
+    name: 'console',
+    module: './console.bench.ts',
+    fn: 'benchConsole',
+    targets: {},
+    ceilings: {
+      'queue.1000.firstContentfulPaint.ms (median of 5)': 1_000,
+      'queue.1000.domContentLoaded.ms (median of 5)': 1_000,
+      'sse.proposal→card.ms (median of 5)': 1_000,
+    },
+  },
 ];
 
 const wanted = process.argv.slice(2);

@@ -23,6 +23,13 @@ const decisionLatency = new Histogram({
   registers: [metrics],
 });
 
+const decisionsHeld = new Counter({
+  name: 'tourniquet_decisions_without_action_total',
+  help: 'Decisions that took no automatic action, by what happened: shadowed (a rule in monitor mode, label rule), storm (StormDetected, label rule), or no_action (NoActionTaken, label = its first reason code).',
+  labelNames: ['kind', 'label'] as const,
+  registers: [metrics],
+});
+
 const executorErrors = new Counter({
   name: 'tourniquet_executor_errors_total',
   help: 'Executor errors by provider, code and phase. final="true": recorded ActionFailed; final="false": a retried attempt.',
@@ -97,7 +104,7 @@ export function observeDecisionLatency(
 export function recordExecutorError(
   provider: string,
   code: string,
-  phase: 'apply' | 'verify' | 'rollback',
+  phase: 'apply' | 'verify' | 'rollback' | 'feedback',
 ): void {
   executorErrors.inc({ provider, code, phase, final: 'false' });
 }
@@ -133,4 +140,9 @@ export function recordAuthFailure(reason: 'invalid' | 'expired'): void {
 
 export function recordAuthThrottled(scope: 'address' | 'key'): void {
   authThrottled.inc({ scope });
+}
+
+/** Counted by the projector from the decider's events (ActionShadowed, StormDetected, NoActionTaken). */
+export function recordDecisionWithoutAction(kind: 'shadowed' | 'storm' | 'no_action', label: string): void {
+  decisionsHeld.inc({ kind, label });
 }

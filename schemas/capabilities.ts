@@ -5,7 +5,7 @@ import { z } from 'zod';
  * (services/executor/providers) and handed to the decider as data: the proposal, the approval request,
  * explain and replay show it before anyone approves.
  */
-export const REVERSIBILITY = ['reversible', 'partially', 'irreversible'] as const;
+const REVERSIBILITY = ['reversible', 'partially', 'irreversible'] as const;
 export const Reversibility = z.enum(REVERSIBILITY);
 export type Reversibility = z.infer<typeof Reversibility>;
 

@@ -18,6 +18,12 @@ export const CatalogueEntry = z.object({
   thirdParty: z.object({ partner: z.string().min(1), grant: z.string().min(1) }).optional(),
   /** Where its secrets live: a managed vault, or not (then rollback cannot be complete). */
   secrets: z.enum(['managed_vault', 'unmanaged', 'none']).default('managed_vault'),
+  /**
+   * Other names of the same identity in other sources: emails, UPNs, provider user ids, Entra
+   * object ids, AWS ARNs and access key ids, GitHub logins, key fingerprints. A detection naming an
+   * alias is decided as this (canonical) identity: one case, one rule count, one budget.
+   */
+  aliases: z.array(z.object({ provider: z.string().min(1), id: z.string().min(1) })).optional(),
   /** Effective from this time (event time); later entries for the same identity supersede. */
   at: Timestamp.optional(),
 });

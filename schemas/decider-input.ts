@@ -26,8 +26,18 @@ export type DeciderInput =
       by: HumanActor;
       argsDigest?: string;
       comment?: string;
+      /** The approval group the human decided it in, recorded on ActionApproved. */
+      groupId?: string;
     }
-  | { type: 'reject'; at: string; identity: IdentityRef; actionId: string; by: HumanActor; reason: string }
+  | {
+      type: 'reject';
+      at: string;
+      identity: IdentityRef;
+      actionId: string;
+      by: HumanActor;
+      reason: string;
+      groupId?: string;
+    }
   | {
       type: 'verdict';
       at: string;

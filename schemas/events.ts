@@ -62,12 +62,49 @@ export const BlastRadius = z.object({
 });
 export type BlastRadius = z.infer<typeof BlastRadius>;
 
+/** Why a detection that opened or joined a case led to no automatic action. */
+const NO_ACTION_CODES = [
+  'below_case_floor',
+  'no_rule',
+  'gathering',
+  'pending',
+  'cooldown',
+  'contained',
+  'validation_window',
+  'approval_required',
+  'budget',
+  'guard',
+  'stale',
+  'paused',
+  'storm_hold',
+  'monitor',
+  'never',
+] as const;
+export const NoActionReason = z.object({
+  code: z.enum(NO_ACTION_CODES),
+  /** The rule the reason is about, when it is about one. */
+  ruleId: z.string().optional(),
+  /** For people: e.g. "rule mfa-fatigue gathering evidence: 2/3 in 30m". */
+  detail: z.string(),
+});
+export type NoActionReason = z.infer<typeof NoActionReason>;
+
 const ActionRef = { actionId: z.string(), caseId: z.string(), identity: IdentityRef };
 
 const EventData = {
   DetectionReceived: z.object({ detection: NormalizedDetection }),
   IdentityCatalogued: z.object({ entry: CatalogueEntry, by: Actor }),
   CaseOpened: z.object({ caseId: z.string(), identity: IdentityRef, detectionIds: z.array(z.string()) }),
+  /**
+   * A detection opened or joined a case and nothing was done automatically: why (each rule that
+   * could take it, and each guard that held a proposal). Recorded in the same decision.
+   */
+  NoActionTaken: z.object({
+    caseId: z.string(),
+    identity: IdentityRef,
+    detectionId: z.string(),
+    reasons: z.array(NoActionReason).min(1),
+  }),
   ActionProposed: z.object({
     ...ActionRef,
     action: ActionType,
@@ -89,6 +126,27 @@ const EventData = {
     rollback: z.object({ complete: z.boolean(), notes: z.array(z.string()) }),
     /** What the provider that will act can undo (absent when no provider capabilities were known). */
     reversibility: ProposalReversibility.optional(),
+    /**
+     * The approval group a human decides this action in, with others like it: `storm:<stormId>`
+     * while the proposing rule is held by a storm, else `rule:<ruleId>`. Absent on automatic actions.
+     */
+    group: z.string().optional(),
+  }),
+  /**
+   * What a rule in monitor mode would have proposed: recorded and counted, never executed and never
+   * put to a human. Replay reproduces it.
+   */
+  ActionShadowed: z.object({
+    caseId: z.string(),
+    identity: IdentityRef,
+    ruleId: z.string(),
+    action: ActionType,
+    stage: z.number().int().min(1),
+    policyVersion: z.string(),
+    detectionIds: z.array(z.string()),
+    /** The approval the action would have needed after the guards. */
+    wouldNeed: ApprovalMode,
+    guards: z.array(GuardNote),
   }),
   ActionApproved: z.object({
     ...ActionRef,
@@ -98,8 +156,10 @@ const EventData = {
     final: z.boolean(),
     /** The approver's own words (why), kept for the audit trail. */
     comment: z.string().max(2000).optional(),
+    /** Set when a human decided the action as part of an approval group (storm, rule or case). */
+    groupId: z.string().optional(),
   }),
-  ActionRejected: z.object({ ...ActionRef, by: Actor, reason: z.string() }),
+  ActionRejected: z.object({ ...ActionRef, by: Actor, reason: z.string(), groupId: z.string().optional() }),
   ActionExpired: z.object({ ...ActionRef, expiredAt: Timestamp }),
   /** The executor's claim on an action (first writer wins), carrying the prior state captured for rollback. */
   ExecutionClaimed: z.object({
@@ -138,6 +198,17 @@ const EventData = {
     residue: z.array(z.string()),
     complete: z.boolean(),
   }),
+  /**
+   * The analysts' verdict told to the provider's own detection (Okta user risk, Entra confirm
+   * compromised / dismiss), by the executor, in stream feedback-<caseId>: each call and its outcome.
+   */
+  ProviderFeedbackSent: z.object({
+    caseId: z.string(),
+    identity: IdentityRef,
+    verdict: z.enum(['benign', 'malicious']),
+    provider: z.string(),
+    calls: z.array(z.object({ call: z.string(), ok: z.boolean(), detail: z.string() })),
+  }),
   CaseResolved: z.object({
     caseId: z.string(),
     identity: IdentityRef,
@@ -153,6 +224,33 @@ const EventData = {
     limit: z.number().int(),
     windowSeconds: z.number().int(),
     identity: IdentityRef,
+  }),
+  /**
+   * A rule fired on many distinct identities in a short window, far above its own recent rate:
+   * its automatic actions are held (analyst approval, one grouped decision) until the storm is
+   * resolved by an analyst or subsides.
+   */
+  StormDetected: z.object({
+    stormId: z.string(),
+    ruleId: z.string(),
+    /** The source of the detection that tripped it. */
+    source: z.string(),
+    /** Distinct identities the rule fired on within the window, this one included. */
+    identityCount: z.number().int(),
+    identities: z.array(z.object({ provider: z.string(), id: z.string() })),
+    windowSeconds: z.number().int(),
+    /** The rule's usual proposals per window over the baseline period before this window. */
+    baseline: z.number(),
+    /** The identity count that trips a storm for this rule now: max(minIdentities, factor × baseline). */
+    threshold: z.number().int(),
+  }),
+  StormResolved: z.object({
+    stormId: z.string(),
+    ruleId: z.string(),
+    /** `analyst`: a human ended the hold; `subsided`: the rule's rate fell back below half the threshold. */
+    reason: z.enum(['analyst', 'subsided']),
+    by: Actor,
+    comment: z.string().max(2000).optional(),
   }),
   CoordinationRequested: z.object({
     ...ActionRef,
@@ -218,6 +316,10 @@ export function identityStream(identity: { provider: string; id: string }): stri
 }
 export function actionStream(actionId: string): string {
   return `action-${actionId}`;
+}
+/** Where the executor records the verdict feedback it sent to a provider for a case. */
+export function feedbackStream(caseId: string): string {
+  return `feedback-${caseId}`;
 }
 export const CONTROL_STREAM = 'control-automation';
 export const POLICY_STREAM = 'control-policy';

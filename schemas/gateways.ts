@@ -32,4 +32,6 @@ export interface AutomationGateway {
   pause(by: string, reason: string): Promise<NewEvent>;
   resume(by: string, reason: string): Promise<NewEvent>;
   paused(): boolean;
+  /** An analyst ends a storm's hold on its rule (StormResolved, reason analyst). */
+  resolveStorm(stormId: string, ruleId: string, by: string, comment?: string): Promise<NewEvent>;
 }

@@ -16,6 +16,8 @@
 #   MOTO_START_TIMEOUT  seconds to wait for readiness (default 60)
 #   TOURNIQUET_CACHE    cache (default ~/.cache/tourniquet): moto-<version>/ holds the virtualenv
 #   TOURNIQUET_RUN      run data (default /tmp/tourniquet-infra): moto/moto.pid, moto/moto.log
+#   TQ_OWNER            who asks: `up` records it for the server it starts, `down` stops only that
+#                       owner's (scripts/README.md, "Ownership")
 set -euo pipefail
 
 MOTO_VERSION=${MOTO_VERSION:-5.2.5}
@@ -26,6 +28,7 @@ RUN_ROOT=${TOURNIQUET_RUN:-/tmp/tourniquet-infra}
 VENV="$CACHE_DIR/moto-$MOTO_VERSION"
 RUN_DIR="$RUN_ROOT/moto"
 PID_FILE="$RUN_DIR/moto.pid"
+OWNER_FILE="$RUN_ROOT/moto.owner"
 LOG_FILE="$RUN_DIR/moto.log"
 URL="http://127.0.0.1:$MOTO_PORT"
 
@@ -37,13 +40,38 @@ is_ready() {
   curl -fsS --max-time 3 "$URL/moto-api/data.json" >/dev/null 2>&1
 }
 
+# This run's moto: it runs this virtualenv's moto_server with this run directory as its working
+# directory (python takes no marker flag). A stale pid file may name a recycled pid; a live server
+# whose pid file was lost is found again by its working directory.
+ours() {
+  [ "$(readlink "/proc/$1/cwd" 2>/dev/null)" = "$RUN_DIR" ] &&
+    tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF "$VENV/bin/"
+}
+
+# pids of live processes working in the run directory: it is never removed under them
+users_of_run_dir() {
+  local d
+  for d in /proc/[0-9]*; do
+    [ "$(readlink "$d/cwd" 2>/dev/null)" = "$RUN_DIR" ] && printf '%s\n' "${d#/proc/}"
+  done
+  return 0
+}
+
 running_pid() {
-  [ -f "$PID_FILE" ] || return 1
-  local pid; pid=$(cat "$PID_FILE" 2>/dev/null) || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  # A stale pid file may name a recycled pid: only claim a process that runs this virtualenv's moto.
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$VENV/bin/" || return 1
-  echo "$pid"
+  local pid=""
+  [ -f "$PID_FILE" ] && pid=$(cat "$PID_FILE" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && ours "$pid"; then
+    echo "$pid"
+    return 0
+  fi
+  for pid in $(users_of_run_dir); do
+    if ours "$pid"; then
+      echo "$pid" >"$PID_FILE"
+      echo "$pid"
+      return 0
+    fi
+  done
+  return 1
 }
 
 cmd_fetch() {
@@ -72,12 +100,14 @@ cmd_up() {
     exec 9>"$RUN_ROOT/moto.lock"
     flock -w "$((MOTO_TIMEOUT + 300))" 9 || die "could not take $RUN_ROOT/moto.lock"
   fi
+  local pid
   if is_ready; then
+    # one owner per server per run: a moto of another run (or anyone's) on our port is not ours
+    running_pid >/dev/null || die "something answers on $URL but it is not this run's moto ($RUN_DIR); set MOTO_PORT or TOURNIQUET_RUN"
     log "already up"
     echo "MOTO_URL=$URL"
     return 0
   fi
-  local pid
   if pid=$(running_pid); then
     log "process $pid is starting; waiting"
   else
@@ -94,6 +124,7 @@ cmd_up() {
     ) &
     pid=$!
     echo "$pid" >"$PID_FILE"
+    printf '%s\n' "${TQ_OWNER:-manual}" >"$OWNER_FILE"
   fi
   local start=$SECONDS
   while ! is_ready; do
@@ -116,6 +147,15 @@ cmd_up() {
 
 cmd_down() {
   local pid
+  mkdir -p "$RUN_ROOT"
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"$RUN_ROOT/moto.lock"
+    flock -w 120 9 || die "could not take $RUN_ROOT/moto.lock"
+  fi
+  if [ -n "${TQ_OWNER:-}" ] && [ "$(cat "$OWNER_FILE" 2>/dev/null || true)" != "$TQ_OWNER" ] && running_pid >/dev/null; then
+    log "this run's moto belongs to $(cat "$OWNER_FILE" 2>/dev/null || echo 'an unrecorded owner'), not to $TQ_OWNER: leaving it running"
+    return 0
+  fi
   if pid=$(running_pid); then
     log "stopping process group $pid"
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
@@ -136,19 +176,27 @@ cmd_down() {
       die "process $pid did not exit; $RUN_DIR left in place"
     fi
   elif is_ready; then
-    log "something answers on $URL but was not started by this script (no live pid in $PID_FILE); leaving it"
+    log "something answers on $URL but it is not this run's moto ($RUN_DIR); leaving it"
     return 0
   fi
+  local users
+  users=$(users_of_run_dir | tr '\n' ' ')
+  [ -z "$users" ] || die "$RUN_DIR is still used by pid(s) ${users% }; not removed"
   rm -rf "$RUN_DIR"
+  rm -f "$OWNER_FILE"
   log "down"
 }
 
 cmd_status() {
-  if is_ready; then
-    echo "up $URL"
-    return 0
-  fi
   local pid
+  if is_ready; then
+    if running_pid >/dev/null; then
+      echo "up $URL"
+      return 0
+    fi
+    echo "taken: $URL answers but is not this run's moto ($RUN_DIR)"
+    return 4
+  fi
   if pid=$(running_pid); then
     echo "starting (pid $pid) $URL"
     return 3

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TourniquetError } from '../platform/errors.ts';
 import { SqliteEventStore } from '../platform/eventstore/sqlite.ts';
+import type { ProviderCapabilities } from '../schemas/capabilities.ts';
 import { parseDuration } from '../services/decider/policy/duration.ts';
 import { type LoadedPolicy, loadPolicyFile } from '../services/decider/policy/load.ts';
 import {
@@ -36,6 +37,8 @@ export interface ReplayCliOptions {
   approvalRate?: number | string;
   /** Simulated executor latency, e.g. "30s" (default 0). */
   executionLatency?: string;
+  /** What the providers can undo (from a providers file): proposals and the report carry it. */
+  capabilities?: ProviderCapabilities;
   stdout: Out;
   stderr: Out;
 }
@@ -183,9 +186,11 @@ function summaryText(details: ReplayDetails): string {
     `policy    ${report.policy.id} ${report.policy.version} (${report.policy.digest})`,
     `history   ${run.inputs} records, ${t.detections} detections, ${t.identities} identities, ${day(run.startMs)} → ${day(run.endMs)}${run.conflicts ? `; ${run.conflicts} conflicting duplicates refused (source + id taken by another identity or other content)` : ''}`,
     `actions   ${t.actionsProposed} proposed, ${t.autoApproved} auto-approved, ${t.approvalsRequested} approvals requested (${m.approvalsPerDay}/day), ${t.executed} executed, ${t.rolledBack} rolled back, ${t.guardTrips} guard trips`,
+    `load      ${m.approvalsPeakHour} approvals in the busiest hour, ${m.approvalDecisionsPeakHour} grouped decisions in the busiest hour (${m.approvalDecisionsPerDay}/day), ${t.approvalsExpired} expired, ${t.approvalsUnanswered} unanswered`,
+    `held      ${t.stormsDetected} storms detected, ${t.staleRouted} stale detections routed to an analyst, ${t.actionsShadowed} actions shadowed by rules in monitor mode`,
     `approvals ${run.approvalSource}${run.unmatchedApprovals ? `, ${run.unmatchedApprovals} recorded answers matched nothing pending` : ''}${run.assumedAnswers ? `, ${run.assumedAnswers} assumed answers` : ''}`,
     `truth     ${m.maliciousIdentities} malicious identities, ${m.containedIdentities} contained: recall ${m.recall}, precision ${m.precision}, f1 ${m.f1}`,
-    `benign    ${summary.benignDisrupted} benign identities actioned${benign ? ` (${benign})` : ''}`,
+    `benign    ${summary.benignDisrupted} benign identities actioned${benign ? ` (${benign})` : ''}: ${m.benignActionedBy.auto} automatically, ${m.benignActionedBy.approved} approved; severity low ${m.benignActionedBy.severity.low}, medium ${m.benignActionedBy.severity.medium}, high ${m.benignActionedBy.severity.high}`,
     `contain   p50 ${humanSeconds(m.timeToContainSeconds.p50)}, p95 ${humanSeconds(m.timeToContainSeconds.p95)}, max ${humanSeconds(m.timeToContainSeconds.max)}`,
   ];
   if (report.diff)
@@ -201,6 +206,7 @@ export async function runReplayCli(opts: ReplayCliOptions): Promise<number> {
     const policy = loadPolicy(opts.policy);
     const baseline = opts.baseline ? loadPolicy(opts.baseline) : undefined;
     const replay = replayOptions(opts);
+    if (opts.capabilities) replay.capabilities = opts.capabilities;
     const history = await loadHistory(opts.history, Boolean(opts.skipInvalid), opts.stderr);
     const progress = progressLine(opts.stderr, 'replay');
     const details = replayWithDetails({

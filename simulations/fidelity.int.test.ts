@@ -217,7 +217,8 @@ describe('replay fidelity', () => {
     const replayDecisions = byStream(replayed);
 
     // The month exercised what fidelity is about: proposals, automatic and human approvals,
-    // rejections, expiries (ticks), benign and malicious verdicts, a tripped budget.
+    // rejections, expiries (ticks), benign and malicious verdicts, a storm held (which now stops the
+    // month's alert storm before any budget is spent) and one that subsided.
     const types = new Set(recorded.map((e) => e.type));
     for (const t of [
       'CaseOpened',
@@ -226,7 +227,8 @@ describe('replay fidelity', () => {
       'ActionRejected',
       'ActionExpired',
       'CaseResolved',
-      'GuardTripped',
+      'StormDetected',
+      'StormResolved',
     ]) {
       expect(types, `the generated month should produce ${t}`).toContain(t);
     }

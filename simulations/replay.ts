@@ -1,12 +1,15 @@
 import { ApprovalError, NotFoundError, TourniquetError } from '../platform/errors.ts';
+import type { ProviderCapabilities, Reversibility } from '../schemas/capabilities.ts';
 import type { IdentityRef } from '../schemas/detection.ts';
 import type { ActionType, ApprovalMode, NewEvent } from '../schemas/events.ts';
-import { BudgetLedger } from '../services/decider/core/budget.ts';
 import { CatalogueIndex } from '../services/decider/core/catalogue.ts';
 import { compilePolicy } from '../services/decider/core/compiled-policy.ts';
-import { type DeciderContext, decide, nextDeadline } from '../services/decider/core/decide.ts';
+import type { DeciderContext } from '../services/decider/core/decide.ts';
 import { DedupeTable, NO_REPEATS } from '../services/decider/core/dedupe.ts';
-import { evolve, initialState } from '../services/decider/core/evolve.ts';
+import { initialState } from '../services/decider/core/evolve.ts';
+import { DecisionLedger } from '../services/decider/core/ledger.ts';
+import { resolveIdentity } from '../services/decider/core/resolve.ts';
+import { step } from '../services/decider/core/step.ts';
 import type { DeciderInput, HumanActor, IdentityState } from '../services/decider/core/types.ts';
 import type { Policy } from '../services/decider/policy/schema.ts';
 import { TimedHeap } from './heap.ts';
@@ -55,6 +58,8 @@ export interface ReplayOptions {
   approvalRate?: number;
   /** Simulated executor latency: an approved action executes this long after its final approval (default 0). */
   executionLatencySeconds?: number;
+  /** What the providers would undo (DeciderContext.capabilities): replayed proposals carry it. */
+  capabilities?: ProviderCapabilities | undefined;
   /** Every decider event, in decision order (the fidelity test compares them with a live run). */
   onEvent?: (event: NewEvent) => void;
   /** Called every few thousand inputs and at the end. */
@@ -83,6 +88,12 @@ export interface SimAction {
   /** When the simulated executor ran it; null when it never ran. */
   executedAtMs: number | null;
   rolledBackAtMs: number | null;
+  /** What the acting provider can undo of it, when the replay was given the providers' capabilities. */
+  reversibility?: Reversibility;
+  /** The approval group a human decides it in (storm, rule or case); null for automatic actions. */
+  group: string | null;
+  /** The guards that applied to it (e.g. stale, storm_hold, blast_radius_budget). */
+  guards: string[];
 }
 
 export interface ReplayRun {
@@ -90,6 +101,14 @@ export interface ReplayRun {
   actions: SimAction[];
   detections: number;
   guardTrips: number;
+  /** StormDetected events: rules held for firing on many identities at once. */
+  storms: number;
+  /** ActionShadowed events: what rules in monitor mode would have proposed. */
+  shadowed: number;
+  /** Detection identities neither in the catalogue nor an alias of one (decided as they are). */
+  unresolvedIdentities: number;
+  /** Identity keys the rule fired on within each storm's window when it was raised, by storm id. */
+  stormIdentities: Map<string, string[]>;
   /** Identity key → first detection (decision time) of every identity with detections. */
   firstDetectionMs: Map<string, number>;
   /** Identity key → ground truth; malicious wins over benign when an identity has both. */
@@ -137,11 +156,12 @@ const ASSUMED = ['assumed', 'assumed-2'];
 /** Replays a history under a policy and returns everything the reports are computed from. */
 export function replayHistory(history: History, policy: ReplayPolicy, opts: ReplayOptions = {}): ReplayRun {
   const compiled = compilePolicy(policy.policy, policy.digest);
-  const maxWindowMs = compiled.maxWindowMs;
-  const evidenceFloor = compiled.evidenceFloor;
   const catalogue = new CatalogueIndex();
-  const budget = new BudgetLedger();
-  const ctx: DeciderContext = { policy: compiled, catalogue, budget, paused: false };
+  const ledger = new DecisionLedger();
+  const ctx: DeciderContext = {
+    ...ledger.context(compiled, catalogue),
+    ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
+  };
   const records = history.records;
   const order = mergeOrder(records);
   const total = records.length;
@@ -201,6 +221,9 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   let seq = 0;
   let detections = 0;
   let guardTrips = 0;
+  let storms = 0;
+  let shadowed = 0;
+  const stormIdentities = new Map<string, string[]>();
   let unmatchedApprovals = 0;
   let verdictsWithoutCase = 0;
   let assumedAnswers = 0;
@@ -218,6 +241,32 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
       slots[ix] = slot;
       slotsByTag.set(slot.state.tag, slot);
       if (!names.has(key)) names.set(key, { provider: identity.provider, id: identity.id });
+    }
+    return slot;
+  };
+
+  // Identities known only as the canonical side of aliases get slots of their own (or share the
+  // slot of the same identity when the history also names it directly).
+  let ixByKey: Map<string, number> | undefined;
+  const aliasSlots = new Map<string, Slot>();
+  const unresolvedSeen: boolean[] = new Array(keys.length);
+  let unresolved = 0;
+  const canonicalSlot = (identity: IdentityRef): Slot => {
+    const key = `${identity.provider}:${identity.id}`;
+    ixByKey ??= new Map(keys.map((k, i) => [k, i]));
+    const ix = ixByKey.get(key);
+    if (ix !== undefined) return slots[ix] ?? slotFor(ix, identity);
+    let slot = aliasSlots.get(key);
+    if (!slot) {
+      slot = {
+        key,
+        state: initialState(identity, seenTable ?? NO_REPEATS),
+        firstDetectionMs: Number.NaN,
+        deadlineMs: Number.NaN,
+      };
+      aliasSlots.set(key, slot);
+      slotsByTag.set(slot.state.tag, slot);
+      names.set(key, { provider: identity.provider, id: identity.id });
     }
     return slot;
   };
@@ -250,6 +299,9 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
           decidedAtMs: null,
           executedAtMs: null,
           rolledBackAtMs: null,
+          ...(d.reversibility ? { reversibility: d.reversibility.reversibility } : {}),
+          group: d.group ?? null,
+          guards: d.guards.map((g) => g.guard),
         };
         actions.set(a.id, a);
         if (a.mode !== 'auto' && a.mode !== 'never' && needsAssumption(slot)) {
@@ -288,6 +340,16 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
       case 'GuardTripped':
         guardTrips++;
         return;
+      case 'ActionShadowed':
+        shadowed++;
+        return;
+      case 'StormDetected':
+        storms++;
+        stormIdentities.set(
+          e.data.stormId,
+          e.data.identities.map((i) => `${i.provider}:${i.id}`),
+        );
+        return;
       case 'CaseResolved': {
         if (e.data.verdict !== 'benign') return;
         // The simulated executor rolls back what ran; what was approved but not yet run never runs.
@@ -304,8 +366,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     }
   };
 
-  const scheduleDeadline = (slot: Slot): void => {
-    const next = nextDeadline(slot.state);
+  const scheduleDeadline = (slot: Slot, next: number | null): void => {
     if (next === null) {
       slot.deadlineMs = Number.NaN;
     } else if (next !== slot.deadlineMs) {
@@ -314,21 +375,18 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     }
   };
 
-  const apply = (slot: Slot, input: DeciderInput, atMs: number): void => {
-    const events = decide(slot.state, input, ctx);
-    const state = slot.state;
-    const n = events.length;
-    // As the live engine folds a decision: the budget ledger sees every event, then the state does.
+  /** Decides and folds one input; returns the identity's next deadline. */
+  const apply = (slot: Slot, input: DeciderInput, atMs: number): number | null => {
+    // As the live engine folds a decision: the ledger sees every event, then the state does.
     // (`observe` reads the state before the fold: a resolved case's actions are still there.)
-    for (let i = 0; i < n; i++) {
-      const e = events[i]!;
+    const { events, deadline } = step(slot.state, input, ctx, ledger, compiled, (e) => {
       observe(slot, e, atMs);
-      budget.record(e);
       if (onEvent) onEvent(e);
-    }
-    for (let i = 0; i < n; i++) evolve(state, events[i]!, maxWindowMs, evidenceFloor);
+    });
     // A lone DetectionReceived cannot move a deadline; anything else may.
-    if (events.length > 1 || (events.length === 1 && input.type !== 'detection')) scheduleDeadline(slot);
+    if (events.length > 1 || (events.length === 1 && input.type !== 'detection'))
+      scheduleDeadline(slot, deadline);
+    return deadline;
   };
 
   /** Human commands that no longer fit (another policy, another pending action) are counted, not fatal. */
@@ -448,8 +506,10 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
         const slot = t!.slot;
         if (slot.deadlineMs !== tMs || !slot.state.identity) continue; // superseded
         slot.deadlineMs = Number.NaN;
-        apply(slot, { type: 'tick', at: iso(tMs), identity: slot.state.identity }, tMs);
-        scheduleDeadline(slot);
+        scheduleDeadline(
+          slot,
+          apply(slot, { type: 'tick', at: iso(tMs), identity: slot.state.identity }, tMs),
+        );
       } else if (aMs < untilMs || (inclusiveAnswers && aMs <= untilMs)) {
         answers.pop();
         onAnswer(a!);
@@ -464,10 +524,21 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     const r = records[order ? order[i]! : i]!;
     if (ticks.size > 0 || answers.size > 0) drain(r.atMs, false);
     switch (r.type) {
-      case 'detection':
-        // The record has the shape of the decider's detection input: passed as is, no copy.
-        apply(slots[r.ix] ?? slotFor(r.ix, r.detection.identity), r, r.atMs);
+      case 'detection': {
+        // The record has the shape of the decider's detection input: passed as is, no copy, unless
+        // it names an alias, which is decided as its canonical identity.
+        const input = resolveIdentity(r, catalogue);
+        if (input === r) {
+          apply(slots[r.ix] ?? slotFor(r.ix, r.detection.identity), r, r.atMs);
+          if (!unresolvedSeen[r.ix] && !catalogue.lookup(r.detection.identity, r.atMs)) {
+            unresolvedSeen[r.ix] = true;
+            unresolved++;
+          }
+        } else if (input.type === 'detection') {
+          apply(canonicalSlot(input.detection.identity), input, r.atMs);
+        }
         break;
+      }
       case 'identity':
         catalogue.add(r.entry);
         break;
@@ -490,13 +561,17 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   }
   list.sort((x, y) => x.proposedAtMs - y.proposedAtMs || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
   const firstDetectionMs = new Map<string, number>();
-  for (const s of slots)
+  for (const s of [...slots, ...aliasSlots.values()])
     if (s && !Number.isNaN(s.firstDetectionMs)) firstDetectionMs.set(s.key, s.firstDetectionMs);
   return {
     policy: { id: policy.policy.id, version: policy.policy.version, digest: policy.digest },
     actions: list,
     detections,
     guardTrips,
+    storms,
+    shadowed,
+    unresolvedIdentities: unresolved,
+    stormIdentities,
     firstDetectionMs,
     truth,
     names,

@@ -3,7 +3,7 @@ import type { NewEvent } from '../schemas/events.ts';
 import { loadDefaultPolicy, parsePolicy } from '../services/decider/policy/load.ts';
 import { HistoryBuilder, type HistoryLine, historyFromLines, withoutRepeatedDetections } from './history.ts';
 import { replayHistory } from './replay.ts';
-import { percentile, reportJson } from './report.ts';
+import { buildReport, percentile, reportJson } from './report.ts';
 import { runReplay } from './run-replay.ts';
 import { generateHistory } from './scenarios/index.ts';
 
@@ -119,6 +119,12 @@ describe('replay metrics on a hand-made day', () => {
       executed: 3,
       rolledBack: 1,
       guardTrips: 0,
+      stormsDetected: 0,
+      actionsShadowed: 0,
+      identitiesUnresolved: 0,
+      staleRouted: 0,
+      approvalsExpired: 0,
+      approvalsUnanswered: 0,
     });
     expect(report.metrics).toEqual({
       maliciousIdentities: 3,
@@ -129,6 +135,10 @@ describe('replay metrics on a hand-made day', () => {
       f1: 0.666667,
       timeToContainSeconds: { p50: 600, p95: 1800, max: 1800 },
       approvalsPerDay: 2,
+      approvalsPeakHour: 1,
+      approvalDecisionsPeakHour: 1,
+      approvalDecisionsPerDay: 2,
+      benignActionedBy: { auto: 1, approved: 0, severity: { low: 1, medium: 0, high: 0 } },
     });
     const summary = report.actions.map((a) => [
       a.identity.id.split('@')[0],
@@ -288,5 +298,25 @@ describe('replay determinism', () => {
     expect(full.out.filter((e) => e.type === 'DetectionReceived').length).toBe(
       history.records.filter((r) => r.type === 'detection').length - lean.repeatsRemoved!,
     );
+  });
+});
+
+describe('replay with the providers’ capabilities', () => {
+  it('replayed proposals and the report say what the provider can undo; an irreversible auto stage waits for an analyst', () => {
+    const lines = [cat('ivy'), det('ivy', '09:00', 'known_compromise', 0.95)];
+    const caps = {
+      okta: {
+        type: 'aws',
+        actions: { revoke_sessions: { reversibility: 'irreversible' as const, residue: ['x'] } },
+      },
+    };
+    const run = replayHistory(historyFromLines(lines), policy, { capabilities: caps });
+    expect(run.actions).toEqual([
+      expect.objectContaining({ type: 'revoke_sessions', mode: 'analyst', reversibility: 'irreversible' }),
+    ]);
+    expect(buildReport(run).actions[0]!.reversibility).toBe('irreversible');
+    const without = replayHistory(historyFromLines(lines), policy);
+    expect(without.actions).toEqual([expect.objectContaining({ type: 'revoke_sessions', mode: 'auto' })]);
+    expect(without.actions[0]!.reversibility).toBeUndefined();
   });
 });

@@ -14,6 +14,10 @@ export interface ReportAction {
   approval: { mode: string; by: string | null };
   proposedAt: string;
   executedAt: string | null;
+  /** What the acting provider can undo of it (replayed with --providers). */
+  reversibility?: string;
+  /** The approval group a human decided it in (storm, rule or case); absent for automatic actions. */
+  group?: string;
 }
 
 interface ActionChange {
@@ -38,6 +42,17 @@ export interface ReportTotals {
   executed: number;
   rolledBack: number;
   guardTrips: number;
+  /** StormDetected: rules held for firing on many identities at once. */
+  stormsDetected: number;
+  /** What rules in monitor mode would have proposed (ActionShadowed): never executed nor asked. */
+  actionsShadowed: number;
+  /** Detection identities neither catalogued nor an alias of a catalogued one (decided as they are). */
+  identitiesUnresolved: number;
+  /** Actions routed to a human because their detection was stale. */
+  staleRouted: number;
+  /** Approval requests that expired unanswered, and those still unanswered when the history ends. */
+  approvalsExpired: number;
+  approvalsUnanswered: number;
 }
 
 export interface ReportMetrics {
@@ -50,7 +65,32 @@ export interface ReportMetrics {
   f1: number;
   timeToContainSeconds: { p50: number | null; p95: number | null; max: number | null };
   approvalsPerDay: number;
+  /** Approval requests in the busiest clock hour. */
+  approvalsPeakHour: number;
+  /**
+   * Decisions a human makes when approvals sharing a group (storm, rule, case) are decided together:
+   * distinct groups with a request in each clock hour; the busiest hour, and per day.
+   */
+  approvalDecisionsPeakHour: number;
+  approvalDecisionsPerDay: number;
+  /** Distinct benign identities with an executed action: automatic vs human-approved, and by action severity. */
+  benignActionedBy: { auto: number; approved: number; severity: Record<ActionSeverity, number> };
 }
+
+type ActionSeverity = 'low' | 'medium' | 'high';
+
+/** How disruptive an action is for a benign identity: narrow and self-healing, costly, or outage. */
+const ACTION_SEVERITY: Record<string, ActionSeverity> = {
+  revoke_sessions: 'low',
+  revoke_tokens: 'low',
+  force_step_up: 'low',
+  rotate_credential: 'medium',
+  revoke_oauth_grant: 'medium',
+  quarantine: 'medium',
+  jit_reissue: 'medium',
+  disable_account: 'high',
+  disable_service_account: 'high',
+};
 
 export interface ReplayReport {
   policy: { id: string; version: string; digest: string };
@@ -108,7 +148,17 @@ export function summarize(run: ReplayRun): RunSummary {
   const benignByType = new Map<string, Set<string>>();
   const benignAny = new Set<string>();
   const rules = new Map<string, RuleRow & { mal: Set<string>; ben: Set<string> }>();
+  const approvals = approvalLoad(run.actions);
+  const benignAuto = new Set<string>();
+  const benignApproved = new Set<string>();
+  const benignSeverity: Record<ActionSeverity, Set<string>> = {
+    low: new Set(),
+    medium: new Set(),
+    high: new Set(),
+  };
+  let staleRouted = 0;
   for (const a of run.actions) {
+    if (a.mode !== 'auto' && a.guards.includes('stale')) staleRouted++;
     let row = rules.get(a.ruleId);
     if (!row) {
       row = {
@@ -147,6 +197,8 @@ export function summarize(run: ReplayRun): RunSummary {
     else if (verdict === 'benign') {
       row.ben.add(a.identityKey);
       benignAny.add(a.identityKey);
+      (a.mode === 'auto' ? benignAuto : benignApproved).add(a.identityKey);
+      benignSeverity[ACTION_SEVERITY[a.type] ?? 'medium'].add(a.identityKey);
       let set = benignByType.get(a.type);
       if (!set) {
         set = new Set();
@@ -185,6 +237,12 @@ export function summarize(run: ReplayRun): RunSummary {
       executed: nExecuted,
       rolledBack,
       guardTrips: run.guardTrips,
+      stormsDetected: run.storms,
+      actionsShadowed: run.shadowed,
+      identitiesUnresolved: run.unresolvedIdentities,
+      staleRouted,
+      approvalsExpired: approvals.expired,
+      approvalsUnanswered: approvals.unanswered,
     },
     metrics: {
       maliciousIdentities: malicious,
@@ -199,6 +257,18 @@ export function summarize(run: ReplayRun): RunSummary {
         max: ttc.length ? ttc[ttc.length - 1]! : null,
       },
       approvalsPerDay: round(approvalsRequested / spanDays, 4),
+      approvalsPeakHour: approvals.peakHour,
+      approvalDecisionsPeakHour: approvals.decisionsPeakHour,
+      approvalDecisionsPerDay: round(approvals.decisions / spanDays, 4),
+      benignActionedBy: {
+        auto: benignAuto.size,
+        approved: benignApproved.size,
+        severity: {
+          low: benignSeverity.low.size,
+          medium: benignSeverity.medium.size,
+          high: benignSeverity.high.size,
+        },
+      },
     },
     benignDisrupted: benignAny.size,
     timeToContain: ttc,
@@ -206,6 +276,37 @@ export function summarize(run: ReplayRun): RunSummary {
       .sort((a, b) => (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0))
       .map(({ mal, ben, ...row }) => ({ ...row, maliciousContained: mal.size, benignActioned: ben.size })),
   };
+}
+
+const HOUR_MS = 3_600_000;
+
+/** Approval requests per clock hour, and the grouped decisions (distinct groups per hour) they make. */
+function approvalLoad(actions: readonly SimAction[]) {
+  const perHour = new Map<number, { requests: number; groups: Set<string> }>();
+  let expired = 0;
+  let unanswered = 0;
+  for (const a of actions) {
+    if (a.mode === 'auto' || a.mode === 'never') continue;
+    if (a.status === 'expired') expired++;
+    else if (a.status === 'pending') unanswered++;
+    const hour = Math.floor(a.proposedAtMs / HOUR_MS);
+    let h = perHour.get(hour);
+    if (!h) {
+      h = { requests: 0, groups: new Set() };
+      perHour.set(hour, h);
+    }
+    h.requests++;
+    h.groups.add(a.group ?? a.id);
+  }
+  let peakHour = 0;
+  let decisionsPeakHour = 0;
+  let decisions = 0;
+  for (const h of perHour.values()) {
+    peakHour = Math.max(peakHour, h.requests);
+    decisionsPeakHour = Math.max(decisionsPeakHour, h.groups.size);
+    decisions += h.groups.size;
+  }
+  return { expired, unanswered, peakHour, decisionsPeakHour, decisions };
 }
 
 function reportAction(a: SimAction): ReportAction {
@@ -218,6 +319,8 @@ function reportAction(a: SimAction): ReportAction {
     approval: { mode: a.mode, by: a.status === 'approved' ? a.approvers.join(',') : null },
     proposedAt: iso(a.proposedAtMs),
     executedAt: a.executedAtMs === null ? null : iso(a.executedAtMs),
+    ...(a.reversibility ? { reversibility: a.reversibility } : {}),
+    ...(a.group ? { group: a.group } : {}),
   };
 }
 

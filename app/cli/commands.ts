@@ -134,9 +134,26 @@ export function registerCommands(program: Command): void {
     .option('--approval-latency <duration>', 'assumed human approval latency, e.g. 15m')
     .option('--approval-rate <rate>', 'assumed share of approvals granted, 0..1')
     .option('--execution-latency <duration>', 'simulated provider latency, e.g. 2s')
+    .option('--providers <file>', 'providers file: proposals carry what its providers can undo')
     .action(async (o) => {
       const { runReplayCli } = await import('../../simulations/cli.ts');
-      exit(await runReplayCli({ ...o, ...io }));
+      const { capabilitiesOf, loadProvidersConfig } = await import('../providers-config.ts');
+      const { providers, ...rest } = o as { providers?: string } & Record<string, unknown>;
+      let capabilities: ReturnType<typeof capabilitiesOf> | undefined;
+      try {
+        capabilities = providers ? capabilitiesOf(loadProvidersConfig(providers)) : undefined;
+      } catch (e) {
+        process.stderr.write(`${(e as Error).message}\n`);
+        exit(1);
+        return;
+      }
+      exit(
+        await runReplayCli({
+          ...(rest as unknown as Parameters<typeof runReplayCli>[0]),
+          ...(capabilities ? { capabilities } : {}),
+          ...io,
+        }),
+      );
     });
 
   program
@@ -164,7 +181,7 @@ export function registerCommands(program: Command): void {
     .description('generate a scenario history with ground-truth verdicts')
     .requiredOption(
       '--scenario <name>',
-      'token-theft | leaked-ci-secret | credential-stuffing | shared-service-account | oauth-app-abuse | benign-noise | mixed',
+      'token-theft | leaked-ci-secret | credential-stuffing | shared-service-account | oauth-app-abuse | benign-noise | mixed | storm',
     )
     .option('--seed <n>', 'random seed', '1')
     .option('--identities <n>', 'identities', '1000')

@@ -317,7 +317,9 @@ export class SqliteEventStore implements EventStore {
    * which rolls the whole transaction back.
    */
   private claimDetection(e: NewEvent, stream: string, position: number): void {
-    const d = (e.data as { detection: NormalizedDetection }).detection;
+    const d = (e.data as { detection?: NormalizedDetection }).detection;
+    // only a detection that has a key can claim one (every validated detection has)
+    if (typeof d?.source !== 'string' || typeof d.id !== 'string') return;
     if (this.stmts.claimDetection.run(d.source, d.id, position).changes === 1) return;
     const held = this.stmts.detectionAt.get(d.source, d.id);
     const recorded = held

@@ -55,7 +55,7 @@ export const OidcConfigSchema = z
   });
 export type OidcConfig = z.output<typeof OidcConfigSchema>;
 
-export const AuthConfigSchema = z.object({
+const AuthConfigSchema = z.object({
   jwt: z
     .object({
       /** HS256 shared secrets (UTF-8, at least 32 characters); the first one signs local tokens. */
@@ -177,7 +177,7 @@ export async function issueToken(
   return jwt.sign(new TextEncoder().encode(secret));
 }
 
-/** The admin token `tourniquet start` prints on the embedded default (valid 7 days by default). */
+/** A local admin token (valid 7 days unless told otherwise); `tourniquet start` keeps a 24-hour one in admin.token. */
 export function issueLocalAdminToken(
   config: AuthConfig,
   opts: { sub?: string; ttlSeconds?: number } = {},

@@ -55,6 +55,20 @@ const ENDPOINTS: Endpoint[] = [
     ok: 200,
   },
   { key: 'GET /v1/actions/:id/explain', url: '/v1/actions/act-alice-1-1/explain', ok: 200 },
+  { key: 'GET /v1/approval-groups', url: '/v1/approval-groups', ok: 200 },
+  {
+    // No such group: the matrix checks who may ask (a forbidden principal never learns it is missing).
+    key: 'POST /v1/approval-groups/:groupId/decision',
+    url: '/v1/approval-groups/storm:none/decision',
+    body: { decision: 'approve' },
+    ok: 404,
+  },
+  {
+    key: 'POST /v1/storms/:stormId/resolve',
+    url: '/v1/storms/storm-none/resolve',
+    body: {},
+    ok: 404,
+  },
   { key: 'GET /v1/audit/events', url: '/v1/audit/events?case=case-alice-1', ok: 200 },
   { key: 'GET /v1/audit/export', url: '/v1/audit/export?format=csv', ok: 200 },
   { key: 'GET /v1/audit/verify', url: '/v1/audit/verify', ok: 200 },

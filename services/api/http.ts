@@ -114,10 +114,6 @@ export interface RouteDef<B extends z.ZodType, Q extends z.ZodType, P extends z.
 
 const principals = new WeakMap<FastifyRequest, Principal>();
 
-export function principalOf(request: FastifyRequest): Principal | undefined {
-  return principals.get(request);
-}
-
 /** Authenticates a request as this principal before its route runs (the console's session cookie). */
 export function authenticateAs(request: FastifyRequest, principal: Principal): void {
   principals.set(request, principal);

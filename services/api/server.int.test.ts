@@ -952,7 +952,7 @@ describe('ops: live feed, metrics, health, readiness, OpenAPI', () => {
     }
   });
 
-  it('publishes a complete OpenAPI document at /docs/json and a page at /docs', async () => {
+  it('publishes a complete OpenAPI document at /docs/json and Swagger UI at /docs', async () => {
     const doc = (await call('GET', '/docs/json', { as: 'none' })).json as {
       openapi: string;
       paths: Record<
@@ -1000,8 +1000,12 @@ describe('ops: live feed, metrics, health, readiness, OpenAPI', () => {
     ]);
     expect(doc.paths['/v1/actions/{id}/approve']!.post!.requestBody).toMatchObject({ required: false });
     expect(doc.paths['/v1/actions/{id}/reject']!.post!.requestBody).toMatchObject({ required: true });
+    // Swagger UI over that document, with "Try it out" on
     const html = await call('GET', '/docs', { as: 'none' });
     expect(html.headers['content-type']).toContain('text/html');
-    expect(html.text).toContain('/v1/actions/{id}/explain');
+    expect(html.text).toContain('<div id="swagger-ui"></div>');
+    const init = await call('GET', '/docs/static/swagger-initializer.js', { as: 'none' });
+    expect(init.status).toBe(200);
+    expect(init.text).toContain('"tryItOutEnabled":true');
   });
 });

@@ -24,6 +24,7 @@ import type { StartSession } from './console/oidc.ts';
 import type { ConsoleSessionOptions } from './console/session.ts';
 import { type ApiContext, type ApiRoutes, settleFn, submitFn } from './context.ts';
 import { toHttpError } from './http.ts';
+import { approvalGroupRoutes } from './routes/approval-groups.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { chatRoutes } from './routes/chat.ts';
 import { commandRoutes } from './routes/commands.ts';
@@ -32,6 +33,7 @@ import { opsRoutes } from './routes/ops.ts';
 import { queryRoutes } from './routes/queries.ts';
 import { signInRoutes } from './routes/sign-in.ts';
 import { signalsRoutes } from './routes/signals.ts';
+import { stormRoutes } from './routes/storms.ts';
 import { streamRoutes } from './routes/stream.ts';
 
 export interface ApiDeps {
@@ -90,6 +92,8 @@ const ROUTES: readonly ApiRoutes[] = [
   opsRoutes,
   signInRoutes,
   chatRoutes,
+  approvalGroupRoutes,
+  stormRoutes,
 ];
 
 /** Levels a body may nest above a detection's `raw` (array, item, field): deeper is refused unparsed. */
@@ -117,7 +121,13 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     : staticAuthSource(deps.auth);
   const app = createServer(log, deps.bodyLimitBytes ?? 1024 * 1024);
   // Console sessions first: their hook authenticates cookie requests ahead of every route's check.
-  await registerConsole(app, { auth: () => auth, sessions: deps.consoleSessions });
+  await registerConsole(app, {
+    store,
+    projector,
+    auth: () => auth,
+    sessions: deps.consoleSessions,
+    now: deps.now,
+  });
   await app.register(swagger, OPENAPI);
   const now = deps.now ?? (() => new Date());
   const settle = settleFn(store, projector, deps.settleTimeoutMs ?? 10_000, log);

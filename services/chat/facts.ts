@@ -1,3 +1,4 @@
+import type { ProposalReversibility } from '../../schemas/capabilities.ts';
 import type { RecordedEvent } from '../../schemas/events.ts';
 
 /**
@@ -31,6 +32,8 @@ export interface ApprovalFacts {
   }>;
   blastRadius: { tier: string; consumers: number; shared: boolean; thirdParty: boolean; reversible: boolean };
   rollback: { complete: boolean; residue: string[] };
+  /** What the acting provider declared it can undo of this action (null: not known). */
+  provider: ProposalReversibility | null;
   guards: string[];
   consoleUrl: string | null;
 }
@@ -104,9 +107,10 @@ export function foldAction(
             reversible: p.blastRadius.reversible,
           },
           rollback: { complete: p.rollback.complete, residue: p.rollback.notes },
+          provider: p.reversibility ?? null,
           guards: p.guards.map((g) => `${g.guard}: ${g.reason}`),
           consoleUrl: consoleUrl
-            ? `${consoleUrl.replace(/\/+$/, '')}/actions/${encodeURIComponent(actionId)}`
+            ? `${consoleUrl.replace(/\/+$/, '')}/cases/${encodeURIComponent(p.caseId)}`
             : null,
         };
         break;
@@ -177,9 +181,15 @@ export function slackBlocks(f: ApprovalFacts, o: Outcome): unknown[] {
           )
           .join('\n');
   const blast = `tier ${esc(f.blastRadius.tier)}, ${f.blastRadius.consumers} consumer(s)${f.blastRadius.shared ? ', shared' : ''}${f.blastRadius.thirdParty ? ', third-party grant' : ''}`;
+  const residue = [...f.rollback.residue, ...(f.provider?.residue ?? [])];
   const rollback = f.rollback.complete
     ? 'complete'
-    : `incomplete — residue: ${esc(f.rollback.residue.join('; ') || 'unspecified')}`;
+    : `incomplete — residue: ${esc(residue.join('; ') || 'unspecified')}`;
+  const reversible = f.provider
+    ? `${esc(f.provider.reversibility)} on ${esc(f.provider.type)}`
+    : f.blastRadius.reversible
+      ? 'yes'
+      : 'no';
   const blocks: unknown[] = [
     {
       type: 'header',
@@ -198,7 +208,7 @@ export function slackBlocks(f: ApprovalFacts, o: Outcome): unknown[] {
         { type: 'mrkdwn', text: `*Blast radius*\n${blast}` },
         {
           type: 'mrkdwn',
-          text: `*Reversible*\n${f.blastRadius.reversible ? 'yes' : 'no'}; rollback ${rollback}`,
+          text: `*Reversible*\n${reversible}; rollback ${clip(rollback, 1500)}`,
         },
         {
           type: 'mrkdwn',

@@ -78,7 +78,7 @@ describe('approval facts folded from events', () => {
       expiresAt: '2026-12-06T04:00:00.000Z',
       rollback: { complete: false, residue: ['sessions issued before quarantine stay valid until expiry'] },
       blastRadius: { tier: 'production', consumers: 3, shared: true },
-      consoleUrl: 'https://tq.example/actions/act-1',
+      consoleUrl: 'https://tq.example/cases/case-1',
     });
     expect(facts.evidence).toEqual([
       {
@@ -127,6 +127,31 @@ describe('approval facts folded from events', () => {
       outcome: { kind: 'expired' },
       actions: [],
     });
+  });
+
+  it('shows what the acting provider can undo, before approval', () => {
+    const proposed = history[1]!;
+    const withProvider = [
+      history[0]!,
+      {
+        ...proposed,
+        data: {
+          ...(proposed.data as Record<string, unknown>),
+          reversibility: {
+            provider: 'aws',
+            type: 'aws',
+            reversibility: 'irreversible',
+            residue: ['removing the deny would revive the stolen sessions'],
+          },
+        },
+      } as RecordedEvent,
+    ];
+    const { facts, outcome } = foldAction(withProvider, 'act-1')!;
+    expect(facts.provider).toMatchObject({ type: 'aws', reversibility: 'irreversible' });
+    const blocks = JSON.stringify(slackBlocks(facts, outcome));
+    expect(blocks).toContain('irreversible on aws');
+    expect(blocks).toContain('removing the deny would revive the stolen sessions');
+    expect(foldAction(history, 'act-1')!.facts.provider).toBeNull();
   });
 
   it('ignores other actions and says nothing about an action never proposed', () => {

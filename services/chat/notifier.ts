@@ -265,7 +265,15 @@ export class ChatNotifier {
           { err, target, kind, retryInMs: delay },
           'chat approval message not sent; retrying',
         );
-        await new Promise((r) => setTimeout(r, delay));
+        // a stop ends the wait at once (the send is retried from the checkpoint on the next start)
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, delay);
+          const wake = () => {
+            clearTimeout(t);
+            r();
+          };
+          this.abort.signal.addEventListener('abort', wake, { once: true });
+        });
         if (this.abort.signal.aborted) throw err;
         delay = Math.min(maxDelay, delay * 2);
       }

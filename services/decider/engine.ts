@@ -12,11 +12,13 @@ import {
   type RecordedEvent,
 } from '../../schemas/events.ts';
 import type { AppendUnit } from './append-unit.ts';
-import { BudgetLedger } from './core/budget.ts';
 import { CatalogueIndex } from './core/catalogue.ts';
 import { type CompiledPolicy, compilePolicy } from './core/compiled-policy.ts';
 import { type DeciderContext, decide, nextDeadline } from './core/decide.ts';
 import { evolve, initialState } from './core/evolve.ts';
+import { DecisionLedger } from './core/ledger.ts';
+import { resolveIdentity } from './core/resolve.ts';
+import { applyDecision, recordDecision } from './core/step.ts';
 import type { DeciderInput, IdentityState } from './core/types.ts';
 import type { LoadedPolicy } from './policy/load.ts';
 
@@ -46,7 +48,8 @@ export class DeciderEngine {
   private readonly cache = new Map<string, Cached>();
   private readonly deadlines = new Map<string, { at: number; identity: IdentityRef }>();
   private readonly log: Logger | undefined;
-  readonly budget = new BudgetLedger();
+  /** Budgets (and whatever else spans identities), folded from every decision. */
+  readonly ledger = new DecisionLedger();
   readonly catalogue: CatalogueIndex;
   private compiled: CompiledPolicy;
   private paused = false;
@@ -103,10 +106,18 @@ export class DeciderEngine {
       const page = await this.store.readAll({
         after,
         limit: 5000,
-        types: ['ActionProposed', 'GuardTripped', 'ActionApproved', 'ActionRejected', 'ActionExpired'],
+        types: [
+          'ActionProposed',
+          'GuardTripped',
+          'StormDetected',
+          'StormResolved',
+          'ActionApproved',
+          'ActionRejected',
+          'ActionExpired',
+        ],
       });
       for (const e of page) {
-        this.budget.record(e);
+        this.ledger.record(e);
         if (e.type === 'ActionProposed') pending.set(e.data.actionId, e.data.identity);
         else if (e.type === 'ActionRejected' || e.type === 'ActionExpired') pending.delete(e.data.actionId);
         else if (e.type === 'ActionApproved' && e.data.final) pending.delete(e.data.actionId);
@@ -119,19 +130,18 @@ export class DeciderEngine {
     await this.restoreDeadlines(identities.values());
   }
 
-  /** Control-plane events (pause/resume, catalogue changes) seen by a live subscription. */
+  /** Control-plane events (pause/resume, catalogue changes, storms resolved) seen by a live subscription. */
   applyControl(e: RecordedEvent | NewEvent): void {
     if (e.type === 'AutomationPaused') this.paused = true;
     else if (e.type === 'AutomationResumed') this.paused = false;
     else if (e.type === 'IdentityCatalogued') this.catalogue.add(e.data.entry);
+    // An analyst ending a storm's hold (the API appends it to the control stream).
+    else if (e.type === 'StormResolved') this.ledger.record(e);
   }
 
   private context(): DeciderContext {
     return {
-      policy: this.compiled,
-      catalogue: this.catalogue,
-      budget: this.budget,
-      paused: this.paused,
+      ...this.ledger.context(this.compiled, this.catalogue, this.paused),
       ...(this.capabilities ? { capabilities: this.capabilities } : {}),
     };
   }
@@ -175,7 +185,10 @@ export class DeciderEngine {
    * Decides one input and appends the result durably (`key`: its identityKey, when the caller has it). Throws typed errors for invalid commands
    * (nothing appended) and store errors (the cached state is dropped and reloaded next time).
    */
-  async handle(input: DeciderInput, key?: string, unit?: AppendUnit): Promise<DecisionResult> {
+  async handle(received: DeciderInput, key?: string, unit?: AppendUnit): Promise<DecisionResult> {
+    // An alias from the catalogue is decided as its canonical identity (another stream, another key).
+    const input = resolveIdentity(received, this.catalogue);
+    if (input !== received) key = undefined;
     const identity = input.type === 'detection' ? input.detection.identity : input.identity;
     key ??= identityKey(identity);
     if (unit) return this.stage(input, identity, key, unit);
@@ -192,18 +205,17 @@ export class DeciderEngine {
           events,
           cached.revision,
         );
-        for (const e of events) this.budget.record(e);
         if (
           result.nextRevision ===
           (cached.revision === 'no_stream' ? -1 : cached.revision) + events.length
         ) {
-          for (const e of events)
-            evolve(cached.state, e, this.compiled.maxWindowMs, this.compiled.evidenceFloor);
+          const deadline = applyDecision(cached.state, events, this.ledger, this.compiled);
           cached.revision = result.nextRevision;
-          this.trackDeadline(key, cached);
+          this.trackDeadline(key, cached, deadline);
         } else {
           // The store answered from an identical batch it already holds (an idempotent retry of an
           // append that did land, or another writer): the stream is not "cache + this batch". Re-read.
+          recordDecision(this.ledger, events);
           this.cache.delete(key);
           this.trackDeadline(key, await this.load(identity, key));
         }
@@ -233,7 +245,7 @@ export class DeciderEngine {
     key: string,
     unit: AppendUnit,
   ): Promise<DecisionResult> {
-    const cached = this.cache.get(key) ?? (await this.load(identity, key));
+    const cached = this.touch(key) ?? (await this.load(identity, key));
     const events = decide(cached.state, input, this.context());
     if (events.length === 0) {
       if (input.type === 'detection')
@@ -242,14 +254,13 @@ export class DeciderEngine {
     }
     const expected = cached.revision;
     const stream = cached.state.stream || identityStream(identity);
-    for (const e of events) this.budget.record(e);
-    for (const e of events) evolve(cached.state, e, this.compiled.maxWindowMs, this.compiled.evidenceFloor);
+    const deadline = applyDecision(cached.state, events, this.ledger, this.compiled);
     cached.revision = (expected === 'no_stream' ? -1 : expected) + events.length;
-    this.trackDeadline(key, cached);
+    this.trackDeadline(key, cached, deadline);
     unit.stage({ stream, events, expected }, () => {
       // The state folded what never reached the store: it is re-read on the next input.
       if (this.cache.get(key) === cached) this.cache.delete(key);
-      for (const e of events) this.budget.unrecord(e);
+      for (const e of events) this.ledger.unrecord(e);
     });
     return { input, events };
   }
@@ -287,8 +298,7 @@ export class DeciderEngine {
     return undefined;
   }
 
-  private trackDeadline(key: string, cached: Cached): void {
-    const at = nextDeadline(cached.state);
+  private trackDeadline(key: string, cached: Cached, at = nextDeadline(cached.state)): void {
     if (at === cached.deadline) return; // unchanged: most decisions leave no approval pending
     cached.deadline = at;
     if (at === null) this.deadlines.delete(key);

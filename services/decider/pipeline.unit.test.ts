@@ -179,6 +179,7 @@ describe('approval expiry in virtual time', () => {
       'DetectionReceived',
       'CaseOpened',
       'ActionProposed',
+      'NoActionTaken',
       'ActionApproved',
     ]);
   });
@@ -266,13 +267,15 @@ describe('optimistic concurrency', () => {
     await gated.inner.append(identityStream(alice), [foreignEvent(alice, 'foreign-1', T0 + 1)], 'any');
     const r = await pipeline.submit(detectionAt(alice, T0 + MINUTE, 'd-2', 'other', 0.4));
     expect(gated.conflicts).toBe(1);
-    expect(r.events.map((e) => e.type)).toEqual(['DetectionReceived']);
+    expect(r.events.map((e) => e.type)).toEqual(['DetectionReceived', 'NoActionTaken']);
     const stream = await streamOf(store, alice);
     expect(stream.map((e) => e.id)).toEqual([
       `det-${identityTag(alice)}-okta:d-1`,
       `case-${identityTag(alice)}-1-opened`,
+      `det-${identityTag(alice)}-okta:d-1-no-action`,
       'foreign-1',
       `det-${identityTag(alice)}-okta:d-2`,
+      `det-${identityTag(alice)}-okta:d-2-no-action`,
     ]);
   });
 
@@ -336,15 +339,17 @@ describe('optimistic concurrency', () => {
     await pipeline.submit(d2);
     const r = await pipeline.submit(detectionAt(alice, T0 + 2 * MINUTE, 'd-3', 'other', 0.4));
     // the case was resolved behind our back: d-3 opens case 2 rather than joining the closed case 1
-    expect(r.events.map((e) => e.type)).toEqual(['DetectionReceived', 'CaseOpened']);
+    expect(r.events.map((e) => e.type)).toEqual(['DetectionReceived', 'CaseOpened', 'NoActionTaken']);
     expect(r.events[1]!.data).toMatchObject({ caseId: `case-${tag}-2` });
     expect((await streamOf(store, alice)).map((e) => e.type)).toEqual([
       'DetectionReceived',
       'CaseOpened',
+      'NoActionTaken',
       'CaseResolved',
       'DetectionReceived',
       'DetectionReceived',
       'CaseOpened',
+      'NoActionTaken',
     ]);
   });
 

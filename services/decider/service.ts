@@ -90,7 +90,7 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
     this.controlSub = this.store.subscribeAll(
       {
         after: head,
-        types: ['AutomationPaused', 'AutomationResumed', 'IdentityCatalogued'],
+        types: ['AutomationPaused', 'AutomationResumed', 'IdentityCatalogued', 'StormResolved'],
         onError: (err) => this.log?.error({ err }, 'control subscription stopped'),
       },
       (e) => this.engine.applyControl(e),
@@ -219,6 +219,30 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
 
   resume(by: string, reason: string): Promise<NewEvent> {
     return this.control('AutomationResumed', by, reason);
+  }
+
+  /** An analyst ends a storm's hold: the rule's actions may be automatic again. */
+  async resolveStorm(stormId: string, ruleId: string, by: string, comment?: string): Promise<NewEvent> {
+    const at = this.now();
+    const event: NewEvent = {
+      id: `${stormId}-resolved-${at.getTime()}`,
+      type: 'StormResolved',
+      stream: CONTROL_STREAM,
+      occurredAt: at.toISOString(),
+      causationId: `${stormId}-detected`,
+      correlationId: null,
+      schemaVersion: SCHEMA_VERSION,
+      data: {
+        stormId,
+        ruleId,
+        reason: 'analyst',
+        by: { kind: 'human', id: by },
+        ...(comment ? { comment } : {}),
+      },
+    };
+    await this.store.append(CONTROL_STREAM, [event], 'any');
+    this.engine.applyControl(event);
+    return event;
   }
 
   private async control(

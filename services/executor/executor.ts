@@ -1,10 +1,14 @@
 import {
   BrokenCircuitError,
   type CircuitBreakerPolicy,
+  CircuitState,
   ConsecutiveBreaker,
   circuitBreaker,
   ExponentialBackoff,
   handleWhen,
+  type IBackoff,
+  type IBackoffFactory,
+  type IRetryBackoffContext,
   type RetryPolicy,
   retry,
 } from 'cockatiel';
@@ -21,6 +25,7 @@ import { type IdentityRef, identityKey } from '../../schemas/detection.ts';
 import {
   actionStream,
   type EventDataOf,
+  feedbackStream,
   identityStream,
   type NewEvent,
   type RecordedEvent,
@@ -28,7 +33,7 @@ import {
 } from '../../schemas/events.ts';
 import type { IdentityProvider, PriorState, ProviderAction } from './providers/port.ts';
 
-type ErrorPhase = 'apply' | 'verify' | 'rollback';
+type ErrorPhase = 'apply' | 'verify' | 'rollback' | 'feedback';
 
 function errorCode(err: unknown): string {
   return err instanceof TourniquetError ? err.code : 'INTERNAL';
@@ -44,8 +49,12 @@ export interface ExecutorOptions {
    */
   executorId: string;
   log?: Logger;
-  /** Attempts that reach the provider, per provider call (capture, apply, verify, revert). */
-  retry?: { maxAttempts?: number; initialDelayMs?: number; maxDelayMs?: number };
+  /**
+   * Attempts that reach the provider, per provider call (capture, apply, verify, revert). A provider's
+   * Retry-After (ProviderError.retryAfterMs, from a 429 or 503) lengthens the wait before the next
+   * attempt, up to maxRetryAfterMs (default 60 s).
+   */
+  retry?: { maxAttempts?: number; initialDelayMs?: number; maxDelayMs?: number; maxRetryAfterMs?: number };
   /**
    * Per provider. While the circuit is open calls wait for it to half-open; the wait does not spend
    * an action's attempts, so a provider outage stalls the queue instead of failing it wholesale.
@@ -57,8 +66,16 @@ export interface ExecutorOptions {
    * leaseMs is taken over by another executor, which reconciles from the provider's real state.
    */
   leaseMs?: number;
-  /** Actions handled at once, across identities; one identity's events are handled in order. Default 8. */
+  /**
+   * Actions handled at once per provider (each provider has its own slots, so one provider's outage
+   * never holds another's); one identity's events are handled in order. Default 8.
+   */
   concurrency?: number;
+  /**
+   * Actions of providers whose circuit is open that may wait in memory while the executor reads on
+   * for the other providers (default 10,000); beyond it reading pauses until they drain.
+   */
+  maxParked?: number;
   now?: () => Date;
 }
 
@@ -120,8 +137,11 @@ export class Executor {
   /** Per identity: the tail of its chain of tasks (one identity's events are handled in order). */
   private readonly queues = new Map<string, Promise<void>>();
   private readonly tasks = new Set<Promise<void>>();
-  private active = 0;
-  private readonly waiters: Array<() => void> = [];
+  /** Concurrency slots per provider name: active count and the tasks waiting for one. */
+  private readonly pools = new Map<string, { active: number; waiters: Array<() => void> }>();
+  /** In-flight tasks per provider name, for backpressure that ignores providers with an open circuit. */
+  private readonly tasksByPool = new Map<string, number>();
+  private readonly maxParked: number;
   /** Dispatched events in position order; the checkpoint advances over the done prefix. */
   private readonly marks: Array<{ position: number; done: boolean }> = [];
   private checkpointChain: Promise<void> = Promise.resolve();
@@ -136,9 +156,16 @@ export class Executor {
     this.log = opts.log;
     this.leaseMs = opts.leaseMs ?? 60_000;
     this.now = opts.now ?? (() => new Date());
-    this.retryOpts = { maxAttempts: 5, initialDelayMs: 200, maxDelayMs: 5000, ...opts.retry };
+    this.retryOpts = {
+      maxAttempts: 5,
+      initialDelayMs: 200,
+      maxDelayMs: 5000,
+      maxRetryAfterMs: 60_000,
+      ...opts.retry,
+    };
     this.breakerOpts = { consecutiveFailures: 5, halfOpenAfterMs: 10_000, ...opts.breaker };
     this.concurrency = Math.max(1, opts.concurrency ?? 8);
+    this.maxParked = Math.max(0, opts.maxParked ?? 10_000);
   }
 
   private get checkpointName(): string {
@@ -187,7 +214,7 @@ export class Executor {
     if (this.beatTimer) clearInterval(this.beatTimer);
     this.stopping = true;
     this.abort.abort();
-    for (const w of this.waiters.splice(0)) w();
+    for (const pool of this.pools.values()) for (const w of pool.waiters.splice(0)) w();
     await this.subscription?.stop();
     await this.idle();
     await this.checkpointChain.catch(() => undefined);
@@ -211,8 +238,55 @@ export class Executor {
   async handle(event: RecordedEvent): Promise<void> {
     if (event.type === 'ActionApproved' && event.data.final) {
       await this.execute(event.data.identity, event.data.actionId, event.data.argsDigest);
-    } else if (event.type === 'CaseResolved' && event.data.verdict === 'benign') {
-      await this.rollbackCase(event.data.identity, event.data.caseId, event.id);
+    } else if (event.type === 'CaseResolved') {
+      if (event.data.verdict === 'benign')
+        await this.rollbackCase(event.data.identity, event.data.caseId, event.id);
+      await this.sendFeedback(event as RecordedEvent<'CaseResolved'>);
+    }
+  }
+
+  /**
+   * Tells the identity's provider the verdict (malicious: confirm / raise risk; benign: dismiss / lower
+   * risk), when the provider has such an API, and records what was called as ProviderFeedbackSent in
+   * feedback-<caseId>. Recorded once (first writer wins); a crash before the record sends it again,
+   * which the providers' feedback calls tolerate (they set a state, they do not count).
+   */
+  private async sendFeedback(resolved: RecordedEvent<'CaseResolved'>): Promise<void> {
+    const { identity, caseId, verdict } = resolved.data;
+    const provider = this.providers[identity.provider] ?? this.providers['*'];
+    if (!provider?.feedback) return;
+    const stream = feedbackStream(caseId);
+    if ((await this.store.readStream(stream)).length > 0) return;
+    let calls: Array<{ call: string; ok: boolean; detail: string }>;
+    try {
+      calls = await this.call(
+        provider.name,
+        'feedback',
+        () => provider.feedback!(identity, verdict, { caseId }),
+        {
+          attempts: 0,
+        },
+      );
+    } catch (err) {
+      if (this.interrupted(err)) return;
+      const e = err as Error & { code?: string };
+      calls = [{ call: 'feedback', ok: false, detail: `${e.code ?? 'ERROR'}: ${e.message}` }];
+    }
+    const event: NewEvent = {
+      id: `${caseId}-feedback`,
+      type: 'ProviderFeedbackSent',
+      stream,
+      occurredAt: this.now().toISOString(),
+      causationId: resolved.id,
+      correlationId: caseId,
+      schemaVersion: SCHEMA_VERSION,
+      data: { caseId, identity, verdict, provider: provider.name, calls },
+    } as NewEvent;
+    try {
+      await this.store.append(stream, [event], 'no_stream');
+      this.log?.info({ caseId, provider: provider.name, calls }, 'verdict feedback sent');
+    } catch (err) {
+      if (!(err instanceof WrongExpectedRevisionError)) throw err;
     }
   }
 
@@ -224,13 +298,11 @@ export class Executor {
     const runs: Promise<void>[] = [];
     for (const [actionId, w] of [...this.watch]) {
       this.watch.delete(actionId);
-      runs.push(this.schedule(identityKey(w.identity), () => this.execute(w.identity, actionId, undefined)));
+      runs.push(this.schedule(w.identity, () => this.execute(w.identity, actionId, undefined)));
     }
     for (const [actionId, w] of [...this.rollbackWatch]) {
       this.rollbackWatch.delete(actionId);
-      runs.push(
-        this.schedule(identityKey(w.proposal.identity), () => this.rollbackAction(w.proposal, w.causationId)),
-      );
+      runs.push(this.schedule(w.proposal.identity, () => this.rollbackAction(w.proposal, w.causationId)));
     }
     const results = await Promise.allSettled(runs);
     const failure = results.find((r) => r.status === 'rejected');
@@ -239,41 +311,78 @@ export class Executor {
 
   // ------------------------------------------------------------------ scheduling
 
-  private async acquire(): Promise<void> {
-    if (this.active < this.concurrency || this.stopping) {
-      this.active += 1;
+  /** The provider an identity's actions go to, by name: its concurrency pool and circuit breaker. */
+  private poolOf(identity: IdentityRef): string {
+    return (this.providers[identity.provider] ?? this.providers['*'])?.name ?? identity.provider;
+  }
+
+  private pool(name: string): { active: number; waiters: Array<() => void> } {
+    let p = this.pools.get(name);
+    if (!p) {
+      p = { active: 0, waiters: [] };
+      this.pools.set(name, p);
+    }
+    return p;
+  }
+
+  private async acquire(name: string): Promise<void> {
+    const p = this.pool(name);
+    if (p.active < this.concurrency || this.stopping) {
+      p.active += 1;
       return;
     }
-    await new Promise<void>((resolve) => this.waiters.push(resolve));
-    this.active += 1;
+    await new Promise<void>((resolve) => p.waiters.push(resolve));
+    p.active += 1;
   }
 
-  private release(): void {
-    this.active -= 1;
-    this.waiters.shift()?.();
+  private release(name: string): void {
+    const p = this.pool(name);
+    p.active -= 1;
+    p.waiters.shift()?.();
   }
 
-  /** Runs a task after every earlier task of the same identity; holds one concurrency slot while it runs. */
-  private schedule(key: string, task: () => Promise<void>): Promise<void> {
+  /**
+   * Runs a task after every earlier task of the same identity; holds one of its provider's concurrency
+   * slots while it runs.
+   */
+  private schedule(identity: IdentityRef, task: () => Promise<void>): Promise<void> {
+    const key = identityKey(identity);
+    const poolName = this.poolOf(identity);
     const prev = this.queues.get(key) ?? Promise.resolve();
     const run = prev.then(async () => {
       if (this.stopping) return; // not started: its event is not checkpointed, so it is handled after a restart
-      await this.acquire();
+      await this.acquire(poolName);
       try {
         if (this.stopping) return;
         await task();
       } finally {
-        this.release();
+        this.release(poolName);
       }
     });
     const tail = run.catch(() => undefined);
     this.queues.set(key, tail);
     this.tasks.add(tail);
+    this.tasksByPool.set(poolName, (this.tasksByPool.get(poolName) ?? 0) + 1);
     void tail.then(() => {
       this.tasks.delete(tail);
+      this.tasksByPool.set(poolName, (this.tasksByPool.get(poolName) ?? 1) - 1);
       if (this.queues.get(key) === tail) this.queues.delete(key);
     });
     return run;
+  }
+
+  /**
+   * Whether reading must pause: too many tasks in flight for providers that are up. Tasks of a
+   * provider whose circuit is open are parked instead (up to maxParked), so its outage does not stop
+   * the other providers' actions from being read and run.
+   */
+  private backlogged(): boolean {
+    let parked = 0;
+    for (const [name, n] of this.tasksByPool) {
+      if (this.policies.get(name)?.breaker.state === CircuitState.Open) parked += n;
+    }
+    const running = this.tasks.size - parked;
+    return running >= this.concurrency * 2 || parked > this.maxParked;
   }
 
   /** The subscription handler: queues the event and returns once there is room for more (backpressure). */
@@ -283,7 +392,7 @@ export class Executor {
       event.type === 'ActionApproved' || event.type === 'CaseResolved' ? event.data.identity : undefined;
     const mark = { position: event.position, done: false };
     this.marks.push(mark);
-    const run = identity ? this.schedule(identityKey(identity), () => this.handle(event)) : Promise.resolve();
+    const run = identity ? this.schedule(identity, () => this.handle(event)) : Promise.resolve();
     void run.then(
       () => {
         mark.done = true;
@@ -292,8 +401,9 @@ export class Executor {
       (err: unknown) => this.fail(err),
     );
     // Backpressure: do not read further ahead than `concurrency` events in flight.
-    while (!this.stopping && !this.failed && this.tasks.size >= this.concurrency * 2) {
-      await Promise.race([...this.tasks]);
+    while (!this.stopping && !this.failed && this.backlogged()) {
+      // Also look again now and then: a circuit opening parks tasks without finishing any.
+      await Promise.race([...this.tasks, sleep(100)]);
     }
   }
 
@@ -377,7 +487,7 @@ export class Executor {
       const identity = claim.data.identity;
       if (claim.data.executor === this.id) {
         this.log?.info({ actionId }, 'reconciling our own unfinished claim');
-        void this.schedule(identityKey(identity), () => this.execute(identity, actionId, undefined)).catch(
+        void this.schedule(identity, () => this.execute(identity, actionId, undefined)).catch(
           (err: unknown) => this.fail(err),
         );
       } else {
@@ -389,9 +499,9 @@ export class Executor {
       const causation = benign.get(x.caseId);
       if (!causation || rolledBack.has(actionId) || cases.has(x.caseId)) continue;
       cases.add(x.caseId);
-      void this.schedule(identityKey(x.identity), () =>
-        this.rollbackCase(x.identity, x.caseId, causation),
-      ).catch((err: unknown) => this.fail(err));
+      void this.schedule(x.identity, () => this.rollbackCase(x.identity, x.caseId, causation)).catch(
+        (err: unknown) => this.fail(err),
+      );
     }
   }
 
@@ -403,10 +513,13 @@ export class Executor {
       p = {
         retry: retry(handleWhen(isRetriable), {
           maxAttempts: Math.max(0, this.retryOpts.maxAttempts - 1),
-          backoff: new ExponentialBackoff({
-            initialDelay: this.retryOpts.initialDelayMs,
-            maxDelay: this.retryOpts.maxDelayMs,
-          }),
+          backoff: new RetryAfterBackoff(
+            new ExponentialBackoff({
+              initialDelay: this.retryOpts.initialDelayMs,
+              maxDelay: this.retryOpts.maxDelayMs,
+            }),
+            this.retryOpts.maxRetryAfterMs,
+          ),
         }),
         breaker: circuitBreaker(handleWhen(isRetriable), {
           halfOpenAfter: this.breakerOpts.halfOpenAfterMs,
@@ -935,4 +1048,36 @@ export class Executor {
       );
     }
   }
+}
+
+type BackoffContext = IRetryBackoffContext<unknown>;
+
+/**
+ * Exponential backoff that waits at least as long as the provider asked (Retry-After on a 429 or 503,
+ * carried as ProviderError.retryAfterMs), capped so one answer cannot park an action for hours.
+ */
+export class RetryAfterBackoff implements IBackoffFactory<BackoffContext> {
+  private readonly inner: IBackoffFactory<BackoffContext>;
+  private readonly capMs: number;
+  constructor(inner: IBackoffFactory<BackoffContext>, capMs: number) {
+    this.inner = inner;
+    this.capMs = capMs;
+  }
+
+  next(context: BackoffContext): IBackoff<BackoffContext> {
+    return withRetryAfter(this.inner.next(context), context, this.capMs);
+  }
+}
+
+function withRetryAfter(
+  base: IBackoff<BackoffContext>,
+  context: BackoffContext,
+  capMs: number,
+): IBackoff<BackoffContext> {
+  const err = 'error' in context.result ? context.result.error : undefined;
+  const asked = err instanceof ProviderError ? err.retryAfterMs : undefined;
+  return {
+    duration: asked === undefined ? base.duration : Math.max(base.duration, Math.min(asked, capMs)),
+    next: (c) => withRetryAfter(base.next(c), c, capMs),
+  };
 }

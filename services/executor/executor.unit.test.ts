@@ -7,6 +7,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ExponentialBackoff } from 'cockatiel';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ProviderError } from '../../platform/errors.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
@@ -21,7 +22,7 @@ import {
   settled,
   waitFor,
 } from '../../test/support/executor-fixtures.ts';
-import { Executor, heartbeatCheckpoint } from './executor.ts';
+import { Executor, heartbeatCheckpoint, RetryAfterBackoff } from './executor.ts';
 import type {
   ApplyResult,
   IdentityProvider,
@@ -432,5 +433,142 @@ describe('Executor', () => {
     await second.start();
     await waitFor(async () => settled(await outcomeOf(s, 'act-2-1')), 5000, 'act-2');
     expect(await outcomeOf(s, 'act-2-1')).toMatchObject({ executed: 1, verified: 1 });
+  });
+});
+
+describe('rate limits and outages', () => {
+  test('RetryAfterBackoff waits at least what the provider asked, capped, and the exponential delay otherwise', () => {
+    const b = new RetryAfterBackoff(new ExponentialBackoff({ initialDelay: 10, maxDelay: 20 }), 1000);
+    const ctx = (error: unknown) =>
+      ({ attempt: 1, signal: new AbortController().signal, result: { error } }) as never;
+    const limited = new ProviderError('429', { retriable: true, provider: 'p', retryAfterMs: 700 });
+    expect(b.next(ctx(limited)).duration).toBe(700);
+    const huge = new ProviderError('429', { retriable: true, provider: 'p', retryAfterMs: 3_600_000 });
+    expect(b.next(ctx(huge)).duration).toBe(1000);
+    expect(
+      b.next(ctx(new ProviderError('503', { retriable: true, provider: 'p' }))).duration,
+    ).toBeLessThanOrEqual(20);
+  });
+
+  test('a 429 with Retry-After delays the next attempt by what the provider asked', async () => {
+    const s = store(dbPath());
+    const p = new FakeProvider();
+    const at: number[] = [];
+    const capture = p.capture.bind(p);
+    p.capture = async (a) => {
+      at.push(Date.now());
+      if (at.length === 1)
+        throw new ProviderError('rate limited', { retriable: true, provider: p.name, retryAfterMs: 400 });
+      return capture(a);
+    };
+    const ex = executor({ store: s, providers: { fake: p }, executorId: 'x' });
+    await ex.start();
+    await appendApproved(s, [spec(1)]);
+    await waitFor(async () => settled(await outcomeOf(s, 'act-1-1')), 5000, 'act-1');
+    expect(await outcomeOf(s, 'act-1-1')).toMatchObject({ executed: 1, verified: 1 });
+    // The configured backoff is 5-20 ms: only the Retry-After explains a gap of 400 ms or more.
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(400);
+  });
+
+  test("one provider's outage delays only its own actions: another provider's run meanwhile", async () => {
+    const s = store(dbPath());
+    const down = new FakeProvider('down');
+    down.down = true;
+    const up = new FakeProvider('up');
+    const ex = executor({
+      store: s,
+      providers: { down, up },
+      executorId: 'x',
+      concurrency: 1,
+      retry: { maxAttempts: 50, initialDelayMs: 20, maxDelayMs: 50 },
+      breaker: { consecutiveFailures: 2, halfOpenAfterMs: 60_000 },
+    });
+    await ex.start();
+    const on = (provider: string, n: number): ApprovedSpec => ({
+      identity: { provider, id: `user-${n}`, type: 'human' },
+      action: 'revoke_sessions',
+      actionId: `act-${provider}-${n}`,
+      caseId: `case-${provider}-${n}`,
+    });
+    await appendApproved(
+      s,
+      [1, 2, 3, 4, 5].map((n) => on('down', n)),
+    );
+    await appendApproved(
+      s,
+      [1, 2, 3].map((n) => on('up', n)),
+    );
+    await waitFor(
+      async () =>
+        (await Promise.all([1, 2, 3].map((n) => outcomeOf(s, `act-up-${n}`)))).every((o) => settled(o)),
+      5000,
+      'the healthy provider’s actions',
+    );
+    for (const n of [1, 2, 3])
+      expect(await outcomeOf(s, `act-up-${n}`)).toMatchObject({ executed: 1, verified: 1 });
+    for (const n of [1, 2, 3, 4, 5]) {
+      const o = await outcomeOf(s, `act-down-${n}`);
+      expect(o.executed + o.failed.length, `act-down-${n} still waiting`).toBe(0);
+    }
+  });
+});
+
+describe('verdict feedback to the provider', () => {
+  class FeedbackProvider extends FakeProvider {
+    readonly told: string[] = [];
+    failFeedback = false;
+    async feedback(identity: IdentityRef, verdict: 'benign' | 'malicious', ctx: { caseId: string }) {
+      if (this.failFeedback)
+        throw new ProviderError('risk API refused', { retriable: false, provider: this.name });
+      this.told.push(`${identity.id}:${verdict}:${ctx.caseId}`);
+      return [
+        { call: verdict === 'malicious' ? 'confirm compromised' : 'dismiss', ok: true, detail: identity.id },
+      ];
+    }
+  }
+  const feedbackOf = async (s: SqliteEventStore, caseId: string) =>
+    (await s.readStream(`feedback-${caseId}`)).filter((e) => e.type === 'ProviderFeedbackSent');
+
+  test('malicious: confirmed to the provider; benign: dismissed after the rollback; each recorded once', async () => {
+    const s = store(dbPath());
+    const p = new FeedbackProvider();
+    const ex = executor({ store: s, providers: { fake: p }, executorId: 'x' });
+    await ex.start();
+    await appendApproved(s, [spec(1), spec(2)]);
+    await waitFor(async () => settled(await outcomeOf(s, 'act-2-1')), 5000, 'act-2');
+    await resolveCase(s, user(1), 'case-1', 'malicious');
+    await resolveCase(s, user(2), 'case-2', 'benign');
+    await waitFor(async () => (await feedbackOf(s, 'case-2')).length > 0, 5000, 'feedback');
+    await waitFor(async () => (await feedbackOf(s, 'case-1')).length > 0, 5000, 'feedback');
+    const [mal] = await feedbackOf(s, 'case-1');
+    expect(mal!.data).toMatchObject({
+      verdict: 'malicious',
+      provider: 'fake',
+      calls: [{ call: 'confirm compromised', ok: true }],
+    });
+    const [ben] = await feedbackOf(s, 'case-2');
+    expect(ben!.data).toMatchObject({ verdict: 'benign', calls: [{ call: 'dismiss', ok: true }] });
+    // The rollback came first, then the feedback.
+    const rb = (await outcomeOf(s, 'act-2-1')).rolledBack[0]!;
+    expect(ben!.position).toBeGreaterThan(rb.position);
+    expect(p.told.sort()).toEqual(['user-1:malicious:case-1', 'user-2:benign:case-2']);
+  });
+
+  test('a refused feedback call is recorded as failed; a provider without feedback records nothing', async () => {
+    const s = store(dbPath());
+    const p = new FeedbackProvider();
+    p.failFeedback = true;
+    const plain = new FakeProvider('plain');
+    const ex = executor({ store: s, providers: { fake: p, plain }, executorId: 'x' });
+    await ex.start();
+    await resolveCase(s, user(1), 'case-1', 'malicious');
+    const other: IdentityRef = { provider: 'plain', id: 'u9', type: 'human' };
+    await resolveCase(s, other, 'case-9', 'malicious');
+    await waitFor(async () => (await feedbackOf(s, 'case-1')).length > 0, 5000, 'feedback');
+    expect((await feedbackOf(s, 'case-1'))[0]!.data.calls).toEqual([
+      { call: 'feedback', ok: false, detail: 'PROVIDER_PERMANENT: risk API refused' },
+    ]);
+    await ex.idle();
+    expect(await feedbackOf(s, 'case-9')).toEqual([]);
   });
 });

@@ -8,8 +8,10 @@ import {
   ApprovalMode,
   actionStream,
   BlastRadius,
+  feedbackStream,
   GuardNote,
   identityStream,
+  NoActionReason,
   type RecordedEvent,
 } from '../../schemas/events.ts';
 import { actorName } from './projector.ts';
@@ -108,6 +110,8 @@ export const Explanation = z.object({
   case: z.object({
     openedAt: z.string().nullable(),
     resolution: Ref.extend({ verdict: z.enum(['benign', 'malicious']), by: Actor }).nullable(),
+    /** The case's detections that led to no automatic action, and why (NoActionTaken). */
+    noActions: z.array(Ref.extend({ detectionId: z.string(), reasons: z.array(NoActionReason) })),
   }),
   rollback: z.object({
     /** What the proposal already said a rollback could not undo. */
@@ -124,6 +128,12 @@ export const Explanation = z.object({
   }),
   /** What could NOT be restored: the rollback's residue (empty until rolled back). */
   residue: z.array(z.string()),
+  /** The verdict told to the provider's own detection, when it has a feedback API. */
+  feedback: Ref.extend({
+    provider: z.string(),
+    verdict: z.enum(['benign', 'malicious']),
+    calls: z.array(z.object({ call: z.string(), ok: z.boolean(), detail: z.string() })),
+  }).nullable(),
   /** Every event of the chain, in global order. */
   events: z.array(
     z.object({
@@ -163,6 +173,7 @@ export async function explainAction(
   const proposal = of(idEvents, 'ActionProposed').find((e) => e.data.actionId === actionId);
   if (!proposal) return undefined;
   const p = proposal.data;
+  const feedback = of(await store.readStream(feedbackStream(p.caseId)), 'ProviderFeedbackSent').at(-1);
   const mine = <T extends { data: unknown }>(e: T) =>
     (e.data as { actionId?: unknown }).actionId === actionId;
 
@@ -174,6 +185,7 @@ export async function explainAction(
     )
     .filter((e): e is Extract<RecordedEvent, { type: 'DetectionReceived' }> => e !== undefined);
   const caseOpened = of(idEvents, 'CaseOpened').find((e) => e.data.caseId === p.caseId);
+  const noActions = of(idEvents, 'NoActionTaken').filter((e) => e.data.caseId === p.caseId);
   const tripped = of(idEvents, 'GuardTripped').filter((e) => e.causationId === proposal.id);
   const coordination = of(idEvents, 'CoordinationRequested').find(mine);
   const approvals = of(idEvents, 'ActionApproved').filter(mine);
@@ -233,6 +245,10 @@ export async function explainAction(
     );
   }
   if (caseOpened) narrative.push(`${caseOpened.occurredAt}: case ${p.caseId} opened.`);
+  for (const n of noActions)
+    narrative.push(
+      `${n.occurredAt}: no automatic action on detection ${n.data.detectionId}: ${n.data.reasons.map((r) => r.detail).join('; ')}.`,
+    );
   narrative.push(
     `${proposal.occurredAt}: ${p.action} proposed by ${proposedBy ? `analyst ${proposedBy}` : `rule ${p.ruleId}`} of policy ${p.policyId} version ${p.policyVersion}, stage ${p.stage}; approval required: ${p.approval.mode} (${p.approval.reason}); argument digest ${p.argsDigest}.`,
   );
@@ -300,6 +316,12 @@ export async function explainAction(
     );
   } else if (!p.rollback.complete) {
     narrative.push(`if rolled back, the proposal says this would remain: ${p.rollback.notes.join('; ')}.`);
+  }
+  if (feedback) {
+    const f = feedback.data;
+    narrative.push(
+      `${feedback.occurredAt}: verdict ${f.verdict} told to ${f.provider}: ${f.calls.map((c) => `${c.call} ${c.ok ? 'ok' : `FAILED (${c.detail})`}`).join('; ') || 'no call'}.`,
+    );
   }
 
   return {
@@ -394,6 +416,11 @@ export async function explainAction(
       resolution: resolution
         ? { ...ref(resolution), verdict: resolution.data.verdict, by: resolution.data.by }
         : null,
+      noActions: noActions.map((n) => ({
+        ...ref(n),
+        detectionId: n.data.detectionId,
+        reasons: n.data.reasons,
+      })),
     },
     rollback: {
       plan: p.rollback,
@@ -415,6 +442,14 @@ export async function explainAction(
         : null,
     },
     residue: rolledBack?.data.residue ?? [],
+    feedback: feedback
+      ? {
+          ...ref(feedback),
+          provider: feedback.data.provider,
+          verdict: feedback.data.verdict,
+          calls: feedback.data.calls,
+        }
+      : null,
     events: events.map((e) => ({
       position: e.position,
       id: e.id,

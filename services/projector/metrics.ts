@@ -1,6 +1,11 @@
 import { Counter, Gauge } from 'prom-client';
 import type { EventStore } from '../../platform/eventstore/port.ts';
-import { metrics, observeDecisionLatency, recordExecutorFailure } from '../../platform/metrics.ts';
+import {
+  metrics,
+  observeDecisionLatency,
+  recordDecisionWithoutAction,
+  recordExecutorFailure,
+} from '../../platform/metrics.ts';
 import type { RecordedEvent } from '../../schemas/events.ts';
 import type { Projector } from './projector.ts';
 import { actionCounts } from './queries.ts';
@@ -118,6 +123,12 @@ export function bindProjectorMetrics(projector: Projector, store: EventStore): (
       }
     } else if (e.type === 'ActionFailed') {
       recordExecutorFailure(e.data.provider, e.data.error.code, e.data.phase);
+    } else if (e.type === 'ActionShadowed') {
+      recordDecisionWithoutAction('shadowed', e.data.ruleId);
+    } else if (e.type === 'StormDetected') {
+      recordDecisionWithoutAction('storm', e.data.ruleId);
+    } else if (e.type === 'NoActionTaken') {
+      recordDecisionWithoutAction('no_action', e.data.reasons[0]!.code);
     }
   });
   return () => {

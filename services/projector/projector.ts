@@ -719,6 +719,10 @@ export class Projector {
     ActionRolledBack: (e, audit) => this.onActionRolledBack(e, audit),
     CaseResolved: (e, audit) => this.onCaseResolved(e, audit),
     GuardTripped: (e, audit) => this.onGuardTripped(e, audit),
+    NoActionTaken: (e, audit) => this.onNoActionTaken(e, audit),
+    ActionShadowed: (e, audit) => this.onActionShadowed(e, audit),
+    StormDetected: (e, audit) => this.onStormDetected(e, audit),
+    StormResolved: (e, audit) => this.onStormResolved(e, audit),
     AutomationPaused: (e, audit) => this.onAutomationSwitched(e, audit),
     AutomationResumed: (e, audit) => this.onAutomationSwitched(e, audit),
     PolicyActivated: (e, audit) => this.onPolicyActivated(e, audit),
@@ -779,6 +783,8 @@ export class Projector {
       resolvedAt: null,
       detectionIds: [...detectionIds],
       actionIds: [],
+      noActions: [],
+      shadowed: 0,
       updatedPosition: e.position,
     };
     this.writeCase(c, e.position);
@@ -816,6 +822,7 @@ export class Projector {
       proposedBy,
       approvalMode: d.approval.mode,
       approvalReason: d.approval.reason,
+      group: d.group ?? null,
       expiresAt: d.approval.expiresAt,
       status: 'proposed',
       verified: false,
@@ -1012,6 +1019,56 @@ export class Projector {
     this.touchIdentity(d.identity, e, (v) => {
       if (v.openCaseId === d.caseId) v.openCaseId = null;
     });
+  }
+
+  /** Why a detection led to no automatic action: listed on its case and in the timeline. */
+  private onNoActionTaken(e: RecordedEvent<'NoActionTaken'>, audit: AuditFields): void {
+    const d = e.data;
+    audit.caseId = d.caseId;
+    audit.identityKey = identityKey(d.identity);
+    this.updateCase(e, d.caseId, (c) => {
+      c.noActions ??= [];
+      c.noActions.push({ detectionId: d.detectionId, at: e.occurredAt, reasons: d.reasons });
+    });
+    this.timeline(
+      d.caseId,
+      e,
+      `no automatic action on ${d.detectionId}: ${d.reasons.map((r) => r.detail).join('; ')}`,
+    );
+  }
+
+  /** What a rule in monitor mode would have proposed: counted on its case. */
+  private onActionShadowed(e: RecordedEvent<'ActionShadowed'>, audit: AuditFields): void {
+    const d = e.data;
+    audit.caseId = d.caseId;
+    audit.ruleId = d.ruleId;
+    audit.actionType = d.action;
+    audit.identityKey = identityKey(d.identity);
+    this.updateCase(e, d.caseId, (c) => {
+      c.shadowed = (c.shadowed ?? 0) + 1;
+    });
+    this.timeline(
+      d.caseId,
+      e,
+      `monitor mode: rule ${d.ruleId} would have proposed ${d.action} (stage ${d.stage}, ${d.wouldNeed})`,
+    );
+  }
+
+  private onStormDetected(e: RecordedEvent<'StormDetected'>, audit: AuditFields): void {
+    const d = e.data;
+    audit.ruleId = d.ruleId;
+    this.timeline(
+      audit.caseId,
+      e,
+      `storm ${d.stormId}: rule ${d.ruleId} fired on ${d.identityCount} identities within ${d.windowSeconds}s (threshold ${d.threshold}, baseline ${d.baseline}); its automatic actions are held`,
+    );
+  }
+
+  private onStormResolved(e: RecordedEvent<'StormResolved'>, audit: AuditFields): void {
+    const d = e.data;
+    audit.ruleId = d.ruleId;
+    audit.actor = actorName(d.by);
+    this.timeline(audit.caseId, e, `storm ${d.stormId} of rule ${d.ruleId} resolved (${d.reason})`);
   }
 
   private onGuardTripped(e: RecordedEvent<'GuardTripped'>, audit: AuditFields): void {

@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import { ProposalReversibility } from '../../schemas/capabilities.ts';
 import { IdentityRef } from '../../schemas/detection.ts';
-import { ActionType, Actor, ApprovalMode, BlastRadius, GuardNote } from '../../schemas/events.ts';
+import {
+  ActionType,
+  Actor,
+  ApprovalMode,
+  BlastRadius,
+  GuardNote,
+  NoActionReason,
+} from '../../schemas/events.ts';
 
 /**
  * The shapes of the projector's views, as the query API returns them and the HTTP API documents
@@ -63,6 +70,8 @@ export const ActionView = z.object({
   proposedBy: z.string().nullable(),
   approvalMode: ApprovalMode,
   approvalReason: z.string(),
+  /** The approval group a human decides it in (storm:, rule:, case:); null when automatic. */
+  group: z.string().nullable().default(null),
   expiresAt: Time,
   status: ActionStatus,
   verified: z.boolean(),
@@ -129,6 +138,12 @@ export const CaseView = z.object({
   resolvedAt: NullableTime,
   detectionIds: z.array(z.string()),
   actionIds: z.array(z.string()),
+  /** Detections of the case that led to no automatic action, and why (NoActionTaken). */
+  noActions: z
+    .array(z.object({ detectionId: z.string(), at: Time, reasons: z.array(NoActionReason) }))
+    .default([]),
+  /** Actions a rule in monitor mode would have proposed (ActionShadowed): counted, never executed. */
+  shadowed: z.number().int().default(0),
   updatedPosition: z.number().int(),
 });
 export type CaseView = z.infer<typeof CaseView>;

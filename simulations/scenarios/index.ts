@@ -14,9 +14,10 @@ import {
   Timeline,
 } from './common.ts';
 import { mixed, PARTS } from './mixed.ts';
+import { storm } from './storm.ts';
 
 const SCENARIOS: Readonly<Record<string, Scenario>> = Object.fromEntries(
-  [...PARTS, mixed].map((s) => [s.name, s]),
+  [...PARTS, mixed, storm].map((s) => [s.name, s]),
 );
 export const SCENARIO_NAMES = Object.keys(SCENARIOS);
 

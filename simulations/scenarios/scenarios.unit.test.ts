@@ -86,6 +86,12 @@ describe('scenario generators', () => {
       expect(malicious).toBe(0);
       expect(benign).toBeGreaterThan(0);
       for (const s of ['vpn-travel', 'ci-burst', 'pentest', 'alert-storm']) expect(t.scenarios).toContain(s);
+    } else if (name === 'storm') {
+      expect(malicious).toBeGreaterThan(0);
+      expect(benign).toBeGreaterThan(300);
+      for (const s of ['ti-storm', 'ti-campaign', 'alert-storm', 'token-theft', 'background']) {
+        expect(t.scenarios).toContain(s);
+      }
     } else if (name === 'mixed') {
       expect(malicious).toBeGreaterThan(0);
       expect(benign).toBeGreaterThan(0);
@@ -128,9 +134,10 @@ describe('scenario generators', () => {
     expect([...types('shared-service-account')].every((t) => !t.endsWith('/auto'))).toBe(true);
     // Revoking a partner's OAuth grant needs external coordination.
     expect(types('oauth-app-abuse')).toContain('revoke_oauth_grant/external');
-    // Benign noise: the alert storm trips the blast-radius budget; automatic actions are rolled back.
+    // Benign noise: the alert storm is held as a storm (before any budget is spent); the automatic
+    // actions taken before it are rolled back.
     const noise = replay('benign-noise');
-    expect(noise.totals.guardTrips).toBeGreaterThan(0);
+    expect(noise.totals.stormsDetected).toBeGreaterThan(0);
     expect(noise.totals.rolledBack).toBeGreaterThan(0);
     expect(noise.metrics.maliciousIdentities).toBe(0);
   });

@@ -25,7 +25,7 @@ import type {
 } from '../../services/executor/providers/port.ts';
 
 /** One action the suite drives through capture → apply → verify → revert, on a fresh identity. */
-export interface ProviderContractCase {
+interface ProviderContractCase {
   action: ActionType;
   /** A new action (fresh action id, and a fresh identity or one in its pre-action state). */
   prepare(): Promise<ProviderAction>;

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { type EmbeddedStack, startEmbedded } from '../../app/embedded.ts';
 import { issueToken, type Role } from '../../services/api/auth.ts';
+import { REPO_ROOT } from '../support/cli.ts';
 import {
   blockActionsPayload,
   type FakeSlack,
@@ -334,5 +335,85 @@ describe('chat approvals: Slack and a signed webhook', () => {
     await until('the rejection update', () =>
       slack.calls.find((c) => c.method === 'chat.update' && text(c).includes('Rejected by ben')),
     );
+  });
+});
+
+describe('chat approvals: an approval that expires', () => {
+  it('updates the Slack message with the expiry and removes the buttons', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tq-chat-expiry-'));
+    const slack = await startFakeSlack();
+    let stack: EmbeddedStack | undefined;
+    try {
+      // the default policy with approvals that expire after 2 seconds
+      const policy = readFileSync(join(REPO_ROOT, 'policies/default.yaml'), 'utf8').replace(
+        /approvalTtl: \S+/,
+        'approvalTtl: 2s',
+      );
+      writeFileSync(join(dir, 'policy.yaml'), policy);
+      writeFileSync(
+        join(dir, 'providers.yaml'),
+        stringify({
+          providers: { '*': { type: 'dry-run' } },
+          chat: {
+            slack: {
+              botToken: 'xoxb-test-token',
+              signingSecret: SIGNING_SECRET,
+              channel: CHANNEL,
+              apiUrl: slack.apiUrl,
+              users: { U0ANN: { principal: 'ann', roles: ['analyst'] } },
+            },
+          },
+        }),
+      );
+      stack = await startEmbedded({
+        dataDir: join(dir, 'data'),
+        port: 0,
+        policyPath: join(dir, 'policy.yaml'),
+        providersPath: join(dir, 'providers.yaml'),
+        tickMs: 250,
+        durability: 'normal',
+        log: pino({ level: 'silent' }),
+      });
+      const svc = await issueToken(stack.auth, { sub: 'svc', roles: ['service'] });
+      const res = await fetch(`${stack.url}/v1/detections`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${svc}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          id: 'chat-expiry-1',
+          source: 'okta',
+          kind: 'impossible_travel',
+          confidence: 0.7,
+          severity: 'high',
+          identity: { provider: 'okta', id: 'frank@acme.example', type: 'human' },
+          occurredAt: new Date().toISOString(),
+        }),
+      });
+      expect(res.status).toBe(202);
+      const posted = await until('the approval request', () =>
+        slack.calls.find((c) => c.method === 'chat.postMessage' && text(c).includes('frank@acme.example')),
+      );
+      expect(buttonValue(posted)).toBeDefined();
+      const expired = await until('the expiry update', () =>
+        slack.calls.find((c) => c.method === 'chat.update' && text(c).includes('Expired at')),
+      );
+      expect(buttonValue(expired)).toBeUndefined();
+      // a press on the stale message is refused by the rules (no longer pending) and recorded
+      const late = await sendInteraction(
+        `${stack.url}/v1/chat/slack/interactions`,
+        blockActionsPayload({
+          user: 'U0ANN',
+          channel: CHANNEL,
+          messageTs: String(posted.args.ts ?? '1'),
+          actionId: 'tq_approve',
+          value: buttonValue(posted)!,
+        }),
+        { secret: SIGNING_SECRET },
+      );
+      expect(late.status).toBe(409);
+    } finally {
+      await stack?.close();
+      await slack.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

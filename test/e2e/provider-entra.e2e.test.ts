@@ -1,7 +1,8 @@
 /**
  * Entra ID end to end on the embedded stack, the providers file pointing at the checked local Graph
  * (client credentials from its token endpoint): a risky sign-in → revoke_sessions (automatic) → verified
- * → benign verdict → rolled back naming the residue; a leaked service-principal secret → rotate_credential
+ * → benign verdict → rolled back naming the residue → the risk dismissed in Identity Protection;
+ * a leaked service-principal secret → rotate_credential
  * approved by an analyst → the secret removed and verified → benign verdict → rollback refused with the
  * reason (a removed secret cannot come back); and a service principal disabled then re-enabled.
  */
@@ -78,8 +79,15 @@ describe('Entra ID provider on the embedded stack', () => {
       'the rollback',
     );
     const rolled = done.find((e) => e.type === 'ActionRolledBack');
-    expect((rolled?.data as { residue: string[] }).residue.join('\n')).toMatch(/60-90 min/);
+    expect((rolled!.data as { residue: string[] }).residue.join('\n')).toMatch(/60-90 min/);
+    // The verdict goes back to Identity Protection: the risk dismissed.
+    const fb = await s.feedback(proposed.data.caseId);
+    expect(fb.data.calls).toEqual([
+      expect.objectContaining({ ok: true, call: 'POST /identityProtection/riskyUsers/dismiss' }),
+    ]);
+    expect(u.risk).toBe('dismissed');
     const x = await s.explain(proposed.data.actionId);
+    expect(x.feedback?.provider).toBe('entra');
     expect(x.verification?.probes[0]?.probe).toMatch(/signInSessionsValidFromDateTime/);
     expect(x.residue.join('\n')).toMatch(/60-90 min/);
     g.fake.assertNoDeviations();
@@ -97,7 +105,11 @@ describe('Entra ID provider on the embedded stack', () => {
       identity,
     });
     const proposed = await s.proposal(identity);
-    expect(proposed.data).toMatchObject({ action: 'rotate_credential', approval: { mode: 'analyst' } });
+    expect(proposed.data).toMatchObject({
+      action: 'rotate_credential',
+      approval: { mode: 'analyst' },
+      reversibility: { type: 'entra', reversibility: 'irreversible' },
+    });
     await s.approve(proposed.data.actionId, proposed.data.argsDigest);
     await s.actionEvents(proposed.data.actionId, (t) => t.includes('ActionVerified'), 'the secret removed');
     expect(sp.passwordCredentials.map((c) => c.keyId)).not.toContain(leaked);
@@ -109,7 +121,7 @@ describe('Entra ID provider on the embedded stack', () => {
       'the rollback outcome',
     );
     const failed = done.find((e) => e.type === 'ActionFailed');
-    expect((failed?.data as { error: { code: string; message: string } }).error).toMatchObject({
+    expect((failed!.data as { error: { code: string; message: string } }).error).toMatchObject({
       code: 'ROLLBACK_REFUSED',
       message: expect.stringMatching(/removed client secret or certificate cannot be restored/),
     });

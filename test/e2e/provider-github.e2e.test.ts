@@ -1,7 +1,8 @@
 /**
  * GitHub end to end on the embedded stack, the providers file pointing at the checked local GitHub:
  * a leaked token's secret-scanning detection → revoke_tokens (automatic) → verified (GitHub refuses the
- * token) → benign verdict → the rollback is refused with its reason (GitHub cannot reactivate a token);
+ * token) → benign verdict → the rollback is refused with its reason (GitHub cannot reactivate a token)
+ * → the secret-scanning alert resolved as a false positive (feedback);
  * a deploy key exposed → disable_service_account (automatic) → verified → benign verdict → the key is
  * added back, the rollback naming its residue (a new key id). All of it in the event stream and explain.
  */
@@ -57,6 +58,9 @@ describe('GitHub provider on the embedded stack', () => {
     });
     const proposed = await s.proposal(identity);
     expect(proposed.data.action).toBe('revoke_tokens');
+    // What GitHub can undo was on the proposal before anything ran: nothing, and the rule accepted that.
+    expect(proposed.data.reversibility).toMatchObject({ type: 'github', reversibility: 'irreversible' });
+    expect(proposed.data.approval.mode).toBe('auto');
     await s.actionEvents(
       proposed.data.actionId,
       (t) => t.includes('ActionVerified'),
@@ -77,7 +81,18 @@ describe('GitHub provider on the embedded stack', () => {
     expect(refused?.data.error.message).toMatch(/cannot reactivate a revoked credential/);
     expect(gh.credentials.get(leak.secret)?.alive, 'a revoked token stays revoked').toBe(false);
 
+    // The verdict goes back to secret scanning: the alert resolved as a false positive.
+    const fb = await s.feedback(proposed.data.caseId);
+    expect(fb.data.calls).toEqual([
+      expect.objectContaining({ ok: true, call: expect.stringContaining('resolution=false_positive') }),
+    ]);
+    expect(gh.alerts.get(leak.identityId.split(':')[1]!)).toMatchObject({
+      state: 'resolved',
+      resolution: 'false_positive',
+    });
+
     const x = await s.explain(proposed.data.actionId);
+    expect(x.feedback?.provider).toBe('github');
     expect(x.verification?.holds).toBe(true);
     expect(x.execution.executed?.provider).toBe('github');
     expect(JSON.stringify(x)).not.toContain(leak.secret);
@@ -105,6 +120,7 @@ describe('GitHub provider on the embedded stack', () => {
     });
     const proposed = await s.proposal(identity);
     expect(proposed.data.action).toBe('disable_service_account');
+    expect(proposed.data.reversibility).toMatchObject({ type: 'github', reversibility: 'partially' });
     await s.actionEvents(
       proposed.data.actionId,
       (t) => t.includes('ActionVerified'),

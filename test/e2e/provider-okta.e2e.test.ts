@@ -1,7 +1,8 @@
 /**
  * Okta end to end on the embedded stack, the providers file pointing at the checked local Okta:
  * a known compromise → revoke_sessions (automatic) → verified through Okta's System Log → benign verdict →
- * rolled back with its residue (sessions stay ended, issued access tokens live until expiry);
+ * rolled back with its residue (sessions stay ended, issued access tokens live until expiry) → the
+ * user's risk set to LOW in Okta as feedback;
  * a second user → disable_account approved by an analyst → suspended and verified → benign verdict →
  * unsuspended, Okta leaving nothing behind. Every step in the event stream and in explain.
  */
@@ -64,7 +65,7 @@ describe('Okta provider on the embedded stack', () => {
     expect(alice.sessions).toBe(0);
     expect(alice.globallyRevoked).toBe(1);
     const executed = run.find((e) => e.type === 'ActionExecuted');
-    expect((executed?.data as { priorState: Record<string, unknown> }).priorState.resolvedId).toBe(alice.id);
+    expect((executed!.data as { priorState: Record<string, unknown> }).priorState.resolvedId).toBe(alice.id);
 
     await s.verdict(proposed.data.caseId, 'benign');
     const done = await s.actionEvents(
@@ -78,7 +79,17 @@ describe('Okta provider on the embedded stack', () => {
     expect(rolled.data.complete).toBe(false);
     expect(rolled.data.residue.join('\n')).toMatch(/Okta default 1 h/);
 
+    // The verdict goes back to Okta's detection: the user's risk lowered.
+    const fb = await s.feedback(proposed.data.caseId);
+    expect(fb.data).toMatchObject({ verdict: 'benign', provider: 'okta' });
+    expect(fb.data.calls).toEqual([
+      expect.objectContaining({ ok: true, call: expect.stringContaining('riskLevel=LOW') }),
+    ]);
+    expect(alice.risk).toBe('LOW');
+
     const x = await s.explain(proposed.data.actionId);
+    expect(x.feedback?.calls[0]?.ok).toBe(true);
+    expect(x.narrative.join('\n')).toMatch(/verdict benign told to okta/);
     expect(x.verification?.probes.map((p) => p.probe)).toContain('sessions cleared');
     expect(x.rollback.performed?.residue).toEqual(rolled.data.residue);
     expect(x.case.resolution?.verdict).toBe('benign');

@@ -27,11 +27,13 @@ import {
   SEVERITIES,
 } from '../../schemas/detection.ts';
 import { ACTION_TYPES, type ActionType, type EventType, type NewEvent } from '../../schemas/events.ts';
-import { BudgetLedger } from '../../services/decider/core/budget.ts';
 import { CatalogueIndex } from '../../services/decider/core/catalogue.ts';
 import { type CompiledPolicy, compilePolicy } from '../../services/decider/core/compiled-policy.ts';
 import { type DeciderContext, decide } from '../../services/decider/core/decide.ts';
 import { evolve, initialState } from '../../services/decider/core/evolve.ts';
+import { DecisionLedger } from '../../services/decider/core/ledger.ts';
+import { resolveIdentity } from '../../services/decider/core/resolve.ts';
+import { applyDecision, type Forgetting } from '../../services/decider/core/step.ts';
 import type { DeciderInput, HumanActor, IdentityState } from '../../services/decider/core/types.ts';
 import { type LoadedPolicy, loadDefaultPolicy, parsePolicy } from '../../services/decider/policy/load.ts';
 import { Policy, type PolicyInput } from '../../services/decider/policy/schema.ts';
@@ -186,7 +188,8 @@ export class PurityViolation extends Error {
 export class CoreRunner {
   readonly policy: CompiledPolicy;
   readonly catalogue: CatalogueIndex;
-  readonly budget = new BudgetLedger();
+  readonly ledger = new DecisionLedger();
+  readonly budget = this.ledger.budget;
   readonly states = new Map<string, IdentityState>();
   /** Every event decided so far, in order. */
   readonly events: NewEvent[] = [];
@@ -214,12 +217,14 @@ export class CoreRunner {
     else evolve(state, e, this.policy.maxWindowMs, this.policy.evidenceFloor);
   }
 
+  /** What evolve may forget: nothing with rememberAllEvidence. */
+  private get forgetting(): Forgetting | undefined {
+    return this.rememberAll ? undefined : this.policy;
+  }
+
   context(): DeciderContext {
     return {
-      policy: this.policy,
-      catalogue: this.catalogue,
-      budget: this.budget,
-      paused: this.paused,
+      ...this.ledger.context(this.policy, this.catalogue, this.paused),
       ...(this.capabilities ? { capabilities: this.capabilities } : {}),
     };
   }
@@ -285,8 +290,9 @@ export class CoreRunner {
 
   /** Decides one input and folds the result. Refused commands throw (NotFoundError, ApprovalError). */
   step(input: KitInput): NewEvent[] {
-    const resolved = this.resolve(input);
-    if (!resolved) return [];
+    const command = this.resolve(input);
+    if (!command) return [];
+    const resolved = resolveIdentity(command, this.catalogue);
     const identity = resolved.type === 'detection' ? resolved.detection.identity : resolved.identity;
     const state = this.state(identity);
     const ctx = this.context();
@@ -301,12 +307,10 @@ export class CoreRunner {
       throw err;
     }
     if (before && !isDeepStrictEqual(before, structuredClone(state))) throw new PurityViolation(resolved);
-    for (const e of events) {
-      this.fold(state, e);
-      this.budget.record(e);
+    applyDecision(state, events, this.ledger, this.forgetting, (e) => {
       this.events.push(e);
       this.pausedAt.push(this.paused);
-    }
+    });
     return events;
   }
 

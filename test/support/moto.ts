@@ -1,13 +1,14 @@
 /**
  * Test support: moto in server mode (scripts/moto.sh), a local AWS API emulator, for the AWS provider.
  *
- * startMoto() uses MOTO_URL when set; otherwise it runs `scripts/moto.sh up` (idempotent: reuses a
- * running server) and remembers whether this process started it, so stopMoto() only stops what it
- * started. Tests share one server: every name they create carries a random suffix, and nothing resets it.
+ * startMoto() uses MOTO_URL when set; otherwise it runs `scripts/moto.sh up` (idempotent: reuses this
+ * run's server) with an owner token (TQ_OWNER), which the script records only when it starts the
+ * server; stopMoto() asks `down` to stop only that owner's server, so a test file can never stop (or
+ * pull the run directory from under) a moto another one started. Tests share one server: every name they create carries a random suffix, and nothing resets it.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -26,6 +27,19 @@ const SCRIPT = join(ROOT, 'scripts/moto.sh');
 export interface MotoHandle {
   url: string;
   startedHere: boolean;
+  /** The TQ_OWNER token `up` ran with. */
+  owner?: string;
+}
+
+function recordedOwner(): string | undefined {
+  try {
+    return readFileSync(
+      join(process.env.TOURNIQUET_RUN ?? '/tmp/tourniquet-infra', 'moto.owner'),
+      'utf8',
+    ).trim();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Why moto cannot run here, or null when it can (MOTO_URL set, or python3 found). */
@@ -37,16 +51,15 @@ export function motoUnavailableReason(): string | null {
 
 export async function startMoto(): Promise<MotoHandle> {
   if (process.env.MOTO_URL) return { url: process.env.MOTO_URL.replace(/\/+$/, ''), startedHere: false };
-  let startedHere = false;
+  const owner = `test-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    await run('bash', [SCRIPT, 'status'], { timeout: 30_000 });
-  } catch {
-    startedHere = true;
-  }
-  try {
-    const { stdout } = await run('bash', [SCRIPT, 'up'], { timeout: 600_000, maxBuffer: 10 * 1024 * 1024 });
+    const { stdout } = await run('bash', [SCRIPT, 'up'], {
+      timeout: 600_000,
+      maxBuffer: 10 * 1024 * 1024,
+      env: { ...process.env, TQ_OWNER: owner },
+    });
     const line = stdout.trim().split('\n').pop() ?? '';
-    return { url: line.replace(/^MOTO_URL=/, ''), startedHere };
+    return { url: line.replace(/^MOTO_URL=/, ''), startedHere: recordedOwner() === owner, owner };
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new Error(`scripts/moto.sh up failed: ${e.message}\n${e.stderr ?? ''}`);
@@ -56,7 +69,10 @@ export async function startMoto(): Promise<MotoHandle> {
 /** Stops moto if this process started it (MOTO_KEEP=1 leaves it running for the next run). */
 export async function stopMoto(h: MotoHandle | undefined): Promise<void> {
   if (!h?.startedHere || process.env.MOTO_KEEP === '1') return;
-  await run('bash', [SCRIPT, 'down'], { timeout: 60_000 });
+  await run('bash', [SCRIPT, 'down'], {
+    timeout: 60_000,
+    env: { ...process.env, ...(h.owner ? { TQ_OWNER: h.owner } : {}) },
+  });
 }
 
 /** An IAM client on moto (any credentials are accepted). */

@@ -578,6 +578,18 @@ export class FakeAutomation implements AutomationGateway {
   pause(by: string, reason: string): Promise<NewEvent> {
     return this.record('AutomationPaused', by, reason);
   }
+  async resolveStorm(stormId: string, ruleId: string, by: string, comment?: string): Promise<NewEvent> {
+    this.n += 1;
+    const e = ev(`${stormId}-resolved-${this.n}`, 'StormResolved', CONTROL_STREAM, new Date().toISOString(), {
+      stormId,
+      ruleId,
+      reason: 'analyst',
+      by: { kind: 'human', id: by },
+      ...(comment ? { comment } : {}),
+    });
+    await this.store.append(CONTROL_STREAM, [e], 'any');
+    return e;
+  }
   resume(by: string, reason: string): Promise<NewEvent> {
     return this.record('AutomationResumed', by, reason);
   }

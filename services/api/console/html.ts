@@ -22,7 +22,7 @@ const ESCAPES: Record<string, string> = {
   "'": '&#39;',
 };
 
-export function escapeHtml(s: string): string {
+function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 }
 
@@ -40,14 +40,4 @@ export function html(strings: TemplateStringsArray, ...values: Value[]): Html {
   let out = strings[0]!;
   for (let i = 0; i < values.length; i++) out += render(values[i]!) + strings[i + 1]!;
   return new Html(out);
-}
-
-/** Trusted markup (never user data). */
-export function raw(s: string): Html {
-  return new Html(s);
-}
-
-/** A JSON value embedded in an attribute or a <script type="application/json"> (escaped for HTML). */
-export function jsonAttr(v: unknown): string {
-  return JSON.stringify(v).replace(/</g, '\\u003c');
 }

@@ -19,6 +19,8 @@ export interface ShellContext {
   csrfToken: string;
   automation: AutomationView;
   pendingCount: number;
+  /** The views' position this page shows: its live feed starts right after it (no event falls in between). */
+  position: number;
 }
 
 export function actorText(by: AutomationView['by']): string {
@@ -27,7 +29,7 @@ export function actorText(by: AutomationView['by']): string {
   return by.id;
 }
 
-export function pausedBanner(a: AutomationView): Html {
+function pausedBanner(a: AutomationView): Html {
   return html`<div id="paused-banner" class="banner paused" role="alert" ${a.paused ? '' : 'hidden'}>
     <strong>Automation is paused</strong>
     <span data-paused-detail>${a.paused ? `by ${actorText(a.by)}: ${a.reason ?? ''}` : ''}</span>
@@ -46,11 +48,12 @@ export function page(opts: { id: PageId; title: string; ctx: ShellContext; body:
 <meta name="csrf-token" content="${ctx.csrfToken}">
 <meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"historyCacheSize":0}'>
 <title>${opts.title} · Tourniquet</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/console.css">
 <script src="/assets/htmx.min.js" defer></script>
 <script src="/assets/console.js" defer></script>
 </head>
-<body data-page="${opts.id}" data-principal="${ctx.principal.id}" data-roles="${ctx.principal.roles.join(' ')}">
+<body data-page="${opts.id}" data-position="${ctx.position}" data-principal="${ctx.principal.id}" data-roles="${ctx.principal.roles.join(' ')}">
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
   <span class="brand">Tourniquet</span>
@@ -90,6 +93,7 @@ export function barePage(title: string, body: Html): Html {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · Tourniquet</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/console.css">
 </head>
 <body data-page="login">

@@ -41,6 +41,10 @@ describe('one-time sign-in links', () => {
       expect(again.headers['set-cookie']).toBeUndefined();
       const none = await env.app.inject({ method: 'GET', url: '/login/once' });
       expect(none.statusCode).toBe(400);
+      // without an oidc block in auth.json the sign-in page offers no single sign-on button
+      const login = await env.app.inject({ method: 'GET', url: '/login' });
+      expect(login.statusCode).toBe(200);
+      expect(login.body).not.toContain('/auth/oidc/login');
     } finally {
       await env.close();
     }

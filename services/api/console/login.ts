@@ -1,6 +1,7 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Authenticator, type Principal, UnauthorizedError } from '../auth.ts';
+import type { AuthSource } from '../auth-file.ts';
 import { html } from './html.ts';
 import { barePage } from './layout.ts';
 import {
@@ -14,7 +15,7 @@ import {
 } from './session.ts';
 
 /** Where single sign-on starts, when a module registers it (OpenID Connect). */
-export const SSO_LOGIN_PATH = '/auth/oidc/login';
+const SSO_LOGIN_PATH = '/auth/oidc/login';
 
 /** Only a path on this server: `next` must never send a signed-in user to another site. */
 export function safeNext(next: unknown): string {
@@ -43,7 +44,7 @@ ${
 
 /** Verifies a pasted API key (or a signed token) exactly as the JSON API would. */
 async function principalOfCredential(
-  auth: Pick<Authenticator, 'authenticateFrom'>,
+  auth: Pick<AuthSource, 'authenticateFrom'>,
   credential: string,
   address: string,
 ): Promise<Principal> {
@@ -68,11 +69,12 @@ const sendHtml = (reply: FastifyReply, status: number, body: { toString(): strin
  */
 export async function registerLogin(
   app: FastifyInstance,
-  auth: () => Pick<Authenticator, 'authenticateFrom'>,
+  auth: () => Pick<AuthSource, 'authenticate' | 'authenticateFrom' | 'config'>,
 ): Promise<void> {
   await app.register(async (scope) => {
     await scope.register(formbody);
-    const sso = () => app.hasRoute({ method: 'GET', url: SSO_LOGIN_PATH });
+    // the single sign-on button only when auth.json configures it (a reload may add or remove it)
+    const sso = () => auth().config().oidc !== undefined;
 
     scope.get('/login', async (request: FastifyRequest<{ Querystring: { next?: string } }>, reply) => {
       if (consoleSession(request)) return reply.redirect(safeNext(request.query.next), 303);
@@ -86,6 +88,7 @@ export async function registerLogin(
 
     scope.post(
       '/login',
+      { config: { signIn: true } },
       async (request: FastifyRequest<{ Body: { key?: string; next?: string } | undefined }>, reply) => {
         const next = safeNext(request.body?.next);
         try {

@@ -12,7 +12,6 @@ import {
   ROLES,
   type Role,
 } from '../auth.ts';
-import { readCookie, serializeCookie } from './cookies.ts';
 
 /**
  * Single sign-on for the console: OpenID Connect authorization code flow with PKCE (RFC 7636).
@@ -30,6 +29,7 @@ import { readCookie, serializeCookie } from './cookies.ts';
 export type StartSession = (request: FastifyRequest, reply: FastifyReply, principal: Principal) => unknown;
 
 export const FLOW_COOKIE = 'tq_oidc';
+const FLOW_PATH = '/auth/oidc';
 const FLOW_TTL_SECONDS = 600;
 
 /** A refused sign-in; `reason` says which check failed (state, nonce, token, role, …). */
@@ -191,31 +191,21 @@ export function registerOidcRoutes(app: FastifyInstance, opts: OidcRoutesOptions
       code_challenge: challenge,
       code_challenge_method: 'S256',
     }).toString();
-    reply.header(
-      'set-cookie',
-      // Lax, not Strict: the IdP's redirect back is a cross-site top-level GET that must carry it.
-      serializeCookie(FLOW_COOKIE, flow, {
-        path: '/auth/oidc',
-        maxAgeSeconds: FLOW_TTL_SECONDS,
-        secure: request.protocol === 'https',
-        sameSite: 'Lax',
-      }),
-    );
+    // Lax, not Strict: the IdP's redirect back is a cross-site top-level GET that must carry it.
+    reply.setCookie(FLOW_COOKIE, flow, {
+      path: FLOW_PATH,
+      maxAge: FLOW_TTL_SECONDS,
+      httpOnly: true,
+      secure: request.protocol === 'https',
+      sameSite: 'lax',
+    });
     return reply.redirect(url.toString(), 302);
   });
 
   app.get('/auth/oidc/callback', { schema: { hide: true } }, async (request, reply) => {
     const q = (request.query ?? {}) as Record<string, unknown>;
     // The flow cookie is single use: cleared whatever the outcome.
-    reply.header(
-      'set-cookie',
-      serializeCookie(FLOW_COOKIE, '', {
-        path: '/auth/oidc',
-        maxAgeSeconds: 0,
-        secure: request.protocol === 'https',
-        sameSite: 'Lax',
-      }),
-    );
+    reply.clearCookie(FLOW_COOKIE, { path: FLOW_PATH });
     if (typeof q.error === 'string')
       throw new SignInError(
         'denied',
@@ -224,7 +214,7 @@ export function registerOidcRoutes(app: FastifyInstance, opts: OidcRoutesOptions
     if (typeof q.code !== 'string' || typeof q.state !== 'string')
       throw new SignInError('invalid', 'code and state are required', 400);
     const c = oidcConfig();
-    const flow = await readFlow(readCookie(request.headers.cookie, FLOW_COOKIE), cookieKey());
+    const flow = await readFlow(request.cookies[FLOW_COOKIE], cookieKey());
     if (!sameText(flow.state, q.state))
       throw new SignInError('state_mismatch', 'state does not match this browser’s sign-in', 400);
     const { doc, jwks } = await issuers.get(c.issuer);

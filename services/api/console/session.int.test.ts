@@ -106,6 +106,24 @@ describe('console sign-in', () => {
     expect(crossSite.headers['set-cookie']).toBeUndefined();
   });
 
+  it('signing in again with a session already open replaces it (the old cookie stops working)', async () => {
+    const first = await signIn(AUDITOR_KEY);
+    const again = await env.app.inject({
+      method: 'POST',
+      url: '/login',
+      cookies: { [SESSION_COOKIE]: first.cookie },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ORIGIN },
+      payload: form({ key: bearerOf('analyst') }),
+    });
+    expect(again.statusCode).toBe(303);
+    const cookie = /tq_session=([^;]+)/.exec(String(again.headers['set-cookie']))![1]!;
+    expect(cookie).not.toBe(first.cookie);
+    expect(env.app.consoleSessions.use(cookie)?.principal.id).toBe('ann');
+    expect(
+      (await env.app.inject({ url: '/v1/cases', cookies: { tq_session: first.cookie } })).statusCode,
+    ).toBe(401);
+  });
+
   it('only sends a signed-in user to a path on this server', () => {
     expect(safeNext('/cases?status=open')).toBe('/cases?status=open');
     expect(safeNext('//evil.example/x')).toBe('/');

@@ -116,6 +116,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** This route accepts the CSRF token as the `_csrf` field of a form body (checked before the handler). */
     csrfForm?: boolean;
+    /** A sign-in route: it checks the origin itself and replaces any session (no session token yet). */
+    signIn?: boolean;
   }
 }
 
@@ -142,7 +144,7 @@ export class CsrfError extends TourniquetError {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** This server's own origin as the browser names it (scheme://host[:port]). */
-export function ownOrigin(request: FastifyRequest): string {
+function ownOrigin(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
 }
 
@@ -215,7 +217,7 @@ export async function registerConsoleSessions(
   app.decorate('consoleSessions', sessions);
 
   app.addHook('onRequest', async (request) => {
-    if (hasCredentialHeader(request)) return;
+    if (hasCredentialHeader(request) || request.routeOptions.config?.signIn === true) return;
     const token = request.cookies[SESSION_COOKIE];
     if (!token) return;
     const session = sessions.use(token);

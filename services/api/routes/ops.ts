@@ -1,17 +1,11 @@
 import { z } from 'zod';
 import { metrics } from '../../../platform/metrics.ts';
 import type { ApiRoutes } from '../context.ts';
+import { registerDocs } from '../docs.ts';
 import { addRoute, ErrorBody } from '../http.ts';
 import { rolesFor } from '../roles.ts';
 
-function escapeHtml(s: string): string {
-  return s.replace(
-    /[&<>"']/g,
-    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
-  );
-}
-
-/** Operations: metrics, liveness, readiness and the API documentation. */
+/** Operations: metrics, liveness, readiness and the API documentation (Swagger UI). */
 export const opsRoutes: ApiRoutes = async (app, { ctx }) => {
   addRoute(app, ctx.auth, {
     method: 'GET',
@@ -94,42 +88,5 @@ export const opsRoutes: ApiRoutes = async (app, { ctx }) => {
     },
   });
 
-  addRoute(app, ctx.auth, {
-    method: 'GET',
-    url: '/docs/json',
-    roles: rolesFor('GET /docs/json'),
-    summary: 'OpenAPI document',
-    tags: ['ops'],
-    hide: true,
-    response: { 200: { type: 'object', additionalProperties: true } },
-    handler: async () => app.swagger(),
-  });
-
-  addRoute(app, ctx.auth, {
-    method: 'GET',
-    url: '/docs',
-    roles: rolesFor('GET /docs'),
-    summary: 'API documentation',
-    tags: ['ops'],
-    hide: true,
-    produces: 'text/html',
-    response: { 200: { type: 'string' } },
-    handler: async ({ reply }) => {
-      const doc = app.swagger() as {
-        paths?: Record<string, Record<string, { summary?: string; description?: string }>>;
-      };
-      const rows: string[] = [];
-      for (const [path, ops] of Object.entries(doc.paths ?? {})) {
-        for (const [method, op] of Object.entries(ops)) {
-          rows.push(
-            `<tr><td><code>${method.toUpperCase()}</code></td><td><code>${escapeHtml(path)}</code></td><td>${escapeHtml(op.summary ?? '')}<br><small>${escapeHtml(op.description ?? '').replace(/\n/g, '<br>')}</small></td></tr>`,
-          );
-        }
-      }
-      reply.header('content-type', 'text/html; charset=utf-8');
-      return reply.send(
-        `<!doctype html><html><head><meta charset="utf-8"><title>Tourniquet API</title><style>body{font-family:system-ui,sans-serif;margin:2rem}td{vertical-align:top;padding:.3rem .6rem;border-bottom:1px solid #ddd}</style></head><body><h1>Tourniquet API</h1><p>OpenAPI 3 document: <a href="/docs/json">/docs/json</a>. Authenticate with <code>Authorization: Bearer &lt;jwt&gt;</code> or <code>X-API-Key</code>.</p><table>${rows.join('')}</table></body></html>`,
-      );
-    },
-  });
+  await registerDocs(app);
 };

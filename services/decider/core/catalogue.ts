@@ -11,6 +11,8 @@ type Timeline = Array<{ atMs: number; entry: CatalogueEntry }>;
  */
 export class CatalogueIndex implements CatalogueView {
   private readonly byProvider = new Map<string, Map<string, Timeline>>();
+  /** provider → alias id → the canonical identity's entry (the latest entry naming the alias wins). */
+  private readonly aliases = new Map<string, Map<string, CatalogueEntry>>();
   private count = 0;
 
   constructor(entries: readonly CatalogueEntry[] = []) {
@@ -31,6 +33,21 @@ export class CatalogueIndex implements CatalogueView {
     }
     list.push({ atMs: entry.at ? Date.parse(entry.at) : Number.NEGATIVE_INFINITY, entry });
     list.sort((a, b) => a.atMs - b.atMs); // stable: same time, added last comes last
+    for (const alias of entry.aliases ?? []) {
+      if (alias.provider === entry.provider && alias.id === entry.id) continue;
+      let byId = this.aliases.get(alias.provider);
+      if (!byId) {
+        byId = new Map();
+        this.aliases.set(alias.provider, byId);
+      }
+      byId.set(alias.id, entry);
+    }
+  }
+
+  /** The canonical identity an alias names, or undefined when it is no alias (or the catalogue has none). */
+  canonical(identity: Pick<IdentityRef, 'provider' | 'id'>): CatalogueEntry | undefined {
+    if (this.aliases.size === 0) return undefined;
+    return this.aliases.get(identity.provider)?.get(identity.id);
   }
 
   lookup(identity: Pick<IdentityRef, 'provider' | 'id'>, atMs: number): CatalogueEntry | undefined {

@@ -16,7 +16,8 @@ export interface CompiledPolicy {
    * a kind no such rule names.
    */
   evidenceFloor: ReadonlyMap<string, number>;
-  budgetsFor(action: ActionType): Budget[];
+  /** The budgets an automatic action of this type counts against (rule-scoped ones only for their rules). */
+  budgetsFor(action: ActionType, ruleId: string): Budget[];
 }
 
 export function compilePolicy(policy: Policy, digest: string): CompiledPolicy {
@@ -41,18 +42,21 @@ export function compilePolicy(policy: Policy, digest: string): CompiledPolicy {
   }
   // Fallback rules last, so a specific rule can claim a detection before a catch-all sees it.
   for (const list of rulesByKind.values()) list.sort((a, b) => Number(a.fallback) - Number(b.fallback));
-  const budgetCache = new Map<ActionType, Budget[]>();
+  const budgetCache = new Map<string, Budget[]>();
   return {
     policy,
     digest,
     rulesByKind,
     maxWindowMs,
     evidenceFloor,
-    budgetsFor(action) {
-      let b = budgetCache.get(action);
+    budgetsFor(action, ruleId) {
+      const cacheKey = `${action} ${ruleId}`;
+      let b = budgetCache.get(cacheKey);
       if (!b) {
-        b = policy.guards.budgets.filter((x) => x.action === '*' || x.action === action);
-        budgetCache.set(action, b);
+        b = policy.guards.budgets.filter(
+          (x) => (x.action === '*' || x.action === action) && (!x.rules || x.rules.includes(ruleId)),
+        );
+        budgetCache.set(cacheKey, b);
       }
       return b;
     },
@@ -68,13 +72,23 @@ export function ruleSelects(rule: Rule, entry: CatalogueEntry): boolean {
   return true;
 }
 
-/** The key a budget counts under: e.g. `disable_account@tenant:acme`. */
-export function budgetKey(b: Budget, entry: Pick<CatalogueEntry, 'provider' | 'tenant'>): string {
-  const scope =
-    b.scope === 'global'
-      ? 'global'
-      : b.scope === 'provider'
-        ? `provider:${entry.provider}`
-        : `tenant:${entry.provider}/${entry.tenant ?? '-'}`;
-  return `${b.action}@${scope}`;
+/**
+ * The key a budget counts under: e.g. `disable_account@tenant:okta/acme`, `*@global`,
+ * `revoke_sessions@rule:known-compromise`.
+ */
+export function budgetKey(
+  b: Budget,
+  entry: Pick<CatalogueEntry, 'provider' | 'tenant'>,
+  ruleId: string,
+): string {
+  switch (b.scope) {
+    case 'global':
+      return `${b.action}@global`;
+    case 'provider':
+      return `${b.action}@provider:${entry.provider}`;
+    case 'tenant':
+      return `${b.action}@tenant:${entry.provider}/${entry.tenant ?? '-'}`;
+    case 'rule':
+      return `${b.action}@rule:${ruleId}`;
+  }
 }

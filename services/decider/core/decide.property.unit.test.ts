@@ -122,7 +122,8 @@ describe('decider core properties (generated detection streams, catalogues and c
         const entry = entryAt(r, e.data.identity, e) ?? e.data.identity;
         budgets.forEach((b, i) => {
           if (b.action !== '*' && b.action !== e.data.action) return;
-          const k = `${i}|${budgetKey(b, entry)}`;
+          if (b.rules && !b.rules.includes(e.data.ruleId)) return;
+          const k = `${i}|${budgetKey(b, entry, e.data.ruleId)}`;
           const list = stamps.get(k) ?? [];
           list.push(atMs(e));
           stamps.set(k, list);
@@ -193,7 +194,8 @@ describe('decider core properties (generated detection streams, catalogues and c
             const t = atMs(e);
             const spent = budgets.some((b, i) => {
               if (b.action !== '*' && b.action !== e.data.action) return false;
-              const list = stamps.get(`${i}|${budgetKey(b, entry)}`) ?? [];
+              if (b.rules && !b.rules.includes(e.data.ruleId)) return false;
+              const list = stamps.get(`${i}|${budgetKey(b, entry, e.data.ruleId)}`) ?? [];
               return inWindow(list, t, b.window * 1000) >= b.limit;
             });
             expect(spent, `${e.id} degraded by a budget that was not spent`).toBe(true);

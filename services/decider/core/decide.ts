@@ -1,6 +1,5 @@
 import { digestOf } from '../../../platform/digest.ts';
 import { ApprovalError, NotFoundError } from '../../../platform/errors.ts';
-import type { ProposalReversibility, ProviderCapabilities } from '../../../schemas/capabilities.ts';
 import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
 import { type IdentityRef, identityKey, type NormalizedDetection } from '../../../schemas/detection.ts';
 import {
@@ -11,13 +10,18 @@ import {
   type GuardNote,
   identityStream,
   type NewEvent,
+  type NoActionReason,
   SCHEMA_VERSION,
 } from '../../../schemas/events.ts';
 import type { Rule, Stage } from '../policy/schema.ts';
-import { budgetKey, type CompiledPolicy, ruleSelects } from './compiled-policy.ts';
+import { DISABLING, INHERENT_RESIDUE } from './actions.ts';
+import { ruleSelects } from './compiled-policy.ts';
+import type { DeciderContext } from './context.ts';
 import { hasSeen } from './dedupe.ts';
 import { identityTag } from './evolve.ts';
-import { irreversibleGuard, proposalReversibility } from './reversibility.ts';
+import { GUARDS } from './guards/index.ts';
+import type { DecisionBudget, GuardContext, PlanDraft } from './guards/types.ts';
+import { gathering, heldReasons, stageBlocked, untaken } from './no-action.ts';
 import { parseTime } from './time.ts';
 import type {
   ActionState,
@@ -29,44 +33,7 @@ import type {
   IdentityState,
 } from './types.ts';
 
-export interface DeciderContext {
-  policy: CompiledPolicy;
-  catalogue: CatalogueView;
-  budget: BudgetView;
-  /** Kill switch: while paused nothing is auto-approved. */
-  paused: boolean;
-  /** What the configured providers can undo, per identity provider (absent: not known). */
-  capabilities?: ProviderCapabilities | undefined;
-}
-
-const MODE_RANK: Record<ApprovalMode, number> = {
-  auto: 0,
-  analyst: 1,
-  'two-person': 2,
-  external: 3,
-  never: 4,
-};
-
-/** Actions that cut a third party off: never automatic on a partner-connected identity. */
-const REVOCATIONS: ReadonlySet<ActionType> = new Set([
-  'revoke_sessions',
-  'revoke_tokens',
-  'revoke_oauth_grant',
-  'rotate_credential',
-  'disable_account',
-  'disable_service_account',
-]);
-const DISABLING: ReadonlySet<ActionType> = new Set(['disable_account', 'disable_service_account']);
-/** What each action cannot give back on rollback, even when the provider reverts perfectly. */
-const INHERENT_RESIDUE: Partial<Record<ActionType, string>> = {
-  revoke_sessions: 'revoked sessions cannot be restored; users sign in again',
-  revoke_tokens:
-    'revoked refresh tokens and consents cannot be restored; access tokens stay valid until expiry',
-  revoke_oauth_grant: 'revoked OAuth grants must be re-consented by the user or partner',
-  rotate_credential: 'a rotated secret cannot come back; consumers need the new secret',
-  disable_account: 'sessions ended by the disable cannot be restored',
-  disable_service_account: 'sessions ended by the disable cannot be restored',
-};
+export type { DeciderContext } from './context.ts';
 
 type Draft = {
   [K in EventType]: { id: string; type: K; data: EventDataOf<K>; causationId: string | null };
@@ -133,9 +100,18 @@ export function decide(state: IdentityState, input: DeciderInput, ctx: DeciderCo
         input.argsDigest,
         input.at,
         input.comment,
+        input.groupId,
       );
     case 'reject':
-      return decideRejection(state, input.identity, input.actionId, input.by, input.reason, input.at);
+      return decideRejection(
+        state,
+        input.identity,
+        input.actionId,
+        input.by,
+        input.reason,
+        input.at,
+        input.groupId,
+      );
     case 'verdict':
       return decideVerdict(
         state,
@@ -184,6 +160,8 @@ function decideDetection(
   let entry: CatalogueEntry | undefined;
   let item: EvidenceItem | undefined;
   let proposals: Array<{ rule: Rule; stage: number; detectionIds: string[] }> | null = null;
+  // Why nothing happens, gathered only for a detection that joins a case or may open one.
+  let why: NoActionReason[] | null = caseId !== null || d.confidence >= policy.defaults.caseFloor ? [] : null;
   if (rules) {
     let claimed = false;
     for (const rule of rules) {
@@ -193,9 +171,13 @@ function decideDetection(
       // Specific rules come first (compilePolicy orders fallbacks last); a fallback only takes
       // detections that no specific rule claims, even one still gathering evidence.
       if (rule.fallback && claimed) continue;
-      if (!rule.fallback) claimed = true;
+      // A rule in monitor mode changes nothing, not even which rule a fallback yields to.
+      if (!rule.fallback && rule.mode !== 'monitor') claimed = true;
       const next = nextStage(state, rule, atMs, ctx);
-      if (next === null) continue;
+      if (next === null) {
+        if (why) why.push(stageBlocked(state, rule, atMs, ctx));
+        continue;
+      }
       item ??= {
         detectionId: d.id,
         eventId: detectionEventId,
@@ -205,14 +187,17 @@ function decideDetection(
         source: d.source,
       };
       const matched = matchingEvidence(state.evidence, item, rule, next.freshAfterMs);
-      if (!matched) continue;
+      if (!matched) {
+        if (why) why.push(gathering(state.evidence, item, rule, next.freshAfterMs));
+        continue;
+      }
       proposals ??= [];
       proposals.push({ rule, stage: next.stage, detectionIds: matched });
     }
   }
 
   const opensCase = !caseId && (d.confidence >= policy.defaults.caseFloor || proposals !== null);
-  if (!opensCase && (!caseId || proposals === null)) return [received];
+  if (!opensCase && !caseId) return [received];
   const out = new Emitter(stream, at, [received]);
   const caseNumber = state.caseSeq + (state.openCase ? 0 : 1);
   if (opensCase) {
@@ -227,23 +212,95 @@ function decideDetection(
       caseId,
     );
   }
-  if (!caseId || proposals === null || !entry) return out.events;
+  if (!caseId) return out.events;
+  if (proposals !== null && entry) {
+    why ??= [];
+    if (
+      proposeAll(out, state, d, proposals, entry, caseId, caseNumber, atMs, item, detectionEventId, ctx, why)
+    ) {
+      return out.events;
+    }
+  }
+  if (why) {
+    if (why.length === 0) why.push(untaken(d.kind, d.confidence, ctx));
+    out.emit(
+      {
+        id: `${detectionEventId}-no-action`,
+        type: 'NoActionTaken',
+        data: { caseId, identity: d.identity, detectionId: d.id, reasons: why },
+        causationId: detectionEventId,
+      },
+      caseId,
+    );
+  }
+  return out.events;
+}
 
+/**
+ * Plans and emits the proposals of one detection, noting in `why` each one that is not automatic
+ * (held by a guard, needing approval, never allowed, or already in the case). True when at least one
+ * action was approved automatically.
+ */
+function proposeAll(
+  out: Emitter,
+  state: IdentityState,
+  d: NormalizedDetection,
+  proposals: Array<{ rule: Rule; stage: number; detectionIds: string[] }>,
+  entry: CatalogueEntry,
+  caseId: string,
+  caseNumber: number,
+  atMs: number,
+  item: EvidenceItem | undefined,
+  detectionEventId: string,
+  ctx: DeciderContext,
+  why: NoActionReason[],
+): boolean {
+  const policy = ctx.policy.policy;
+  const tag = state.tag || identityTag(d.identity);
+  let anyAuto = false;
   const existing = state.openCase?.actions ?? [];
   const proposedTypes = new Set<ActionType>();
   let actionSeq = existing.length;
   const budgetSpent: DecisionBudget = { spent: new Map(), tripped: new Set() };
   for (const p of proposals) {
     const stage = p.rule.ladder[p.stage - 1]!;
-    const plan = planAction(stage.action, stage, entry, state, ctx, atMs, budgetSpent);
-    if (plan.mode === 'never') continue;
+    if (p.rule.mode === 'monitor') {
+      shadow(out, state, p, stage, entry, caseId, atMs, d, ctx, detectionEventId);
+      why.push({
+        code: 'monitor',
+        ruleId: p.rule.id,
+        detail: `rule ${p.rule.id} is in monitor mode: would have proposed ${stage.action}`,
+      });
+      continue;
+    }
+    const plan: ActionPlan = planAction(stage.action, stage, {
+      entry,
+      state,
+      ctx,
+      atMs,
+      ruleId: p.rule.id,
+      occurredAtMs: item ? item.atMs : parseTime(d.occurredAt),
+      source: d.source,
+      budget: budgetSpent,
+    });
+    if (plan.mode === 'never') {
+      why.push({ code: 'never', ruleId: p.rule.id, detail: `rule ${p.rule.id}: ${approvalReason(plan)}` });
+      continue;
+    }
     // One action of a type per case at a time: an identity already contained is not re-actioned.
     if (
       proposedTypes.has(plan.action) ||
       existing.some((a) => a.action === plan.action && (a.status === 'pending' || a.status === 'approved'))
     ) {
+      why.push({
+        code: 'contained',
+        ruleId: p.rule.id,
+        detail: `rule ${p.rule.id}: ${plan.action} is already pending or approved in the case`,
+      });
       continue;
     }
+    if (plan.mode === 'auto') anyAuto = true;
+    else why.push(...heldReasons(plan, p.rule.id));
     proposedTypes.add(plan.action);
     actionSeq += 1;
     const actionId = `act-${tag}-${caseNumber}-${actionSeq}`;
@@ -264,172 +321,87 @@ function decideDetection(
       entry,
     });
   }
-  return out.events;
+  return anyAuto;
 }
 
-interface ActionPlan {
-  action: ActionType;
-  /** What the acting provider can undo of `action`, when its capabilities are known. */
-  reversibility: ProposalReversibility | undefined;
-  mode: ApprovalMode;
-  guards: GuardNote[];
-  rollbackNotes: string[];
+/** Records what a monitor-mode rule would have proposed; spends no budget and raises no storm. */
+function shadow(
+  out: Emitter,
+  state: IdentityState,
+  p: { rule: Rule; stage: number; detectionIds: string[] },
+  stage: Stage,
+  entry: CatalogueEntry,
+  caseId: string,
+  atMs: number,
+  d: NormalizedDetection,
+  ctx: DeciderContext,
+  detectionEventId: string,
+): void {
+  const plan = planAction(stage.action, stage, {
+    entry,
+    state,
+    ctx,
+    atMs,
+    ruleId: p.rule.id,
+    occurredAtMs: parseTime(d.occurredAt),
+    source: d.source,
+    budget: { spent: new Map(), tripped: new Set() },
+  });
+  out.emit(
+    {
+      id: `${detectionEventId}-shadow-${p.rule.id}`,
+      type: 'ActionShadowed',
+      data: {
+        caseId,
+        identity: d.identity,
+        ruleId: p.rule.id,
+        action: plan.action,
+        stage: p.stage,
+        policyVersion: ctx.policy.policy.version,
+        detectionIds: p.detectionIds,
+        wouldNeed: plan.mode,
+        guards: plan.guards,
+      },
+      causationId: detectionEventId,
+    },
+    caseId,
+  );
+}
+
+interface ActionPlan extends PlanDraft {
   rollbackComplete: boolean;
-  budgetUsed: number;
-  budgetLimit: number;
-  budgetKeys: string[];
-  trips: Array<{ key: string; limit: number; windowSeconds: number }>;
 }
 
-/** Budget use within one decision, before the ledger has seen any of it. */
-interface DecisionBudget {
-  /** Automatic actions this decision already counted per budget key. */
-  spent: Map<string, number>;
-  /** Budget keys this decision already raised GuardTripped for. */
-  tripped: Set<string>;
-}
-
-/** Applies every guard to a rule's intended action. Guards only ever make approval stricter. */
+/** Applies every guard, in order, to a rule's intended action. Guards only ever make approval stricter. */
 function planAction(
   intended: ActionType,
   stage: Pick<Stage, 'approval' | 'irreversible'>,
-  entry: CatalogueEntry,
-  state: IdentityState,
-  ctx: DeciderContext,
-  atMs: number,
-  budgetSpent: DecisionBudget,
+  g: Omit<GuardContext, 'stage'>,
 ): ActionPlan {
-  const g = ctx.policy.policy.guards;
-  const guards: GuardNote[] = [];
-  const rollbackNotes: string[] = [];
-  let action = intended;
-  let mode: ApprovalMode = stage.approval;
-
-  if (entry.secrets === 'unmanaged') {
-    if (action === 'rotate_credential') {
-      action = 'revoke_tokens';
-      guards.push({
-        guard: 'unmanaged_secrets',
-        effect: 'rotate_credential replaced by revoke_tokens',
-        reason: 'its secrets live outside a managed vault: a rotation cannot be distributed or undone safely',
-      });
-    }
-    rollbackNotes.push('secrets kept outside a managed vault: copies may persist and cannot be recalled');
-  }
-  if (entry.breakGlass) {
-    const floor = g.breakGlass.approval;
-    if (MODE_RANK[mode] < MODE_RANK[floor]) {
-      guards.push({
-        guard: 'break_glass',
-        effect: `approval ${mode} -> ${floor}`,
-        reason: 'break-glass identities are never acted on automatically',
-      });
-      mode = floor;
-    }
-  }
-  if (entry.thirdParty && REVOCATIONS.has(action) && mode !== 'never') {
-    guards.push({
-      guard: 'third_party',
-      effect: `approval ${mode} -> external`,
-      reason: `connected to partner ${entry.thirdParty.partner} (grant ${entry.thirdParty.grant}): revocation needs coordination`,
-    });
-    mode = 'external';
-  }
-  if (entry.consumers >= g.shared.minConsumers && mode === 'auto') {
-    guards.push({
-      guard: 'shared_identity',
-      effect: 'approval auto -> analyst',
-      reason: `shared by ${entry.consumers} consumers`,
-    });
-    mode = 'analyst';
-  }
-  if (DISABLING.has(action) && g.stagedContainment.tiers.includes(entry.tier)) {
-    const narrowedBefore =
-      state.openCase?.actions.some((a) => a.status === 'approved' && !DISABLING.has(a.action)) ?? false;
-    if (!narrowedBefore && mode === 'auto') {
-      guards.push({
-        guard: 'staged_containment',
-        effect: 'approval auto -> analyst',
-        reason: `${entry.tier} identity: disabling before a narrower stage needs an analyst`,
-      });
-      mode = 'analyst';
-    }
-  }
-  if (ctx.paused && mode === 'auto') {
-    guards.push({
-      guard: 'automation_paused',
-      effect: 'approval auto -> analyst',
-      reason: 'automation is paused (kill switch)',
-    });
-    mode = 'analyst';
-  }
-
-  const reversibility = proposalReversibility(ctx.capabilities, entry.provider, action);
-  const irreversible = irreversibleGuard(reversibility, stage, mode);
-  if (irreversible) {
-    guards.push(irreversible);
-    mode = 'analyst';
-  }
-
-  let budgetUsed = 0;
-  let budgetLimit = -1;
-  const budgetKeys: string[] = [];
-  const trips: ActionPlan['trips'] = [];
-  if (mode === 'auto') {
-    for (const b of ctx.policy.budgetsFor(action)) {
-      const key = budgetKey(b, entry);
-      const used = ctx.budget.used(key, atMs, b.window * 1000) + (budgetSpent.spent.get(key) ?? 0);
-      if (budgetLimit < 0 || b.limit - used < budgetLimit - budgetUsed) {
-        budgetUsed = used;
-        budgetLimit = b.limit;
-      }
-      if (used >= b.limit) {
-        if (mode === 'auto') {
-          guards.push({
-            guard: 'blast_radius_budget',
-            effect: 'approval auto -> analyst',
-            reason: `budget ${key}: ${used} automatic actions in ${b.window}s, limit ${b.limit}`,
-          });
-          mode = 'analyst';
-        }
-        // Once per exhaustion of a key: not again while the ledger says so, nor twice in one decision
-        // (two proposals, or two budgets with the same action and scope but different windows).
-        if (!ctx.budget.tripped(key) && !budgetSpent.tripped.has(key)) {
-          budgetSpent.tripped.add(key);
-          trips.push({ key, limit: b.limit, windowSeconds: b.window });
-        }
-      }
-      // An action counts once per key, however many budgets share that key.
-      if (!budgetKeys.includes(key)) budgetKeys.push(key);
-    }
-    if (mode === 'auto') {
-      for (const key of budgetKeys) budgetSpent.spent.set(key, (budgetSpent.spent.get(key) ?? 0) + 1);
-    } else {
-      budgetKeys.length = 0;
-    }
-  }
-
-  const inherent = INHERENT_RESIDUE[action];
-  if (inherent) rollbackNotes.unshift(inherent);
-  if (entry.thirdParty)
-    rollbackNotes.push(
-      `third-party grant ${entry.thirdParty.grant} (${entry.thirdParty.partner}) is outside our control`,
+  const plan: PlanDraft = {
+    action: intended,
+    reversibility: undefined,
+    mode: stage.approval,
+    guards: [],
+    rollbackNotes: [],
+    budgetUsed: 0,
+    budgetLimit: -1,
+    budgetKeys: [],
+    trips: [],
+    storm: null,
+  };
+  const context: GuardContext = { ...g, stage };
+  for (const guard of GUARDS) guard.apply(plan, context);
+  const inherent = INHERENT_RESIDUE[plan.action];
+  if (inherent) plan.rollbackNotes.unshift(inherent);
+  if (g.entry.thirdParty)
+    plan.rollbackNotes.push(
+      `third-party grant ${g.entry.thirdParty.grant} (${g.entry.thirdParty.partner}) is outside our control`,
     );
   const rollbackComplete =
-    rollbackNotes.length === 0 &&
-    (reversibility === undefined || reversibility.reversibility === 'reversible');
-  return {
-    action,
-    reversibility,
-    mode,
-    guards,
-    rollbackNotes,
-    rollbackComplete,
-    budgetUsed,
-    budgetLimit,
-    budgetKeys,
-    trips,
-  };
+    plan.rollbackNotes.length === 0 &&
+    (plan.reversibility === undefined || plan.reversibility.reversibility === 'reversible');
+  return { ...plan, rollbackComplete };
 }
 
 function emitProposal(
@@ -463,6 +435,8 @@ function emitProposal(
   });
   const proposalId = `${p.actionId}-proposed`;
   const ref = { actionId: p.actionId, caseId: p.caseId, identity: p.identity };
+  const storm = p.plan.storm;
+  if (storm) emitStorm(out, storm, p.ruleId, p.actionId, p.causationId, p.caseId);
   out.emit(
     {
       id: proposalId,
@@ -495,6 +469,7 @@ function emitProposal(
         },
         guards: p.plan.guards,
         rollback: { complete: p.plan.rollbackComplete, notes: p.plan.rollbackNotes },
+        ...(p.plan.mode === 'auto' ? {} : { group: approvalGroup(p.plan, p.ruleId, p.caseId) }),
         ...(p.plan.reversibility ? { reversibility: p.plan.reversibility } : {}),
       },
       causationId: p.causationId,
@@ -554,6 +529,61 @@ function emitProposal(
   }
 }
 
+/** The group a human decides a pending action in: its storm, else its rule (a manual one: its case). */
+function approvalGroup(plan: ActionPlan, ruleId: string, caseId: string): string {
+  if (plan.storm && (plan.storm.raised || plan.storm.stormId !== plan.storm.subsided)) {
+    return `storm:${plan.storm.stormId}`;
+  }
+  return ruleId === 'manual' ? `case:${caseId}` : `rule:${ruleId}`;
+}
+
+/** A storm that subsided is closed on the record before a new one is raised or the proposal held. */
+function emitStorm(
+  out: Emitter,
+  storm: NonNullable<ActionPlan['storm']>,
+  ruleId: string,
+  actionId: string,
+  causationId: string | null,
+  caseId: string,
+): void {
+  if (storm.subsided) {
+    out.emit(
+      {
+        id: `${storm.subsided}-subsided-${actionId}`,
+        type: 'StormResolved',
+        data: {
+          stormId: storm.subsided,
+          ruleId,
+          reason: 'subsided',
+          by: { kind: 'system', id: 'decider' },
+        },
+        causationId,
+      },
+      caseId,
+    );
+  }
+  if (storm.raised) {
+    out.emit(
+      {
+        id: `${storm.stormId}-detected`,
+        type: 'StormDetected',
+        data: {
+          stormId: storm.stormId,
+          ruleId,
+          source: storm.raised.source,
+          identityCount: storm.raised.identities.length,
+          identities: storm.raised.identities,
+          windowSeconds: storm.raised.windowSeconds,
+          baseline: storm.raised.baseline,
+          threshold: storm.raised.threshold,
+        },
+        causationId,
+      },
+      caseId,
+    );
+  }
+}
+
 function approvalReason(plan: ActionPlan): string {
   if (plan.guards.length > 0) return plan.guards.map((g) => `${g.guard}: ${g.reason}`).join('; ');
   return plan.mode === 'auto' ? 'pre-authorised by policy' : `policy requires ${plan.mode} approval`;
@@ -570,6 +600,12 @@ function nextStage(
   atMs: number,
   ctx: DeciderContext,
 ): { stage: number; freshAfterMs: number } | null {
+  if (rule.mode === 'monitor') {
+    // A rule in monitor mode records once per case what it would do; nothing is approved, so no ladder.
+    return state.openCase?.shadowedRules.includes(rule.id)
+      ? null
+      : { stage: 1, freshAfterMs: Number.NEGATIVE_INFINITY };
+  }
   const actions = state.openCase?.actions;
   let last: ActionState | undefined;
   if (actions) {
@@ -655,6 +691,7 @@ function decideApproval(
   argsDigest: string | undefined,
   at: string,
   comment?: string,
+  groupId?: string,
 ): NewEvent[] {
   const a = requireAction(state, identity, actionId);
   if (a.status !== 'pending')
@@ -686,6 +723,7 @@ function decideApproval(
         by: { kind: 'human', id: by.id, ...(by.role ? { role: by.role } : {}) },
         final,
         ...(comment ? { comment } : {}),
+        ...(groupId ? { groupId } : {}),
       },
       causationId: a.proposalEventId,
     },
@@ -701,6 +739,7 @@ function decideRejection(
   by: HumanActor,
   reason: string,
   at: string,
+  groupId?: string,
 ): NewEvent[] {
   const a = requireAction(state, identity, actionId);
   if (a.status !== 'pending')
@@ -717,6 +756,7 @@ function decideRejection(
         identity: state.identity ?? identity,
         by: { kind: 'human', id: by.id, ...(by.role ? { role: by.role } : {}) },
         reason,
+        ...(groupId ? { groupId } : {}),
       },
       causationId: a.proposalEventId,
     },
@@ -800,10 +840,20 @@ function decideManualProposal(
   }
   const existing = state.openCase?.actions ?? [];
   const entry = catalogueEntry(ctx, input.identity, atMs);
-  const plan = planAction(input.action, { approval: 'analyst' }, entry, state, ctx, atMs, {
-    spent: new Map(),
-    tripped: new Set(),
-  });
+  const plan = planAction(
+    input.action,
+    { approval: 'analyst' },
+    {
+      entry,
+      state,
+      ctx,
+      atMs,
+      ruleId: 'manual',
+      occurredAtMs: null,
+      source: 'manual',
+      budget: { spent: new Map(), tripped: new Set() },
+    },
+  );
   // A guard may forbid the action outright (break-glass set to never): no dead proposal is recorded.
   if (plan.mode === 'never') {
     throw new ApprovalError(

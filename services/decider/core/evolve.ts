@@ -105,7 +105,12 @@ export function evolve(
     case 'CaseOpened':
       if (!state.identity) adopt(state, event.data.identity);
       state.caseSeq += 1;
-      state.openCase = { caseId: event.data.caseId, openedAtMs: parseTime(event.occurredAt), actions: [] };
+      state.openCase = {
+        caseId: event.data.caseId,
+        openedAtMs: parseTime(event.occurredAt),
+        actions: [],
+        shadowedRules: [],
+      };
       state.openCaseId = event.data.caseId;
       return state;
     case 'ActionProposed': {
@@ -127,6 +132,9 @@ export function evolve(
       });
       return state;
     }
+    case 'ActionShadowed':
+      if (state.openCase?.caseId === event.data.caseId) state.openCase.shadowedRules.push(event.data.ruleId);
+      return state;
     case 'ActionApproved': {
       const a = findAction(state, event.data.actionId);
       if (a) {

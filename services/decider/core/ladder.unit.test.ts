@@ -96,7 +96,9 @@ rules:
   it('a detection above the case floor opens a case even when no rule fires; below it, it is only recorded', () => {
     const s = new Scenario({ catalogue: [dev('alice'), dev('bob')] });
     expect(s.detect('alice', 'other', 0.2).map((e) => e.type)).toEqual(['DetectionReceived']);
-    expect(s.detect('bob', 'other', 0.4).map((e) => e.type)).toEqual(['DetectionReceived', 'CaseOpened']);
+    const bob = s.detect('bob', 'other', 0.4);
+    expect(bob.map((e) => e.type)).toEqual(['DetectionReceived', 'CaseOpened', 'NoActionTaken']);
+    expect(bob[2]!.data).toMatchObject({ reasons: [{ code: 'no_rule' }] });
   });
 });
 

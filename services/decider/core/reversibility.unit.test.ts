@@ -85,3 +85,26 @@ describe('reversibility of the acting provider', () => {
     expect(p.reversibility).toBeUndefined();
   });
 });
+
+describe('rules narrowed to identity providers', () => {
+  it('a rule with identities.providers acts only on identities of those providers', () => {
+    const narrowed = `
+id: spec
+version: "1"
+rules:
+  - id: aws-only
+    when: { kinds: [known_compromise], minConfidence: 0.9 }
+    identities: { providers: [aws] }
+    ladder: [{ action: quarantine, approval: auto }]
+`;
+    const s = new Scenario({
+      policy: narrowed,
+      catalogue: [
+        { id: 'role-1', provider: 'aws', tier: 'development' },
+        { id: 'u1', provider: 'okta', tier: 'development' },
+      ],
+    });
+    expect(proposals(s.detect('role-1', 'known_compromise', 0.95))).toMatchObject([{ action: 'quarantine' }]);
+    expect(proposals(s.detect('u1', 'known_compromise', 0.95))).toEqual([]);
+  });
+});

@@ -30,6 +30,8 @@ interface CaseState {
   caseId: string;
   openedAtMs: number;
   actions: ActionState[];
+  /** Rules in monitor mode that already recorded what they would have done in this case. */
+  shadowedRules: string[];
 }
 
 export interface EvidenceItem {
@@ -78,4 +80,34 @@ export interface BudgetView {
   used(key: string, atMs: number, windowMs: number): number;
   /** Whether GuardTripped was already raised for this key and not yet cleared. */
   tripped(key: string): boolean;
+}
+
+/** A storm holding a rule's automatic actions, as the ledger knows it. */
+export interface ActiveStorm {
+  stormId: string;
+  ruleId: string;
+  /** The identity count that tripped it (the subsiding test compares against half of it). */
+  threshold: number;
+  raisedAtMs: number;
+}
+
+/** A read-only view of which identities each rule fired on, and of active storms. */
+export interface StormView {
+  active(ruleId: string): ActiveStorm | undefined;
+  /** When the rule's last storm was resolved (-Infinity if never): identities before it no longer count. */
+  resolvedAtMs(ruleId: string): number;
+  /**
+   * The distinct identities (with `self`) of the fullest window of `windowMs` containing `atMs`, counting
+   * only firings after `notBeforeMs`. Decisions across identities do not always arrive in time order,
+   * so windows ending after `atMs` count too: no window ever holds a storm's worth unnoticed.
+   */
+  busiestWindow(
+    ruleId: string,
+    atMs: number,
+    windowMs: number,
+    notBeforeMs: number,
+    self: string,
+  ): Set<string>;
+  /** Proposals by the rule within (fromMs, toMs]. */
+  proposals(ruleId: string, fromMs: number, toMs: number): number;
 }

@@ -38,9 +38,10 @@ export function explainPolicy(policy: Policy): string {
     'third-party connected identities: revocations need external coordination (CoordinationRequested)',
     `staged containment for tiers ${g.stagedContainment.tiers.join(', ')}: disabling waits ${formatDuration(g.stagedContainment.validationWindow)} after a narrower stage, or an analyst`,
     'unmanaged secrets: rotate_credential becomes revoke_tokens; rollback marked incomplete',
+    `stale detections (received more than ${formatDuration(policy.defaults.staleAfter)} after they occurred): at least analyst`,
     ...g.budgets.map(
       (b) =>
-        `budget: at most ${b.limit} automatic ${b.action === '*' ? 'actions' : b.action} per ${formatDuration(b.window)} (${b.scope}); beyond → analyst + GuardTripped`,
+        `budget: at most ${b.limit} automatic ${b.action === '*' ? 'actions' : b.action} per ${formatDuration(b.window)} (${b.scope}${b.rules ? ` of rules ${b.rules.join(', ')}` : ''}); beyond → analyst + GuardTripped`,
     ),
     'kill switch: while paused nothing is auto-approved',
   ];
@@ -54,6 +55,6 @@ export function explainPolicy(policy: Policy): string {
     'guards (override every rule):',
     ...guardLines.map((l) => `  - ${l}`),
     '',
-    `defaults: case floor ${policy.defaults.caseFloor}, approval ttl ${formatDuration(policy.defaults.approvalTtl)}, cool-down ${formatDuration(policy.defaults.cooldown)}, unknown identities treated as ${policy.defaults.unknownIdentity.tier}`,
+    `defaults: case floor ${policy.defaults.caseFloor}, approval ttl ${formatDuration(policy.defaults.approvalTtl)}, cool-down ${formatDuration(policy.defaults.cooldown)}, stale after ${formatDuration(policy.defaults.staleAfter)}, unknown identities treated as ${policy.defaults.unknownIdentity.tier}`,
   ].join('\n');
 }

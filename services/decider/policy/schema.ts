@@ -51,6 +51,11 @@ export const Rule = z
     ladder: z.array(Stage).min(1),
     /** A catch-all: applies to a detection only when no other rule claims it (kind, confidence, identity match). */
     fallback: z.boolean().default(false),
+    /**
+     * `monitor`: the rule records what it would have proposed (ActionShadowed, once per case) and
+     * never executes or asks anyone; for trying a new rule on live traffic. Default `enforce`.
+     */
+    mode: z.enum(['enforce', 'monitor']).default('enforce'),
   })
   .strict();
 
@@ -60,10 +65,40 @@ export const Budget = z
     action: z.union([ActionType, z.literal('*')]),
     limit: z.number().int().min(0),
     window: Duration,
-    /** Counted across everything, per identity provider, or per tenant. */
-    scope: z.enum(['global', 'provider', 'tenant']).default('global'),
+    /**
+     * Counted across everything (every provider), per identity provider, per tenant, or per
+     * proposing rule (a misfiring rule spends only its own budget).
+     */
+    scope: z.enum(['global', 'provider', 'tenant', 'rule']).default('global'),
+    /** Only automatic actions proposed by these rules count against this budget (default: every rule). */
+    rules: z.array(z.string().min(1)).min(1).optional(),
   })
   .strict();
+
+/**
+ * Storm detection: a rule that fires on many distinct identities within `window`, far above its own
+ * recent rate, is a storm; its automatic actions are held until an analyst resolves it or it subsides.
+ */
+const Storm = z
+  .object({
+    enabled: z.boolean().default(true),
+    window: Duration.default(3600),
+    /** Absolute floor: fewer distinct identities than this in a window is never a storm. */
+    minIdentities: z.number().int().min(2).default(10),
+    /** Relative: and at least this many times the rule's usual proposals per window. */
+    baselineFactor: z.number().min(1).default(5),
+    /** The rule's usual rate is measured over this period before the current window. */
+    baselinePeriod: Duration.default(7 * 86400),
+  })
+  .strict();
+
+const STORM_DEFAULTS = {
+  enabled: true,
+  window: 3600,
+  minIdentities: 10,
+  baselineFactor: 5,
+  baselinePeriod: 7 * 86400,
+};
 
 export const Policy = z
   .object({
@@ -77,6 +112,11 @@ export const Policy = z
         approvalTtl: Duration.default(4 * 3600),
         /** After a rejection or expiry, the same action is not proposed again in the case for this long. */
         cooldown: Duration.default(3600),
+        /**
+         * A detection received longer than this after it occurred is stale: it never triggers an
+         * automatic action (an analyst decides, guard `stale`).
+         */
+        staleAfter: Duration.default(3600),
         /** How an identity missing from the catalogue is treated: assume the worst by default. */
         unknownIdentity: z
           .object({
@@ -91,6 +131,7 @@ export const Policy = z
         caseFloor: 0.3,
         approvalTtl: 14400,
         cooldown: 3600,
+        staleAfter: 3600,
         unknownIdentity: { tier: 'production', consumers: 1 },
       }),
     guards: z
@@ -111,6 +152,7 @@ export const Policy = z
           .strict()
           .default({ tiers: ['production'], validationWindow: 1800 }),
         budgets: z.array(Budget).default([]),
+        storm: Storm.default(STORM_DEFAULTS),
       })
       .strict()
       .default({
@@ -118,6 +160,7 @@ export const Policy = z
         shared: { minConsumers: 2 },
         stagedContainment: { tiers: ['production'], validationWindow: 1800 },
         budgets: [],
+        storm: STORM_DEFAULTS,
       }),
     rules: z.array(Rule).min(1),
   })

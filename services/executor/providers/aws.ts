@@ -535,7 +535,7 @@ export class AwsProvider implements IdentityProvider {
 }
 
 /** The policy the AWS console's "Revoke active sessions" attaches, with our cut-off. */
-export function revokeOlderSessionsPolicy(issuedBefore: string): Record<string, unknown> {
+function revokeOlderSessionsPolicy(issuedBefore: string): Record<string, unknown> {
   return {
     Version: '2012-10-17',
     Statement: [
@@ -549,7 +549,7 @@ export function revokeOlderSessionsPolicy(issuedBefore: string): Record<string, 
   };
 }
 
-export function revokePolicyName(actionId: string): string {
+function revokePolicyName(actionId: string): string {
   return REVOKE_POLICY_PREFIX + createHash('sha256').update(actionId).digest('hex').slice(0, 16);
 }
 
@@ -560,7 +560,7 @@ function describe(r: Resolved): string {
 // ---------------------------------------------------------------- registry entry
 
 /** What each AWS action can undo (docs/providers.md, AWS section). */
-export const AWS_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
+const AWS_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
   revoke_tokens: { reversibility: 'reversible', residue: [] },
   disable_service_account: { reversibility: 'reversible', residue: [] },
   quarantine: { reversibility: 'reversible', residue: [] },

@@ -6,16 +6,18 @@ import type { ActionType } from '../../../schemas/events.ts';
 import { ACTION_TYPES } from '../../../schemas/events.ts';
 import type {
   ApplyResult,
+  FeedbackCall,
   IdentityProvider,
   PriorState,
   Probe,
   ProviderAction,
   ProviderDefinition,
   RevertResult,
+  Verdict,
 } from './port.ts';
 
 export interface DryRunCall {
-  phase: 'capture' | 'apply' | 'isApplied' | 'verify' | 'revert';
+  phase: 'capture' | 'apply' | 'isApplied' | 'verify' | 'revert' | 'feedback';
   actionId: string;
   action: ActionType;
   identity: string;
@@ -142,6 +144,20 @@ export class DryRunProvider implements IdentityProvider {
       probes.push({ probe: 'disabled', ok: !s.enabled, detail: `enabled=${s.enabled} (simulated)` });
     }
     return probes;
+  }
+
+  /** A simulated detector: the verdict is recorded as if a risk API had been told. */
+  async feedback(
+    identity: ProviderAction['identity'],
+    verdict: Verdict,
+    ctx: { caseId: string },
+  ): Promise<FeedbackCall[]> {
+    const key = identityKey(identity);
+    this.record({ phase: 'feedback', actionId: ctx.caseId, action: 'revoke_sessions', identity: key });
+    const call = verdict === 'malicious' ? 'confirm compromised' : 'dismiss risk';
+    return [
+      { call: `${call} (simulated)`, ok: true, detail: `${key}: case ${ctx.caseId} resolved ${verdict}` },
+    ];
   }
 
   async revert(a: ProviderAction, prior: PriorState): Promise<RevertResult> {

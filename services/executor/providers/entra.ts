@@ -26,7 +26,8 @@ import { Batcher, permanent, VendorHttp } from './vendor-http.ts';
  * workload or oauth_app is a service principal, given by its appId (application/client id) or object id.
  * Resolved once to the object id (prior.resolvedId).
  * Actions:
- * - revoke_sessions (user): POST /users/{id}/revokeSignInSessions; proven by signInSessionsValidFromDateTime.
+ * - revoke_sessions (user): POST /users/{id}/revokeSignInSessions; proven by signInSessionsValidFromDateTime
+ *   moving past the value captured.
  * - disable_account (user) / disable_service_account (service principal): PATCH accountEnabled=false;
  *   rollback sets it back to what it was.
  * - rotate_credential: a user's password is reset (POST …/authentication/methods/{password method}/resetPassword,
@@ -38,7 +39,7 @@ import { Batcher, permanent, VendorHttp } from './vendor-http.ts';
 const ACCESS_TOKENS =
   'access tokens already issued stay valid until they expire (Entra ID default 60-90 min; apps with continuous access evaluation end them sooner)';
 
-export const ENTRA_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
+const ENTRA_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
   revoke_sessions: {
     reversibility: 'partially',
     residue: ['revoked sessions and refresh tokens are not restored: the user signs in again', ACCESS_TOKENS],
@@ -55,7 +56,7 @@ export const ENTRA_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
 };
 
 /** The well-known id of every user's password authentication method (Graph). */
-export const PASSWORD_METHOD_ID = '28c10230-6103-485e-b985-444c60001490';
+const PASSWORD_METHOD_ID = '28c10230-6103-485e-b985-444c60001490';
 
 export const EntraConfigSchema = z
   .object({
@@ -99,6 +100,12 @@ export type EntraPrior = {
   label: string;
   accountEnabled: boolean;
   capturedAt: string;
+  /**
+   * Graph's own timestamps at capture (users): the effect is proven by Graph moving them, never by
+   * comparing Graph's clock with ours.
+   */
+  sessionsValidFrom?: string | null;
+  passwordChanged?: string | null;
   credential?: { keyId: string; type: 'password' | 'key' };
 };
 
@@ -220,6 +227,8 @@ export class EntraProvider implements IdentityProvider {
         label: u.userPrincipalName ?? u.id,
         accountEnabled: u.accountEnabled !== false,
         capturedAt,
+        sessionsValidFrom: u.signInSessionsValidFromDateTime,
+        passwordChanged: u.lastPasswordChangeDateTime,
       } satisfies EntraPrior;
     }
     if (a.action === 'revoke_sessions' || a.action === 'disable_account')
@@ -320,9 +329,14 @@ export class EntraProvider implements IdentityProvider {
     if (p.kind === 'user') {
       const u = await this.getUser(p.resolvedId);
       if (action === 'disable_account') return u.accountEnabled === false;
-      const at =
-        action === 'revoke_sessions' ? u.signInSessionsValidFromDateTime : u.lastPasswordChangeDateTime;
-      return at !== null && Date.parse(at) >= Date.parse(p.capturedAt) - 1000;
+      // Graph moved its own timestamp past the one captured (no comparison of its clock with ours).
+      const [now, before] =
+        action === 'revoke_sessions'
+          ? [u.signInSessionsValidFromDateTime, p.sessionsValidFrom]
+          : [u.lastPasswordChangeDateTime, p.passwordChanged];
+      return (
+        now !== null && (before === null || before === undefined || Date.parse(now) > Date.parse(before))
+      );
     }
     const sp = await this.getSp(p.resolvedId);
     if (action === 'disable_service_account') return sp.accountEnabled === false;
@@ -338,12 +352,12 @@ export class EntraProvider implements IdentityProvider {
     const p = prior as EntraPrior;
     const ok = await this.applied(a.action, p);
     const probe: Record<string, string> = {
-      revoke_sessions: 'signInSessionsValidFromDateTime moved past capture',
+      revoke_sessions: 'signInSessionsValidFromDateTime moved past the captured value',
       disable_account: 'accountEnabled false',
       disable_service_account: 'accountEnabled false',
       rotate_credential:
         p.kind === 'user'
-          ? 'lastPasswordChangeDateTime moved past capture'
+          ? 'lastPasswordChangeDateTime moved past the captured value'
           : `credential ${p.credential?.keyId} absent`,
     };
     return [{ probe: probe[a.action]!, ok, detail: `${p.label}: ${ok ? 'holds' : 'does not hold'}` }];

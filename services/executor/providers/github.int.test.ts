@@ -278,6 +278,26 @@ describe('OAuth app grant (revoke_oauth_grant)', () => {
   });
 });
 
+test('feedback resolves the secret-scanning alert: revoked when malicious, false_positive when benign', async () => {
+  const p = provider();
+  const a = gh.leak();
+  const b = gh.leak();
+  const identity = (id: string) => ({ provider: 'github', id, type: 'api_key' as const });
+  expect(await p.feedback(identity(a.identityId), 'malicious', { caseId: 'case-a' })).toEqual([
+    expect.objectContaining({ ok: true, call: expect.stringContaining('resolution=revoked') }),
+  ]);
+  expect(gh.alerts.get(a.identityId.split(':')[1]!)).toMatchObject({
+    state: 'resolved',
+    resolution: 'revoked',
+  });
+  await p.feedback(identity(b.identityId), 'benign', { caseId: 'case-b' });
+  expect(gh.alerts.get(b.identityId.split(':')[1]!)).toMatchObject({
+    state: 'resolved',
+    resolution: 'false_positive',
+  });
+  expect(await p.feedback(identity('deploy-key:acme/infra/1'), 'benign', { caseId: 'c' })).toEqual([]);
+});
+
 test('the definition declares every action the adapter supports, irreversible ones as such', () => {
   const p = provider();
   for (const [action, cap] of Object.entries(githubProvider.actions)) {

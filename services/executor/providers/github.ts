@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ProviderError, RollbackRefusedError } from '../../../platform/errors.ts';
+import type { IdentityRef } from '../../../schemas/detection.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 import type {
   ActionCapability,
   ApplyResult,
+  FeedbackCall,
   IdentityProvider,
   PriorState,
   Probe,
@@ -12,6 +14,7 @@ import type {
   ProviderDefinition,
   ProviderDeps,
   RevertResult,
+  Verdict,
 } from './port.ts';
 import { readSecret, requireSecret } from './secrets.ts';
 import { Batcher, permanent, VendorHttp } from './vendor-http.ts';
@@ -32,10 +35,11 @@ import { Batcher, permanent, VendorHttp } from './vendor-http.ts';
  * - disable_service_account, identity id `deploy-key:<owner>/<repo>/<key id | SHA256:fingerprint>`: the
  *   deploy key is deleted; rollback adds the same public key again (it gets a new id).
  *
+ * Feedback: a verdict resolves the secret-scanning alert (revoked / false_positive).
  * Probes: a credential is alive while GET /rate_limit accepts it (no side effects, costs no quota);
  * an OAuth token while POST /applications/{client_id}/token finds it.
  */
-export const GITHUB_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
+const GITHUB_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
   revoke_tokens: {
     reversibility: 'irreversible',
     residue: [
@@ -81,7 +85,6 @@ export const GitHubConfigSchema = z
     timeoutMs: z.number().int().min(100).max(300_000).default(10_000),
   })
   .strict();
-export type GitHubConfig = z.input<typeof GitHubConfigSchema>;
 
 type CredentialPrior = {
   target: 'credential';
@@ -133,7 +136,7 @@ export function sshFingerprint(publicKey: string): string {
   return `SHA256:${createHash('sha256').update(Buffer.from(blob, 'base64')).digest('base64').replace(/=+$/, '')}`;
 }
 
-export function secretFingerprint(secret: string): string {
+function secretFingerprint(secret: string): string {
   return `sha256:${createHash('sha256').update(secret).digest('hex').slice(0, 16)}`;
 }
 
@@ -527,6 +530,30 @@ export class GitHubProvider implements IdentityProvider {
         GITHUB_ACTIONS.disable_service_account!.residue[1]!,
       ],
     };
+  }
+
+  /**
+   * The verdict goes back to secret scanning: the alert is resolved as `revoked` (malicious) or
+   * `false_positive` (benign). Identities that are not alerts have no detector to tell.
+   */
+  async feedback(identity: IdentityRef, verdict: Verdict, ctx: { caseId: string }): Promise<FeedbackCall[]> {
+    const m = /^([^:]+):([^/\s]+)\/([^#\s]+)#(\d+)$/.exec(identity.id);
+    if (!m) return [];
+    const resolution = verdict === 'malicious' ? 'revoked' : 'false_positive';
+    const call = `PATCH /repos/${m[2]}/${m[3]}/secret-scanning/alerts/${m[4]} resolution=${resolution}`;
+    try {
+      await this.http.send('PATCH', `/repos/${seg(m[2]!)}/${seg(m[3]!)}/secret-scanning/alerts/${m[4]}`, {
+        headers: this.headers('token'),
+        json: {
+          state: 'resolved',
+          resolution,
+          resolution_comment: `Tourniquet case ${ctx.caseId}: verdict ${verdict}`,
+        },
+      });
+      return [{ call, ok: true, detail: `alert resolved as ${resolution}` }];
+    } catch (e) {
+      return [{ call, ok: false, detail: (e as Error).message }];
+    }
   }
 
   private check(action: ActionType): void {

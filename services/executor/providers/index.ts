@@ -9,6 +9,7 @@ import { awsProvider } from './aws.ts';
 import { dryRunProvider } from './dry-run.ts';
 import { entraProvider } from './entra.ts';
 import { githubProvider } from './github.ts';
+import { googleProvider } from './google.ts';
 import { keycloakProvider } from './keycloak.ts';
 import { oktaProvider } from './okta.ts';
 import type { ActionCapability, ProviderDefinition } from './port.ts';
@@ -22,6 +23,7 @@ export const PROVIDERS: readonly ProviderDefinition[] = [
   githubProvider as ProviderDefinition,
   oktaProvider as ProviderDefinition,
   entraProvider as ProviderDefinition,
+  googleProvider as ProviderDefinition,
 ];
 
 const byName = new Map(PROVIDERS.map((p) => [p.name, p]));

@@ -1400,7 +1400,7 @@ const KC_CONSENTS =
   'revoked refresh tokens, offline tokens and consents cannot be restored; users consent again';
 
 /** What each Keycloak action can undo; the same words revert() reports, with the live lifespans. */
-export const KEYCLOAK_ACTIONS: Record<ActionType, ActionCapability> = {
+const KEYCLOAK_ACTIONS: Record<ActionType, ActionCapability> = {
   revoke_sessions: { reversibility: 'partially', residue: [KC_SESSIONS, KC_TOKENS] },
   revoke_tokens: { reversibility: 'partially', residue: [KC_CONSENTS, KC_SESSIONS, KC_TOKENS] },
   revoke_oauth_grant: { reversibility: 'partially', residue: [KC_CONSENTS, KC_SESSIONS, KC_TOKENS] },

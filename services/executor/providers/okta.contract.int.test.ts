@@ -9,9 +9,12 @@ describeProviderContract('okta (checked against its Management API description)'
   const okta = new OktaFake();
   const url = await okta.start();
   const make = (baseUrl = url) =>
-    new OktaProvider(OktaConfigSchema.parse({ baseUrl, apiToken: okta.apiToken, timeoutMs: 2000 }), {
-      now: Date.now,
-    });
+    new OktaProvider(
+      OktaConfigSchema.parse({ baseUrl, apiToken: okta.apiToken, timeoutMs: 2000, systemLogPollMs: 10 }),
+      {
+        now: Date.now,
+      },
+    );
   let seq = 0;
   const act = (action: ActionType, u: FakeOktaUser, args: Record<string, unknown> = {}): ProviderAction => ({
     actionId: `okta-${action}-${++seq}`,

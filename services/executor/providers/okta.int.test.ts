@@ -14,9 +14,12 @@ let okta: OktaFake;
 let url: string;
 let seq = 0;
 const provider = (extra: Record<string, unknown> = {}) =>
-  new OktaProvider(OktaConfigSchema.parse({ baseUrl: url, apiToken: okta.apiToken, ...extra }), {
-    now: Date.now,
-  });
+  new OktaProvider(
+    OktaConfigSchema.parse({ baseUrl: url, apiToken: okta.apiToken, systemLogPollMs: 10, ...extra }),
+    {
+      now: Date.now,
+    },
+  );
 const action = (act: ActionType, id: string, args: Record<string, unknown> = {}): ProviderAction => ({
   actionId: `okta-${++seq}`,
   action: act,
@@ -68,6 +71,27 @@ describe('actions', () => {
     expect(await p.apply(a, prior)).toMatchObject({ noop: true });
     const rb = await p.revert(a, prior, res);
     expect(rb.residue.join(' ')).toMatch(/Okta default 1 h/);
+  });
+
+  test('revoke_sessions: a System Log that is late is waited for, within the configured polls', async () => {
+    okta.logLagMs = 120;
+    try {
+      const u = okta.addUser('lag@acme.example');
+      const a = action('revoke_sessions', u.login);
+      const patient = provider({ systemLogPolls: 30 });
+      const prior = await patient.capture(a);
+      const res = await patient.apply(a, prior);
+      expect((await patient.verify(a, prior, res))[0]).toMatchObject({ probe: 'sessions cleared', ok: true });
+
+      const v = okta.addUser('lag2@acme.example');
+      const b = action('revoke_sessions', v.login);
+      const hasty = provider({ systemLogPolls: 1 });
+      const bp = await hasty.capture(b);
+      const br = await hasty.apply(b, bp);
+      expect((await hasty.verify(b, bp, br))[0]).toMatchObject({ ok: false });
+    } finally {
+      okta.logLagMs = 0;
+    }
   });
 
   test('disable_account: suspended, verified, unsuspended on revert; a user suspended before stays suspended', async () => {

@@ -40,10 +40,14 @@ import { permanent, VendorHttp } from './vendor-http.ts';
 const TOKENS =
   'access tokens Okta already issued stay valid at resource servers that check them locally until they expire (Okta default 1 h)';
 
-export const OKTA_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
+const OKTA_ACTIONS: Partial<Record<ActionType, ActionCapability>> = {
   revoke_sessions: {
     reversibility: 'partially',
-    residue: ['ended sessions are not restored: the user signs in again', TOKENS],
+    residue: [
+      'ended sessions are not restored: the user signs in again',
+      "remembered devices are forgotten (Identity Engine's default for this call): the user passes MFA again on each",
+      TOKENS,
+    ],
   },
   revoke_tokens: {
     reversibility: 'partially',
@@ -73,6 +77,12 @@ export const OktaConfigSchema = z
     apiTokenEnv: z.string().min(1).optional(),
     /** The tenant has Universal Logout: revoke_sessions also calls Global Token Revocation. */
     universalLogout: z.boolean().default(false),
+    /**
+     * The System Log is written a few seconds after the call: verification reads it up to this many
+     * times, this far apart, before saying the session clear is missing.
+     */
+    systemLogPolls: z.number().int().min(1).max(60).default(10),
+    systemLogPollMs: z.number().int().min(10).max(10_000).default(1000),
     timeoutMs: z.number().int().min(100).max(300_000).default(10_000),
   })
   .strict();
@@ -295,7 +305,11 @@ export class OktaProvider implements IdentityProvider {
   async verify(a: ProviderAction, prior: PriorState, _result?: ApplyResult): Promise<Probe[]> {
     const p = prior as OktaPrior;
     const probes: Probe[] = [];
-    const ok = await this.applied(a.action, p);
+    let ok = await this.applied(a.action, p);
+    for (let i = 1; !ok && a.action === 'revoke_sessions' && i < this.cfg.systemLogPolls; i++) {
+      await new Promise((r) => setTimeout(r, this.cfg.systemLogPollMs));
+      ok = await this.applied(a.action, p);
+    }
     const what: Record<string, [string, string, string]> = {
       revoke_sessions: [
         'sessions cleared',

@@ -72,7 +72,7 @@ export interface IdentityProvider {
  * residue }: what one (provider, action) can undo, declared as data and shown before approval) are
  * contracts the decider reads too, so they live in schemas/capabilities.ts.
  */
-export type { ActionCapability, Reversibility } from '../../../schemas/capabilities.ts';
+export type { ActionCapability } from '../../../schemas/capabilities.ts';
 
 export interface ProviderDeps {
   log: Logger;

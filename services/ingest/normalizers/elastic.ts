@@ -15,6 +15,7 @@ import type {
   Severity,
 } from '../../../schemas/detection.ts';
 import type { Normalizer } from './normalizer.ts';
+import { kindFromRuleName } from './rule-names.ts';
 import {
   at,
   awsUserType,
@@ -85,6 +86,7 @@ function normalizeElastic(r: Obj): NormalizedDetection {
   const techniques = mitreTechniques(doc);
   const tags = strings(lookup(doc, 'kibana.alert.rule.tags'));
   const kind: DetectionKind =
+    kindFromRuleName(ruleName) ??
     kindFromText(ruleName, s('kibana.alert.rule.description')) ??
     kindFromMitre(techniques) ??
     kindFromText(...tags) ??

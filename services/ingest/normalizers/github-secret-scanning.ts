@@ -38,6 +38,9 @@ const VALIDITY: Record<string, { confidence: number; severity: Severity }> = {
   inactive: { confidence: 0.3, severity: 'low' },
 };
 
+/** An AWS access key id (long-term AKIA, temporary ASIA): 20 upper-case letters and digits. */
+const AWS_ACCESS_KEY_ID = /^(AKIA|ASIA)[A-Z0-9]{16}$/;
+
 function normalizeGitHubSecretScanning(r: Obj): NormalizedDetection {
   const action = reqString(r.action, 'action');
   const alert = optObj(r.alert, 'alert')!;
@@ -65,6 +68,14 @@ function normalizeGitHubSecretScanning(r: Obj): NormalizedDetection {
     severity = 'info';
   }
 
+  // A cloud access key id is not the secret: it names the key, so the alert meets the same key's
+  // findings from the cloud (GuardDuty names long-term keys by their id). Never the secret itself.
+  const secret = optString(alert.secret, 'alert.secret');
+  const cloudKey =
+    secret !== undefined && AWS_ACCESS_KEY_ID.test(secret) && !/secret/i.test(secretType)
+      ? identity('aws', secret, 'api_key', { displayName: `AWS access key ${secret} (leaked in ${repo})` })
+      : undefined;
+
   // The same alert goes through several deliveries; each lifecycle step is its own detection, a redelivery is not.
   const base = `${repo}/secret-scanning/${number}`;
   const id = checkId(
@@ -82,7 +93,7 @@ function normalizeGitHubSecretScanning(r: Obj): NormalizedDetection {
     kind: 'secret_exposure',
     confidence: conf(confidence),
     severity,
-    identity: identity('github', `${secretType}:${repo}#${number}`, 'api_key', {
+    identity: cloudKey ?? identity('github', `${secretType}:${repo}#${number}`, 'api_key', {
       tenant: org,
       displayName: `${displayName ?? secretType} in ${repo}`,
     }),

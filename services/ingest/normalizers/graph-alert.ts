@@ -10,6 +10,7 @@ import type {
   Severity,
 } from '../../../schemas/detection.ts';
 import type { Normalizer } from './normalizer.ts';
+import { kindFromRuleName } from './rule-names.ts';
 import {
   at,
   checkId,
@@ -78,7 +79,11 @@ function normalizeGraphAlert(r: Obj): NormalizedDetection {
   if (classification === 'informationalExpectedActivity') confidence = 0.1;
 
   const kind: DetectionKind =
-    kindFromText(title) ?? kindFromMitre(techniques) ?? at(CATEGORY_KIND, category) ?? 'other';
+    kindFromRuleName(title) ??
+    kindFromText(title) ??
+    kindFromMitre(techniques) ??
+    at(CATEGORY_KIND, category) ??
+    'other';
 
   const evidence = optArray(r.evidence, 'evidence') ?? [];
   const ipEv = evidence.find((e) => isObj(e) && e['@odata.type'] === '#microsoft.graph.security.ipEvidence');

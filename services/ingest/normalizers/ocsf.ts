@@ -11,6 +11,7 @@ import type {
   Severity,
 } from '../../../schemas/detection.ts';
 import type { Normalizer } from './normalizer.ts';
+import { kindFromRuleName } from './rule-names.ts';
 import {
   at,
   awsUserType,
@@ -103,7 +104,10 @@ function normalizeOcsf(r: Obj): NormalizedDetection {
   const types = strings(findingInfo.types);
   const analyticName = optString(get(findingInfo, 'analytic.name'), 'finding_info.analytic.name');
   const kind: DetectionKind =
-    kindFromText(...types, title, analyticName) ?? kindFromMitre(techniques) ?? 'other';
+    kindFromRuleName(title, analyticName) ??
+    kindFromText(...types, title, analyticName) ??
+    kindFromMitre(techniques) ??
+    'other';
 
   const ident = ocsfIdentity(r, vendorName);
   const src =

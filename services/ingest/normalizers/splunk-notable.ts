@@ -14,6 +14,7 @@ import type {
   Severity,
 } from '../../../schemas/detection.ts';
 import type { Normalizer } from './normalizer.ts';
+import { kindFromRuleName } from './rule-names.ts';
 import {
   awsUserType,
   checkId,
@@ -102,7 +103,8 @@ function normalizeSplunkNotable(r: Obj): NormalizedDetection {
   const confidenceField = optNumber(one(row, 'confidence'), 'confidence');
   const confidence = confidenceField !== undefined ? confidenceField / 100 : URGENCY_CONFIDENCE[severity];
   const techniques = strings(row['annotations.mitre_attack']).concat(strings(row.mitre_technique_id));
-  const kind: DetectionKind = kindFromText(ruleName) ?? kindFromMitre(techniques) ?? 'other';
+  const kind: DetectionKind =
+    kindFromRuleName(ruleName) ?? kindFromText(ruleName) ?? kindFromMitre(techniques) ?? 'other';
 
   return {
     id,

@@ -20,7 +20,7 @@ const CODES: Record<number, string> = {
   503: 'ServiceUnavailable',
 };
 
-export function graphError(status: number, message: string): unknown {
+function graphError(status: number, message: string): unknown {
   return {
     error: {
       code: CODES[status] ?? 'UnknownError',

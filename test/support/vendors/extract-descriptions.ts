@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 type Json = Record<string, unknown>;
-export interface VendorParameter {
+interface VendorParameter {
   name: string;
   in: 'path' | 'query';
   required: boolean;
@@ -47,6 +47,7 @@ export const USED: Record<string, Array<[string, string]>> = {
     ['post', '/credentials/revoke'],
     ['get', '/rate_limit'],
     ['get', '/repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}'],
+    ['patch', '/repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}'],
     ['get', '/repos/{owner}/{repo}/keys'],
     ['get', '/repos/{owner}/{repo}/keys/{key_id}'],
     ['post', '/repos/{owner}/{repo}/keys'],

@@ -10,7 +10,7 @@ import { type FakeReply, type FakeRequest, VendorFake } from './vendor-fake.ts';
 
 const DOCS = 'https://docs.github.com/rest';
 
-export function githubError(status: number, message: string): unknown {
+function githubError(status: number, message: string): unknown {
   const text: Record<number, string> = {
     401: 'Bad credentials',
     403: 'Forbidden',
@@ -32,6 +32,9 @@ interface Alert {
   number: number;
   secretType: string;
   secret: string;
+  state?: 'open' | 'resolved';
+  resolution?: string | null;
+  comment?: string | null;
 }
 interface Credential {
   alive: boolean;
@@ -72,7 +75,7 @@ const user = (login: string, id = 1000) => ({
   site_admin: false,
 });
 
-export function randomSshPublicKey(): string {
+function randomSshPublicKey(): string {
   const type = Buffer.from('ssh-ed25519');
   const key = randomBytes(32);
   const len = (n: number) => {
@@ -225,32 +228,25 @@ export class GitHubFake {
         const rate = { limit: 5000, remaining: 4999, reset: Math.floor(Date.now() / 1000) + 3600, used: 1 };
         return { status: 200, body: { resources: { core: rate, search: rate }, rate } };
       },
+      'secret-scanning/update-alert': (r) => {
+        const a = this.alerts.get(`${r.params.owner}/${r.params.repo}#${r.params.alert_number}`);
+        if (!a) return { status: 404, body: githubError(404, '') };
+        const b = r.body as {
+          state?: 'open' | 'resolved';
+          resolution?: string | null;
+          resolution_comment?: string | null;
+        };
+        if (b.state === 'resolved' && !b.resolution)
+          return { status: 422, body: githubError(422, 'resolution is required') };
+        if (b.state) a.state = b.state;
+        a.resolution = b.resolution ?? null;
+        a.comment = b.resolution_comment ?? null;
+        return { status: 200, body: this.alertJson(r, a) };
+      },
       'secret-scanning/get-alert': (r) => {
         const a = this.alerts.get(`${r.params.owner}/${r.params.repo}#${r.params.alert_number}`);
         if (!a) return { status: 404 };
-        const alive = this.credentials.get(a.secret)?.alive ?? false;
-        return {
-          status: 200,
-          body: {
-            number: a.number,
-            created_at: '2026-12-01T00:00:00Z',
-            updated_at: null,
-            url: `https://api.github.example/repos/${a.owner}/${a.repo}/secret-scanning/alerts/${a.number}`,
-            html_url: `https://github.example/${a.owner}/${a.repo}/security/secret-scanning/${a.number}`,
-            locations_url: `https://api.github.example/repos/${a.owner}/${a.repo}/secret-scanning/alerts/${a.number}/locations`,
-            state: 'open',
-            resolution: null,
-            resolved_at: null,
-            resolved_by: null,
-            resolution_comment: null,
-            secret_type: a.secretType,
-            secret_type_display_name: 'GitHub Personal Access Token',
-            ...(r.query.get('hide_secret') === 'true' ? {} : { secret: a.secret }),
-            validity: alive ? 'active' : 'inactive',
-            publicly_leaked: false,
-            multi_repo: false,
-          },
-        };
+        return { status: 200, body: this.alertJson(r, a) };
       },
       'repos/list-deploy-keys': (r) => ({
         status: 200,
@@ -363,6 +359,29 @@ export class GitHubFake {
         list.splice(i, 1);
         return { status: 204 };
       },
+    };
+  }
+
+  private alertJson(r: FakeRequest, a: Alert): unknown {
+    const alive = this.credentials.get(a.secret)?.alive ?? false;
+    return {
+      number: a.number,
+      created_at: '2026-12-01T00:00:00Z',
+      updated_at: null,
+      url: `https://api.github.example/repos/${a.owner}/${a.repo}/secret-scanning/alerts/${a.number}`,
+      html_url: `https://github.example/${a.owner}/${a.repo}/security/secret-scanning/${a.number}`,
+      locations_url: `https://api.github.example/repos/${a.owner}/${a.repo}/secret-scanning/alerts/${a.number}/locations`,
+      state: a.state ?? 'open',
+      resolution: a.resolution ?? null,
+      resolved_at: a.state === 'resolved' ? new Date().toISOString() : null,
+      resolved_by: null,
+      resolution_comment: a.comment ?? null,
+      secret_type: a.secretType,
+      secret_type_display_name: 'GitHub Personal Access Token',
+      ...(r.query.get('hide_secret') === 'true' ? {} : { secret: a.secret }),
+      validity: alive ? 'active' : 'inactive',
+      publicly_leaked: false,
+      multi_repo: false,
     };
   }
 

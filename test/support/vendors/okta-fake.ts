@@ -19,7 +19,7 @@ const CODES: Record<number, [string, string]> = {
   503: ['E0000010', 'Service is in read only mode'],
 };
 
-export function oktaError(status: number, message: string): unknown {
+function oktaError(status: number, message: string): unknown {
   const [code, summary] = CODES[status] ?? ['E0000009', 'Internal Server Error'];
   return {
     errorCode: code,
@@ -49,7 +49,9 @@ export class OktaFake {
   readonly fake: VendorFake;
   readonly apiToken = `00${randomBytes(16).toString('hex')}`;
   readonly users = new Map<string, FakeOktaUser>();
-  readonly logs: Array<{ eventType: string; targetId: string; published: string }> = [];
+  readonly logs: Array<{ eventType: string; targetId: string; published: string; visibleAt?: number }> = [];
+  /** How long an event takes to show in the System Log (Okta writes it a few seconds late). */
+  logLagMs = 0;
   private seq = 0;
 
   constructor() {
@@ -116,7 +118,12 @@ export class OktaFake {
   }
 
   private log(eventType: string, u: FakeOktaUser): void {
-    this.logs.push({ eventType, targetId: u.id, published: new Date().toISOString() });
+    this.logs.push({
+      eventType,
+      targetId: u.id,
+      published: new Date().toISOString(),
+      visibleAt: Date.now() + this.logLagMs,
+    });
   }
 
   private userJson(u: FakeOktaUser): unknown {
@@ -251,7 +258,10 @@ export class OktaFake {
         const since = Date.parse(r.query.get('since') ?? '1970-01-01T00:00:00Z');
         const f = /eventType eq "([^"]+)" and target\.id eq "([^"]+)"/.exec(r.query.get('filter') ?? '');
         const hits = this.logs.filter(
-          (l) => Date.parse(l.published) >= since && (!f || (l.eventType === f[1] && l.targetId === f[2])),
+          (l) =>
+            (l.visibleAt ?? 0) <= Date.now() &&
+            Date.parse(l.published) >= since &&
+            (!f || (l.eventType === f[1] && l.targetId === f[2])),
         );
         return {
           status: 200,

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { stringify } from 'yaml';
 import { type EmbeddedStack, startEmbedded } from '../../../app/embedded.ts';
 import type { IdentityRef, NormalizedDetectionInput } from '../../../schemas/detection.ts';
-import { actionStream, identityStream, type RecordedEvent } from '../../../schemas/events.ts';
+import { actionStream, feedbackStream, identityStream, type RecordedEvent } from '../../../schemas/events.ts';
 import { issueToken } from '../../../services/api/auth.ts';
 import type { Explanation } from '../../../services/projector/explain.ts';
 
@@ -30,6 +30,8 @@ export interface SaasStack {
   verdict(caseId: string, verdict: 'benign' | 'malicious'): Promise<void>;
   approve(actionId: string, argsDigest: string): Promise<void>;
   explain(actionId: string): Promise<Explanation>;
+  /** The ProviderFeedbackSent recorded for the case's verdict (waits for it). */
+  feedback(caseId: string): Promise<RecordedEvent<'ProviderFeedbackSent'>>;
   close(): Promise<void>;
 }
 
@@ -51,7 +53,7 @@ export function policyOf(
   };
 }
 
-export async function waitUntil<T>(
+async function waitUntil<T>(
   probe: () => Promise<T | undefined>,
   what: string,
   timeoutMs = 20_000,
@@ -123,6 +125,14 @@ export async function startSaasStack(opts: {
     async approve(actionId, argsDigest) {
       await api('POST', `/v1/actions/${actionId}/approve`, { argsDigest, comment: 'e2e' });
     },
+    feedback: (caseId) =>
+      waitUntil(
+        async () =>
+          (await stack.store.readStream(feedbackStream(caseId))).find(
+            (e): e is RecordedEvent<'ProviderFeedbackSent'> => e.type === 'ProviderFeedbackSent',
+          ),
+        `the verdict feedback of ${caseId}`,
+      ),
     explain: async (actionId) => (await api('GET', `/v1/actions/${actionId}/explain`)) as Explanation,
     async close() {
       await stack.close();

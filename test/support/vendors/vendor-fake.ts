@@ -35,9 +35,9 @@ export interface FakeReply {
   body?: unknown;
   headers?: Record<string, string>;
 }
-export type FakeHandler = (req: FakeRequest) => FakeReply | Promise<FakeReply>;
+type FakeHandler = (req: FakeRequest) => FakeReply | Promise<FakeReply>;
 /** A route outside the description (a token endpoint): handled as is, not validated. */
-export type RawHandler = (req: {
+type RawHandler = (req: {
   method: string;
   path: string;
   headers: IncomingMessage['headers'];

@@ -1,0 +1,142 @@
+import { identityKey } from '../../../schemas/detection.ts';
+import type { NewEvent } from '../../../schemas/events.ts';
+import { parseTime } from './time.ts';
+import type { ActiveStorm, StormView } from './types.ts';
+
+interface Firing {
+  atMs: number;
+  identity: string;
+}
+
+/**
+ * Which identities each rule proposed actions for, and which rules a storm holds. Like the budget
+ * ledger it spans identities and is folded from the decider's own events in decision order
+ * (ActionProposed, StormDetected, StormResolved), so replay holds exactly what live held.
+ */
+export class StormLedger implements StormView {
+  private readonly firings = new Map<string, Firing[]>();
+  private readonly storms = new Map<string, ActiveStorm>();
+  private readonly resolved = new Map<string, number>();
+  private readonly retainMs: number;
+
+  /** `retainMs`: how far back firings are kept (the longest baseline period a policy may use). */
+  constructor(retainMs = 8 * 86400_000) {
+    this.retainMs = retainMs;
+  }
+
+  active(ruleId: string): ActiveStorm | undefined {
+    return this.storms.get(ruleId);
+  }
+
+  resolvedAtMs(ruleId: string): number {
+    return this.resolved.get(ruleId) ?? Number.NEGATIVE_INFINITY;
+  }
+
+  busiestWindow(
+    ruleId: string,
+    atMs: number,
+    windowMs: number,
+    notBeforeMs: number,
+    self: string,
+  ): Set<string> {
+    const list = this.firings.get(ruleId) ?? [];
+    // Firings that can share a window with `atMs`, this decision's identity among them, in time order.
+    const from = Math.max(atMs - windowMs, notBeforeMs);
+    const near: Firing[] = [];
+    let selfAdded = false;
+    for (let i = firstAfter(list, from); i < list.length && list[i]!.atMs < atMs + windowMs; i++) {
+      if (!selfAdded && list[i]!.atMs > atMs) {
+        near.push({ atMs, identity: self });
+        selfAdded = true;
+      }
+      near.push(list[i]!);
+    }
+    if (!selfAdded) near.push({ atMs, identity: self });
+    // Every window [start, start + windowMs) containing atMs starts at a firing no later than atMs;
+    // slide it over `near`, keeping a count per identity, and remember the fullest.
+    const counts = new Map<string, number>();
+    let bestSize = 0;
+    let bestStart = 0;
+    let bestEnd = 0;
+    let end = 0;
+    for (let i = 0; i < near.length && near[i]!.atMs <= atMs; i++) {
+      const limit = near[i]!.atMs + windowMs;
+      while (end < near.length && near[end]!.atMs < limit) {
+        const id = near[end++]!.identity;
+        counts.set(id, (counts.get(id) ?? 0) + 1);
+      }
+      if (counts.size > bestSize) {
+        bestSize = counts.size;
+        bestStart = i;
+        bestEnd = end;
+      }
+      const id = near[i]!.identity;
+      const c = counts.get(id)! - 1;
+      if (c === 0) counts.delete(id);
+      else counts.set(id, c);
+    }
+    const best = new Set<string>();
+    for (let i = bestStart; i < bestEnd; i++) best.add(near[i]!.identity);
+    return best;
+  }
+
+  proposals(ruleId: string, fromMs: number, toMs: number): number {
+    const list = this.firings.get(ruleId);
+    if (!list) return 0;
+    return firstAfter(list, toMs) - firstAfter(list, fromMs);
+  }
+
+  record(event: NewEvent): void {
+    switch (event.type) {
+      case 'ActionProposed': {
+        if (event.data.ruleId === 'manual') return;
+        this.addFiring(event.data.ruleId, parseTime(event.occurredAt), identityKey(event.data.identity));
+        return;
+      }
+      case 'StormDetected':
+        this.storms.set(event.data.ruleId, {
+          stormId: event.data.stormId,
+          ruleId: event.data.ruleId,
+          threshold: event.data.threshold,
+          raisedAtMs: parseTime(event.occurredAt),
+        });
+        return;
+      case 'StormResolved':
+        if (this.storms.get(event.data.ruleId)?.stormId === event.data.stormId) {
+          this.storms.delete(event.data.ruleId);
+          this.resolved.set(event.data.ruleId, parseTime(event.occurredAt));
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private addFiring(ruleId: string, atMs: number, identity: string): void {
+    let list = this.firings.get(ruleId);
+    if (!list) {
+      list = [];
+      this.firings.set(ruleId, list);
+    }
+    // Decisions across identities arrive nearly in time order: insert from the end.
+    let i = list.length;
+    while (i > 0 && list[i - 1]!.atMs > atMs) i--;
+    list.splice(i, 0, { atMs, identity });
+    if (list[0]!.atMs < atMs - this.retainMs) {
+      const keep = firstAfter(list, atMs - this.retainMs - 1);
+      list.splice(0, keep);
+    }
+  }
+}
+
+/** Index of the first firing strictly after `t` in a time-sorted list. */
+function firstAfter(list: readonly Firing[], t: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.atMs > t) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
