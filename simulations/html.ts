@@ -78,6 +78,33 @@ function totalsTable(s: RunSummary, base?: RunSummary): string {
     ['executed', s.totals.executed, base?.totals.executed],
     ['rolled back', s.totals.rolledBack, base?.totals.rolledBack],
     ['guard trips (blast-radius budget)', s.totals.guardTrips, base?.totals.guardTrips],
+    ['storms detected', s.totals.stormsDetected, base?.totals.stormsDetected],
+    ['stale detections routed to an analyst', s.totals.staleRouted, base?.totals.staleRouted],
+    ['actions shadowed (monitor mode)', s.totals.actionsShadowed, base?.totals.actionsShadowed],
+    ['approvals in the busiest hour', s.metrics.approvalsPeakHour, base?.metrics.approvalsPeakHour],
+    [
+      'grouped approval decisions in the busiest hour',
+      s.metrics.approvalDecisionsPeakHour,
+      base?.metrics.approvalDecisionsPeakHour,
+    ],
+    ['approvals expired unanswered', s.totals.approvalsExpired, base?.totals.approvalsExpired],
+    ['approvals unanswered at the end', s.totals.approvalsUnanswered, base?.totals.approvalsUnanswered],
+    [
+      'benign identities actioned automatically',
+      s.metrics.benignActionedBy.auto,
+      base?.metrics.benignActionedBy.auto,
+    ],
+    [
+      'benign identities actioned after approval',
+      s.metrics.benignActionedBy.approved,
+      base?.metrics.benignActionedBy.approved,
+    ],
+    ...(['low', 'medium', 'high'] as const).map((sev): [string, number, number | undefined] => [
+      `benign identities actioned, ${sev}-severity action`,
+      s.metrics.benignActionedBy.severity[sev],
+      base?.metrics.benignActionedBy.severity[sev],
+    ]),
+    ['identities not in the catalogue', s.totals.identitiesUnresolved, base?.totals.identitiesUnresolved],
     ['malicious identities', s.metrics.maliciousIdentities, base?.metrics.maliciousIdentities],
     ['contained identities', s.metrics.containedIdentities, base?.metrics.containedIdentities],
   ];
@@ -174,6 +201,35 @@ function actionRows(list: readonly ReportAction[], limit = 150): string {
   return `<table><tr><th class="l">proposed</th><th class="l">identity</th><th class="l">action</th><th>stage</th><th class="l">rule</th><th class="l">approval</th><th class="l">executed</th></tr>${rows}</table>${more}`;
 }
 
+/** The diff in numbers per action type and stage, before the lists. */
+function diffSummary(diff: NonNullable<ReplayDetails['report']['diff']>): string {
+  const rows = new Map<
+    string,
+    { type: string; stage: number; added: number; removed: number; changed: number }
+  >();
+  const row = (a: { type: string; stage: number }) => {
+    const key = `${a.type} ${a.stage}`;
+    let r = rows.get(key);
+    if (!r) {
+      r = { type: a.type, stage: a.stage, added: 0, removed: 0, changed: 0 };
+      rows.set(key, r);
+    }
+    return r;
+  };
+  for (const a of diff.added) row(a).added++;
+  for (const a of diff.removed) row(a).removed++;
+  for (const c of diff.changed) row(c.after).changed++;
+  if (rows.size === 0) return '';
+  const body = [...rows.values()]
+    .sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : a.stage - b.stage))
+    .map(
+      (r) =>
+        `<tr><td class="l">${esc(r.type)}</td><td>${r.stage}</td><td>${r.added}</td><td>${r.removed}</td><td>${r.changed}</td></tr>`,
+    )
+    .join('');
+  return `<h3>By action type and stage</h3><table><tr><th class="l">action</th><th>stage</th><th>added</th><th>removed</th><th>changed</th></tr>${body}</table>`;
+}
+
 function diffSection(details: ReplayDetails): string {
   const diff = details.report.diff;
   if (!diff || !details.baseline) return '';
@@ -189,6 +245,7 @@ function diffSection(details: ReplayDetails): string {
   return `<h2>Diff against the baseline (${esc(details.baseline.run.policy.id)} ${esc(details.baseline.run.policy.version)})</h2>
 <p>${diff.added.length} actions added, ${diff.removed.length} removed, ${diff.changed.length} changed
 (matched by identity, action type and occurrence).</p>
+${diffSummary(diff)}
 ${diff.added.length ? `<h3>Added</h3>${actionRows(diff.added)}` : ''}
 ${diff.removed.length ? `<h3>Removed</h3>${actionRows(diff.removed)}` : ''}
 ${
@@ -261,14 +318,24 @@ function frontierChart(result: TuneResult): string {
       (v, i) => `${i === 0 ? 'M' : 'L'}${x(v.benignDisrupted).toFixed(1)},${y(v.metrics.recall).toFixed(1)}`,
     )
     .join(' ');
-  const dots = vs
-    .map((v) => {
-      const rec = v.index === result.recommended.index;
-      const fill = rec ? '#e8a317' : v.onFrontier ? '#2f6fde' : '#b5bfd0';
-      return `<circle cx="${x(v.benignDisrupted).toFixed(1)}" cy="${y(v.metrics.recall).toFixed(1)}" r="${radius(v).toFixed(1)}" fill="${fill}" fill-opacity="0.75" stroke="${rec ? '#8a5a00' : 'none'}"><title>#${v.index} ${esc(v.label)}
+  // Drawn in layers so the markers that matter stay visible: other variants, then the frontier line
+  // and its variants, the recommended one last (SVG paints later elements on top).
+  const layer = (v: VariantResult) => (v.index === result.recommended.index ? 2 : v.onFrontier ? 1 : 0);
+  const dot = (v: VariantResult) => {
+    const rec = v.index === result.recommended.index;
+    const fill = rec ? '#e8a317' : v.onFrontier ? '#2f6fde' : '#b5bfd0';
+    return `<circle cx="${x(v.benignDisrupted).toFixed(1)}" cy="${y(v.metrics.recall).toFixed(1)}" r="${radius(v).toFixed(1)}" fill="${fill}" fill-opacity="0.75" stroke="${rec ? '#8a5a00' : 'none'}"><title>#${v.index} ${esc(v.label)}
 recall ${v.metrics.recall}, precision ${v.metrics.precision}, f1 ${v.metrics.f1}
 benign disrupted ${v.benignDisrupted}, approvals/day ${v.metrics.approvalsPerDay}</title></circle>`;
-    })
+  };
+  const others = vs
+    .filter((v) => layer(v) === 0)
+    .map(dot)
+    .join('\n');
+  const marked = vs
+    .filter((v) => layer(v) > 0)
+    .sort((a, b) => layer(a) - layer(b))
+    .map(dot)
     .join('\n');
   const ticksX = [0, 0.25, 0.5, 0.75, 1]
     .map((f) => Math.round(f * maxX))
@@ -284,8 +351,9 @@ benign disrupted ${v.benignDisrupted}, approvals/day ${v.metrics.approvalsPerDay
 ${ticksX}${ticksY}
 <text x="${(W / 2).toFixed(0)}" y="${H - 8}" text-anchor="middle">benign identities disrupted →</text>
 <text x="14" y="${(H / 2).toFixed(0)}" transform="rotate(-90 14 ${(H / 2).toFixed(0)})" text-anchor="middle">recall →</text>
+${others}
 <path d="${path}" fill="none" stroke="#2f6fde" stroke-dasharray="4 3"/>
-${dots}</svg>
+${marked}</svg>
 <p class="note">Each bubble is a variant; area ∝ approvals requested per day. Blue: on the Pareto frontier (no other variant has higher recall,
 fewer benign identities disrupted and fewer approvals at once). Orange: recommended.</p>`;
 }

@@ -30,6 +30,13 @@ export interface CommandOutcome {
   events: NewEvent[];
 }
 
+export interface DecisionOptions {
+  /** The approval group this decision was made in (recorded on the event). */
+  groupId?: string | undefined;
+  /** Wait for the views to include the decision (default); a group decision settles once at the end. */
+  settle?: boolean;
+}
+
 export class ApprovalCommands {
   private readonly deps: ApprovalCommandDeps;
 
@@ -46,6 +53,18 @@ export class ApprovalCommands {
       );
   }
 
+  /**
+   * Why this principal may not approve this action (their own proposal, already approved by them),
+   * or null. Rejecting has no such rule.
+   */
+  ineligible(a: ActionView, p: Principal, verb: 'approved' | 'rejected'): string | null {
+    if (verb === 'rejected') return null;
+    if (a.approvers.includes(p.id))
+      return `${p.id} already approved ${a.id}; a second, distinct approver is needed`;
+    if (a.proposedBy === p.id) return `${p.id} proposed ${a.id} and cannot approve it`;
+    return null;
+  }
+
   /** The action, if it is pending and this principal may still decide it. */
   findPending(id: string, principal: Principal, verb: 'approved' | 'rejected'): ActionView {
     const a = getAction(this.deps.projector, id);
@@ -55,25 +74,15 @@ export class ApprovalCommands {
         status: a.status,
       });
     }
-    if (verb === 'approved') {
-      if (a.approvers.includes(principal.id)) {
-        throw new ApprovalError(
-          `${principal.id} already approved ${id}; a second, distinct approver is needed`,
-          {
-            approvers: a.approvers,
-          },
-        );
-      }
-      if (a.proposedBy === principal.id)
-        throw new ApprovalError(`${principal.id} proposed ${id} and cannot approve it`);
-    }
+    const why = this.ineligible(a, principal, verb);
+    if (why) throw new ApprovalError(why, { approvers: a.approvers });
     return a;
   }
 
   async approve(
     actionId: string,
     p: Principal,
-    opts: { argsDigest?: string | undefined; comment?: string | undefined } = {},
+    opts: DecisionOptions & { argsDigest?: string | undefined; comment?: string | undefined } = {},
   ): Promise<CommandOutcome> {
     this.assertMayDecide(p, 'approve');
     const a = this.findPending(actionId, p, 'approved');
@@ -87,12 +96,18 @@ export class ApprovalCommands {
       by: { id: p.id, role: actingRole(p, DECIDE) },
       ...(opts.argsDigest ? { argsDigest: opts.argsDigest } : {}),
       ...(opts.comment ? { comment: opts.comment } : {}),
+      ...(opts.groupId ? { groupId: opts.groupId } : {}),
     });
-    await this.deps.settle();
+    if (opts.settle !== false) await this.deps.settle();
     return { action: getAction(this.deps.projector, a.id)!, events };
   }
 
-  async reject(actionId: string, p: Principal, reason: string): Promise<CommandOutcome> {
+  async reject(
+    actionId: string,
+    p: Principal,
+    reason: string,
+    opts: DecisionOptions = {},
+  ): Promise<CommandOutcome> {
     this.assertMayDecide(p, 'reject');
     const a = this.findPending(actionId, p, 'rejected');
     const events = await this.deps.submit({
@@ -102,8 +117,9 @@ export class ApprovalCommands {
       actionId: a.id,
       by: { id: p.id, role: actingRole(p, DECIDE) },
       reason,
+      ...(opts.groupId ? { groupId: opts.groupId } : {}),
     });
-    await this.deps.settle();
+    if (opts.settle !== false) await this.deps.settle();
     return { action: getAction(this.deps.projector, a.id)!, events };
   }
 }

@@ -19,11 +19,14 @@ describe('approval groups', () => {
   let projector: Projector;
   let app: Awaited<ReturnType<typeof buildApi>>;
   let ann: Record<string, string>;
+  let bob: Record<string, string>;
+  let catalogue: DeciderEngine['catalogue'];
   let service: Record<string, string>;
 
   beforeEach(async () => {
     store = new SqliteEventStore({ path: ':memory:' });
     const engine = new DeciderEngine({ store, policy: loadDefaultPolicy() });
+    catalogue = engine.catalogue;
     await engine.start();
     const decider: DeciderGateway = { submit: (input) => engine.handle(input) };
     const ingest: IngestGateway = {
@@ -50,6 +53,7 @@ describe('approval groups', () => {
     });
     app = await buildApi({ store, projector, ingest, decider, automation, auth });
     ann = { authorization: `Bearer ${await issueToken(auth, { sub: 'ann', roles: ['analyst'] })}` };
+    bob = { authorization: `Bearer ${await issueToken(auth, { sub: 'bob', roles: ['analyst'] })}` };
     service = { authorization: `Bearer ${await issueToken(auth, { sub: 'siem', roles: ['service'] })}` };
   });
   afterEach(async () => {
@@ -190,6 +194,47 @@ describe('approval groups', () => {
     expect(explained.narrative.join('\n')).toContain(
       'no automatic action on detection mfa-1: rule mfa-fatigue gathering evidence: 2/3 in 30m',
     );
+  });
+
+  it("two-person rules still hold per action: one principal's group approval is the first of two", async () => {
+    for (const id of ['bg-1', 'bg-2']) {
+      catalogue.add({
+        provider: 'okta',
+        id,
+        type: 'human',
+        consumers: 1,
+        tier: 'production',
+        tags: [],
+        breakGlass: true,
+        secrets: 'none',
+      });
+    }
+    const now = new Date().toISOString();
+    const payload = ['bg-1', 'bg-2'].map((id) =>
+      detection(
+        `kc-${id}`,
+        { provider: 'okta', id, type: 'human' },
+        {
+          kind: 'known_compromise',
+          confidence: 0.95,
+          occurredAt: now,
+        },
+      ),
+    );
+    await app.inject({ method: 'POST', url: '/v1/detections', headers: service, payload });
+    const list = (await app.inject({ method: 'GET', url: '/v1/approval-groups', headers: ann })).json();
+    const g = (list.items as Array<{ groupId: string; count: number }>).find(
+      (x) => x.groupId === 'rule:known-compromise',
+    )!;
+    expect(g.count).toBe(2);
+    const url = `/v1/approval-groups/${encodeURIComponent(g.groupId)}/decision`;
+    const decide = async (who: Record<string, string>) =>
+      (await app.inject({ method: 'POST', url, headers: who, payload: { decision: 'approve' } }))
+        .json()
+        .results.map((r: { outcome: string }) => r.outcome);
+    expect(await decide(ann)).toEqual(['approved_first', 'approved_first']);
+    expect(await decide(ann)).toEqual(['skipped', 'skipped']);
+    expect(await decide(bob)).toEqual(['approved', 'approved']);
   });
 
   it('rejecting a group needs a reason (400 naming the field); an unknown group is 404', async () => {

@@ -5,14 +5,12 @@ import {
   NotFoundError,
   type TourniquetError,
 } from '../../../platform/errors.ts';
-import type { DeciderInput } from '../../../schemas/decider-input.ts';
 import type { Projector } from '../../projector/projector.ts';
 import { listActions } from '../../projector/queries.ts';
 import { ActionView } from '../../projector/views.ts';
-import type { Principal } from '../auth.ts';
 import type { ApiRoutes } from '../context.ts';
 import { addRoute, ErrorBody } from '../http.ts';
-import { actingRole, DECIDE, rolesFor } from '../roles.ts';
+import { rolesFor } from '../roles.ts';
 
 /**
  * Grouped approvals: pending approvals that share a storm, a rule or a case are one decision for a
@@ -102,15 +100,6 @@ function pendingGroups(projector: Projector): ApprovalGroup[] {
   }));
 }
 
-/** Why this principal may not decide this action now (their own proposal, already approved by them), or null. */
-function ineligible(a: ActionView, p: Principal, decision: 'approve' | 'reject'): string | null {
-  if (decision === 'reject') return null;
-  if (a.proposedBy === p.id) return `${p.id} proposed ${a.id} and cannot approve it`;
-  if (a.approvers.includes(p.id))
-    return `${p.id} already approved ${a.id}; a second, distinct approver is needed`;
-  return null;
-}
-
 export const approvalGroupRoutes: ApiRoutes = async (app, { ctx }) => {
   const deps = ctx;
   const auth = ctx.auth;
@@ -141,38 +130,24 @@ export const approvalGroupRoutes: ApiRoutes = async (app, { ctx }) => {
       const p = principal!;
       const group = pendingGroups(deps.projector).find((g) => g.groupId === params.groupId);
       if (!group) throw new NotFoundError('approval group with pending actions', params.groupId);
-      const at = deps.now().toISOString();
-      const by = { id: p.id, role: actingRole(p, DECIDE) };
+      const verb = body.decision === 'approve' ? 'approved' : 'rejected';
       const results: z.infer<typeof GroupDecisionResult>['results'] = [];
       for (const a of group.actions) {
-        const why = ineligible(a, p, body.decision);
+        const why = deps.approvals.ineligible(a, p, verb);
         if (why) {
           results.push({ actionId: a.id, outcome: 'skipped', reason: why, events: [] });
           continue;
         }
-        const input: DeciderInput =
-          body.decision === 'approve'
-            ? {
-                type: 'approve',
-                at,
-                identity: a.identity,
-                actionId: a.id,
-                by,
-                argsDigest: a.argsDigest,
-                groupId: group.groupId,
-                ...(body.comment ? { comment: body.comment } : {}),
-              }
-            : {
-                type: 'reject',
-                at,
-                identity: a.identity,
-                actionId: a.id,
-                by,
-                reason: body.comment!,
-                groupId: group.groupId,
-              };
+        const opts = { groupId: group.groupId, settle: false };
         try {
-          const events = await deps.submit(input);
+          const { events } =
+            body.decision === 'approve'
+              ? await deps.approvals.approve(a.id, p, {
+                  ...opts,
+                  argsDigest: a.argsDigest,
+                  comment: body.comment,
+                })
+              : await deps.approvals.reject(a.id, p, body.comment!, opts);
           const approved = events.find((e) => e.type === 'ActionApproved');
           const outcome =
             body.decision === 'reject'
