@@ -4,9 +4,11 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { InProcessBus } from '../platform/bus/in-process.ts';
 import { TourniquetError } from '../platform/errors.ts';
+import { logHealthChanges } from '../platform/eventstore/health.ts';
 import { type Durability, SqliteEventStore } from '../platform/eventstore/sqlite.ts';
 import { createLogger } from '../platform/log.ts';
 import type { Anchoring } from '../platform/witness/anchorer.ts';
+import { configureJsonLimits, type JsonLimits } from '../schemas/text.ts';
 import { type AuthConfig, loadOrCreateAuthConfig } from '../services/api/auth.ts';
 import { authFileOf } from '../services/api/auth-file.ts';
 import { writeAdminTokenFile } from '../services/api/console/admin-token-file.ts';
@@ -47,6 +49,8 @@ export interface EmbeddedOptions {
   /** Stable executor id: a restarted stack recognises its own unfinished claims. */
   executorId?: string;
   durability?: Durability;
+  /** Limits on a detection's `raw` and `evidence` (default: depth 64, 256 KiB); set for the whole process. */
+  jsonLimits?: Partial<JsonLimits>;
   /** Provider configuration file (YAML): which identity provider maps to Keycloak, webhook, dry-run. */
   providersPath?: string;
   /** Identity states the decider keeps in memory (default 200,000; TOURNIQUET_DECIDER_MAX_IDENTITIES). */
@@ -99,6 +103,7 @@ function maxCachedIdentitiesOf(given: number | undefined): { maxCachedIdentities
  */
 export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStack> {
   mkdirSync(opts.dataDir, { recursive: true });
+  if (opts.jsonLimits) configureJsonLimits(opts.jsonLimits);
   const log = opts.log ?? createLogger();
   const storePath = join(opts.dataDir, 'events.db');
   const integrity = integrityFromEnv(opts.integrity);
@@ -110,6 +115,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
       ...(integrity.sweepIntervalMs !== undefined ? { sweepIntervalMs: integrity.sweepIntervalMs } : {}),
     },
   });
+  logHealthChanges(store, log, storePath);
   const now = new Date();
   const policy = opts.policyPath ? loadPolicyFile(opts.policyPath) : loadDefaultPolicy();
   // A store whose chain no longer matches still serves reads (auditors need them), but records nothing.
@@ -137,6 +143,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
     bus,
     policy,
     log,
+    wholeBatches: true, // one publish is one HTTP request: all of it or none of it
     capabilities,
     ...(opts.tickMs ? { tickMs: opts.tickMs } : {}),
     ...maxCachedIdentitiesOf(opts.maxCachedIdentities),

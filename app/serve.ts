@@ -41,6 +41,7 @@ import type { Anchoring } from '../platform/witness/anchorer.ts';
 import type { ProviderCapabilities } from '../schemas/capabilities.ts';
 import { identityKey } from '../schemas/detection.ts';
 import type { ActionType } from '../schemas/events.ts';
+import { configureJsonLimits, DEFAULT_JSON_LIMITS } from '../schemas/text.ts';
 import { loadOrCreateAuthConfig } from '../services/api/auth.ts';
 import { authFileOf } from '../services/api/auth-file.ts';
 import { writeAdminTokenFile } from '../services/api/console/admin-token-file.ts';
@@ -119,6 +120,15 @@ export const ServeConfigSchema = z.object({
         .min(1024)
         .max(64 * 1024 * 1024)
         .default(1024 * 1024),
+      /** Deepest nesting of a detection's `raw` and `evidence` (schemas/text.ts). */
+      maxJsonDepth: z.number().int().min(1).max(1000).default(DEFAULT_JSON_LIMITS.maxDepth),
+      /** Largest JSON of a detection's `raw` or `evidence`, bytes. */
+      maxJsonBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(64 * 1024 * 1024)
+        .default(DEFAULT_JSON_LIMITS.maxBytes),
     })
     .prefault({}),
   store: z
@@ -236,6 +246,8 @@ export const SERVE_ENV: ReadonlyArray<[string, string, 'string' | 'int' | 'list'
   ['TOURNIQUET_DECIDER_GROUP', 'groups.decider', 'string'],
   ['TOURNIQUET_RAW_TOPICS', 'ingest.rawTopics', 'rawTopics'],
   ['TOURNIQUET_MAX_VALUE_BYTES', 'ingest.maxValueBytes', 'int'],
+  ['TOURNIQUET_MAX_JSON_DEPTH', 'ingest.maxJsonDepth', 'int'],
+  ['TOURNIQUET_MAX_JSON_BYTES', 'ingest.maxJsonBytes', 'int'],
   ['TOURNIQUET_EVENT_STORE', 'store.kind', 'string'],
   ['TOURNIQUET_DATA_DIR', 'store.dataDir', 'string'],
   ['TOURNIQUET_STORE_PATH', 'store.path', 'string'],
@@ -817,6 +829,8 @@ export async function main(argv: string[]): Promise<void> {
   const file = i >= 0 ? argv[i + 1] : undefined;
   const log = createLogger(process.env.TOURNIQUET_LOG_LEVEL ?? 'info', `tourniquet-${service}`);
   const config = loadServeConfig(file ? { file } : {});
+  // Every entry point of this process validates detections against these (schemas/text.ts).
+  configureJsonLimits({ maxDepth: config.ingest.maxJsonDepth, maxBytes: config.ingest.maxJsonBytes });
   const handle = await runServe(service, config, log);
   const metricsServer =
     service !== 'projector' && config.metrics.port !== undefined

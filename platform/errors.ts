@@ -9,9 +9,11 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
   | 'CONFLICT'
+  | 'DUPLICATE_CONFLICT'
   | 'WRONG_EXPECTED_REVISION'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
+  | 'RATE_LIMITED'
   | 'APPROVAL_INVALID'
   | 'POLICY_INVALID'
   | 'HISTORY_INVALID'
@@ -70,6 +72,51 @@ export class ConflictError extends TourniquetError {
   constructor(message: string, details?: Record<string, unknown>) {
     super('CONFLICT', message, { status: 409, ...(details ? { details } : {}) });
     this.name = 'ConflictError';
+  }
+}
+
+/** Who a detection names, as a conflict reports it. */
+export interface DetectionHolder {
+  identity: { provider: string; id: string; type?: string };
+  stream: string;
+  eventId?: string;
+}
+
+/**
+ * A detection whose `source` + `id` is already recorded for another identity or with other content:
+ * the dedupe key is unique across the system, so the second copy is refused, never stored and never
+ * dropped silently (the refusal is recorded as a DetectionConflicted event for the auditor).
+ */
+export class DuplicateConflictError extends TourniquetError {
+  readonly source: string;
+  readonly detectionId: string;
+  readonly recorded: DetectionHolder;
+  readonly refused: DetectionHolder;
+  readonly reason: 'other_identity' | 'different_content';
+  constructor(c: {
+    source: string;
+    id: string;
+    recorded: DetectionHolder;
+    refused: DetectionHolder;
+    reason: 'other_identity' | 'different_content';
+  }) {
+    const who = (h: DetectionHolder) => `${h.identity.provider}:${h.identity.id}`;
+    super(
+      'DUPLICATE_CONFLICT',
+      c.reason === 'other_identity'
+        ? `detection ${c.source}:${c.id} is already recorded for identity ${who(c.recorded)}; this copy names ${who(c.refused)}`
+        : `detection ${c.source}:${c.id} is already recorded for identity ${who(c.recorded)} with other content; this copy (same identity) differs`,
+      {
+        status: 409,
+        details: { source: c.source, id: c.id, reason: c.reason, recorded: c.recorded, refused: c.refused },
+      },
+    );
+    this.name = 'DuplicateConflictError';
+    this.source = c.source;
+    this.detectionId = c.id;
+    this.recorded = c.recorded;
+    this.refused = c.refused;
+    this.reason = c.reason;
   }
 }
 

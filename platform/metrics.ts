@@ -51,6 +51,20 @@ const httpRequests = new Counter({
   registers: [metrics],
 });
 
+const authFailures = new Counter({
+  name: 'tourniquet_auth_failures_total',
+  help: 'Failed authentications of the HTTP API (401), by reason: invalid (bad key, signature, claims) or expired.',
+  labelNames: ['reason'] as const,
+  registers: [metrics],
+});
+
+const authThrottled = new Counter({
+  name: 'tourniquet_auth_throttled_total',
+  help: 'Requests refused with 429 because their source address or key id had too many failed authentications in the window.',
+  labelNames: ['scope'] as const,
+  registers: [metrics],
+});
+
 /** Count readers of the Kafka buses in this process, by service (see registerBusStats). */
 const busStats = new Map<string, () => object>();
 
@@ -118,6 +132,14 @@ export function recordExecutorFailure(
 
 export function recordHttpRequest(method: string, route: string, status: number): void {
   httpRequests.inc({ method, route, status: String(status) });
+}
+
+export function recordAuthFailure(reason: 'invalid' | 'expired'): void {
+  authFailures.inc({ reason });
+}
+
+export function recordAuthThrottled(scope: 'address' | 'key'): void {
+  authThrottled.inc({ scope });
 }
 
 /** Counted by the projector from the decider's events (ActionShadowed, StormDetected, NoActionTaken). */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { canonicalText, checkJsonValue, isCanonicalText, jsonValueProblem } from './text.ts';
 
 export const DETECTION_KINDS = [
   'impossible_travel',
@@ -21,28 +22,45 @@ export const Severity = z.enum(SEVERITIES);
 /** RFC 3339 timestamp with a zone, as every SIEM we read can produce. */
 export const Timestamp = z.iso.datetime({ offset: true });
 
-export const IdentityRef = z.object({
-  provider: z.string().min(1).max(128),
-  id: z.string().min(1).max(512),
+// Identifiers, sources and identity fields: well-formed text without NUL, limits in code points
+// (schemas/text.ts). Titles may hold any well-formed text.
+const identityShape = {
+  provider: canonicalText(1, 128),
+  id: canonicalText(1, 512),
   type: IdentityType,
   /** Optional tenant (realm, org, account) for per-tenant budgets. */
-  tenant: z.string().min(1).max(256).optional(),
-  displayName: z.string().max(512).optional(),
-});
+  tenant: canonicalText(1, 256).optional(),
+  displayName: canonicalText(0, 512).optional(),
+};
 
-export const NormalizedDetection = z.object({
+export const IdentityRef = z.object(identityShape);
+/** The same, refusing unknown fields by name (the HTTP API's promise). */
+const StrictIdentityRef = z.strictObject(identityShape);
+
+/**
+ * `raw` and `evidence` are vendor JSON of any shape, bounded in nesting and size (schemas/text.ts,
+ * configurable) and checked before anything else reads them.
+ */
+const JsonValue = z.unknown().superRefine(checkJsonValue);
+const Evidence = z.record(z.string(), z.unknown()).superRefine(checkJsonValue);
+
+const detectionShape = {
   /** Source-unique id: the dedupe key together with `source`. */
-  id: z.string().min(1).max(512),
-  source: z.string().min(1).max(128),
+  id: canonicalText(1, 512),
+  source: canonicalText(1, 128),
   kind: DetectionKind,
   confidence: z.number().min(0).max(1),
   severity: Severity,
   identity: IdentityRef,
   occurredAt: Timestamp,
-  title: z.string().max(1024).optional(),
-  evidence: z.record(z.string(), z.unknown()).default({}),
-  raw: z.unknown().optional(),
-});
+  title: canonicalText(0, 1024, { nul: true }).optional(),
+  evidence: Evidence.default({}),
+  raw: JsonValue.optional(),
+};
+
+export const NormalizedDetection = z.object(detectionShape);
+/** The same, refusing unknown fields (top level and identity) by name: what the HTTP API accepts. */
+export const StrictNormalizedDetection = z.strictObject({ ...detectionShape, identity: StrictIdentityRef });
 
 export type DetectionKind = z.infer<typeof DetectionKind>;
 export type IdentityType = z.infer<typeof IdentityType>;
@@ -61,12 +79,12 @@ const KIND_SET: ReadonlySet<string> = new Set(DETECTION_KINDS);
 const TYPE_SET: ReadonlySet<string> = new Set(IDENTITY_TYPES);
 const SEVERITY_SET: ReadonlySet<string> = new Set(SEVERITIES);
 
-const isText = (v: unknown, min: number, max: number): v is string =>
-  typeof v === 'string' && v.length >= min && v.length <= max;
+const isText = (v: unknown, min: number, max: number, nul = false): v is string =>
+  isCanonicalText(v, min, max, nul);
 
 /** Optional text: absent is fine; present must be text (an explicit undefined is left to zod). */
-const optionalText = (o: object, key: string, v: unknown, min: number, max: number): boolean =>
-  v === undefined ? !(key in o) : isText(v, min, max);
+const optionalText = (o: object, key: string, v: unknown, min: number, max: number, nul = false): boolean =>
+  v === undefined ? !(key in o) : isText(v, min, max, nul);
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
@@ -161,10 +179,12 @@ export function plainDetection(v: unknown): NormalizedDetection | undefined {
   if (!optionalText(identity, 'tenant', tenant, 1, 256)) return undefined;
   if (!optionalText(identity, 'displayName', displayName, 0, 512)) return undefined;
   if (!isCanonicalTime(occurredAt)) return undefined;
-  if (!optionalText(v, 'title', title, 0, 1024)) return undefined;
+  if (!optionalText(v, 'title', title, 0, 1024, true)) return undefined;
   if (evidence === undefined ? 'evidence' in v : !isPlainObject(evidence)) return undefined;
   if (raw === undefined && 'raw' in v) return undefined;
   if (evidence !== undefined && Object.hasOwn(evidence as object, '__proto__')) return undefined;
+  if (evidence !== undefined && jsonValueProblem(evidence, 'evidence')) return undefined;
+  if (raw !== undefined && jsonValueProblem(raw, 'raw')) return undefined;
   const ref: IdentityRef = { provider, id: identityId, type: type as IdentityType };
   if (tenant !== undefined) ref.tenant = tenant as string;
   if (displayName !== undefined) ref.displayName = displayName as string;
@@ -181,4 +201,27 @@ export function safeParseDetection(value: unknown): z.ZodSafeParseResult<Normali
   const fast = plainDetection(value);
   if (fast) return { success: true, data: fast } as z.ZodSafeParseResult<NormalizedDetection>;
   return NormalizedDetection.safeParse(value);
+}
+
+const DETECTION_KEYS: ReadonlySet<string> = new Set(Object.keys(detectionShape));
+const IDENTITY_KEYS: ReadonlySet<string> = new Set(Object.keys(identityShape));
+const onlyKeys = (v: unknown, keys: ReadonlySet<string>): boolean => {
+  if (!isPlainObject(v)) return true; // not an object: the schema names the problem
+  for (const k in v) if (!keys.has(k)) return false;
+  return true;
+};
+
+/**
+ * `StrictNormalizedDetection.safeParse` (unknown fields refused by name), with the same fast path as
+ * safeParseDetection when every field is known.
+ */
+export function safeParseStrictDetection(value: unknown): z.ZodSafeParseResult<NormalizedDetection> {
+  if (
+    onlyKeys(value, DETECTION_KEYS) &&
+    onlyKeys((value as { identity?: unknown })?.identity, IDENTITY_KEYS)
+  ) {
+    const fast = plainDetection(value);
+    if (fast) return { success: true, data: fast } as z.ZodSafeParseResult<NormalizedDetection>;
+  }
+  return StrictNormalizedDetection.safeParse(value) as z.ZodSafeParseResult<NormalizedDetection>;
 }

@@ -265,6 +265,21 @@ const EventData = {
     author: z.string(),
     policy: z.unknown(),
   }),
+  /**
+   * A detection refused because its `source` + `id` (unique across the system) is already recorded
+   * for another identity or with other content: what was refused, and what holds the key.
+   */
+  DetectionConflicted: z.object({
+    source: z.string(),
+    id: z.string(),
+    reason: z.enum(['other_identity', 'different_content']),
+    recorded: z.object({
+      identity: z.object({ provider: z.string(), id: z.string(), type: z.string().optional() }),
+      stream: z.string(),
+      eventId: z.string().optional(),
+    }),
+    refused: z.object({ identity: IdentityRef, stream: z.string(), detection: NormalizedDetection }),
+  }),
   AutomationPaused: z.object({ by: Actor, reason: z.string() }),
   AutomationResumed: z.object({ by: Actor, reason: z.string() }),
 } as const;
@@ -309,3 +324,5 @@ export function feedbackStream(caseId: string): string {
 export const CONTROL_STREAM = 'control-automation';
 export const POLICY_STREAM = 'control-policy';
 export const CATALOGUE_STREAM = 'control-catalogue';
+/** Detections refused as conflicting duplicates (DetectionConflicted), for the auditor. */
+export const DETECTION_CONFLICTS_STREAM = 'audit-detection-conflicts';

@@ -10,5 +10,8 @@ export interface DetectionMessage {
   detection: NormalizedDetection;
 }
 
-/** What the decider answers for a DetectionMessage (in-process bus: back to the publisher). */
-export type DetectionOutcome = { status: 'accepted' | 'duplicate'; eventId?: string };
+/**
+ * What the decider answers for a DetectionMessage (in-process bus: back to the publisher).
+ * `conflict`: refused as a conflicting duplicate (only when batches are not refused whole).
+ */
+export type DetectionOutcome = { status: 'accepted' | 'duplicate' | 'conflict'; eventId?: string };

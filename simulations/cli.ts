@@ -184,7 +184,7 @@ function summaryText(details: ReplayDetails): string {
     .join(', ');
   const lines = [
     `policy    ${report.policy.id} ${report.policy.version} (${report.policy.digest})`,
-    `history   ${run.inputs} records, ${t.detections} detections, ${t.identities} identities, ${day(run.startMs)} → ${day(run.endMs)}`,
+    `history   ${run.inputs} records, ${t.detections} detections, ${t.identities} identities, ${day(run.startMs)} → ${day(run.endMs)}${run.conflicts ? `; ${run.conflicts} conflicting duplicates refused (source + id taken by another identity or other content)` : ''}`,
     `actions   ${t.actionsProposed} proposed, ${t.autoApproved} auto-approved, ${t.approvalsRequested} approvals requested (${m.approvalsPerDay}/day), ${t.executed} executed, ${t.rolledBack} rolled back, ${t.guardTrips} guard trips`,
     `load      ${m.approvalsPeakHour} approvals in the busiest hour, ${m.approvalDecisionsPeakHour} grouped decisions in the busiest hour (${m.approvalDecisionsPerDay}/day), ${t.approvalsExpired} expired, ${t.approvalsUnanswered} unanswered`,
     `held      ${t.stormsDetected} storms detected, ${t.staleRouted} stale detections routed to an analyst, ${t.actionsShadowed} actions shadowed by rules in monitor mode`,

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
+import { canonicalJson } from '../platform/digest.ts';
 import { TourniquetError } from '../platform/errors.ts';
 import type { EventStore } from '../platform/eventstore/port.ts';
 import { CatalogueEntry } from '../schemas/catalogue.ts';
@@ -140,6 +141,13 @@ export interface History {
    * (same identity, source and id) were taken out. Their absence tells replay it need not dedupe.
    */
   repeatsRemoved?: number;
+  /**
+   * Set by `withoutConflictingDetections`: detections refused because their `source` + `id` was
+   * already taken by an earlier detection of another identity or with other content, as the live
+   * system refuses them (409 DUPLICATE_CONFLICT), and the first few of them.
+   */
+  conflictsRemoved?: number;
+  conflicts?: Array<{ source: string; id: string; reason: 'other_identity' | 'different_content' }>;
 }
 
 export interface ReadHistoryOptions {
@@ -367,7 +375,8 @@ export class HistoryBuilder {
       invalid: this.invalid,
       issues: this.issues,
     };
-    return removeRepeats ? withoutRepeatedDetections(history) : history;
+    const consistent = withoutConflictingDetections(history);
+    return removeRepeats ? withoutRepeatedDetections(consistent) : consistent;
   }
 }
 
@@ -474,6 +483,50 @@ export function withoutRepeatedDetections(history: History): History {
     ...history,
     records: removed === 0 ? records : records.filter((_, i) => repeated[i] === 0),
     repeatsRemoved: removed,
+  };
+}
+
+/**
+ * The history without conflicting duplicates: `source` + `id` is unique across the system, so a
+ * detection whose key an earlier one (in the order replay decides them) holds for another identity,
+ * or with other content, is refused as the live system refuses it, and counted. The same detection
+ * again (same identity, same content) stays: it is a re-delivery, which the decider ignores.
+ */
+export function withoutConflictingDetections(history: History): History {
+  if (history.conflictsRemoved !== undefined) return history;
+  const records = history.records;
+  const order = mergeOrder(records);
+  const first = new Map<string, number>();
+  const refused = new Uint8Array(records.length);
+  const conflicts: NonNullable<History['conflicts']> = [];
+  let removed = 0;
+  for (let i = 0; i < records.length; i++) {
+    const at = order ? order[i]! : i;
+    const r = records[at]!;
+    if (r.type !== 'detection') continue;
+    const key = `${r.detection.source}\u0000${r.detection.id}`;
+    const held = first.get(key);
+    if (held === undefined) {
+      first.set(key, at);
+      continue;
+    }
+    const original = records[held] as Extract<HistoryRecord, { type: 'detection' }>;
+    const reason =
+      original.ix !== r.ix
+        ? 'other_identity'
+        : canonicalJson(original.detection) !== canonicalJson(r.detection)
+          ? 'different_content'
+          : undefined;
+    if (!reason) continue;
+    refused[at] = 1;
+    removed++;
+    if (conflicts.length < 20) conflicts.push({ source: r.detection.source, id: r.detection.id, reason });
+  }
+  return {
+    ...history,
+    records: removed === 0 ? records : records.filter((_, i) => refused[i] === 0),
+    conflictsRemoved: removed,
+    conflicts,
   };
 }
 

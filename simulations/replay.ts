@@ -118,6 +118,8 @@ export interface ReplayRun {
   startMs: number;
   endMs: number;
   inputs: number;
+  /** Detections refused as conflicting duplicates (source + id taken by another identity or content). */
+  conflicts: number;
   approvalSource: ApprovalSource;
   /** Recorded approvals that matched no pending action (another policy proposed something else). */
   unmatchedApprovals: number;
@@ -575,7 +577,8 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     names,
     startMs: Number.isFinite(startMs) ? startMs : 0,
     endMs: Number.isFinite(endMs) ? endMs : 0,
-    inputs: total + (history.repeatsRemoved ?? 0),
+    inputs: total + (history.repeatsRemoved ?? 0) + (history.conflictsRemoved ?? 0),
+    conflicts: history.conflictsRemoved ?? 0,
     approvalSource: source,
     unmatchedApprovals,
     verdictsWithoutCase,

@@ -1,5 +1,28 @@
 import type { Logger } from 'pino';
+import { TourniquetError } from '../../platform/errors.ts';
+import type { JsonLimits } from '../../schemas/text.ts';
 import { startEmbedded } from '../embedded.ts';
+
+/** TOURNIQUET_MAX_JSON_DEPTH / TOURNIQUET_MAX_JSON_BYTES, as `tourniquet serve` reads them too. */
+function jsonLimitsFromEnv(env: NodeJS.ProcessEnv): Partial<JsonLimits> {
+  const out: Partial<JsonLimits> = {};
+  const read = (name: string): number | undefined => {
+    const v = env[name];
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 1)
+      throw new TourniquetError(
+        'CONFIG_INVALID',
+        `${name} must be a positive integer, got ${JSON.stringify(v)}`,
+      );
+    return n;
+  };
+  const depth = read('TOURNIQUET_MAX_JSON_DEPTH');
+  const bytes = read('TOURNIQUET_MAX_JSON_BYTES');
+  if (depth !== undefined) out.maxDepth = depth;
+  if (bytes !== undefined) out.maxBytes = bytes;
+  return out;
+}
 
 export async function runStart(opts: {
   dataDir: string;
@@ -22,6 +45,7 @@ export async function runStart(opts: {
     ...(opts.policy ? { policyPath: opts.policy } : {}),
     ...(opts.catalogue ? { cataloguePath: opts.catalogue } : {}),
     ...(opts.providers ? { providersPath: opts.providers } : {}),
+    jsonLimits: jsonLimitsFromEnv(process.env),
     integrity: {
       ...(opts.anchor ? { anchor: opts.anchor } : {}),
       ...(opts.anchorInterval ? { anchorIntervalMs: opts.anchorInterval } : {}),

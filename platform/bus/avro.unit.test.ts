@@ -203,7 +203,9 @@ describe('Avro ⇄ zod for NormalizedDetection', () => {
     const record = toAvro(sample);
     expect(() => fromAvro({ ...record, evidence: '{not json' })).toThrow(/not valid JSON/);
     expect(() => fromAvro({ ...record, evidence: '[1]' })).toThrow(/invalid/);
-    expect(() => toAvro({ ...sample, evidence: { big: 10n } })).toThrow(/JSON-serializable/);
+    expect(() => toAvro({ ...sample, evidence: { big: 10n } })).toThrow(
+      /evidence.big: holds a bigint, which JSON cannot carry/,
+    );
   });
 
   it('reads data written with an older schema (BACKWARD): a v0 without receivedAt and title', () => {

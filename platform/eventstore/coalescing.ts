@@ -15,6 +15,7 @@
  * platform/eventstore/open.ts only wraps SQLite.
  */
 import type { NewEvent, RecordedEvent } from '../../schemas/events.ts';
+import type { StoreHealth } from './health.ts';
 import type {
   AppendResult,
   ChainAnchor,
@@ -128,6 +129,15 @@ export class CoalescingEventStore implements EventStore {
   }
   subscribeAll(opts: SubscribeOptions, handler: EventHandler): Subscription {
     return this.inner.subscribeAll(opts, handler);
+  }
+  findDetection(source: string, id: string): Promise<RecordedEvent<'DetectionReceived'> | undefined> {
+    return this.inner.findDetection ? this.inner.findDetection(source, id) : Promise.resolve(undefined);
+  }
+  health(): StoreHealth {
+    return this.inner.health?.() ?? { writable: true, faults: {} };
+  }
+  probeWrite(): Promise<boolean> {
+    return this.inner.probeWrite?.() ?? Promise.resolve(true);
   }
   getCheckpoint(name: string): Promise<number | undefined> {
     return this.inner.getCheckpoint(name);

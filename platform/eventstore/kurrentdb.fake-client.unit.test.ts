@@ -7,8 +7,11 @@
  * of a record that silently returns nothing — but it is NOT the server: kurrentdb.int.test.ts runs the
  * contract against a real KurrentDB wherever Docker is available.
  */
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { safeParseDetection } from '../../schemas/detection.ts';
 import { eventStoreContract, sampleEvent } from '../../test/contract/eventstore.contract.ts';
+import { hostileDetection, receivedEvent } from '../../test/support/hostile-input.ts';
 import { TourniquetError, WrongExpectedRevisionError } from '../errors.ts';
 import {
   CHECKPOINT_EVENT_TYPE,
@@ -37,6 +40,9 @@ interface Rec {
 function clientError(type: string, message = type, extra: Record<string, unknown> = {}): Error {
   return Object.assign(new Error(message), { type, ...extra });
 }
+
+/** A string as it comes back after a trip through UTF-8 (lone surrogates become U+FFFD). */
+const wire = (s: string): string => Buffer.from(s, 'utf8').toString('utf8');
 
 const posOf = (p: KdbReadPosition): number | 'start' | 'end' =>
   typeof p === 'string' ? p : Number(p.commit);
@@ -125,16 +131,19 @@ class FakeKurrentDb implements KurrentDbClientLike {
     return this.records.some((r) => r.position === n);
   }
 
-  private write(streamId: string, type: string, data: unknown, metadata: unknown, id: string): Rec {
+  private write(name: string, type: string, data: unknown, metadata: unknown, id: string): Rec {
+    // What the server keeps is what crossed the wire: names as UTF-8 (gRPC strings), data and
+    // metadata as UTF-8 JSON bytes. Text that is not well-formed would come back changed.
+    const streamId = wire(name);
     const s = this.streams.get(streamId) ?? [];
     const rec: Rec = {
       position: this.next,
       streamId,
       revision: BigInt(s.length),
-      type,
+      type: wire(type),
       id,
-      data: structuredClone(data),
-      metadata: structuredClone(metadata),
+      data: JSON.parse(wire(JSON.stringify(data))),
+      metadata: JSON.parse(wire(JSON.stringify(metadata))),
       created: new Date(),
     };
     this.next += 97 + JSON.stringify(data).length; // byte offsets: positions have gaps
@@ -464,5 +473,54 @@ describe('KurrentDbEventStore over the fake client', () => {
     expect(fromBetween).toEqual([2, 3]);
     expect((await open(fake).readAll({ after: between })).map((e) => e.revision)).toEqual([2, 3]);
     expect(fake.violations).toEqual([]);
+  });
+});
+
+describe('KurrentDbEventStore over the fake client: stored as appended', () => {
+  it('every detection the boundary accepts reads back unchanged (stream, ids, data) after the wire', async () => {
+    const store = new KurrentDbEventStore(new FakeKurrentDb());
+    let accepted = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(hostileDetection(), async (input) => {
+          const r = safeParseDetection(input);
+          if (!r.success) return;
+          accepted += 1;
+          const e = receivedEvent(r.data);
+          const before =
+            (await store.streamRevision(e.stream)) === 'no_stream' ? [] : await store.readStream(e.stream);
+          // the same event id again is an idempotent retry, answered from what is stored
+          if (before.some((x) => x.id === e.id)) return;
+          await store.append(e.stream, [e], 'any');
+          const back = (await store.readStream(e.stream)).filter((s) => s.id === e.id);
+          expect(back.length).toBeGreaterThan(0);
+          const last = back[back.length - 1]!;
+          expect({ stream: last.stream, id: last.id, occurredAt: last.occurredAt, data: last.data }).toEqual({
+            stream: e.stream,
+            id: e.id,
+            occurredAt: e.occurredAt,
+            data: JSON.parse(JSON.stringify(e.data)),
+          });
+        }),
+        { numRuns: 300 },
+      );
+      expect(accepted).toBeGreaterThan(30);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses an envelope that would not survive the wire', async () => {
+    const fake = new FakeKurrentDb();
+    const store = new KurrentDbEventStore(fake);
+    const e = receivedEvent({
+      id: 'x',
+      source: 's',
+      identity: { provider: 'okta', id: 'a\udc00' },
+      occurredAt: '2026-01-01T00:00:00.000Z',
+    });
+    await expect(store.append(e.stream, [e], 'any')).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect(fake.streams.has(e.stream.toWellFormed())).toBe(false);
+    await store.close();
   });
 });

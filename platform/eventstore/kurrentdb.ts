@@ -64,6 +64,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from './port.ts';
+import { assertStorable } from './storable.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // The part of @kurrent/kurrentdb-client 1.x this adapter uses (structural: the package is optional).
@@ -499,9 +500,7 @@ export class KurrentDbEventStore implements EventStore {
     expected: ExpectedRevision,
   ): Promise<AppendResult> {
     this.assertOpen();
-    for (const e of events) {
-      if (e.stream !== stream) throw invalid(`event ${e.id} names stream ${e.stream}, appended to ${stream}`);
-    }
+    for (const e of events) assertStorable(e, stream);
     const streamState = toStreamState(expected);
     if (events.length === 0) return this.emptyAppend(stream, expected);
     let res: Awaited<ReturnType<KurrentDbClientLike['appendToStream']>>;

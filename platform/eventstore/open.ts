@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { TourniquetError } from '../errors.ts';
 import type { ChainGuard } from './chain-guard.ts';
 import { CoalescingEventStore } from './coalescing.ts';
+import { logHealthChanges } from './health.ts';
 import { KurrentDbEventStore } from './kurrentdb.ts';
 import type { EventStore } from './port.ts';
 import { type Durability, SqliteEventStore, type SqliteEventStoreOptions } from './sqlite.ts';
@@ -65,6 +66,7 @@ export async function openEventStore(
           ? { integrity: { ...(opts.log ? { log: opts.log } : {}), ...(config.integrity ?? {}) } }
           : {}),
       });
+      if (opts.log) logHealthChanges(sqlite, opts.log, config.path);
       const store = (config.coalesceAppends ?? true) ? new CoalescingEventStore(sqlite) : sqlite;
       return {
         store,

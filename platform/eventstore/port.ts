@@ -1,4 +1,5 @@
 import type { EventType, NewEvent, RecordedEvent } from '../../schemas/events.ts';
+import type { StoreHealth } from './health.ts';
 
 /**
  * Optimistic concurrency for append:
@@ -65,6 +66,15 @@ export interface EventStore {
   headPosition(): Promise<number>;
   /** Catch-up subscription: reads history after `after`, then switches to live events, in order. */
   subscribeAll(opts: SubscribeOptions, handler: EventHandler): Subscription;
+  /**
+   * The recorded DetectionReceived holding a detection's `source` + `id` (the store-wide dedupe key),
+   * where the store keeps an index of them (SQLite). Without it, callers look in the identity's stream.
+   */
+  findDetection?(source: string, id: string): Promise<RecordedEvent<'DetectionReceived'> | undefined>;
+  /** Whether writes succeed now, and the storage faults seen (stores that track it: SQLite). */
+  health?(): StoreHealth;
+  /** After a fault, tries a small write so that health recovers without client traffic. */
+  probeWrite?(): Promise<boolean>;
   getCheckpoint(name: string): Promise<number | undefined>;
   /**
    * Tamper evidence: walks the hash chain over every recorded event and reports every altered,

@@ -2,10 +2,17 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import type { NormalizedDetection } from '../../schemas/detection.ts';
 import type { EventType, NewEvent, RecordedEvent } from '../../schemas/events.ts';
-import { TourniquetError, WrongExpectedRevisionError } from '../errors.ts';
+import {
+  type DetectionHolder,
+  DuplicateConflictError,
+  TourniquetError,
+  WrongExpectedRevisionError,
+} from '../errors.ts';
 import { catchUpSubscription } from './catch-up.ts';
 import { ChainGuard, type ChainGuardOptions } from './chain-guard.ts';
+import { type StoreHealth, StoreHealthTracker, storageFault, storeUnavailable } from './health.ts';
 import type {
   AppendResult,
   ChainAnchor,
@@ -18,6 +25,7 @@ import type {
   Subscription,
 } from './port.ts';
 import { chainHash, type EventRow, GENESIS, verifySqliteChain } from './sqlite-chain.ts';
+import { assertStorable } from './storable.ts';
 
 /**
  * Durability of the embedded store.
@@ -34,6 +42,8 @@ export interface SqliteEventStoreOptions {
   durability?: Durability;
   /** Wall clock for `recordedAt`, injectable for tests. */
   now?: () => Date;
+  /** How long a write waits for another connection's lock before failing as STORE_UNAVAILABLE (default 10 s). */
+  busyTimeoutMs?: number;
   /** Poll interval for writers in other processes (same-process appends wake subscribers at once). */
   pollMs?: number;
   /**
@@ -44,6 +54,15 @@ export interface SqliteEventStoreOptions {
    */
   integrity?: Omit<ChainGuardOptions, 'headFile'> & { headFile?: string | false };
 }
+
+/** Bytes a readiness probe writes after a storage fault (the default size limit of `raw`). */
+const PROBE_BYTES = 256 * 1024;
+
+const identityName = (i: NormalizedDetection['identity']) => ({
+  provider: i.provider,
+  id: i.id,
+  type: i.type,
+});
 
 function toRecorded(r: EventRow): RecordedEvent {
   return {
@@ -72,6 +91,8 @@ export class SqliteEventStore implements EventStore {
   private readonly txAppend;
   private readonly txAppendMany;
   private closed = false;
+  private readonly healthTracker: StoreHealthTracker;
+  private lastProbe = 0;
   private readonly guard: ChainGuard | undefined;
   /**
    * Chain head inside the running transaction: the last hash and position, read once per transaction
@@ -90,7 +111,7 @@ export class SqliteEventStore implements EventStore {
     this.db.pragma('page_size = 8192');
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${(opts.durability ?? 'full') === 'full' ? 'FULL' : 'NORMAL'}`);
-    this.db.pragma('busy_timeout = 10000');
+    this.db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS events (
         position INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -111,7 +132,9 @@ export class SqliteEventStore implements EventStore {
       CREATE TABLE IF NOT EXISTS streams (stream TEXT PRIMARY KEY, revision INTEGER NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL, updated_at TEXT NOT NULL);
     `);
+    this.createDetectionIndex();
     this.now = opts.now ?? (() => new Date());
+    this.healthTracker = new StoreHealthTracker(this.now);
     this.pollMs = opts.pollMs ?? 100;
     this.appended.setMaxListeners(0);
     this.stmts = {
@@ -141,6 +164,12 @@ export class SqliteEventStore implements EventStore {
         'SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?',
       ),
       head: this.db.prepare<[], { p: number | null }>('SELECT MAX(position) AS p FROM events'),
+      claimDetection: this.db.prepare<[string, string, number]>(
+        'INSERT INTO detection_keys (source, id, position) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+      ),
+      detectionAt: this.db.prepare<[string, string], EventRow>(
+        'SELECT e.* FROM detection_keys k JOIN events e ON e.position = k.position WHERE k.source = ? AND k.id = ?',
+      ),
       getCheckpoint: this.db.prepare<[string], { position: number }>(
         'SELECT position FROM checkpoints WHERE name = ?',
       ),
@@ -251,6 +280,7 @@ export class SqliteEventStore implements EventStore {
         row.data,
         hash,
       );
+      if (e.type === 'DetectionReceived') this.claimDetection(e, stream, position);
       prevHash = hash;
     }
     this.head.hash = prevHash;
@@ -259,14 +289,70 @@ export class SqliteEventStore implements EventStore {
     return { nextRevision: revision, position };
   };
 
+  /**
+   * The store-wide dedupe index: `source` + `id` of every DetectionReceived, whatever identity it
+   * names. A store written before the index existed gets it filled from its events once (the first
+   * copy of a key wins, as it did for the decider).
+   */
+  private createDetectionIndex(): void {
+    const exists = this.db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'detection_keys'")
+      .get();
+    if (exists) return;
+    this.db.exec(`
+      BEGIN IMMEDIATE;
+      CREATE TABLE IF NOT EXISTS detection_keys (
+        source TEXT NOT NULL, id TEXT NOT NULL, position INTEGER NOT NULL, PRIMARY KEY (source, id)
+      ) WITHOUT ROWID;
+      INSERT OR IGNORE INTO detection_keys (source, id, position)
+        SELECT json_extract(data, '$.detection.source'), json_extract(data, '$.detection.id'), position
+        FROM events WHERE type = 'DetectionReceived' ORDER BY position;
+      COMMIT;
+    `);
+  }
+
+  /**
+   * Claims a detection's key inside the append transaction, after its row is written; a key already
+   * held by another event (earlier, or earlier in this same transaction) is a DuplicateConflictError,
+   * which rolls the whole transaction back.
+   */
+  private claimDetection(e: NewEvent, stream: string, position: number): void {
+    const d = (e.data as { detection?: NormalizedDetection }).detection;
+    // only a detection that has a key can claim one (every validated detection has)
+    if (typeof d?.source !== 'string' || typeof d.id !== 'string') return;
+    if (this.stmts.claimDetection.run(d.source, d.id, position).changes === 1) return;
+    const held = this.stmts.detectionAt.get(d.source, d.id);
+    const recorded = held
+      ? (JSON.parse(held.data) as { detection: NormalizedDetection }).detection
+      : undefined;
+    const refused: DetectionHolder = { identity: identityName(d.identity), stream };
+    throw new DuplicateConflictError({
+      source: d.source,
+      id: d.id,
+      recorded:
+        held && recorded
+          ? { identity: identityName(recorded.identity), stream: held.stream, eventId: held.id }
+          : refused,
+      refused,
+      reason: held?.stream === stream ? 'different_content' : 'other_identity',
+    });
+  }
+
+  /** The recorded DetectionReceived holding `source` + `id`, if any. */
+  async findDetection(source: string, id: string): Promise<RecordedEvent<'DetectionReceived'> | undefined> {
+    this.assertOpen();
+    const row = this.stmts.detectionAt.get(source, id);
+    return row ? (toRecorded(row) as RecordedEvent<'DetectionReceived'>) : undefined;
+  }
+
   async append(
     stream: string,
     events: readonly NewEvent[],
     expected: ExpectedRevision,
   ): Promise<AppendResult> {
     this.assertOpen();
-    for (const e of events) this.assertStream(e, stream);
-    const result = this.txAppend.immediate(stream, events, expected);
+    for (const e of events) assertStorable(e, stream);
+    const result = this.write(() => this.txAppend.immediate(stream, events, expected));
     this.afterCommit();
     if (events.length > 0) this.appended.emit('append', result.position);
     return result;
@@ -278,28 +364,67 @@ export class SqliteEventStore implements EventStore {
     this.head = null;
   }
 
-  private assertStream(e: NewEvent, stream: string): void {
-    if (e.stream !== stream) {
-      throw new TourniquetError(
-        'VALIDATION_FAILED',
-        `event ${e.id} names stream ${e.stream}, appended to ${stream}`,
-        {
-          status: 400,
-        },
-      );
-    }
-  }
-
   /** Appends to several streams in one transaction (one fsync): used by batch consumers. */
   async appendMany(
     batches: ReadonlyArray<{ stream: string; events: readonly NewEvent[]; expected: ExpectedRevision }>,
   ): Promise<AppendResult[]> {
     this.assertOpen();
-    for (const b of batches) for (const e of b.events) this.assertStream(e, b.stream);
-    const results = this.txAppendMany.immediate(batches);
+    for (const b of batches) for (const e of b.events) assertStorable(e, b.stream);
+    const results = this.write(() => this.txAppendMany.immediate(batches));
     this.afterCommit();
     if (results.length > 0) this.appended.emit('append', results[results.length - 1]!.position);
     return results;
+  }
+
+  /**
+   * Runs a write: a storage fault (disk full, read-only, locked, corrupt, I/O) becomes a retriable
+   * STORE_UNAVAILABLE and marks the store not writable; a write that succeeds marks it writable again.
+   * The transaction rolled back, so nothing of the write is in the store.
+   */
+  private write<T>(run: () => T): T {
+    let result: T;
+    try {
+      result = run();
+    } catch (err) {
+      const fault = storageFault(err);
+      if (!fault) throw err;
+      this.healthTracker.fault(fault, err);
+      throw storeUnavailable(fault, err);
+    }
+    this.healthTracker.writeSucceeded();
+    return result;
+  }
+
+  /** Whether writes currently succeed, and the storage faults seen (for /readyz and metrics). */
+  health(): StoreHealth {
+    return this.healthTracker.health;
+  }
+
+  onHealthChange(listener: (h: StoreHealth, cause?: unknown) => void): void {
+    this.healthTracker.onChange(listener);
+  }
+
+  /**
+   * After a fault: tries a small write (a checkpoint row) so readiness comes back once storage has
+   * recovered even when no client writes; at most once per `minIntervalMs`.
+   */
+  async probeWrite(minIntervalMs = 1000): Promise<boolean> {
+    if (this.healthTracker.health.writable) return true;
+    const now = Date.now();
+    if (now - this.lastProbe < minIntervalMs) return false;
+    this.lastProbe = now;
+    try {
+      // As large as the largest field a request may carry: a write of a few bytes can succeed on a
+      // disk that still has no room for a detection.
+      this.write(() => {
+        this.db.exec('CREATE TABLE IF NOT EXISTS write_probe (blob BLOB)');
+        this.db.prepare('INSERT INTO write_probe (blob) VALUES (?)').run(Buffer.alloc(PROBE_BYTES));
+      });
+      this.db.exec('DELETE FROM write_probe');
+    } catch {
+      return false;
+    }
+    return this.healthTracker.health.writable;
   }
 
   async readStream(
@@ -373,7 +498,7 @@ export class SqliteEventStore implements EventStore {
 
   async saveCheckpoint(name: string, position: number): Promise<void> {
     this.assertOpen();
-    this.stmts.saveCheckpoint.run(name, position, this.now().toISOString());
+    this.write(() => this.stmts.saveCheckpoint.run(name, position, this.now().toISOString()));
   }
 
   async close(): Promise<void> {

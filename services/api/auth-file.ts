@@ -48,6 +48,11 @@ export interface AuthSource {
   config(): AuthConfig;
   /** Verifies a request's credentials against the configuration in force now. */
   authenticate(headers: Record<string, string | string[] | undefined>): Promise<Principal | undefined>;
+  /** The same, throttled per source address and key id (see AuthThrottle). */
+  authenticateFrom(
+    headers: Record<string, string | string[] | undefined>,
+    address: string,
+  ): Promise<Principal | undefined>;
   close(): void;
 }
 
@@ -57,6 +62,7 @@ export function staticAuthSource(config: AuthConfig): AuthSource {
   return {
     config: () => config,
     authenticate: (headers) => authenticator.authenticate(headers),
+    authenticateFrom: (headers, address) => authenticator.authenticateFrom(headers, address),
     close: () => undefined,
   };
 }
@@ -105,6 +111,16 @@ export class AuthFileWatcher implements AuthSource {
     const now = Date.now();
     if (now - this.lastLook >= 100) this.check();
     return this.current.authenticator.authenticate(headers);
+  }
+
+  authenticateFrom(
+    headers: Record<string, string | string[] | undefined>,
+    address: string,
+  ): Promise<Principal | undefined> {
+    const now = Date.now();
+    if (now - this.lastLook >= 100) this.check();
+    // The throttle lives in the authenticator: a reload (a new auth.json) starts it afresh.
+    return this.current.authenticator.authenticateFrom(headers, address);
   }
 
   /** Reloads when the file changed since the last look. */

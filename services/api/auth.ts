@@ -12,6 +12,8 @@ import {
 } from 'jose';
 import { z } from 'zod';
 import { issuesFromZod, TourniquetError } from '../../platform/errors.ts';
+import { recordAuthFailure, recordAuthThrottled } from '../../platform/metrics.ts';
+import { AuthThrottle, DEFAULT_AUTH_THROTTLE } from './auth-throttle.ts';
 
 /**
  * Authentication and roles for the HTTP API.
@@ -65,6 +67,18 @@ const AuthConfigSchema = z.object({
       issuer: z.string().optional(),
       audience: z.string().optional(),
       clockToleranceSeconds: z.number().int().min(0).max(300).default(5),
+      /**
+       * Longest lifetime accepted, seconds. A token without `exp` is refused unless this is set and
+       * the token has `iat` (it then expires at iat + this); a token living longer is cut to it.
+       */
+      maxLifetimeSeconds: z.number().int().positive().optional(),
+    })
+    .optional(),
+  /** Throttling of failed authentication (429 with Retry-After); see AuthThrottle. */
+  throttle: z
+    .object({
+      maxFailures: z.number().int().positive().default(DEFAULT_AUTH_THROTTLE.maxFailures),
+      windowSeconds: z.number().int().positive().default(DEFAULT_AUTH_THROTTLE.windowSeconds),
     })
     .optional(),
   apiKeys: z
@@ -182,6 +196,13 @@ export class UnauthorizedError extends TourniquetError {
   }
 }
 
+class TooManyAttemptsError extends TourniquetError {
+  constructor(message: string, retryAfterSeconds: number, scope: string) {
+    super('RATE_LIMITED', message, { status: 429, retriable: true, details: { retryAfterSeconds, scope } });
+    this.name = 'TooManyAttemptsError';
+  }
+}
+
 export class ForbiddenError extends TourniquetError {
   constructor(message: string, details?: Record<string, unknown>) {
     super('FORBIDDEN', message, { status: 403, ...(details ? { details } : {}) });
@@ -213,8 +234,10 @@ export class Authenticator {
   private readonly remote: ReturnType<typeof createRemoteJWKSet> | undefined;
   private readonly keys: Array<{ id: string; hash: Buffer; roles: Role[] }>;
   private readonly verifyOpts: { issuer?: string; audience?: string; clockTolerance: number };
+  private readonly maxLifetimeSeconds: number | undefined;
+  private readonly throttle: AuthThrottle;
 
-  constructor(config: AuthConfig) {
+  constructor(config: AuthConfig, opts: { now?: () => number } = {}) {
     const c = parseAuthConfig(config) as z.output<typeof AuthConfigSchema>;
     this.secrets = (c.jwt?.hs256Secrets ?? []).map((s) => new TextEncoder().encode(s));
     this.jwks = c.jwt && c.jwt.jwks.length > 0 ? createLocalJWKSet({ keys: c.jwt.jwks as JWK[] }) : undefined;
@@ -225,6 +248,34 @@ export class Authenticator {
       ...(c.jwt?.audience ? { audience: c.jwt.audience } : {}),
       clockTolerance: c.jwt?.clockToleranceSeconds ?? 5,
     };
+    this.maxLifetimeSeconds = c.jwt?.maxLifetimeSeconds;
+    this.throttle = new AuthThrottle(c.throttle ?? {}, opts.now);
+  }
+
+  /**
+   * `authenticate`, throttled: a source address or key id with too many recent failures is refused
+   * (429) before its credentials are looked at; every failure is counted (metric and throttle).
+   */
+  async authenticateFrom(headers: HeaderBag, address: string): Promise<Principal | undefined> {
+    const keyId = credentialKeyId(headers);
+    const blocked = this.throttle.blocked(address, keyId);
+    if (blocked) {
+      recordAuthThrottled(blocked.scope);
+      throw new TooManyAttemptsError(
+        `too many failed authentication attempts from this ${blocked.scope === 'address' ? 'address' : 'key id'}; retry in ${blocked.retryAfterSeconds} s`,
+        blocked.retryAfterSeconds,
+        blocked.scope,
+      );
+    }
+    try {
+      return await this.authenticate(headers);
+    } catch (err) {
+      if (err instanceof UnauthorizedError) {
+        this.throttle.failed(address, keyId);
+        recordAuthFailure(err.message.startsWith('token expired') ? 'expired' : 'invalid');
+      }
+      throw err;
+    }
   }
 
   /**
@@ -312,6 +363,40 @@ export class Authenticator {
   private principal(payload: JWTPayload): Principal {
     if (typeof payload.sub !== 'string' || payload.sub.length === 0)
       throw new UnauthorizedError('token has no subject (sub)');
+    this.checkLifetime(payload);
     return { id: payload.sub, roles: rolesOf(payload), via: 'jwt' };
+  }
+
+  /** A token must expire: `exp` is required, and with a maximum lifetime, `iat` + max bounds it too. */
+  private checkLifetime(payload: JWTPayload): void {
+    const max = this.maxLifetimeSeconds;
+    if (max === undefined) {
+      if (typeof payload.exp !== 'number') throw new UnauthorizedError('token has no expiry (exp)');
+      return;
+    }
+    if (typeof payload.iat !== 'number') {
+      if (typeof payload.exp !== 'number')
+        throw new UnauthorizedError('token has no expiry (exp) and no issue time (iat)');
+      return;
+    }
+    const nowSeconds = Date.now() / 1000;
+    if (nowSeconds > payload.iat + max + this.verifyOpts.clockTolerance)
+      throw new UnauthorizedError(`token expired: older than the maximum lifetime of ${max} s`);
+  }
+}
+
+/** The key id a credential names, for throttling: a JWT's `kid`, else its (unverified) `sub`. */
+function credentialKeyId(headers: HeaderBag): string | undefined {
+  const authz = header(headers, 'authorization')?.trim();
+  const [scheme, token] = authz?.split(/\s+/) ?? [];
+  if (scheme?.toLowerCase() !== 'bearer' || !token) return undefined;
+  try {
+    const [h, p] = token.split('.');
+    const head = JSON.parse(Buffer.from(h ?? '', 'base64url').toString('utf8')) as { kid?: unknown };
+    if (typeof head.kid === 'string' && head.kid) return `kid:${head.kid.slice(0, 200)}`;
+    const body = JSON.parse(Buffer.from(p ?? '', 'base64url').toString('utf8')) as { sub?: unknown };
+    return typeof body.sub === 'string' && body.sub ? `sub:${body.sub.slice(0, 200)}` : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -51,7 +51,14 @@ export interface ApiContext {
 export type ApiRoutes = FastifyPluginAsync<{ ctx: ApiContext }>;
 
 /** The error answers every authenticated route can give. */
-export const COMMON_ERRORS = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody };
+/** Every authenticated route may answer these (429: failed authentication throttled; 503: storage fault). */
+export const COMMON_ERRORS = {
+  400: ErrorBody,
+  401: ErrorBody,
+  403: ErrorBody,
+  429: ErrorBody,
+  503: ErrorBody,
+};
 
 export function settleFn(
   store: EventStore,

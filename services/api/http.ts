@@ -67,7 +67,10 @@ function validationError(part: HttpPart, issues: FieldIssue[]): TourniquetError 
   );
 }
 
-type Parser = (data: unknown) => { success: true; data: unknown } | { success: false; issues: FieldIssue[] };
+type Parser = (data: unknown) =>
+  | { success: true; data: unknown }
+  /** `error` replaces the default 400 (e.g. a 413 for a field over its size limit). */
+  | { success: false; issues: FieldIssue[]; error?: TourniquetError };
 
 function zodParser(schema: z.ZodType): Parser {
   return (data) => {
@@ -104,7 +107,7 @@ export interface RouteDef<B extends z.ZodType, Q extends z.ZodType, P extends z.
   /** Response schemas by status: zod (documented as output) or raw JSON schema. */
   response: Record<number, z.ZodType | JsonSchema>;
   /** For non-JSON responses: the media type documented for 200. */
-  produces?: string;
+  produces?: string | readonly string[];
   hide?: boolean;
   handler: (ctx: RouteContext<z.output<B>, z.output<Q>, z.output<P>>) => Promise<unknown>;
 }
@@ -124,7 +127,11 @@ export function addRoute<
   B extends z.ZodType = z.ZodUnknown,
   Q extends z.ZodType = z.ZodUnknown,
   P extends z.ZodType = z.ZodUnknown,
->(app: FastifyInstance, auth: Pick<Authenticator, 'authenticate'>, def: RouteDef<B, Q, P>): void {
+>(
+  app: FastifyInstance,
+  auth: Pick<Authenticator, 'authenticate' | 'authenticateFrom'>,
+  def: RouteDef<B, Q, P>,
+): void {
   const parsers: Partial<Record<HttpPart, Parser>> = {};
   if (def.body) parsers.body = def.parseBody ?? zodParser(def.body);
   if (def.query) parsers.querystring = zodParser(def.query);
@@ -135,7 +142,10 @@ export function addRoute<
     const schema = s instanceof z.ZodType ? jsonSchema(s, 'output') : s;
     response[status] =
       def.produces && Number(status) < 300
-        ? { description: 'OK', content: { [def.produces]: { schema } } }
+        ? {
+            description: 'OK',
+            content: Object.fromEntries([def.produces].flat().map((type) => [type, { schema }])),
+          }
         : { description: describeStatus(Number(status)), ...schema };
   }
   const schema: Record<string, unknown> = {
@@ -162,12 +172,12 @@ export function addRoute<
         // A missing body is validated as `{}`, so that required fields are named one by one.
         const input = part === 'body' && data == null && !def.parseBody ? {} : data;
         const r = parse(input);
-        return r.success ? { value: r.data } : { error: validationError(part, r.issues) };
+        return r.success ? { value: r.data } : { error: r.error ?? validationError(part, r.issues) };
       };
     },
     onRequest: async (request) => {
       if (def.roles === 'public') return;
-      const principal = principals.get(request) ?? (await auth.authenticate(request.headers));
+      const principal = principals.get(request) ?? (await auth.authenticateFrom(request.headers, request.ip));
       if (!principal) {
         throw new UnauthorizedError(
           'authentication required: send Authorization: Bearer <jwt>, Authorization: ApiKey <key> or X-API-Key',
@@ -207,8 +217,9 @@ function describeStatus(status: number): string {
     409: 'Conflict with the current state (e.g. not pending, already approved by this principal)',
     413: 'Body over the size limit',
     415: 'Unsupported media type (send application/json)',
+    429: 'Too many failed authentication attempts from this address or key id: retry after Retry-After seconds',
     501: 'Not available with this event store',
-    503: 'Not ready',
+    503: 'Unavailable: a storage fault (STORE_UNAVAILABLE, retriable, see Retry-After), or not ready',
   };
   return text[status] ?? String(status);
 }

@@ -4,10 +4,12 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Logger } from 'pino';
 import { TourniquetError } from '../../platform/errors.ts';
 import type { ChainStatus } from '../../platform/eventstore/chain-guard.ts';
+import { STORE_RETRY_AFTER_SECONDS } from '../../platform/eventstore/health.ts';
 import type { EventStore } from '../../platform/eventstore/port.ts';
 import { recordHttpRequest } from '../../platform/metrics.ts';
 import type { SlackApi } from '../../platform/slack.ts';
 import type { AutomationGateway, DeciderGateway, IngestGateway } from '../../schemas/gateways.ts';
+import { jsonLimits, jsonTextTooDeep } from '../../schemas/text.ts';
 import { bindProjectorMetrics } from '../projector/metrics.ts';
 import type { Projector } from '../projector/projector.ts';
 import type { SignalsView } from '../signals/transmitter.ts';
@@ -93,6 +95,18 @@ const ROUTES: readonly ApiRoutes[] = [
   approvalGroupRoutes,
   stormRoutes,
 ];
+
+/** Levels a body may nest above a detection's `raw` (array, item, field): deeper is refused unparsed. */
+const BODY_DEPTH_MARGIN = 4;
+const bodyTooDeep = (limit: number) =>
+  new TourniquetError('VALIDATION_FAILED', `request body nests deeper than the limit of ${limit} levels`, {
+    status: 400,
+    details: {
+      in: 'body',
+      limit,
+      issues: [{ path: '(root)', message: `nests deeper than ${limit} levels` }],
+    },
+  });
 
 /**
  * The HTTP API for analysts, auditors, admins and ingesting services. Reads come from the
@@ -192,6 +206,12 @@ function createServer(log: Logger | undefined, bodyLimit: number): FastifyInstan
       done(null, undefined);
       return;
     }
+    // Refused before parsing: a deeply nested body must be a 400 naming the limit, never a 500.
+    const maxBodyDepth = jsonLimits().maxDepth + BODY_DEPTH_MARGIN;
+    if (jsonTextTooDeep(body as string, maxBodyDepth)) {
+      done(bodyTooDeep(maxBodyDepth), undefined);
+      return;
+    }
     defaultJson(request, body as string, done);
   });
   // Responses are plain JSON.stringify: response schemas document, they never filter fields.
@@ -203,6 +223,9 @@ function createServer(log: Logger | undefined, bodyLimit: number): FastifyInstan
     if (request.is404) return unroutable(request, reply);
     const { status, body } = toHttpError(err, bodyLimit);
     if (status >= 500) request.log.error({ err }, 'request failed');
+    // Retriable refusals (storage faults, throttled authentication): tell clients when to come back.
+    if (status === 503 || status === 429)
+      reply.header('retry-after', String(body.retryAfterSeconds ?? STORE_RETRY_AFTER_SECONDS));
     if (status === 401)
       reply.header('www-authenticate', 'Bearer realm="tourniquet", ApiKey realm="tourniquet"');
     reply.status(status).send({ error: body });

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
-import { WrongExpectedRevisionError } from '../../platform/errors.ts';
+import { canonicalJson } from '../../platform/digest.ts';
+import { DuplicateConflictError, WrongExpectedRevisionError } from '../../platform/errors.ts';
 import type { EventStore } from '../../platform/eventstore/port.ts';
 import type { ProviderCapabilities } from '../../schemas/capabilities.ts';
-import { type IdentityRef, identityKey } from '../../schemas/detection.ts';
+import { type IdentityRef, identityKey, type NormalizedDetection } from '../../schemas/detection.ts';
 import {
   CATALOGUE_STREAM,
   CONTROL_STREAM,
@@ -10,6 +11,7 @@ import {
   type NewEvent,
   type RecordedEvent,
 } from '../../schemas/events.ts';
+import type { AppendUnit } from './append-unit.ts';
 import { CatalogueIndex } from './core/catalogue.ts';
 import { type CompiledPolicy, compilePolicy } from './core/compiled-policy.ts';
 import { type DeciderContext, decide, nextDeadline } from './core/decide.ts';
@@ -183,16 +185,20 @@ export class DeciderEngine {
    * Decides one input and appends the result durably (`key`: its identityKey, when the caller has it). Throws typed errors for invalid commands
    * (nothing appended) and store errors (the cached state is dropped and reloaded next time).
    */
-  async handle(received: DeciderInput, key?: string): Promise<DecisionResult> {
+  async handle(received: DeciderInput, key?: string, unit?: AppendUnit): Promise<DecisionResult> {
     // An alias from the catalogue is decided as its canonical identity (another stream, another key).
     const input = resolveIdentity(received, this.catalogue);
     if (input !== received) key = undefined;
     const identity = input.type === 'detection' ? input.detection.identity : input.identity;
     key ??= identityKey(identity);
+    if (unit) return this.stage(input, identity, key, unit);
     for (let attempt = 1; ; attempt++) {
       const cached = this.touch(key) ?? (await this.load(identity, key));
       const events = decide(cached.state, input, this.context());
-      if (events.length === 0) return { input, events };
+      if (events.length === 0) {
+        if (input.type === 'detection') await this.assertSameContent(input.detection, cached.state.stream);
+        return { input, events };
+      }
       try {
         const result = await this.store.append(
           cached.state.stream || identityStream(identity),
@@ -226,6 +232,70 @@ export class DeciderEngine {
         throw err;
       }
     }
+  }
+
+  /**
+   * Decides one input of a request appended as a whole (AppendUnit): the decision is folded into the
+   * cached state and the budget now, so the request's next inputs see it, and staged; the unit
+   * writes every staged decision in one transaction, or undoes them all here.
+   */
+  private async stage(
+    input: DeciderInput,
+    identity: IdentityRef,
+    key: string,
+    unit: AppendUnit,
+  ): Promise<DecisionResult> {
+    const cached = this.touch(key) ?? (await this.load(identity, key));
+    const events = decide(cached.state, input, this.context());
+    if (events.length === 0) {
+      if (input.type === 'detection')
+        await this.assertSameContent(input.detection, cached.state.stream, unit);
+      return { input, events };
+    }
+    const expected = cached.revision;
+    const stream = cached.state.stream || identityStream(identity);
+    const deadline = applyDecision(cached.state, events, this.ledger, this.compiled);
+    cached.revision = (expected === 'no_stream' ? -1 : expected) + events.length;
+    this.trackDeadline(key, cached, deadline);
+    unit.stage({ stream, events, expected }, () => {
+      // The state folded what never reached the store: it is re-read on the next input.
+      if (this.cache.get(key) === cached) this.cache.delete(key);
+      for (const e of events) this.ledger.unrecord(e);
+    });
+    return { input, events };
+  }
+
+  /**
+   * A detection the identity already received: the same content is a duplicate (nothing to do);
+   * other content under the same `source` + `id` is refused, never dropped silently.
+   */
+  private async assertSameContent(d: NormalizedDetection, stream: string, unit?: AppendUnit): Promise<void> {
+    const recorded = unit?.stagedDetection(d.source, d.id) ?? (await this.recordedDetection(d, stream));
+    if (!recorded || canonicalJson(recorded) === canonicalJson(d)) return;
+    throw new DuplicateConflictError({
+      source: d.source,
+      id: d.id,
+      recorded: { identity: recorded.identity, stream },
+      refused: { identity: d.identity, stream },
+      reason: 'different_content',
+    });
+  }
+
+  /** The detection recorded under `source` + `id`: by the store's index where it has one, else from the stream. */
+  private async recordedDetection(
+    d: NormalizedDetection,
+    stream: string,
+  ): Promise<NormalizedDetection | undefined> {
+    if (this.store.findDetection) return (await this.store.findDetection(d.source, d.id))?.data.detection;
+    for (const e of await this.store.readStream(stream || identityStream(d.identity))) {
+      if (
+        e.type === 'DetectionReceived' &&
+        e.data.detection.source === d.source &&
+        e.data.detection.id === d.id
+      )
+        return e.data.detection;
+    }
+    return undefined;
   }
 
   private trackDeadline(key: string, cached: Cached, at = nextDeadline(cached.state)): void {

@@ -15,11 +15,14 @@ import {
   tap,
 } from 'rxjs';
 import { identityKey } from '../../schemas/detection.ts';
+import type { AppendUnit } from './append-unit.ts';
 import type { DeciderInput } from './core/types.ts';
 import type { DeciderEngine, DecisionResult } from './engine.ts';
 
 interface DeciderRequest {
   input: DeciderInput;
+  /** Set for inputs of a request appended as a whole (see AppendUnit). */
+  unit?: AppendUnit;
   resolve: (result: DecisionResult) => void;
   reject: (err: unknown) => void;
 }
@@ -48,7 +51,7 @@ export function runDeciderPipeline(
   engine: DeciderEngine,
   opts: PipelineOptions = {},
 ): {
-  submit: (input: DeciderInput) => Promise<DecisionResult>;
+  submit: (input: DeciderInput, unit?: AppendUnit) => Promise<DecisionResult>;
   subscription: Subscription;
   stop: () => void;
 } {
@@ -100,7 +103,7 @@ export function runDeciderPipeline(
   const drain = async (slot: Slot): Promise<void> => {
     for (let req = slot.queue.shift(); req; req = slot.queue.shift()) {
       try {
-        req.resolve(await engine.handle(req.input, req.key));
+        req.resolve(await engine.handle(req.input, req.key, req.unit));
       } catch (err) {
         req.reject(err);
       } finally {
@@ -133,13 +136,13 @@ export function runDeciderPipeline(
     .subscribe();
 
   return {
-    submit: (input) =>
+    submit: (input, unit) =>
       new Promise<DecisionResult>((resolve, reject) => {
         if (subscription.closed) {
           reject(new Error('decider pipeline is stopped'));
           return;
         }
-        requests$.next({ input, resolve, reject });
+        requests$.next(unit ? { input, resolve, reject, unit } : { input, resolve, reject });
       }),
     subscription,
     stop: () => {

@@ -1,16 +1,29 @@
+import { hash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SchedulerLike } from 'rxjs';
 import { type Bus, type BusMessage, type BusSubscription, TOPICS } from '../../platform/bus/port.ts';
+import { canonicalJson } from '../../platform/digest.ts';
+import { DuplicateConflictError, WrongExpectedRevisionError } from '../../platform/errors.ts';
 import type { EventStore, Subscription } from '../../platform/eventstore/port.ts';
 import type { ProviderCapabilities } from '../../schemas/capabilities.ts';
-import { CONTROL_STREAM, type NewEvent, SCHEMA_VERSION } from '../../schemas/events.ts';
+import { identityKey, type NormalizedDetection } from '../../schemas/detection.ts';
+import {
+  CONTROL_STREAM,
+  DETECTION_CONFLICTS_STREAM,
+  type NewEvent,
+  SCHEMA_VERSION,
+} from '../../schemas/events.ts';
 import type { AutomationGateway, DeciderGateway } from '../../schemas/gateways.ts';
 import type { DetectionMessage, DetectionOutcome } from '../../schemas/messages.ts';
+import { AppendUnit } from './append-unit.ts';
 import type { CatalogueIndex } from './core/catalogue.ts';
 import type { DeciderInput } from './core/types.ts';
 import { DeciderEngine, type DecisionResult } from './engine.ts';
 import { runDeciderPipeline } from './pipeline.ts';
 import type { LoadedPolicy } from './policy/load.ts';
+
+/** Attempts at a batch whose identities another writer moved on meanwhile. */
+const BATCH_ATTEMPTS = 5;
 
 /**
  * The decider service: consumes detections from the bus, takes human commands from the API,
@@ -27,8 +40,15 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
   private controlSub: Subscription | undefined;
   private readonly scheduler: SchedulerLike | undefined;
   private readonly tickMs: number | undefined;
+  private readonly wholeBatches: boolean;
 
   constructor(opts: {
+    /**
+     * A batch of detections is one request (embedded mode: one HTTP call): a conflicting duplicate in
+     * it refuses the whole batch (DuplicateConflictError, 409). Otherwise (a Kafka consumer batch)
+     * only the conflicting detection is refused and the rest is appended.
+     */
+    wholeBatches?: boolean;
     store: EventStore;
     bus: Bus;
     policy: LoadedPolicy;
@@ -48,6 +68,7 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
     this.now = opts.now ?? (() => new Date());
     this.scheduler = opts.scheduler;
     this.tickMs = opts.tickMs;
+    this.wholeBatches = opts.wholeBatches ?? false;
     this.engine = new DeciderEngine({
       store: opts.store,
       policy: opts.policy,
@@ -79,14 +100,103 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
     );
   }
 
+  /**
+   * Decides a batch of detections and appends it whole, in one transaction (AppendUnit): nothing of
+   * it is written unless all of it is. A conflicting duplicate is recorded for the auditor and then
+   * refuses the batch (wholeBatches) or just itself; a batch whose identities moved on meanwhile is
+   * decided again.
+   */
   async handleDetections(messages: ReadonlyArray<BusMessage<DetectionMessage>>): Promise<DetectionOutcome[]> {
-    const results = await Promise.all(
-      messages.map((m) => this.decide({ type: 'detection', at: m.value.at, detection: m.value.detection })),
-    );
-    return results.map((r) => {
-      const received = r.events.find((e) => e.type === 'DetectionReceived');
-      return received ? { status: 'accepted', eventId: received.id } : { status: 'duplicate' };
-    });
+    const outcomes: DetectionOutcome[] = messages.map(() => ({ status: 'conflict' }));
+    let pending = messages.map((_, i) => i);
+    for (let attempt = 1; ; attempt++) {
+      if (!this.pipeline) throw new Error('decider service is not started');
+      const pipeline = this.pipeline;
+      const unit = new AppendUnit();
+      const settled = await Promise.allSettled(
+        pending.map((i) => {
+          const m = messages[i]!.value;
+          return pipeline.submit({ type: 'detection', at: m.at, detection: m.detection }, unit);
+        }),
+      );
+      const failed = settled.find(
+        (r): r is PromiseRejectedResult =>
+          r.status === 'rejected' && !(r.reason instanceof DuplicateConflictError),
+      );
+      if (failed) {
+        unit.abort();
+        throw failed.reason;
+      }
+      let conflicts = settled.flatMap((r, k) =>
+        r.status === 'rejected' ? [{ index: pending[k]!, err: r.reason as DuplicateConflictError }] : [],
+      );
+      if (conflicts.length === 0) {
+        try {
+          await unit.commit(this.store);
+          for (const [k, r] of settled.entries()) {
+            const received = (r as PromiseFulfilledResult<DecisionResult>).value.events.find(
+              (e) => e.type === 'DetectionReceived',
+            );
+            outcomes[pending[k]!] = received
+              ? { status: 'accepted', eventId: received.id }
+              : { status: 'duplicate' };
+          }
+          return outcomes;
+        } catch (err) {
+          if (err instanceof WrongExpectedRevisionError && attempt < BATCH_ATTEMPTS) continue;
+          if (!(err instanceof DuplicateConflictError)) throw err;
+          conflicts = pending
+            .filter(
+              (i) =>
+                sameKey(messages[i]!.value.detection, err) && refusedBy(messages[i]!.value.detection, err),
+            )
+            .map((index) => ({ index, err }));
+          if (conflicts.length === 0) throw err;
+        }
+      } else unit.abort();
+      await this.recordConflicts(
+        conflicts.map((c) => ({ detection: messages[c.index]!.value.detection, err: c.err })),
+      );
+      if (this.wholeBatches) throw conflicts[0]!.err;
+      const refused = new Set(conflicts.map((c) => c.index));
+      pending = pending.filter((i) => !refused.has(i));
+    }
+  }
+
+  /** Conflicting duplicates, recorded for the auditor (idempotent: the same refusal is recorded once). */
+  private async recordConflicts(
+    conflicts: ReadonlyArray<{ detection: NormalizedDetection; err: DuplicateConflictError }>,
+  ): Promise<void> {
+    for (const { detection, err } of conflicts) {
+      const digest = hash('sha256', canonicalJson(detection)).slice(0, 16);
+      const event = {
+        id: `conflict-${detection.source}:${detection.id}-${digest}`,
+        type: 'DetectionConflicted',
+        stream: DETECTION_CONFLICTS_STREAM,
+        occurredAt: this.now().toISOString(),
+        causationId: err.recorded.eventId ?? null,
+        correlationId: null,
+        schemaVersion: SCHEMA_VERSION,
+        data: {
+          source: detection.source,
+          id: detection.id,
+          reason: err.reason,
+          recorded: err.recorded,
+          refused: { identity: detection.identity, stream: err.refused.stream, detection },
+        },
+      } as NewEvent;
+      await this.store.append(DETECTION_CONFLICTS_STREAM, [event], 'any');
+      this.log?.warn(
+        {
+          source: detection.source,
+          id: detection.id,
+          reason: err.reason,
+          recorded: err.recorded.identity,
+          refused: detection.identity,
+        },
+        'conflicting duplicate detection refused and recorded',
+      );
+    }
   }
 
   decide(input: DeciderInput): Promise<DecisionResult> {
@@ -162,3 +272,10 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
     await this.controlSub?.stop();
   }
 }
+
+const sameKey = (d: NormalizedDetection, err: DuplicateConflictError) =>
+  d.source === err.source && d.id === err.detectionId;
+
+/** Whether `d` is the copy the store refused (not the one that holds the key). */
+const refusedBy = (d: NormalizedDetection, err: DuplicateConflictError) =>
+  identityKey(d.identity) === identityKey(err.refused.identity);

@@ -27,6 +27,9 @@ export class BusIngestGateway implements IngestGateway {
       const d = detections[i]!;
       if (r.delivered === 'queued') return { id: d.id, source: d.source, status: 'queued' };
       const outcome = r.result as DetectionOutcome;
+      // an in-process decider refuses a batch with a conflicting duplicate whole (wholeBatches)
+      if (outcome.status === 'conflict')
+        throw new Error(`detection ${d.source}:${d.id} refused as a conflict`);
       return {
         id: d.id,
         source: d.source,

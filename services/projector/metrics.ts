@@ -1,4 +1,4 @@
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { EventStore } from '../../platform/eventstore/port.ts';
 import {
   metrics,
@@ -69,6 +69,28 @@ new Gauge({
   registers: [metrics],
   collect() {
     if (bound) this.set(bound.projector.live ? 1 : 0);
+  },
+});
+
+// Storage faults of the event store this process writes to (read from the bound store at scrape time).
+new Gauge({
+  name: 'tourniquet_store_writable',
+  help: 'Whether the event store accepts writes: 0 from a storage fault (disk full, read-only file system, locked or corrupt database, I/O error) until a write succeeds again.',
+  registers: [metrics],
+  collect() {
+    const h = bound?.store.health?.();
+    this.set(h && !h.writable ? 0 : 1);
+  },
+});
+
+new Counter({
+  name: 'tourniquet_store_faults_total',
+  help: 'Storage faults of the event store since the process started, by code (SQLITE_FULL, SQLITE_READONLY, SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_IOERR_*, ...). Each is answered 503 STORE_UNAVAILABLE.',
+  labelNames: ['code'] as const,
+  registers: [metrics],
+  collect() {
+    this.reset();
+    for (const [code, n] of Object.entries(bound?.store.health?.().faults ?? {})) this.inc({ code }, n);
   },
 });
 

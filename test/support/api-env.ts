@@ -46,6 +46,8 @@ export async function testEnv(
       { id: 'siem-forwarder', sha256: hashApiKey(SERVICE_KEY), roles: ['service'] },
       { id: 'auditor-1', sha256: hashApiKey(AUDITOR_KEY), roles: ['auditor'] },
     ],
+    // the matrix sends many bad credentials from one address on purpose; throttling is tested apart
+    throttle: { maxFailures: 1_000_000, windowSeconds: 60 },
   };
   const decider = new FakeDecider(store);
   // a transmitter that is never started: the API shows its keys and its receiver's (unmoved) checkpoint

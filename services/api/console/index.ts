@@ -11,7 +11,7 @@ export interface ConsoleDeps {
   store: EventStore;
   projector: Projector;
   /** The API's authenticator (a function: the configuration may be reloaded while running). */
-  auth: () => Pick<AuthSource, 'authenticate' | 'config'>;
+  auth: () => Pick<AuthSource, 'authenticate' | 'authenticateFrom' | 'config'>;
   sessions?: ConsoleSessionOptions | undefined;
   /** The wall clock the pages show times against (default: Date). */
   now?: (() => Date) | undefined;

@@ -44,14 +44,17 @@ ${
 
 /** Verifies a pasted API key (or a signed token) exactly as the JSON API would. */
 async function principalOfCredential(
-  auth: Pick<Authenticator, 'authenticate'>,
+  auth: Pick<AuthSource, 'authenticateFrom'>,
   credential: string,
+  address: string,
 ): Promise<Principal> {
   const value = credential.trim();
   if (!value) throw new UnauthorizedError('enter an API key');
   const looksLikeJwt = /^[\w-]+\.[\w-]+\.[\w-]+$/.test(value);
-  const principal = await auth.authenticate(
+  // throttled like the JSON API: a sign-in form is a credential-guessing surface too
+  const principal = await auth.authenticateFrom(
     looksLikeJwt ? { authorization: `Bearer ${value}` } : { 'x-api-key': value },
+    address,
   );
   if (!principal) throw new UnauthorizedError('enter an API key');
   return principal;
@@ -66,7 +69,7 @@ const sendHtml = (reply: FastifyReply, status: number, body: { toString(): strin
  */
 export async function registerLogin(
   app: FastifyInstance,
-  auth: () => Pick<AuthSource, 'authenticate' | 'config'>,
+  auth: () => Pick<AuthSource, 'authenticate' | 'authenticateFrom' | 'config'>,
 ): Promise<void> {
   await app.register(async (scope) => {
     await scope.register(formbody);
@@ -90,7 +93,7 @@ export async function registerLogin(
         const next = safeNext(request.body?.next);
         try {
           assertSameOrigin(request); // login CSRF: nobody signs a browser in from another site
-          const principal = await principalOfCredential(auth(), request.body?.key ?? '');
+          const principal = await principalOfCredential(auth(), request.body?.key ?? '', request.ip);
           if (!principal.roles.some((r) => CONSOLE_ROLES.includes(r))) {
             request.log.info({ principal: principal.id }, 'console sign-in refused: no console role');
             return sendHtml(

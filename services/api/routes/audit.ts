@@ -133,7 +133,7 @@ export const auditRoutes: ApiRoutes = async (app, { ctx }) => {
     summary: 'Export matching events as NDJSON (one AuditEvent per line) or CSV, streamed',
     tags: ['audit'],
     query: AuditExportQuery,
-    produces: 'application/x-ndjson',
+    produces: ['application/x-ndjson', 'text/csv'],
     response: {
       200: { type: 'string', description: 'NDJSON (application/x-ndjson) or CSV (text/csv)' },
       ...COMMON_ERRORS,

@@ -14,7 +14,7 @@ export const ingestRoutes: ApiRoutes = async (app, { ctx }) => {
     roles: rolesFor('POST /v1/detections'),
     summary: 'Submit normalized detections',
     description:
-      'One normalized detection or a non-empty array. All or nothing: one invalid item rejects the whole request (400 naming `<index>.<field>`). Answers 202 once every detection is durably recorded; the same detection (source + id) twice is accepted once.',
+      'One normalized detection or a non-empty array. All or nothing: one invalid item rejects the whole request (400 naming `<index>.<field>`; 413 when `raw` or `evidence` is over its size limit), and the request is appended in one transaction. Answers 202 once every detection is durably recorded; the same detection (source + id, same content) again is counted as a duplicate. The same source + id with another identity or other content is refused (409 `DUPLICATE_CONFLICT`, naming both identities) and recorded as a DetectionConflicted event.',
     tags: ['ingest'],
     body: DetectionsBody,
     parseBody: parseDetections,
@@ -32,6 +32,7 @@ export const ingestRoutes: ApiRoutes = async (app, { ctx }) => {
         ),
       }),
       ...COMMON_ERRORS,
+      409: ErrorBody,
       413: ErrorBody,
       415: ErrorBody,
     },

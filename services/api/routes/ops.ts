@@ -34,6 +34,8 @@ export const opsRoutes: ApiRoutes = async (app, { ctx }) => {
 
   const Ready = z.object({
     ready: z.boolean(),
+    /** False after a storage fault (disk full, read-only, locked, corrupt) until a write succeeds. */
+    writable: z.boolean(),
     live: z.boolean(),
     position: z.number().int(),
     head: z.number().int(),
@@ -60,10 +62,14 @@ export const opsRoutes: ApiRoutes = async (app, { ctx }) => {
       }
       const lag = Math.max(0, head - ctx.projector.position);
       const chain = ctx.integrity?.();
-      const ready = ctx.projector.live && lag <= ctx.readyLag && chain?.ok !== false;
+      // After a storage fault, not ready until a write succeeds again (a probe write is tried here).
+      const writable =
+        ctx.store.health?.().writable === false ? ((await ctx.store.probeWrite?.()) ?? false) : true;
+      const ready = ctx.projector.live && lag <= ctx.readyLag && chain?.ok !== false && writable;
       reply.status(ready ? 200 : 503);
       return {
         ready,
+        writable,
         live: ctx.projector.live,
         position: ctx.projector.position,
         head: Math.min(head, Number.MAX_SAFE_INTEGER),

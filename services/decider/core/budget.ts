@@ -66,6 +66,23 @@ export class BudgetLedger implements BudgetView {
       this.trippedKeys.add(event.data.scope);
     }
   }
+
+  /**
+   * Takes back an event recorded but never appended (its request failed as a whole): the automatic
+   * proposal's stamps go; a tripped guard is cleared (at worst a later exhaustion raises it again).
+   */
+  unrecord(event: NewEvent): void {
+    if (event.type === 'ActionProposed' && event.data.approval.mode === 'auto') {
+      const atMs = parseTime(event.occurredAt);
+      for (const key of event.data.blastRadius.budgetKeys) {
+        const list = this.stamps.get(key);
+        const i = list ? list.lastIndexOf(atMs) : -1;
+        if (list && i >= 0) list.splice(i, 1);
+      }
+    } else if (event.type === 'GuardTripped') {
+      this.trippedKeys.delete(event.data.scope);
+    }
+  }
 }
 
 /** Index of the first stamp strictly greater than `t` in a sorted list (list.length if none). */

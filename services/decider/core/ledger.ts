@@ -23,6 +23,15 @@ export class DecisionLedger {
     this.storms.record(event);
   }
 
+  /**
+   * Takes back an event recorded but never appended (its request failed as a whole): its budget
+   * stamps go. Storm counts keep it: at worst a storm is seen a little early, which holds actions
+   * for a human rather than letting more through.
+   */
+  unrecord(event: NewEvent): void {
+    this.budget.unrecord(event);
+  }
+
   /** The context a decision reads, over this ledger. */
   context(policy: CompiledPolicy, catalogue: CatalogueView, paused = false): DeciderContext {
     return { policy, catalogue, budget: this.budget, storms: this.storms, paused };
