@@ -4,10 +4,8 @@ import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
 import { type IdentityRef, identityKey, type NormalizedDetection } from '../../../schemas/detection.ts';
 import {
   type ActionType,
-  type ApprovalMode,
   type EventDataOf,
   type EventType,
-  type GuardNote,
   identityStream,
   type NewEvent,
   type NoActionReason,
@@ -23,15 +21,7 @@ import { GUARDS } from './guards/index.ts';
 import type { DecisionBudget, GuardContext, PlanDraft } from './guards/types.ts';
 import { gathering, heldReasons, stageBlocked, untaken } from './no-action.ts';
 import { parseTime } from './time.ts';
-import type {
-  ActionState,
-  BudgetView,
-  CatalogueView,
-  DeciderInput,
-  EvidenceItem,
-  HumanActor,
-  IdentityState,
-} from './types.ts';
+import type { ActionState, DeciderInput, EvidenceItem, HumanActor, IdentityState } from './types.ts';
 
 export type { DeciderContext } from './context.ts';
 

@@ -93,10 +93,12 @@ function normalizeGitHubSecretScanning(r: Obj): NormalizedDetection {
     kind: 'secret_exposure',
     confidence: conf(confidence),
     severity,
-    identity: cloudKey ?? identity('github', `${secretType}:${repo}#${number}`, 'api_key', {
-      tenant: org,
-      displayName: `${displayName ?? secretType} in ${repo}`,
-    }),
+    identity:
+      cloudKey ??
+      identity('github', `${secretType}:${repo}#${number}`, 'api_key', {
+        tenant: org,
+        displayName: `${displayName ?? secretType} in ${repo}`,
+      }),
     occurredAt: toIso(
       action === 'created' ? alert.created_at : (alert.updated_at ?? alert.created_at),
       action === 'created' ? 'alert.created_at' : 'alert.updated_at',
