@@ -131,7 +131,7 @@ export async function signedIn(browser: Browser, cs: ConsoleStack, who: Person):
     }
   });
   // the old document lives on until the new one commits; requests it started end aborted
-  page.on('framenavigated', (f) => {});
+  page.on('framenavigated', (_f) => {});
   page.on('pageerror', (err) =>
     problems.push(`pageerror: ${err instanceof Error ? err.message : String(err)}`),
   );

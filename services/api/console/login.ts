@@ -1,6 +1,6 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type Authenticator, type Principal, UnauthorizedError } from '../auth.ts';
+import { type Principal, UnauthorizedError } from '../auth.ts';
 import type { AuthSource } from '../auth-file.ts';
 import { html } from './html.ts';
 import { barePage } from './layout.ts';

@@ -117,7 +117,7 @@ export function registerPages(app: FastifyInstance, deps: PageDeps): void {
     }
   };
 
-  const notFound = (reply: FastifyReply, shell: ShellContext, what: string) => {
+  const notFound = (reply: FastifyReply, _shell: ShellContext, what: string) => {
     reply.status(404);
     return { id: 'cases' as const, title: 'Not found', body: html`<p>${what} was not found.</p>` };
   };
@@ -261,7 +261,7 @@ export function registerPages(app: FastifyInstance, deps: PageDeps): void {
     '/console/actions/:id/card',
     async ({ request, reply, shell, now }) => {
       const a = getAction(projector, request.params.id);
-      if (!a || a.status !== 'proposed') {
+      if (a?.status !== 'proposed') {
         // no longer in the queue: an empty answer, and the page removes the card and says why
         reply.header('x-action-status', a ? a.status : 'unknown');
         return html``;
