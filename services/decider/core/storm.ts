@@ -42,16 +42,21 @@ export class StormLedger implements StormView {
     const list = this.firings.get(ruleId) ?? [];
     // Firings that can share a window with `atMs`, this decision's identity among them, in time order.
     const from = Math.max(atMs - windowMs, notBeforeMs);
-    const near: Firing[] = [];
-    let selfAdded = false;
-    for (let i = firstAfter(list, from); i < list.length && list[i]!.atMs < atMs + windowMs; i++) {
-      if (!selfAdded && list[i]!.atMs > atMs) {
-        near.push({ atMs, identity: self });
-        selfAdded = true;
-      }
-      near.push(list[i]!);
+    const lo = firstAfter(list, from);
+    const hi = firstAtOrAfter(list, atMs + windowMs, lo);
+    const after = firstAfter(list, atMs);
+    if (after >= hi) {
+      // Nothing later than this decision (the usual case: decisions arrive in time order). Every
+      // window holding `atMs` then ends after it, so the one starting at the earliest firing holds
+      // all the others: its identities are the answer, without sliding.
+      const best = new Set<string>();
+      for (let i = lo; i < hi; i++) best.add(list[i]!.identity);
+      best.add(self);
+      return best;
     }
-    if (!selfAdded) near.push({ atMs, identity: self });
+    const near: Firing[] = list.slice(lo, Math.max(lo, after));
+    near.push({ atMs, identity: self });
+    for (let i = Math.max(lo, after); i < hi; i++) near.push(list[i]!);
     // Every window [start, start + windowMs) containing atMs starts at a firing no later than atMs;
     // slide it over `near`, keeping a count per identity, and remember the fullest.
     const counts = new Map<string, number>();
@@ -78,6 +83,17 @@ export class StormLedger implements StormView {
     const best = new Set<string>();
     for (let i = bestStart; i < bestEnd; i++) best.add(near[i]!.identity);
     return best;
+  }
+
+  /**
+   * How many of the rule's firings could share a window with `atMs`: one more than this bounds the
+   * distinct identities busiestWindow can find, so a caller may skip it when the bound is too small.
+   */
+  firingsNear(ruleId: string, atMs: number, windowMs: number, notBeforeMs: number): number {
+    const list = this.firings.get(ruleId);
+    if (!list) return 0;
+    const lo = firstAfter(list, Math.max(atMs - windowMs, notBeforeMs));
+    return firstAtOrAfter(list, atMs + windowMs, lo) - lo;
   }
 
   proposals(ruleId: string, fromMs: number, toMs: number): number {
@@ -136,6 +152,17 @@ function firstAfter(list: readonly Firing[], t: number): number {
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (list[mid]!.atMs > t) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/** Index of the first firing at or after `t` in a time-sorted list, searching from `lo`. */
+function firstAtOrAfter(list: readonly Firing[], t: number, lo: number): number {
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.atMs >= t) hi = mid;
     else lo = mid + 1;
   }
   return lo;

@@ -108,6 +108,8 @@ export interface StormView {
     notBeforeMs: number,
     self: string,
   ): Set<string>;
+  /** How many firings busiestWindow would look at: one more bounds the identities it can find. */
+  firingsNear(ruleId: string, atMs: number, windowMs: number, notBeforeMs: number): number;
   /** Proposals by the rule within (fromMs, toMs]. */
   proposals(ruleId: string, fromMs: number, toMs: number): number;
 }

@@ -14,17 +14,14 @@ export const stormHold: Guard = {
     const cfg = g.ctx.policy.policy.guards.storm;
     if (!cfg.enabled || g.ruleId === 'manual') return;
     const windowMs = cfg.window * 1000;
-    const self = identityKey(g.entry);
     // After a storm is resolved, only identities since then count towards the next one: an analyst
     // who ended the hold is not overruled by the same wave a moment later.
-    const recent = g.ctx.storms.busiestWindow(
-      g.ruleId,
-      g.atMs,
-      windowMs,
-      g.ctx.storms.resolvedAtMs(g.ruleId),
-      self,
-    );
+    const notBeforeMs = g.ctx.storms.resolvedAtMs(g.ruleId);
     let storm = g.ctx.storms.active(g.ruleId);
+    // Too few firings nearby to reach even the floor: no storm, and nothing to count exactly.
+    if (!storm && g.ctx.storms.firingsNear(g.ruleId, g.atMs, windowMs, notBeforeMs) + 1 < cfg.minIdentities)
+      return;
+    const recent = g.ctx.storms.busiestWindow(g.ruleId, g.atMs, windowMs, notBeforeMs, identityKey(g.entry));
     let subsided: string | null = null;
     if (storm && recent.size < Math.ceil(storm.threshold / 2)) {
       subsided = storm.stormId;
