@@ -173,7 +173,8 @@ function ttcChart(s: RunSummary, base?: RunSummary): string {
 p50 ${humanSeconds(s.metrics.timeToContainSeconds.p50)}, p95 ${humanSeconds(s.metrics.timeToContainSeconds.p95)}, max ${humanSeconds(s.metrics.timeToContainSeconds.max)}.</p>`;
 }
 
-function rulesSection(rules: readonly RuleRow[]): string {
+function rulesSection(s: RunSummary): string {
+  const rules = s.rules;
   if (rules.length === 0) return '<p>No rule proposed an action.</p>';
   const max = Math.max(1, ...rules.map((r) => r.maliciousContained + r.benignActioned));
   const rows = rules
@@ -181,11 +182,20 @@ function rulesSection(rules: readonly RuleRow[]): string {
       const wm = (160 * r.maliciousContained) / max;
       const wb = (160 * r.benignActioned) / max;
       const bar = `<svg width="170" height="12" aria-hidden="true"><rect width="${wm.toFixed(1)}" height="12" fill="#1a7f37"/><rect x="${wm.toFixed(1)}" width="${wb.toFixed(1)}" height="12" fill="#cf222e"/></svg>`;
-      return `<tr><td class="l"><code>${esc(r.ruleId)}</code></td><td>${r.proposed}</td><td>${r.auto}</td><td>${r.approvalsRequested}</td><td>${r.executed}</td><td>${r.rolledBack}</td><td>${r.maliciousContained}</td><td>${r.benignActioned}</td><td class="l">${bar}</td></tr>`;
+      return `<tr><td class="l"><code>${esc(r.ruleId)}</code></td><td>${r.proposed}</td><td>${r.auto}</td><td>${r.approvalsRequested}</td><td>${r.executed}</td><td>${r.rolledBack}</td><td>${r.maliciousContained}</td><td>${r.benignActioned}</td><td>${r.sharedIdentities}</td><td class="l">${bar}</td></tr>`;
     })
     .join('\n');
-  return `<table><tr><th class="l">rule</th><th>proposed</th><th>auto</th><th>approvals requested</th><th>executed</th><th>rolled back</th><th>malicious contained</th><th>benign actioned</th><th class="l"><span style="color:#1a7f37">■</span> malicious / <span style="color:#cf222e">■</span> benign</th></tr>
-${rows}</table>`;
+  const sum = (f: (r: RuleRow) => number) => rules.reduce((n, r) => n + f(r), 0);
+  const t = s.ruleTotals;
+  const total = `<tr><th class="l">all rules</th><th>${sum((r) => r.proposed)}</th><th>${sum((r) => r.auto)}</th><th>${sum((r) => r.approvalsRequested)}</th><th>${sum((r) => r.executed)}</th><th>${sum((r) => r.rolledBack)}</th><th>${t.maliciousContained} distinct</th><th>${t.benignActioned} distinct</th><th>${t.identitiesUnderSeveralRules}</th><th></th></tr>`;
+  const note =
+    t.identitiesUnderSeveralRules > 0
+      ? `<p class="note">Action columns add up to the totals. Identity columns count each identity once per rule: ${t.identitiesUnderSeveralRules} ${t.identitiesUnderSeveralRules === 1 ? 'identity counts' : 'identities count'} under two or more rules, so the rows add up to more than the distinct totals.</p>`
+      : '<p class="note">Every column adds up to the totals: no identity counts under two rules.</p>';
+  return `<table><tr><th class="l">rule</th><th>proposed</th><th>auto</th><th>approvals requested</th><th>executed</th><th>rolled back</th><th>malicious contained</th><th>benign actioned</th><th>also under another rule</th><th class="l"><span style="color:#1a7f37">■</span> malicious / <span style="color:#cf222e">■</span> benign</th></tr>
+${rows}
+${total}</table>
+${note}`;
 }
 
 function actionRows(list: readonly ReportAction[], limit = 150): string {
@@ -284,7 +294,7 @@ ${totalsTable(s, base)}
 <h2>Time to containment</h2>
 ${ttcChart(s, base)}
 <h2>Per-rule breakdown</h2>
-${rulesSection(s.rules)}
+${rulesSection(s)}
 ${diffSection(details)}`;
 }
 

@@ -110,6 +110,19 @@ export interface RuleRow {
   rolledBack: number;
   maliciousContained: number;
   benignActioned: number;
+  /** Of this rule's contained or actioned identities, how many another rule counts too. */
+  sharedIdentities: number;
+}
+
+/**
+ * What the rule rows add up to. Action counts add up to the totals exactly (each action has one
+ * rule); identity counts do not when an identity is counted under two rules, so the distinct counts
+ * and how many identities sit under several rules are given beside them.
+ */
+export interface RuleTotals {
+  maliciousContained: number;
+  benignActioned: number;
+  identitiesUnderSeveralRules: number;
 }
 
 /** Scalars beyond the report that tuning and the HTML need. */
@@ -121,6 +134,7 @@ export interface RunSummary {
   /** Seconds from first detection to first executed action, per contained malicious identity, ascending. */
   timeToContain: number[];
   rules: RuleRow[];
+  ruleTotals: RuleTotals;
 }
 
 const round = (x: number, digits = 6) => {
@@ -170,6 +184,7 @@ export function summarize(run: ReplayRun): RunSummary {
         rolledBack: 0,
         maliciousContained: 0,
         benignActioned: 0,
+        sharedIdentities: 0,
         mal: new Set(),
         ben: new Set(),
       };
@@ -272,9 +287,34 @@ export function summarize(run: ReplayRun): RunSummary {
     },
     benignDisrupted: benignAny.size,
     timeToContain: ttc,
-    rules: [...rules.values()]
-      .sort((a, b) => (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0))
-      .map(({ mal, ben, ...row }) => ({ ...row, maliciousContained: mal.size, benignActioned: ben.size })),
+    ...ruleRows(rules.values()),
+  };
+}
+
+/** The per-rule rows, each saying how many of its identities another rule counts too, and their totals. */
+function ruleRows(rows: Iterable<RuleRow & { mal: Set<string>; ben: Set<string> }>) {
+  const list = [...rows].sort((a, b) => (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0));
+  const rulesOf = new Map<string, number>();
+  for (const r of list)
+    for (const id of new Set([...r.mal, ...r.ben])) rulesOf.set(id, (rulesOf.get(id) ?? 0) + 1);
+  const mal = new Set<string>();
+  const ben = new Set<string>();
+  const result = list.map(({ mal: m, ben: b, ...row }) => {
+    for (const id of m) mal.add(id);
+    for (const id of b) ben.add(id);
+    let shared = 0;
+    for (const id of new Set([...m, ...b])) if (rulesOf.get(id)! > 1) shared++;
+    return { ...row, maliciousContained: m.size, benignActioned: b.size, sharedIdentities: shared };
+  });
+  let several = 0;
+  for (const n of rulesOf.values()) if (n > 1) several++;
+  return {
+    rules: result,
+    ruleTotals: {
+      maliciousContained: mal.size,
+      benignActioned: ben.size,
+      identitiesUnderSeveralRules: several,
+    },
   };
 }
 
