@@ -18,7 +18,7 @@ import { type DeciderContext, decide, nextDeadline } from './core/decide.ts';
 import { evolve, initialState } from './core/evolve.ts';
 import { DecisionLedger } from './core/ledger.ts';
 import { resolveIdentity } from './core/resolve.ts';
-import { applyDecision, recordDecision } from './core/step.ts';
+import { ALREADY_RECORDED, applyDecision, recordDecision } from './core/step.ts';
 import type { DeciderInput, IdentityState } from './core/types.ts';
 import type { LoadedPolicy } from './policy/load.ts';
 
@@ -199,6 +199,10 @@ export class DeciderEngine {
         if (input.type === 'detection') await this.assertSameContent(input.detection, cached.state.stream);
         return { input, events };
       }
+      // Into the ledger before the append, not after: decisions of other identities made while this
+      // one is being written must see its budget stamps and storm firings, or a burst decided side by
+      // side would spend one budget many times. Taken back if the append fails.
+      recordDecision(this.ledger, events);
       try {
         const result = await this.store.append(
           cached.state.stream || identityStream(identity),
@@ -209,18 +213,18 @@ export class DeciderEngine {
           result.nextRevision ===
           (cached.revision === 'no_stream' ? -1 : cached.revision) + events.length
         ) {
-          const deadline = applyDecision(cached.state, events, this.ledger, this.compiled);
+          const deadline = applyDecision(cached.state, events, ALREADY_RECORDED, this.compiled);
           cached.revision = result.nextRevision;
           this.trackDeadline(key, cached, deadline);
         } else {
           // The store answered from an identical batch it already holds (an idempotent retry of an
           // append that did land, or another writer): the stream is not "cache + this batch". Re-read.
-          recordDecision(this.ledger, events);
           this.cache.delete(key);
           this.trackDeadline(key, await this.load(identity, key));
         }
         return { input, events };
       } catch (err) {
+        for (let i = events.length - 1; i >= 0; i--) this.ledger.unrecord(events[i]!);
         this.cache.delete(key);
         if (err instanceof WrongExpectedRevisionError && attempt < 5) {
           this.log?.debug(
@@ -260,7 +264,7 @@ export class DeciderEngine {
     unit.stage({ stream, events, expected }, () => {
       // The state folded what never reached the store: it is re-read on the next input.
       if (this.cache.get(key) === cached) this.cache.delete(key);
-      for (const e of events) this.ledger.unrecord(e);
+      for (let i = events.length - 1; i >= 0; i--) this.ledger.unrecord(events[i]!);
     });
     return { input, events };
   }

@@ -24,12 +24,12 @@ export class DecisionLedger {
   }
 
   /**
-   * Takes back an event recorded but never appended (its request failed as a whole): its budget
-   * stamps go. Storm counts keep it: at worst a storm is seen a little early, which holds actions
-   * for a human rather than letting more through.
+   * Takes back an event recorded but never appended (its append failed, or its request failed as a
+   * whole): its budget stamps and storm firings go, as if it had never been decided.
    */
   unrecord(event: NewEvent): void {
     this.budget.unrecord(event);
+    this.storms.unrecord(event);
   }
 
   /** The context a decision reads, over this ledger. */

@@ -24,6 +24,9 @@ export function recordDecision(ledger: DecisionRecorder, events: readonly NewEve
   for (let i = 0; i < events.length; i++) ledger.record(events[i]!);
 }
 
+/** For a decision whose events the ledger already holds (recorded when decided, before its append). */
+export const ALREADY_RECORDED: DecisionRecorder = { record() {} };
+
 /**
  * Folds one decision into the ledger and the identity's state, in that order per decision: every
  * event reaches `observe` (with the state as it was before the decision) and the ledger, then the

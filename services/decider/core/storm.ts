@@ -17,6 +17,8 @@ export class StormLedger implements StormView {
   private readonly firings = new Map<string, Firing[]>();
   private readonly storms = new Map<string, ActiveStorm>();
   private readonly resolved = new Map<string, number>();
+  /** The storm each rule's last StormResolved ended, and the resolution before it: to take it back. */
+  private readonly ended = new Map<string, { storm: ActiveStorm; resolvedBefore: number | undefined }>();
   private readonly retainMs: number;
 
   /** `retainMs`: how far back firings are kept (the longest baseline period a policy may use). */
@@ -118,11 +120,51 @@ export class StormLedger implements StormView {
         });
         return;
       case 'StormResolved':
-        if (this.storms.get(event.data.ruleId)?.stormId === event.data.stormId) {
+        {
+          const storm = this.storms.get(event.data.ruleId);
+          if (storm?.stormId !== event.data.stormId) return;
+          this.ended.set(event.data.ruleId, { storm, resolvedBefore: this.resolved.get(event.data.ruleId) });
           this.storms.delete(event.data.ruleId);
           this.resolved.set(event.data.ruleId, parseTime(event.occurredAt));
         }
         return;
+      default:
+        return;
+    }
+  }
+
+  /**
+   * Takes back an event recorded but never appended (its append failed, or its request failed as a
+   * whole), newest first: the firing goes, a storm it raised ends, a storm it resolved holds again.
+   */
+  unrecord(event: NewEvent): void {
+    switch (event.type) {
+      case 'ActionProposed': {
+        const list = this.firings.get(event.data.ruleId);
+        if (!list) return;
+        const atMs = parseTime(event.occurredAt);
+        const identity = identityKey(event.data.identity);
+        for (let i = list.length - 1; i >= 0; i--) {
+          if (list[i]!.atMs === atMs && list[i]!.identity === identity) {
+            list.splice(i, 1);
+            return;
+          }
+        }
+        return;
+      }
+      case 'StormDetected':
+        if (this.storms.get(event.data.ruleId)?.stormId === event.data.stormId)
+          this.storms.delete(event.data.ruleId);
+        return;
+      case 'StormResolved': {
+        const ended = this.ended.get(event.data.ruleId);
+        if (ended?.storm.stormId !== event.data.stormId) return;
+        this.storms.set(event.data.ruleId, ended.storm);
+        if (ended.resolvedBefore === undefined) this.resolved.delete(event.data.ruleId);
+        else this.resolved.set(event.data.ruleId, ended.resolvedBefore);
+        this.ended.delete(event.data.ruleId);
+        return;
+      }
       default:
         return;
     }
