@@ -467,7 +467,8 @@ describe('rate limits and outages', () => {
     await waitFor(async () => settled(await outcomeOf(s, 'act-1-1')), 5000, 'act-1');
     expect(await outcomeOf(s, 'act-1-1')).toMatchObject({ executed: 1, verified: 1 });
     // The configured backoff is 5-20 ms: only the Retry-After explains a gap of 400 ms or more.
-    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(400);
+    // Timers may fire a millisecond early by the wall clock: 390 still rules out the 5-20 ms backoff.
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(390);
   });
 
   test("one provider's outage delays only its own actions: another provider's run meanwhile", async () => {

@@ -23,6 +23,7 @@ import { DryRunProvider } from '../../services/executor/providers/dry-run.ts';
 import { normalize } from '../../services/ingest/normalizers/index.ts';
 import { RawConsumer } from '../../services/ingest/raw-consumer.ts';
 import {
+  BASE_MS,
   ensureKafka,
   ensureRegistry,
   guardDutyRecord,
@@ -100,7 +101,7 @@ describe('Kafka end to end: raw SIEM records → detections → decision → exe
     // Two impossible-travel findings for alice, 10 minutes apart: the stolen-token rule (count 2, ≥ 0.8)
     // proposes revoke_tokens with automatic approval.
     const ocsf1 = ocsfRecord(run, 1, alice);
-    const ocsf2 = ocsfRecord(run, 2, alice, Date.parse('2026-11-01T08:10:00.000Z'));
+    const ocsf2 = ocsfRecord(run, 2, alice, BASE_MS + 10 * 60_000);
     const oktaReported = oktaRecord(run, 3, `bob-${run}`, 'reported');
     const oktaRoaming = oktaRecord(run, 4, `carol-${run}`, 'roaming');
     const gd = guardDutyRecord(run, 5, `web-${run.slice(-6)}`);

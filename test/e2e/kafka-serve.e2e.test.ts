@@ -65,7 +65,8 @@ describe('serve: ingest, decider, executor and projector over Kafka', () => {
         confidence: 0.97,
         severity: 'critical',
         identity: { provider: 'okta', id: user, type: 'human' },
-        occurredAt: '2026-11-01T08:00:00.000Z',
+        // Recent: an old detection would be stale at receipt and go to an analyst instead.
+        occurredAt: new Date(Date.now() - 60_000).toISOString(),
       }),
     });
     const body = (await res.json()) as unknown;

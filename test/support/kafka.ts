@@ -352,7 +352,12 @@ function fixtureRecord(path: string): Record<string, unknown> {
 }
 
 type Obj = Record<string, unknown>;
-const BASE_MS = Date.parse('2026-11-01T08:00:00.000Z');
+/**
+ * When the generated records occurred: 45 minutes before the test run (whole seconds), so that
+ * records n = 0..2000 seconds later are all fresh at receipt. Older ones would meet the decider's
+ * staleness guard (default 1 h between occurrence and receipt) and never act automatically.
+ */
+export const BASE_MS = Math.floor((Date.now() - 45 * 60_000) / 1000) * 1000;
 
 /** OCSF Detection Finding (impossible travel, confidence 0.82) for a human Okta user. */
 export function ocsfRecord(run: string, n: number, user: string, atMs = BASE_MS + n * 1000): Obj {
