@@ -119,7 +119,7 @@ export interface RuleRow {
  * rule); identity counts do not when an identity is counted under two rules, so the distinct counts
  * and how many identities sit under several rules are given beside them.
  */
-export interface RuleTotals {
+interface RuleTotals {
   maliciousContained: number;
   benignActioned: number;
   identitiesUnderSeveralRules: number;
