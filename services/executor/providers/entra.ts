@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProviderError, RollbackRefusedError } from '../../../platform/errors.ts';
+import { ProviderError } from '../../../platform/errors.ts';
 import type { IdentityRef } from '../../../schemas/detection.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 import type {
@@ -15,6 +15,7 @@ import type {
   RevertResult,
   Verdict,
 } from './port.ts';
+import { refuseIrreversibleRollback } from './refuse.ts';
 import { requireSecret } from './secrets.ts';
 import { Batcher, permanent, VendorHttp } from './vendor-http.ts';
 
@@ -365,13 +366,8 @@ export class EntraProvider implements IdentityProvider {
 
   async revert(a: ProviderAction, prior: PriorState, _result?: ApplyResult): Promise<RevertResult> {
     const p = prior as EntraPrior;
+    refuseIrreversibleRollback(this.name, a.action, ENTRA_ACTIONS);
     const cap = ENTRA_ACTIONS[a.action]!;
-    if (cap.reversibility === 'irreversible')
-      throw new RollbackRefusedError({
-        provider: this.name,
-        action: a.action,
-        reason: cap.residue.join('; '),
-      });
     if (a.action === 'revoke_sessions')
       return {
         restored: [`${p.label}: nothing was disabled; the user can sign in again`],

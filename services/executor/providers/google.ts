@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { importPKCS8, SignJWT } from 'jose';
 import { z } from 'zod';
-import { RollbackRefusedError } from '../../../platform/errors.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 import type {
   ActionCapability,
@@ -14,6 +13,7 @@ import type {
   ProviderDeps,
   RevertResult,
 } from './port.ts';
+import { refuseIrreversibleRollback } from './refuse.ts';
 import { readSecret } from './secrets.ts';
 import { permanent, VendorHttp } from './vendor-http.ts';
 
@@ -271,13 +271,8 @@ export class GoogleProvider implements IdentityProvider {
 
   async revert(a: ProviderAction, prior: PriorState, _result?: ApplyResult): Promise<RevertResult> {
     const p = prior as GooglePrior;
+    refuseIrreversibleRollback(this.name, a.action, GOOGLE_ACTIONS);
     const cap = GOOGLE_ACTIONS[a.action]!;
-    if (cap.reversibility === 'irreversible')
-      throw new RollbackRefusedError({
-        provider: this.name,
-        action: a.action,
-        reason: cap.residue.join('; '),
-      });
     if (a.action === 'disable_account') {
       if (!p.suspended && (await this.user(p.resolvedId)).suspended === true)
         await this.send('PUT', `${USERS}/${seg(p.resolvedId)}`, { json: { suspended: false } });

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { RollbackRefusedError } from '../../../platform/errors.ts';
 import type { IdentityRef } from '../../../schemas/detection.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 import type {
@@ -15,6 +14,7 @@ import type {
   RevertResult,
   Verdict,
 } from './port.ts';
+import { refuseIrreversibleRollback } from './refuse.ts';
 import { requireSecret } from './secrets.ts';
 import { permanent, VendorHttp } from './vendor-http.ts';
 
@@ -347,13 +347,8 @@ export class OktaProvider implements IdentityProvider {
 
   async revert(a: ProviderAction, prior: PriorState, _result?: ApplyResult): Promise<RevertResult> {
     const p = prior as OktaPrior;
+    refuseIrreversibleRollback(this.name, a.action, OKTA_ACTIONS);
     const cap = OKTA_ACTIONS[a.action]!;
-    if (cap.reversibility === 'irreversible')
-      throw new RollbackRefusedError({
-        provider: this.name,
-        action: a.action,
-        reason: cap.residue.join('; '),
-      });
     if (a.action === 'disable_account') {
       // Only unsuspend what we suspended: a user suspended before the action stays suspended.
       if (p.status === 'ACTIVE' && (await this.user(p.resolvedId)).status === 'SUSPENDED')

@@ -1,0 +1,17 @@
+import { RollbackRefusedError } from '../../../platform/errors.ts';
+import type { ActionType } from '../../../schemas/events.ts';
+import type { ActionCapability } from './port.ts';
+
+/**
+ * Refuses the rollback of an action the provider declares irreversible, naming its residue as the
+ * reason: what a provider says it cannot undo, its revert never pretends to.
+ */
+export function refuseIrreversibleRollback(
+  provider: string,
+  action: ActionType,
+  capabilities: Partial<Record<ActionType, ActionCapability>>,
+): void {
+  const cap = capabilities[action];
+  if (cap?.reversibility === 'irreversible')
+    throw new RollbackRefusedError({ provider, action, reason: cap.residue.join('; ') });
+}
