@@ -75,9 +75,10 @@ export function canonicalText(min: number, max: number, opts: { nul?: boolean } 
     .meta({
       ...(min > 0 ? { minLength: min } : {}),
       maxLength: max,
-      // The same rule for OpenAPI clients (ECMAScript `u` and Python regexes alike): no lone
-      // surrogate (a pair is one code point, outside the class), and no NUL unless allowed.
-      pattern: nul ? '^[^\\ud800-\\udfff]*$' : '^[^\\u0000\\ud800-\\udfff]*$',
+      // The NUL rule as a pattern every validator compiles (ECMAScript, Python, Rust's regex);
+      // lone surrogates are not expressible there (Rust's regex has no surrogate code points), so
+      // the document says so in words and the server refuses them.
+      ...(nul ? {} : { pattern: '^[^\\u0000]*$' }),
     });
 }
 

@@ -138,7 +138,9 @@ export function addRoute<
   if (def.params) parsers.params = zodParser(def.params);
 
   const response: Record<string, unknown> = {};
-  for (const [status, s] of Object.entries(def.response)) {
+  // any body can be over the server's body limit: that answer is documented wherever a body is read
+  const declared = def.body && !(413 in def.response) ? { ...def.response, 413: ErrorBody } : def.response;
+  for (const [status, s] of Object.entries(declared)) {
     const schema = s instanceof z.ZodType ? jsonSchema(s, 'output') : s;
     response[status] =
       def.produces && Number(status) < 300

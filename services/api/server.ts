@@ -275,7 +275,7 @@ const OPENAPI: FastifyDynamicSwaggerOptions = {
       title: 'Tourniquet API',
       version: '1',
       description:
-        'Automated identity response: cases, actions and approvals, audit and tamper evidence. Every endpoint but /healthz, /readyz, /docs, /v1/signals/jwks and /.well-known/ssf-configuration needs credentials: `Authorization: Bearer <jwt>` (claims `sub`, `roles`), `Authorization: ApiKey <key>` or `X-API-Key: <key>`. Errors are `{error: {code, message, ...details}}`; 400s list every failing field in `error.issues`.',
+        'Automated identity response: cases, actions and approvals, audit and tamper evidence. Every endpoint but /healthz, /readyz, /docs, /v1/signals/jwks and /.well-known/ssf-configuration needs credentials: `Authorization: Bearer <jwt>` (claims `sub`, `roles`), `Authorization: ApiKey <key>` or `X-API-Key: <key>`. Errors are `{error: {code, message, ...details}}`; 400s list every failing field in `error.issues`. Text must be well-formed Unicode: a lone (unpaired) UTF-16 surrogate escape such as `\\ud800` is refused in any string, and identifiers (ids, `source`, identity fields) must not contain NUL (U+0000); lengths count code points.',
     },
     tags: [
       { name: 'ingest', description: 'Detections in' },

@@ -31,17 +31,14 @@ const ApprovalGroup = z.object({
 });
 type ApprovalGroup = z.infer<typeof ApprovalGroup>;
 
-const GroupDecisionBody = z
-  .strictObject({
-    decision: z.enum(['approve', 'reject']),
-    /** Recorded on every ActionApproved; the reason of every ActionRejected (required to reject). */
-    comment: z.string().trim().max(2000).optional(),
-  })
-  .superRefine((b, ctx) => {
-    if (b.decision === 'reject' && !b.comment) {
-      ctx.addIssue({ code: 'custom', path: ['comment'], message: 'a reason is required to reject a group' });
-    }
-  });
+/** Recorded on every ActionApproved; the reason of every ActionRejected (required to reject). */
+const GroupDecisionBody = z.discriminatedUnion('decision', [
+  z.strictObject({ decision: z.literal('approve'), comment: z.string().trim().max(2000).optional() }),
+  z.strictObject({
+    decision: z.literal('reject'),
+    comment: z.string().max(2000).regex(/\S/, 'a reason is required to reject a group').trim(),
+  }),
+]);
 
 const GroupParams = z.strictObject({ groupId: z.string().min(1).max(300) });
 

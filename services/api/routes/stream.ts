@@ -17,7 +17,19 @@ export const streamRoutes: ApiRoutes = async (app, { ctx }) => {
     tags: ['ops'],
     query: StreamQuery,
     produces: 'text/event-stream',
-    response: { 200: { type: 'string' }, ...COMMON_ERRORS },
+    // one server-sent event as a client parses it: `data` is the event's JSON, `id` its position
+    response: {
+      200: {
+        type: 'object',
+        properties: {
+          event: { type: 'string', description: 'the event type' },
+          data: { type: 'string', description: 'the event as JSON' },
+          id: { type: 'string', description: 'its position, for Last-Event-ID' },
+          retry: { type: 'integer' },
+        },
+      },
+      ...COMMON_ERRORS,
+    },
     handler: async ({ query, request, reply }) => {
       const lastId = request.headers['last-event-id'];
       const fromHeader = typeof lastId === 'string' && /^\d+$/.test(lastId) ? Number(lastId) : undefined;
