@@ -13,7 +13,7 @@
  * Targets (issue 7): replay of 1M detections < 2 s on one core; 32-variant sweep < 60 s on 2 cores.
  *
  * Run: npm run bench -- replay (everything) or npm run bench -- replay-cli (the CLI end to end only),
- * or node --import tsx bench/replay.bench.ts [cli] [detections]
+ * or node --import tsx bench/replay.bench.ts [cli [detections [times [action-heavy identities]]]]
  */
 import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -163,13 +163,20 @@ async function writeCounted(
  * each beside its parse floor (best of `times`, floor and CLI alternating so load hits both).
  * Targets (issue 19): ≥ 500k detections/s on the month, ≥ 200k/s action-heavy, ≤ 3× the floor.
  */
-export async function benchReplayCli(detections = 1_000_000, times = 3): Promise<Record<string, number>> {
+export async function benchReplayCli(
+  detections = 1_000_000,
+  times = 3,
+  heavyIdentities: number = ACTION_HEAVY.identities,
+): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'tq-replay-cli-bench-'));
   try {
     const monthFile = join(dir, 'mixed-month.ndjson');
     const heavyFile = join(dir, 'action-heavy.ndjson');
     const m = await writeCounted(month(detections), monthFile);
-    const h = await writeCounted(generateHistory(ACTION_HEAVY), heavyFile);
+    const h = await writeCounted(
+      generateHistory({ ...ACTION_HEAVY, identities: heavyIdentities }),
+      heavyFile,
+    );
     return {
       'cli.load1.start': load1(),
       ...(await cliVersusFloor('month', monthFile, m.detections, join(dir, 'out-month'), times)),
@@ -258,9 +265,8 @@ export async function benchReplay(detections = 1_000_000): Promise<Record<string
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const cliOnly = process.argv[2] === 'cli';
-  const arg = cliOnly ? process.argv[3] : process.argv[2];
-  const n = arg ? Number(arg) : undefined;
-  const results = cliOnly ? await benchReplayCli(n) : await benchReplay(n);
+  const [arg, times, heavy] = process.argv.slice(cliOnly ? 3 : 2).map(Number);
+  const results = cliOnly ? await benchReplayCli(arg, times, heavy) : await benchReplay(arg);
   const width = Math.max(...Object.keys(results).map((k) => k.length));
   for (const [k, v] of Object.entries(results))
     console.log(`${k.padEnd(width)}  ${v.toLocaleString('en-US')}`);

@@ -17,6 +17,7 @@ import {
 } from '../schemas/detection.ts';
 import type { RecordedEvent } from '../schemas/events.ts';
 import { DedupeTable } from '../services/decider/core/dedupe.ts';
+import { plainHistoryRecord } from './history-fast.ts';
 
 /**
  * History: what happened, as the replay harness consumes it. One JSON object per line (NDJSON),
@@ -175,8 +176,16 @@ function zodMessage(type: string, error: z.ZodError): string {
   return `invalid ${type}: ${parts.join('; ')}${error.issues.length > 5 ? ` (+${error.issues.length - 5} more)` : ''}`;
 }
 
-/** Validates one parsed line into a record; throws HISTORY_INVALID naming the line. */
+/**
+ * Validates one parsed line into a record; throws HISTORY_INVALID naming the line. The plainly
+ * valid common line takes the hand-checked path (history-fast.ts); the schemas decide the rest.
+ */
 function toHistoryRecord(value: unknown, line: number): HistoryRecord {
+  return plainHistoryRecord(value) ?? schemaHistoryRecord(value, line);
+}
+
+/** Validates one parsed line with the zod schemas (the reference): what the fast path defers. */
+export function schemaHistoryRecord(value: unknown, line: number): HistoryRecord {
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     throw invalid(line, 'not a JSON object');
   const type = (value as { type?: unknown }).type;
@@ -282,6 +291,13 @@ function openSource(source: HistorySource): AsyncIterable<string | Buffer> {
   return createReadStream(source, { encoding: 'utf8', highWaterMark: 1 << 20 });
 }
 
+/** Empty or only whitespace (without trimming a copy of every line: almost none are blank). */
+function isBlank(text: string): boolean {
+  if (text.length === 0) return true;
+  const c = text.charCodeAt(0);
+  return (c === 32 || (c >= 9 && c <= 13) || c > 127) && text.trim().length === 0;
+}
+
 /**
  * Accumulates records into a History: numbers identities (`ix`) and shares one identity object
  * and one key string per identity, so a month of detections costs memory per identity, not per
@@ -337,7 +353,7 @@ export class HistoryBuilder {
   /** Parses one line (1-based number `line`); blank lines count but add nothing. */
   addLine(text: string): void {
     const line = ++this.lines;
-    if (text.length === 0 || text.trim().length === 0) return;
+    if (isBlank(text)) return;
     try {
       this.add(parseHistoryLine(text, line));
     } catch (err) {
@@ -375,8 +391,7 @@ export class HistoryBuilder {
       invalid: this.invalid,
       issues: this.issues,
     };
-    const consistent = withoutConflictingDetections(history);
-    return removeRepeats ? withoutRepeatedDetections(consistent) : consistent;
+    return withoutConflictsAndRepeats(history, removeRepeats);
   }
 }
 
@@ -527,6 +542,63 @@ export function withoutConflictingDetections(history: History): History {
     records: removed === 0 ? records : records.filter((_, i) => refused[i] === 0),
     conflictsRemoved: removed,
     conflicts,
+  };
+}
+
+/**
+ * withoutConflictingDetections, then (with `removeRepeats`) withoutRepeatedDetections, in one pass
+ * over the records in merge order with one key map per source (no key string per detection): the
+ * first detection of a source + id holds it; a later one is refused when it names another identity
+ * or has other content, and otherwise is a re-delivery of the holder (same identity, same key).
+ */
+function withoutConflictsAndRepeats(history: History, removeRepeats: boolean): History {
+  const records = history.records;
+  const order = mergeOrder(records);
+  const bySource = new Map<string, Map<string, number>>();
+  // 1: refused as a conflict; 2: a re-delivery.
+  const drop = new Uint8Array(records.length);
+  const conflicts: NonNullable<History['conflicts']> = [];
+  let refused = 0;
+  let repeats = 0;
+  for (let i = 0; i < records.length; i++) {
+    const at = order ? order[i]! : i;
+    const r = records[at]!;
+    if (r.type !== 'detection') continue;
+    const { source, id } = r.detection;
+    let first = bySource.get(source);
+    if (!first) {
+      first = new Map();
+      bySource.set(source, first);
+    }
+    const held = first.get(id);
+    if (held === undefined) {
+      first.set(id, at);
+      continue;
+    }
+    const original = records[held] as Extract<HistoryRecord, { type: 'detection' }>;
+    const reason =
+      original.ix !== r.ix
+        ? 'other_identity'
+        : canonicalJson(original.detection) !== canonicalJson(r.detection)
+          ? 'different_content'
+          : undefined;
+    if (!reason) {
+      drop[at] = 2;
+      repeats++;
+      continue;
+    }
+    drop[at] = 1;
+    refused++;
+    if (conflicts.length < 20) conflicts.push({ source, id, reason });
+  }
+  const dropped = refused + (removeRepeats ? repeats : 0);
+  const kept = (i: number) => drop[i] === 0 || (drop[i] === 2 && !removeRepeats);
+  return {
+    ...history,
+    records: dropped === 0 ? records : records.filter((_, i) => kept(i)),
+    conflictsRemoved: refused,
+    conflicts,
+    ...(removeRepeats ? { repeatsRemoved: repeats } : {}),
   };
 }
 
