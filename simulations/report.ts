@@ -354,7 +354,8 @@ function reportAction(a: SimAction): ReportAction {
     id: a.id,
     type: a.type,
     stage: a.stage,
-    identity: { provider: a.identity.provider, id: a.identity.id },
+    // Shared with the identity's other actions (replay keeps one {provider, id} per identity).
+    identity: a.identity,
     ruleId: a.ruleId,
     approval: { mode: a.mode, by: a.status === 'approved' ? a.approvers.join(',') : null },
     proposedAt: iso(a.proposedAtMs),
