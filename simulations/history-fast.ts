@@ -1,6 +1,6 @@
 import type { CatalogueEntry } from '../schemas/catalogue.ts';
 import { canonicalTimeMs, IDENTITY_TYPES, type IdentityType, plainDetection } from '../schemas/detection.ts';
-import type { HistoryRecord } from './history.ts';
+import type { HistoryRecord } from './history-record.ts';
 
 /**
  * Hand-checked validation of the common, plainly valid history line, line type by line type. The

@@ -10,7 +10,6 @@ import {
   type IdentityRef,
   IdentityType,
   isCanonicalTime,
-  type NormalizedDetection,
   NormalizedDetection as NormalizedDetectionSchema,
   safeParseDetection,
   Timestamp,
@@ -18,6 +17,7 @@ import {
 import type { RecordedEvent } from '../schemas/events.ts';
 import { DedupeTable } from '../services/decider/core/dedupe.ts';
 import { plainHistoryRecord } from './history-fast.ts';
+import type { HistoryRecord, Human } from './history-record.ts';
 
 /**
  * History: what happened, as the replay harness consumes it. One JSON object per line (NDJSON),
@@ -48,6 +48,8 @@ const IdentityName = z.object({
   tenant: z.string().min(1).optional(),
 });
 type IdentityName = z.infer<typeof IdentityName>;
+
+export type { HistoryRecord } from './history-record.ts';
 
 export const DetectionLine = NormalizedDetectionSchema.extend({
   type: z.literal('detection'),
@@ -86,40 +88,6 @@ type IdentityLine = z.input<typeof IdentityLine>;
 export type ApprovalLine = z.input<typeof ApprovalLine>;
 export type VerdictLine = z.input<typeof VerdictLine>;
 export type HistoryLine = DetectionLine | IdentityLine | ApprovalLine | VerdictLine;
-
-interface Human {
-  id: string;
-  role?: string;
-}
-
-/**
- * A validated history line, with its merge time `atMs` precomputed and, for lines that name an
- * identity, `ix`: the identity's index in `History.identities` (-1 until a history assigns it).
- * A detection record has the shape of the decider's detection input, so replay passes it as is.
- */
-export type HistoryRecord =
-  | { type: 'detection'; atMs: number; at: string; detection: NormalizedDetection; ix: number }
-  | { type: 'identity'; atMs: number; entry: CatalogueEntry }
-  | {
-      type: 'approval';
-      atMs: number;
-      at: string;
-      decision: 'approve' | 'reject';
-      by: Human;
-      actionRef?: string;
-      identity?: IdentityName;
-      reason?: string;
-      ix: number;
-    }
-  | {
-      type: 'verdict';
-      atMs: number;
-      at: string;
-      identity: IdentityName;
-      verdict: 'malicious' | 'benign';
-      by?: Human;
-      ix: number;
-    };
 
 export interface HistoryIssue {
   line: number;
