@@ -259,6 +259,15 @@ function openSource(source: HistorySource): AsyncIterable<string | Buffer> {
   return createReadStream(source, { encoding: 'utf8', highWaterMark: 1 << 20 });
 }
 
+/** The identity object already kept that equals `i` (a loop: no closure allocated per line). */
+function sameRef(refs: readonly IdentityRef[], i: IdentityRef): IdentityRef | undefined {
+  for (let k = 0; k < refs.length; k++) {
+    const x = refs[k]!;
+    if (x.type === i.type && x.tenant === i.tenant && x.displayName === i.displayName) return x;
+  }
+  return undefined;
+}
+
 /** Empty or only whitespace (without trimming a copy of every line: almost none are blank). */
 function isBlank(text: string): boolean {
   if (text.length === 0) return true;
@@ -304,9 +313,7 @@ export class HistoryBuilder {
     if (r.type === 'detection') {
       const i = r.detection.identity;
       const slot = this.slot(i.provider, i.id);
-      const shared = slot.refs.find(
-        (x) => x.type === i.type && x.tenant === i.tenant && x.displayName === i.displayName,
-      );
+      const shared = sameRef(slot.refs, i);
       if (shared) r.detection.identity = shared;
       else slot.refs.push(i);
       r.ix = slot.ix;
@@ -515,32 +522,53 @@ export function withoutConflictingDetections(history: History): History {
 
 /**
  * withoutConflictingDetections, then (with `removeRepeats`) withoutRepeatedDetections, in one pass
- * over the records in merge order with one key map per source (no key string per detection): the
- * first detection of a source + id holds it; a later one is refused when it names another identity
- * or has other content, and otherwise is a re-delivery of the holder (same identity, same key).
+ * over the records in merge order: the first detection of a source + id holds it; a later one is
+ * refused when it names another identity or has other content, and otherwise is a re-delivery of
+ * the holder (same identity, same key). Nearly every key is unique, so a first pass only finds the
+ * keys seen twice (one open-addressing table, no string or map entry per detection), and only the
+ * detections with such a key are then compared.
  */
 function withoutConflictsAndRepeats(history: History, removeRepeats: boolean): History {
   const records = history.records;
   const order = mergeOrder(records);
-  const bySource = new Map<string, Map<string, number>>();
+  const at = (i: number) => (order ? order[i]! : i);
+  const seen = new DedupeTable(records.length);
+  let repeated: DedupeTable | undefined;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    if (r.type !== 'detection') continue;
+    // Which keys repeat does not depend on the order; which copy holds the key does (below).
+    if (!seen.add(1, r.detection.source, r.detection.id)) {
+      repeated ??= new DedupeTable();
+      repeated.add(1, r.detection.source, r.detection.id);
+    }
+  }
+  if (!repeated)
+    return {
+      ...history,
+      conflictsRemoved: 0,
+      conflicts: [],
+      ...(removeRepeats ? { repeatsRemoved: 0 } : {}),
+    };
+  const holders = new Map<string, Map<string, number>>();
   // 1: refused as a conflict; 2: a re-delivery.
   const drop = new Uint8Array(records.length);
   const conflicts: NonNullable<History['conflicts']> = [];
   let refused = 0;
   let repeats = 0;
   for (let i = 0; i < records.length; i++) {
-    const at = order ? order[i]! : i;
-    const r = records[at]!;
-    if (r.type !== 'detection') continue;
+    const ri = at(i);
+    const r = records[ri]!;
+    if (r.type !== 'detection' || !repeated.has(1, r.detection.source, r.detection.id)) continue;
     const { source, id } = r.detection;
-    let first = bySource.get(source);
+    let first = holders.get(source);
     if (!first) {
       first = new Map();
-      bySource.set(source, first);
+      holders.set(source, first);
     }
     const held = first.get(id);
     if (held === undefined) {
-      first.set(id, at);
+      first.set(id, ri);
       continue;
     }
     const original = records[held] as Extract<HistoryRecord, { type: 'detection' }>;
@@ -551,11 +579,11 @@ function withoutConflictsAndRepeats(history: History, removeRepeats: boolean): H
           ? 'different_content'
           : undefined;
     if (!reason) {
-      drop[at] = 2;
+      drop[ri] = 2;
       repeats++;
       continue;
     }
-    drop[at] = 1;
+    drop[ri] = 1;
     refused++;
     if (conflicts.length < 20) conflicts.push({ source, id, reason });
   }
