@@ -253,7 +253,10 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   // slot of the same identity when the history also names it directly).
   let ixByKey: Map<string, number> | undefined;
   const aliasSlots = new Map<string, Slot>();
-  const unresolvedSeen: boolean[] = new Array(keys.length);
+  // Per identity: 0 not yet looked up in the catalogue, 1 catalogued, 2 counted as unresolved.
+  // Entries are never withdrawn and replay runs forward in time, so one that was found stays found:
+  // the catalogue is asked once per identity, not once per detection.
+  const catalogued = new Uint8Array(keys.length);
   let unresolved = 0;
   const canonicalSlot = (identity: IdentityRef): Slot => {
     const key = `${identity.provider}:${identity.id}`;
@@ -539,9 +542,12 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
         const input = resolveIdentity(r, catalogue);
         if (input === r) {
           apply(slots[r.ix] ?? slotFor(r.ix, r.detection.identity), r, r.atMs);
-          if (!unresolvedSeen[r.ix] && !catalogue.lookup(r.detection.identity, r.atMs)) {
-            unresolvedSeen[r.ix] = true;
-            unresolved++;
+          if (catalogued[r.ix] === 0) {
+            if (catalogue.lookup(r.detection.identity, r.atMs)) catalogued[r.ix] = 1;
+            else {
+              catalogued[r.ix] = 2;
+              unresolved++;
+            }
           }
         } else if (input.type === 'detection') {
           apply(canonicalSlot(input.detection.identity), input, r.atMs);
