@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, printed as numbers and ratios against the targets the issues
  * set. Benchmarks that need servers (Kafka, Keycloak) run only when those are reachable.
  * Usage: npm run bench [-- name ...]   (names: store, decider, replay, kafka, executor, console;
- * scale-out runs only when named)
+ * scale-out and replay-cli, the CLI part of replay alone, run only when named)
  */
 import { existsSync } from 'node:fs';
 
@@ -17,6 +17,16 @@ interface Bench {
   /** Runs only when named on the command line (it takes minutes). */
   onlyWhenNamed?: boolean;
 }
+
+/** `tourniquet replay` end to end (issue 19): throughput, and at most 3x the parse floor of the same file. */
+const REPLAY_CLI_TARGETS = {
+  'cli.month (detections/s)': 500_000,
+  'cli.action-heavy (detections/s)': 200_000,
+};
+const REPLAY_CLI_CEILINGS = {
+  'cli.month.ratio to parse floor': 3,
+  'cli.action-heavy.ratio to parse floor': 3,
+};
 
 const BENCHES: Bench[] = [
   {
@@ -35,8 +45,20 @@ const BENCHES: Bench[] = [
     name: 'replay',
     module: './replay.bench.ts',
     fn: 'benchReplay',
-    targets: { 'replay (detections/s)': 500_000 },
-    ceilings: { 'replay.1M.wall.ms (best of 5)': 2_000, 'sweep.32x1M.wall.ms': 60_000 },
+    targets: { 'replay (detections/s)': 500_000, ...REPLAY_CLI_TARGETS },
+    ceilings: {
+      'replay.1M.wall.ms (best of 5)': 2_000,
+      'sweep.32x1M.wall.ms': 60_000,
+      ...REPLAY_CLI_CEILINGS,
+    },
+  },
+  {
+    name: 'replay-cli',
+    module: './replay.bench.ts',
+    fn: 'benchReplayCli',
+    targets: REPLAY_CLI_TARGETS,
+    ceilings: REPLAY_CLI_CEILINGS,
+    onlyWhenNamed: true,
   },
   {
     name: 'kafka',

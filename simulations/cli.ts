@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TourniquetError } from '../platform/errors.ts';
 import { SqliteEventStore } from '../platform/eventstore/sqlite.ts';
@@ -15,7 +16,7 @@ import {
 import { humanSeconds, renderReplayHtml, renderTuneHtml } from './html.ts';
 import { type Out, progressLine } from './progress.ts';
 import type { ApprovalAssumption, ReplayOptions } from './replay.ts';
-import { reportJson } from './report.ts';
+import { type ReplayReport, reportJsonChunks } from './report.ts';
 import { type ReplayDetails, replayWithDetails } from './run-replay.ts';
 import { generateHistory, SCENARIO_NAMES } from './scenarios/index.ts';
 import { runTune } from './tune.ts';
@@ -165,11 +166,25 @@ async function loadHistory(path: string, skipInvalid: boolean, stderr: Out) {
   return history;
 }
 
-function writeReports(dir: string, details: ReplayDetails): { json: string; html: string } {
+/** Streams the JSON report to a file, waiting for the disk when it falls behind; fails as the write fails. */
+async function writeReportJson(path: string, report: ReplayReport): Promise<void> {
+  const file = createWriteStream(path, { encoding: 'utf8' });
+  const failed = once(file, 'error').then(([err]) => {
+    throw err;
+  });
+  failed.catch(() => undefined); // raced below; an unobserved rejection must not end the process
+  for (const chunk of reportJsonChunks(report)) {
+    if (!file.write(chunk)) await Promise.race([once(file, 'drain'), failed]);
+  }
+  file.end();
+  await Promise.race([once(file, 'finish'), failed]);
+}
+
+async function writeReports(dir: string, details: ReplayDetails): Promise<{ json: string; html: string }> {
   mkdirSync(dir, { recursive: true });
   const json = join(dir, 'report.json');
   const html = join(dir, 'report.html');
-  writeFileSync(json, reportJson(details.report));
+  await writeReportJson(json, details.report);
   writeFileSync(html, renderReplayHtml(details));
   return { json, html };
 }
@@ -218,9 +233,9 @@ export async function runReplayCli(opts: ReplayCliOptions): Promise<number> {
     });
     progress.done();
     let files: { json: string; html: string } | undefined;
-    if (opts.out) files = writeReports(resolve(opts.out), details);
+    if (opts.out) files = await writeReports(resolve(opts.out), details);
     if (opts.json) {
-      opts.stdout.write(reportJson(details.report));
+      for (const chunk of reportJsonChunks(details.report)) opts.stdout.write(chunk);
     } else {
       opts.stdout.write(summaryText(details));
       if (files) opts.stdout.write(`report    ${files.html}\n          ${files.json}\n`);
@@ -259,8 +274,8 @@ export async function runTuneCli(opts: TuneCliOptions): Promise<number> {
       onProgress: progress.update,
       ...(out
         ? {
-            onDetails: (details, r) => {
-              reportFiles = writeReports(out, details);
+            onDetails: async (details, r) => {
+              reportFiles = await writeReports(out, details);
               writeFileSync(reportFiles.html, renderTuneHtml(r, details));
             },
           }

@@ -10,13 +10,14 @@ import {
   type IdentityRef,
   IdentityType,
   isCanonicalTime,
-  type NormalizedDetection,
   NormalizedDetection as NormalizedDetectionSchema,
   safeParseDetection,
   Timestamp,
 } from '../schemas/detection.ts';
 import type { RecordedEvent } from '../schemas/events.ts';
 import { DedupeTable } from '../services/decider/core/dedupe.ts';
+import { plainHistoryRecord } from './history-fast.ts';
+import type { HistoryRecord, Human } from './history-record.ts';
 
 /**
  * History: what happened, as the replay harness consumes it. One JSON object per line (NDJSON),
@@ -47,6 +48,8 @@ const IdentityName = z.object({
   tenant: z.string().min(1).optional(),
 });
 type IdentityName = z.infer<typeof IdentityName>;
+
+export type { HistoryRecord } from './history-record.ts';
 
 export const DetectionLine = NormalizedDetectionSchema.extend({
   type: z.literal('detection'),
@@ -85,40 +88,6 @@ type IdentityLine = z.input<typeof IdentityLine>;
 export type ApprovalLine = z.input<typeof ApprovalLine>;
 export type VerdictLine = z.input<typeof VerdictLine>;
 export type HistoryLine = DetectionLine | IdentityLine | ApprovalLine | VerdictLine;
-
-interface Human {
-  id: string;
-  role?: string;
-}
-
-/**
- * A validated history line, with its merge time `atMs` precomputed and, for lines that name an
- * identity, `ix`: the identity's index in `History.identities` (-1 until a history assigns it).
- * A detection record has the shape of the decider's detection input, so replay passes it as is.
- */
-export type HistoryRecord =
-  | { type: 'detection'; atMs: number; at: string; detection: NormalizedDetection; ix: number }
-  | { type: 'identity'; atMs: number; entry: CatalogueEntry }
-  | {
-      type: 'approval';
-      atMs: number;
-      at: string;
-      decision: 'approve' | 'reject';
-      by: Human;
-      actionRef?: string;
-      identity?: IdentityName;
-      reason?: string;
-      ix: number;
-    }
-  | {
-      type: 'verdict';
-      atMs: number;
-      at: string;
-      identity: IdentityName;
-      verdict: 'malicious' | 'benign';
-      by?: Human;
-      ix: number;
-    };
 
 export interface HistoryIssue {
   line: number;
@@ -175,8 +144,16 @@ function zodMessage(type: string, error: z.ZodError): string {
   return `invalid ${type}: ${parts.join('; ')}${error.issues.length > 5 ? ` (+${error.issues.length - 5} more)` : ''}`;
 }
 
-/** Validates one parsed line into a record; throws HISTORY_INVALID naming the line. */
+/**
+ * Validates one parsed line into a record; throws HISTORY_INVALID naming the line. The plainly
+ * valid common line takes the hand-checked path (history-fast.ts); the schemas decide the rest.
+ */
 function toHistoryRecord(value: unknown, line: number): HistoryRecord {
+  return plainHistoryRecord(value) ?? schemaHistoryRecord(value, line);
+}
+
+/** Validates one parsed line with the zod schemas (the reference): what the fast path defers. */
+export function schemaHistoryRecord(value: unknown, line: number): HistoryRecord {
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     throw invalid(line, 'not a JSON object');
   const type = (value as { type?: unknown }).type;
@@ -282,6 +259,22 @@ function openSource(source: HistorySource): AsyncIterable<string | Buffer> {
   return createReadStream(source, { encoding: 'utf8', highWaterMark: 1 << 20 });
 }
 
+/** The identity object already kept that equals `i` (a loop: no closure allocated per line). */
+function sameRef(refs: readonly IdentityRef[], i: IdentityRef): IdentityRef | undefined {
+  for (let k = 0; k < refs.length; k++) {
+    const x = refs[k]!;
+    if (x.type === i.type && x.tenant === i.tenant && x.displayName === i.displayName) return x;
+  }
+  return undefined;
+}
+
+/** Empty or only whitespace (without trimming a copy of every line: almost none are blank). */
+function isBlank(text: string): boolean {
+  if (text.length === 0) return true;
+  const c = text.charCodeAt(0);
+  return (c === 32 || (c >= 9 && c <= 13) || c > 127) && text.trim().length === 0;
+}
+
 /**
  * Accumulates records into a History: numbers identities (`ix`) and shares one identity object
  * and one key string per identity, so a month of detections costs memory per identity, not per
@@ -320,9 +313,7 @@ export class HistoryBuilder {
     if (r.type === 'detection') {
       const i = r.detection.identity;
       const slot = this.slot(i.provider, i.id);
-      const shared = slot.refs.find(
-        (x) => x.type === i.type && x.tenant === i.tenant && x.displayName === i.displayName,
-      );
+      const shared = sameRef(slot.refs, i);
       if (shared) r.detection.identity = shared;
       else slot.refs.push(i);
       r.ix = slot.ix;
@@ -337,7 +328,7 @@ export class HistoryBuilder {
   /** Parses one line (1-based number `line`); blank lines count but add nothing. */
   addLine(text: string): void {
     const line = ++this.lines;
-    if (text.length === 0 || text.trim().length === 0) return;
+    if (isBlank(text)) return;
     try {
       this.add(parseHistoryLine(text, line));
     } catch (err) {
@@ -375,8 +366,7 @@ export class HistoryBuilder {
       invalid: this.invalid,
       issues: this.issues,
     };
-    const consistent = withoutConflictingDetections(history);
-    return removeRepeats ? withoutRepeatedDetections(consistent) : consistent;
+    return withoutConflictsAndRepeats(history, removeRepeats);
   }
 }
 
@@ -527,6 +517,84 @@ export function withoutConflictingDetections(history: History): History {
     records: removed === 0 ? records : records.filter((_, i) => refused[i] === 0),
     conflictsRemoved: removed,
     conflicts,
+  };
+}
+
+/**
+ * withoutConflictingDetections, then (with `removeRepeats`) withoutRepeatedDetections, in one pass
+ * over the records in merge order: the first detection of a source + id holds it; a later one is
+ * refused when it names another identity or has other content, and otherwise is a re-delivery of
+ * the holder (same identity, same key). Nearly every key is unique, so a first pass only finds the
+ * keys seen twice (one open-addressing table, no string or map entry per detection), and only the
+ * detections with such a key are then compared.
+ */
+function withoutConflictsAndRepeats(history: History, removeRepeats: boolean): History {
+  const records = history.records;
+  const order = mergeOrder(records);
+  const at = (i: number) => (order ? order[i]! : i);
+  const seen = new DedupeTable(records.length);
+  let repeated: DedupeTable | undefined;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    if (r.type !== 'detection') continue;
+    // Which keys repeat does not depend on the order; which copy holds the key does (below).
+    if (!seen.add(1, r.detection.source, r.detection.id)) {
+      repeated ??= new DedupeTable();
+      repeated.add(1, r.detection.source, r.detection.id);
+    }
+  }
+  if (!repeated)
+    return {
+      ...history,
+      conflictsRemoved: 0,
+      conflicts: [],
+      ...(removeRepeats ? { repeatsRemoved: 0 } : {}),
+    };
+  const holders = new Map<string, Map<string, number>>();
+  // 1: refused as a conflict; 2: a re-delivery.
+  const drop = new Uint8Array(records.length);
+  const conflicts: NonNullable<History['conflicts']> = [];
+  let refused = 0;
+  let repeats = 0;
+  for (let i = 0; i < records.length; i++) {
+    const ri = at(i);
+    const r = records[ri]!;
+    if (r.type !== 'detection' || !repeated.has(1, r.detection.source, r.detection.id)) continue;
+    const { source, id } = r.detection;
+    let first = holders.get(source);
+    if (!first) {
+      first = new Map();
+      holders.set(source, first);
+    }
+    const held = first.get(id);
+    if (held === undefined) {
+      first.set(id, ri);
+      continue;
+    }
+    const original = records[held] as Extract<HistoryRecord, { type: 'detection' }>;
+    const reason =
+      original.ix !== r.ix
+        ? 'other_identity'
+        : canonicalJson(original.detection) !== canonicalJson(r.detection)
+          ? 'different_content'
+          : undefined;
+    if (!reason) {
+      drop[ri] = 2;
+      repeats++;
+      continue;
+    }
+    drop[ri] = 1;
+    refused++;
+    if (conflicts.length < 20) conflicts.push({ source, id, reason });
+  }
+  const dropped = refused + (removeRepeats ? repeats : 0);
+  const kept = (i: number) => drop[i] === 0 || (drop[i] === 2 && !removeRepeats);
+  return {
+    ...history,
+    records: dropped === 0 ? records : records.filter((_, i) => kept(i)),
+    conflictsRemoved: refused,
+    conflicts,
+    ...(removeRepeats ? { repeatsRemoved: repeats } : {}),
   };
 }
 

@@ -130,6 +130,8 @@ export interface ReplayRun {
 
 interface Slot {
   key: string;
+  /** The identity as actions and reports name it: one object per identity, shared by its actions. */
+  name: { provider: string; id: string };
   state: IdentityState;
   firstDetectionMs: number;
   /** The deadline currently queued for this identity (NaN when none). */
@@ -232,15 +234,17 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     let slot = slots[ix];
     if (!slot) {
       const key = keys[ix]!;
+      const name = names.get(key) ?? { provider: identity.provider, id: identity.id };
       slot = {
         key,
+        name,
         state: initialState(identity, seenTable ?? NO_REPEATS),
         firstDetectionMs: Number.NaN,
         deadlineMs: Number.NaN,
       };
       slots[ix] = slot;
       slotsByTag.set(slot.state.tag, slot);
-      if (!names.has(key)) names.set(key, { provider: identity.provider, id: identity.id });
+      names.set(key, name);
     }
     return slot;
   };
@@ -249,7 +253,10 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   // slot of the same identity when the history also names it directly).
   let ixByKey: Map<string, number> | undefined;
   const aliasSlots = new Map<string, Slot>();
-  const unresolvedSeen: boolean[] = new Array(keys.length);
+  // Per identity: 0 not yet looked up in the catalogue, 1 catalogued, 2 counted as unresolved.
+  // Entries are never withdrawn and replay runs forward in time, so one that was found stays found:
+  // the catalogue is asked once per identity, not once per detection.
+  const catalogued = new Uint8Array(keys.length);
   let unresolved = 0;
   const canonicalSlot = (identity: IdentityRef): Slot => {
     const key = `${identity.provider}:${identity.id}`;
@@ -258,15 +265,17 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     if (ix !== undefined) return slots[ix] ?? slotFor(ix, identity);
     let slot = aliasSlots.get(key);
     if (!slot) {
+      const name = { provider: identity.provider, id: identity.id };
       slot = {
         key,
+        name,
         state: initialState(identity, seenTable ?? NO_REPEATS),
         firstDetectionMs: Number.NaN,
         deadlineMs: Number.NaN,
       };
       aliasSlots.set(key, slot);
       slotsByTag.set(slot.state.tag, slot);
-      names.set(key, { provider: identity.provider, id: identity.id });
+      names.set(key, name);
     }
     return slot;
   };
@@ -289,7 +298,10 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
           type: d.action,
           stage: d.stage,
           identityKey: slot.key,
-          identity: { provider: d.identity.provider, id: d.identity.id },
+          identity:
+            d.identity.id === slot.name.id && d.identity.provider === slot.name.provider
+              ? slot.name
+              : { provider: d.identity.provider, id: d.identity.id },
           caseId: d.caseId,
           ruleId: d.ruleId,
           mode: d.approval.mode,
@@ -530,9 +542,12 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
         const input = resolveIdentity(r, catalogue);
         if (input === r) {
           apply(slots[r.ix] ?? slotFor(r.ix, r.detection.identity), r, r.atMs);
-          if (!unresolvedSeen[r.ix] && !catalogue.lookup(r.detection.identity, r.atMs)) {
-            unresolvedSeen[r.ix] = true;
-            unresolved++;
+          if (catalogued[r.ix] === 0) {
+            if (catalogue.lookup(r.detection.identity, r.atMs)) catalogued[r.ix] = 1;
+            else {
+              catalogued[r.ix] = 2;
+              unresolved++;
+            }
           }
         } else if (input.type === 'detection') {
           apply(canonicalSlot(input.detection.identity), input, r.atMs);
@@ -561,8 +576,11 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   }
   list.sort((x, y) => x.proposedAtMs - y.proposedAtMs || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
   const firstDetectionMs = new Map<string, number>();
-  for (const s of [...slots, ...aliasSlots.values()])
+  const noteFirst = (s: Slot | undefined) => {
     if (s && !Number.isNaN(s.firstDetectionMs)) firstDetectionMs.set(s.key, s.firstDetectionMs);
+  };
+  for (const s of slots) noteFirst(s);
+  for (const s of aliasSlots.values()) noteFirst(s);
   return {
     policy: { id: policy.policy.id, version: policy.policy.version, digest: policy.digest },
     actions: list,

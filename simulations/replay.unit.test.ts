@@ -3,7 +3,7 @@ import type { NewEvent } from '../schemas/events.ts';
 import { loadDefaultPolicy, parsePolicy } from '../services/decider/policy/load.ts';
 import { HistoryBuilder, type HistoryLine, historyFromLines, withoutRepeatedDetections } from './history.ts';
 import { replayHistory } from './replay.ts';
-import { buildReport, percentile, reportJson } from './report.ts';
+import { buildReport, percentile, reportJson, reportJsonChunks } from './report.ts';
 import { runReplay } from './run-replay.ts';
 import { generateHistory } from './scenarios/index.ts';
 
@@ -247,6 +247,21 @@ describe('replay determinism', () => {
     expect(second).toBe(first);
     expect(JSON.parse(first).actions.length).toBeGreaterThan(10);
     expect(Object.keys(JSON.parse(first))).toEqual(['policy', 'totals', 'metrics', 'actions', 'diff']);
+  });
+
+  it('streams the report in chunks that make exactly JSON.stringify of it, compact, with a newline', () => {
+    const lines = [...generateHistory({ scenario: 'benign-noise', seed: 5, identities: 2000, days: 1 })];
+    for (const report of [
+      runReplay({ history: historyFromLines(lines), policy }),
+      runReplay({ history: historyFromLines(lines), policy, baseline: policy }),
+    ]) {
+      const chunks = [...reportJsonChunks(report)];
+      expect(chunks.join('')).toBe(`${JSON.stringify(report)}\n`);
+      expect(reportJson(report)).toBe(chunks.join(''));
+      // Large action lists arrive in several bounded pieces, not one string.
+      expect(report.actions.length).toBeGreaterThan(100);
+      expect(chunks.length).toBeGreaterThan(3);
+    }
   });
 
   it('shuffled input lines with the same times give the same report', () => {

@@ -354,7 +354,8 @@ function reportAction(a: SimAction): ReportAction {
     id: a.id,
     type: a.type,
     stage: a.stage,
-    identity: { provider: a.identity.provider, id: a.identity.id },
+    // Shared with the identity's other actions (replay keeps one {provider, id} per identity).
+    identity: a.identity,
     ruleId: a.ruleId,
     approval: { mode: a.mode, by: a.status === 'approved' ? a.approvers.join(',') : null },
     proposedAt: iso(a.proposedAtMs),
@@ -433,7 +434,43 @@ export function buildReport(
   return report;
 }
 
-/** The report as text: stable key order (as built), two-space indent, trailing newline. */
+/** A JSON array written piece by piece: at most ~64 KiB of text per chunk. */
+function* arrayChunks(list: readonly unknown[]): Generator<string> {
+  let buffer = '[';
+  for (let i = 0; i < list.length; i++) {
+    buffer += (i === 0 ? '' : ',') + JSON.stringify(list[i]);
+    if (buffer.length >= 1 << 16) {
+      yield buffer;
+      buffer = '';
+    }
+  }
+  yield `${buffer}]`;
+}
+
+/**
+ * The report as compact JSON text in chunks, byte for byte `JSON.stringify(report)` plus a newline:
+ * a report of a few hundred thousand actions is written to a file or a pipe as it is produced,
+ * never held as one string (nor indented: two-space indent made such reports about twice the size).
+ */
+export function* reportJsonChunks(report: ReplayReport): Generator<string> {
+  const { policy, totals, metrics, actions, diff } = report;
+  yield `{"policy":${JSON.stringify(policy)},"totals":${JSON.stringify(totals)},"metrics":${JSON.stringify(metrics)},"actions":`;
+  yield* arrayChunks(actions);
+  if (diff) {
+    yield ',"diff":{"added":';
+    yield* arrayChunks(diff.added);
+    yield ',"removed":';
+    yield* arrayChunks(diff.removed);
+    yield ',"changed":';
+    yield* arrayChunks(diff.changed);
+    yield '}';
+  }
+  yield '}\n';
+}
+
+/** The report as one string (compact, stable key order as built, trailing newline): see reportJsonChunks. */
 export function reportJson(report: ReplayReport): string {
-  return `${JSON.stringify(report, null, 2)}\n`;
+  let text = '';
+  for (const chunk of reportJsonChunks(report)) text += chunk;
+  return text;
 }

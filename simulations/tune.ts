@@ -102,7 +102,7 @@ export interface TuneInput {
   /** CPU time spent per worker (parsing, then each variant), for benchmarks; not part of the result. */
   onStats?: (stats: TuneStats) => void;
   /** Receives the recommended variant's full replay (vs the input policy): what the HTML report plots. */
-  onDetails?: (details: ReplayDetails, result: TuneResult) => void;
+  onDetails?: (details: ReplayDetails, result: TuneResult) => void | Promise<void>;
 }
 
 /** Whether a dominates b: no worse on every axis, better on one. */
@@ -381,7 +381,7 @@ export async function runTune(input: TuneInput): Promise<TuneResult> {
   if (input.onDetails) {
     history ??= await readHistory(input.history as string, { skipInvalid: Boolean(input.skipInvalid) });
     const details = replayWithDetails({ history, policy: rec, baseline: input.policy, ...replay });
-    input.onDetails(details, result);
+    await input.onDetails(details, result);
   }
   return result;
 }
