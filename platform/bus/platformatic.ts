@@ -534,8 +534,11 @@ export class PlatformaticKafkaBus implements KafkaClientBus {
     while (!member.stopped && !this.closed) {
       if (stream.destroyed || stream.readableEnded) return;
       const batch: Message[] = [];
-      let m: Message | null;
-      while (batch.length < max && (m = stream.read() as Message | null) !== null) batch.push(m);
+      while (batch.length < max) {
+        const m = stream.read() as Message | null;
+        if (m === null) break;
+        batch.push(m);
+      }
       if (batch.length === 0) {
         await new Promise<void>((resolve) => {
           member.wake = resolve;
