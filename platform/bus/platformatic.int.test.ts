@@ -217,4 +217,40 @@ describe('PlatformaticKafkaBus on a real broker and registry', () => {
       await Promise.all([plt.close(), kjs.close()]);
     }
   }, 60_000);
+
+  it('replaces a group member the client gave up on, and resumes at the last commit', async () => {
+    const run = uniqueName('int-plt-replace');
+    const topic = `${run}.t`;
+    const b = bus({ groupIdPrefix: `${run}.` });
+    try {
+      const seen: number[] = [];
+      const sub = await b.subscribe<{ n: number }>(topic, 'g', async (batch) => {
+        seen.push(...batch.map((m) => m.value.n));
+        return batch.map(() => null);
+      });
+      await settle([sub]);
+      const send = (from: number) =>
+        b.publish(
+          topic,
+          Array.from({ length: 30 }, (_, i) => ({ key: `k${i % 5}`, value: { n: from + i } })),
+        );
+      await send(0);
+      await waitFor(() => new Set(seen).size === 30, 30_000, 'the first messages');
+      const admin = createKafka({ brokers: [bootstrap], clientId: 'tq-plt-int' }).admin();
+      await admin.connect();
+      await waitFor(async () => (await groupCaughtUp(admin, `${run}.g`, topic)).done, 10_000, 'commits');
+      await admin.disconnect();
+      const first = sub.consumer!;
+      await first.close(true); // what the client does when it gives up: the member's stream ends
+      await send(30);
+      await waitFor(() => new Set(seen).size === 60, 60_000, 'the messages after the replacement');
+      expect(sub.consumer).toBeDefined();
+      expect(sub.consumer).not.toBe(first);
+      expect(b.stats.consumerRestarts).toBeGreaterThanOrEqual(1);
+      // what was committed before is not handed out again
+      expect(seen.filter((n) => n < 30)).toHaveLength(30);
+    } finally {
+      await b.close();
+    }
+  }, 90_000);
 });

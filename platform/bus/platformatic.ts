@@ -216,12 +216,16 @@ export class PlatformaticKafkaBus implements KafkaClientBus {
   }
 
   private admin(): Admin {
-    this.adminInstance ??= new Admin({
-      clientId: `${this.clientId}-admin`,
-      bootstrapBrokers: this.opts.brokers,
-      retries: 12,
-      retryDelay,
-    });
+    if (!this.adminInstance) {
+      const admin = new Admin({
+        clientId: `${this.clientId}-admin`,
+        bootstrapBrokers: this.opts.brokers,
+        retries: 12,
+        retryDelay,
+      });
+      admin.on('error', (err: unknown) => this.log?.warn({ err }, 'Kafka admin client error'));
+      this.adminInstance = admin;
+    }
     return this.adminInstance;
   }
 
