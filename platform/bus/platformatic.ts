@@ -9,9 +9,9 @@
  *   a key lands on the same partition whichever adapter produced it. A failed send retires the
  *   producer (a new producer id for the caller's retry), as in the kafkajs adapter.
  * - subscribe / consume: one consumer per (topics, group), a message stream with autocommit off. The
- *   member drains what the stream buffered (at most `maxHandlerBatch` messages), groups it by
- *   partition, and processes partitions side by side (`partitionsConsumedConcurrently`), each in
- *   offset order; a chunk's offset is committed only after its processor resolved true. A failure
+ *   member drains what the stream buffered (at most `maxHandlerBatch` × `partitionsConsumedConcurrently`
+ *   messages), groups it by partition, and processes partitions side by side
+ *   (`partitionsConsumedConcurrently`), each in offset order and in chunks of `maxHandlerBatch`; a chunk's offset is committed only after its processor resolved true. A failure
  *   inside `ctx.attempt` is retried with backoff while the partition is still assigned here
  *   (heartbeats run on their own timer in this client). Messages of a partition that moved to another
  *   member are dropped uncommitted: the new owner reads them from the last commit.
@@ -105,6 +105,16 @@ function consumedOf(m: Message): ConsumedMessage {
   };
 }
 
+function partitionKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
+/** The group generation the stream fetched a message in. */
+function generationOf(m: Message): number {
+  const consumer = (m.metadata as { consumer?: { generationId?: unknown } }).consumer;
+  return typeof consumer?.generationId === 'number' ? consumer.generationId : 0;
+}
+
 /** Exponential backoff for the client's own retries (joins, metadata), 300 ms doubling up to 5 s. */
 function retryDelay(_client: unknown, _op: string, attempt: number): number {
   return Math.min(300 * 2 ** Math.max(0, attempt - 1), 5000);
@@ -160,6 +170,12 @@ interface Member {
   consumer: Consumer | undefined;
   stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
   assignment: Record<string, number[]>;
+  /**
+   * Partitions whose chunk was given up (moved to another member), by the group generation then: their
+   * messages still buffered from that generation or before are dropped, so nothing after the gap is
+   * done and committed ahead of it; after a rejoin the stream reads them again from the last commit.
+   */
+  givenUp: Map<string, number>;
   stopped: boolean;
   /** Wakes the loop waiting for messages (new data, a stop, a broken stream). */
   wake: () => void;
@@ -390,6 +406,7 @@ export class PlatformaticKafkaBus implements KafkaClientBus {
       consumer: undefined,
       stream: undefined,
       assignment: {},
+      givenUp: new Map(),
       stopped: false,
       wake: () => undefined,
       onJoin: () => markJoined(),
@@ -425,7 +442,7 @@ export class PlatformaticKafkaBus implements KafkaClientBus {
       maxBytesPerPartition: t.maxBytesPerPartition,
       maxBytes: t.maxBytesPerPartition * 6,
       // what the stream may buffer ahead of the handler: a few handler batches
-      highWaterMark: Math.max(t.maxHandlerBatch * 2, 64),
+      highWaterMark: Math.max(t.maxHandlerBatch * t.partitionsConsumedConcurrently * 2, 64),
       autocommit: false,
       retries: 12,
       retryDelay,
@@ -524,6 +541,7 @@ export class PlatformaticKafkaBus implements KafkaClientBus {
     member.stream = undefined;
     member.consumer = undefined;
     member.assignment = {};
+    member.givenUp.clear();
     consumer?.stopLagMonitoring();
     const closing = (async () => {
       if (stream && !stream.destroyed) await stream.close().catch(() => undefined);
@@ -534,7 +552,8 @@ export class PlatformaticKafkaBus implements KafkaClientBus {
 
   /** Reads what the stream buffered and processes it, batch after batch, until the stream ends. */
   private async pump(member: Member, stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): Promise<void> {
-    const max = member.tuning.maxHandlerBatch;
+    // enough for every partition processed side by side to get a full chunk
+    const max = member.tuning.maxHandlerBatch * member.tuning.partitionsConsumedConcurrently;
     while (!member.stopped && !this.closed) {
       if (stream.destroyed || stream.readableEnded) return;
       const batch: Message[] = [];
@@ -555,7 +574,10 @@ export class PlatformaticKafkaBus implements KafkaClientBus {
     }
   }
 
-  /** Per partition, in offset order, partitions side by side (at most `partitionsConsumedConcurrently`). */
+  /**
+   * Per partition, in offset order and in chunks of at most `maxHandlerBatch`, partitions side by side
+   * (at most `partitionsConsumedConcurrently`). A partition stops at its first chunk not done.
+   */
   private async processBatch(
     member: Member,
     stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>,
@@ -563,17 +585,29 @@ export class PlatformaticKafkaBus implements KafkaClientBus {
   ): Promise<void> {
     const byPartition = new Map<string, Message[]>();
     for (const m of batch) {
-      const key = `${m.topic}\u0000${m.partition}`;
+      const key = partitionKey(m.topic, m.partition);
+      const givenUpAt = member.givenUp.get(key);
+      if (givenUpAt !== undefined && generationOf(m) <= givenUpAt) continue;
       const list = byPartition.get(key);
       if (list) list.push(m);
       else byPartition.set(key, [m]);
     }
     const queue = [...byPartition.values()];
+    const max = member.tuning.maxHandlerBatch;
     const workers = Array.from(
       { length: Math.min(member.tuning.partitionsConsumedConcurrently, queue.length) },
       async () => {
-        for (let next = queue.shift(); next; next = queue.shift())
-          await this.processPartition(member, stream, next);
+        for (let next = queue.shift(); next; next = queue.shift()) {
+          for (let i = 0; i < next.length; i += max) {
+            const chunk = next.slice(i, i + max);
+            if (await this.processChunk(member, stream, chunk)) continue;
+            member.givenUp.set(
+              partitionKey(chunk[0]!.topic, chunk[0]!.partition),
+              member.consumer?.generationId ?? 0,
+            );
+            break;
+          }
+        }
       },
     );
     await Promise.all(workers);
@@ -586,11 +620,12 @@ export class PlatformaticKafkaBus implements KafkaClientBus {
     return assigned?.partitions.includes(partition) ?? false;
   }
 
-  private async processPartition(
+  /** One chunk of one partition: true once processed and committed, false when given up. */
+  private async processChunk(
     member: Member,
     stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>,
     messages: Message[],
-  ): Promise<void> {
+  ): Promise<boolean> {
     const first = messages[0]!;
     const { topic, partition } = first;
     const t = member.tuning;
@@ -608,17 +643,18 @@ export class PlatformaticKafkaBus implements KafkaClientBus {
         );
       }),
     };
-    if (!alive()) return; // moved to another member: it reads them from the last commit
+    if (!alive()) return false; // moved to another member: it reads them from the last commit
     const chunk = messages.map(consumedOf);
-    if (!(await member.process(chunk, ctx))) return;
+    if (!(await member.process(chunk, ctx))) return false;
     // Done, even when stopping (stop waits for this commit); a partition that moved meanwhile is not
     // committed from here: its new owner does the chunk again (at least once).
-    if (stream.destroyed || !this.owns(member, topic, partition)) return;
+    if (stream.destroyed || !this.owns(member, topic, partition)) return false;
     const last = messages[messages.length - 1]!;
     await member.consumer!.commit({
       offsets: [{ topic, partition, offset: last.offset + 1n, leaderEpoch: last.leaderEpoch }],
     });
     this.stats.commits += 1;
+    return true;
   }
 
   /** Finishes the chunk in flight (its commit included), then leaves the group. */
