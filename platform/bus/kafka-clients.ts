@@ -13,7 +13,7 @@ import { PlatformaticKafkaBus } from './platformatic.ts';
 export const KAFKA_CLIENTS = ['kafkajs', 'platformatic'] as const;
 export type KafkaClientName = (typeof KAFKA_CLIENTS)[number];
 
-export const DEFAULT_KAFKA_CLIENT: KafkaClientName = 'kafkajs';
+export const DEFAULT_KAFKA_CLIENT: KafkaClientName = 'platformatic';
 
 const FACTORIES: Record<KafkaClientName, (opts: KafkaBusBaseOptions) => KafkaClientBus> = {
   kafkajs: (opts) => new KafkaBus(opts),
