@@ -637,7 +637,7 @@ export interface TopicSpec {
   configEntries?: Array<{ name: string; value: string }>;
 }
 
-export const DEFAULT_CONSUMER_TUNING: Required<KafkaConsumerTuning> = {
+const DEFAULT_CONSUMER_TUNING: Required<KafkaConsumerTuning> = {
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 3000,
   rebalanceTimeoutMs: 60_000,
@@ -776,7 +776,7 @@ export function logDeadLetters(log: Logger | undefined, letters: readonly DeadLe
 }
 
 /** Decodes a chunk: good messages for the handler, dead letters for what can never decode; transient failures throw. */
-export async function decodeChunk(
+async function decodeChunk(
   codec: MessageCodec<unknown>,
   ctx: ChunkContext,
   chunk: readonly ConsumedMessage[],

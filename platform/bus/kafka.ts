@@ -57,29 +57,20 @@ import './kafkajs-patches.ts'; // before any client exists: see the file
 
 // Shared with the @platformatic/kafka adapter; re-exported so existing imports keep working.
 export {
-  type ChunkContext,
-  type Compatibility,
-  type ConsumedMessage,
   type ConsumeOptions,
   type DeadLetter,
   DetectionAvroCodec,
   DLQ_HEADERS,
-  deadLetterOf,
-  deadLetterReason,
-  decodeFailed,
   encodeFramed,
   frameConfluent,
   headerString,
   JsonCodec,
   type KafkaBusStats,
-  type KafkaClientBus,
   type KafkaConsumerTuning,
   type MessageCodec,
-  type MessageContext,
   SchemaRegistryClient,
   stringHeaders,
   type TopicSpec,
-  unframeConfluent,
 } from './kafka-common.ts';
 
 // ---------------------------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ function retryDelay(_client: unknown, _op: string, attempt: number): number {
 }
 
 /** Creates the topics that do not exist yet (replication: the broker's default). */
-export async function ensureTopicsPlatformatic(
+async function ensureTopicsPlatformatic(
   admin: Admin,
   topics: ReadonlyArray<TopicSpec>,
   opts: { partitions?: number } = {},
