@@ -26,7 +26,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { KafkaBus } from '../platform/bus/kafka.ts';
+import { createKafkaBus, DEFAULT_KAFKA_CLIENT, KAFKA_CLIENTS } from '../platform/bus/kafka-clients.ts';
+import type { KafkaClientBus } from '../platform/bus/kafka-common.ts';
 import { type Bus, type BusSubscription, TOPICS } from '../platform/bus/port.ts';
 import { issuesFromZod, TourniquetError, WrongExpectedRevisionError } from '../platform/errors.ts';
 import {
@@ -89,6 +90,8 @@ export const ServeConfigSchema = z.object({
     .object({
       brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:19092']),
       clientId: z.string().min(1).default('tourniquet'),
+      /** The client library under the Kafka bus (both behave the same; see docs/kafka.md). */
+      client: z.enum(KAFKA_CLIENTS).default(DEFAULT_KAFKA_CLIENT),
       /** Partitions of the topics Tourniquet creates (detections, DLQ). */
       partitions: z.number().int().min(1).max(1000).default(6),
       sessionTimeoutMs: z.number().int().min(1000).max(300_000).default(30_000),
@@ -234,6 +237,7 @@ export type ServeConfigInput = z.input<typeof ServeConfigSchema>;
 export const SERVE_ENV: ReadonlyArray<[string, string, 'string' | 'int' | 'list' | 'bool' | 'rawTopics']> = [
   ['TOURNIQUET_KAFKA_BROKERS', 'kafka.brokers', 'list'],
   ['TOURNIQUET_KAFKA_CLIENT_ID', 'kafka.clientId', 'string'],
+  ['TOURNIQUET_KAFKA_CLIENT', 'kafka.client', 'string'],
   ['TOURNIQUET_KAFKA_PARTITIONS', 'kafka.partitions', 'int'],
   ['TOURNIQUET_KAFKA_SESSION_TIMEOUT_MS', 'kafka.sessionTimeoutMs', 'int'],
   ['TOURNIQUET_KAFKA_HEARTBEAT_INTERVAL_MS', 'kafka.heartbeatIntervalMs', 'int'],
@@ -576,8 +580,8 @@ export interface ServeHandle {
   stop(): Promise<void>;
 }
 
-function kafkaBus(config: ServeConfig, log: Logger, service: ServiceName): KafkaBus {
-  const bus = new KafkaBus({
+function kafkaBus(config: ServeConfig, log: Logger, service: ServiceName): KafkaClientBus {
+  const bus = createKafkaBus(config.kafka.client, {
     brokers: config.kafka.brokers,
     clientId: config.kafka.clientId,
     registryUrl: config.schemaRegistry.url,
@@ -597,6 +601,7 @@ function kafkaBus(config: ServeConfig, log: Logger, service: ServiceName): Kafka
     log,
   });
   registerBusStats(service, () => bus.stats);
+  log.info({ kafkaClient: config.kafka.client }, 'Kafka bus client');
   return bus;
 }
 

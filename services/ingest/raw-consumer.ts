@@ -9,19 +9,19 @@
  */
 
 import avro from 'avsc';
-import type { KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import {
   type ChunkContext,
+  type ConsumedMessage,
   type DeadLetter,
   deadLetterOf,
   deadLetterReason,
   decodeFailed,
-  type KafkaBus,
+  type KafkaClientBus,
   type KafkaConsumerTuning,
-  type KafkaSubscription,
+  type KafkaGroupSubscription,
   unframeConfluent,
-} from '../../platform/bus/kafka.ts';
+} from '../../platform/bus/kafka-common.ts';
 import { type BusMessage, TOPICS } from '../../platform/bus/port.ts';
 import { TourniquetError } from '../../platform/errors.ts';
 import { identityKey } from '../../schemas/detection.ts';
@@ -44,7 +44,7 @@ export interface RawTopicConfig {
 }
 
 export interface RawConsumerOptions {
-  bus: KafkaBus;
+  bus: KafkaClientBus;
   topics: readonly RawTopicConfig[];
   /** Kafka consumer group id (default 'tourniquet.ingest'). */
   groupId?: string;
@@ -83,7 +83,7 @@ interface ParsedValue {
 interface Outcome {
   detections: BusMessage<DetectionMessage>[];
   /** For each detection: the raw message and record it came from (to dead-letter it if it cannot be encoded). */
-  origins: Array<{ message: KafkaMessage; recordIndex: number }>;
+  origins: Array<{ message: ConsumedMessage; recordIndex: number }>;
   dead: DeadLetter[];
   /** Dead-lettered while publishing (could not be encoded). */
   lateDead: number;
@@ -91,7 +91,7 @@ interface Outcome {
 
 export class RawConsumer {
   readonly stats: RawConsumerStats = { messages: 0, records: 0, detections: 0, deadLettered: 0 };
-  private readonly bus: KafkaBus;
+  private readonly bus: KafkaClientBus;
   private readonly topics: Map<string, Required<RawTopicConfig>>;
   private readonly groupId: string;
   private readonly maxValueBytes: number;
@@ -100,7 +100,7 @@ export class RawConsumer {
   private readonly log: Logger | undefined;
   private readonly now: () => Date;
   private readonly avroTypes = new Map<number, Promise<avro.Type>>();
-  private sub: KafkaSubscription | undefined;
+  private sub: KafkaGroupSubscription | undefined;
 
   constructor(opts: RawConsumerOptions) {
     if (opts.topics.length === 0) {
@@ -121,7 +121,7 @@ export class RawConsumer {
     this.now = opts.now ?? (() => new Date());
   }
 
-  get subscription(): KafkaSubscription | undefined {
+  get subscription(): KafkaGroupSubscription | undefined {
     return this.sub;
   }
 
@@ -144,7 +144,7 @@ export class RawConsumer {
     this.sub = undefined;
   }
 
-  private async processChunk(chunk: readonly KafkaMessage[], ctx: ChunkContext): Promise<boolean> {
+  private async processChunk(chunk: readonly ConsumedMessage[], ctx: ChunkContext): Promise<boolean> {
     let out: Outcome = { detections: [], origins: [], dead: [], lateDead: 0 };
     const parsed = await ctx.attempt('normalizing', async () => {
       out = { detections: [], origins: [], dead: [], lateDead: 0 };
@@ -191,7 +191,7 @@ export class RawConsumer {
     out.lateDead = dead.length;
   }
 
-  private async processMessage(m: KafkaMessage, ctx: ChunkContext, out: Outcome): Promise<void> {
+  private async processMessage(m: ConsumedMessage, ctx: ChunkContext, out: Outcome): Promise<void> {
     const cfg = this.topics.get(ctx.topic) ?? {
       topic: ctx.topic,
       format: 'auto' as const,

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { Partitioners } from 'kafkajs';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createKafka, ensureTopics, KafkaBus, type KafkaBusOptions } from '../../platform/bus/kafka.ts';
+import { createKafka, ensureTopics } from '../../platform/bus/kafka.ts';
+import { createKafkaBus } from '../../platform/bus/kafka-clients.ts';
+import type { KafkaBusBaseOptions } from '../../platform/bus/kafka-common.ts';
 import { TOPICS } from '../../platform/bus/port.ts';
 import { CoalescingEventStore } from '../../platform/eventstore/coalescing.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
@@ -15,6 +17,7 @@ import { DeciderService } from '../../services/decider/service.ts';
 import { normalize } from '../../services/ingest/normalizers/index.ts';
 import { RawConsumer } from '../../services/ingest/raw-consumer.ts';
 import {
+  E2E_KAFKA_CLIENTS,
   ensureRegistry,
   guardDutyRecord,
   ocsfRecord,
@@ -32,7 +35,7 @@ const N = 2000;
  * the other tests). Ingest and decider keep running through it; afterwards every raw record produced has
  * exactly one DetectionReceived, no ActionProposed is duplicated, nothing is dead-lettered.
  */
-describe('broker stopped and restarted mid-stream', () => {
+describe.each(E2E_KAFKA_CLIENTS)('broker stopped and restarted mid-stream (%s client)', (client) => {
   const broker = new PrivateBroker();
   const dataDir = mkdtempSync(join(tmpdir(), 'tq-e2e-restart-'));
   const cleanups: Array<() => Promise<void>> = [];
@@ -57,10 +60,10 @@ describe('broker stopped and restarted mid-stream', () => {
     cleanups.push(() => store.close());
     const policy = loadDefaultPolicy();
     await activatePolicy(store, policy, 'e2e', new Date());
-    const busOptions = (name: string): KafkaBusOptions => ({
+    const busOptions = (name: string): KafkaBusBaseOptions => ({
       brokers: [bootstrap],
       registryUrl,
-      clientId: `tq-e2e-restart-${name}`,
+      clientId: `tq-e2e-restart-${client}-${name}`,
       // warnings and errors on stderr: a failure shows which member or producer got stuck
       log: pino({ name: `e2e-restart-${name}`, level: 'warn' }, pino.destination(2)),
       topics: { [TOPICS.detections]: `${run}.detections`, [TOPICS.deadLetters]: `${run}.dlq` },
@@ -72,8 +75,8 @@ describe('broker stopped and restarted mid-stream', () => {
         retryMaxMs: 1000,
       },
     });
-    const ingestBus = new KafkaBus(busOptions('ingest'));
-    const deciderBus = new KafkaBus(busOptions('decider'));
+    const ingestBus = createKafkaBus(client, busOptions('ingest'));
+    const deciderBus = createKafkaBus(client, busOptions('decider'));
     cleanups.push(
       () => ingestBus.close(),
       () => deciderBus.close(),
@@ -150,6 +153,9 @@ describe('broker stopped and restarted mid-stream', () => {
     expect(proposals.length).toBe(new Set(proposals).size);
     expect(await readTopic(kafka, `${run}.dlq`)).toHaveLength(0);
     expect(restartMs).toBeGreaterThan(3000);
-    console.info('broker-restart e2e bus stats', { ingest: ingestBus.stats, decider: deciderBus.stats });
+    console.info(`broker-restart e2e bus stats (${client})`, {
+      ingest: ingestBus.stats,
+      decider: deciderBus.stats,
+    });
   });
 });

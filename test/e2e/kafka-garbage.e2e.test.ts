@@ -16,6 +16,7 @@ import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { createLogger } from '../../platform/log.ts';
 import { normalize } from '../../services/ingest/normalizers/index.ts';
 import {
+  E2E_KAFKA_CLIENTS,
   ensureKafka,
   ensureRegistry,
   groupCaughtUp,
@@ -47,7 +48,7 @@ interface Raw {
  * in the DLQ with a reason and its exact source position; every good one is decided; both consumer
  * groups commit every partition to its end (no partition stalls).
  */
-describe('10,000 raw records with 5 % garbage', () => {
+describe.each(E2E_KAFKA_CLIENTS)('10,000 raw records with 5 %% garbage (%s client)', (client) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tq-e2e-garbage-'));
   const handles: ServeHandle[] = [];
   afterAll(async () => {
@@ -141,6 +142,7 @@ describe('10,000 raw records with 5 % garbage', () => {
     const config = loadServeConfig({
       env: {
         TOURNIQUET_KAFKA_BROKERS: bootstrap,
+        TOURNIQUET_KAFKA_CLIENT: client,
         TOURNIQUET_SCHEMA_REGISTRY_URL: registryUrl,
         TOURNIQUET_DETECTIONS_TOPIC: `${run}.detections`,
         TOURNIQUET_DLQ_TOPIC: `${run}.dlq`,

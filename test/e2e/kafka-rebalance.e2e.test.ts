@@ -2,12 +2,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createKafka, ensureTopics, KafkaBus } from '../../platform/bus/kafka.ts';
+import { createKafka, ensureTopics } from '../../platform/bus/kafka.ts';
+import { createKafkaBus } from '../../platform/bus/kafka-clients.ts';
 import { TOPICS } from '../../platform/bus/port.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { identityKey, type NormalizedDetection } from '../../schemas/detection.ts';
 import type { DetectionMessage } from '../../schemas/messages.ts';
 import {
+  E2E_KAFKA_CLIENTS,
   ensureKafka,
   ensureRegistry,
   groupCaughtUp,
@@ -44,7 +46,7 @@ function detection(run: string, n: number): NormalizedDetection {
  * is decided exactly once: every produced detection has one DetectionReceived and no ActionProposed is
  * duplicated for the same identity, rule and stage.
  */
-describe('two decider processes, one killed mid-stream', () => {
+describe.each(E2E_KAFKA_CLIENTS)('two decider processes, one killed mid-stream (%s client)', (client) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tq-e2e-rebalance-'));
   const procs: ServeProcess[] = [];
   afterAll(async () => {
@@ -85,7 +87,7 @@ describe('two decider processes, one killed mid-stream', () => {
         '',
       ].join('\n'),
     );
-    const env = { TOURNIQUET_KAFKA_SESSION_TIMEOUT_MS: '6000' };
+    const env = { TOURNIQUET_KAFKA_SESSION_TIMEOUT_MS: '6000', TOURNIQUET_KAFKA_CLIENT: client };
     const args = ['--config', configFile];
     const a = startServeProcess('decider', env, args);
     procs.push(a);
@@ -112,7 +114,7 @@ describe('two decider processes, one killed mid-stream', () => {
     expect(a.assignment(topic).length).toBeGreaterThan(0);
 
     // the producer: ingest's side of the topic (Avro through the registry, keyed by identity)
-    const bus = new KafkaBus({
+    const bus = createKafkaBus(client, {
       brokers: [bootstrap],
       registryUrl,
       clientId: 'tq-e2e-rebalance-producer',

@@ -20,6 +20,7 @@ import { promisify } from 'node:util';
 import type { Admin, Kafka } from 'kafkajs';
 import { readTopicToEnd } from '../../platform/bus/dlq-redrive.ts';
 import { createKafka, stringHeaders } from '../../platform/bus/kafka.ts';
+import { KAFKA_CLIENTS, type KafkaClientName } from '../../platform/bus/kafka-clients.ts';
 import { ROOT, type ServiceProcess, spawnService, stopService } from './service-process.ts';
 
 const run = promisify(execFile);
@@ -28,6 +29,23 @@ export { ROOT };
 
 const KAFKA_SH = join(ROOT, 'scripts/kafka.sh');
 const REGISTRY_SH = join(ROOT, 'scripts/registry.sh');
+
+/**
+ * The Kafka client libraries the Kafka end-to-end tests run on: every one the bus offers, or those
+ * named in TOURNIQUET_TEST_KAFKA_CLIENTS (comma-separated, e.g. `platformatic`) for a shorter run.
+ */
+export const E2E_KAFKA_CLIENTS: KafkaClientName[] = (() => {
+  const wanted = process.env.TOURNIQUET_TEST_KAFKA_CLIENTS?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (!wanted?.length) return [...KAFKA_CLIENTS];
+  for (const w of wanted)
+    if (!(KAFKA_CLIENTS as readonly string[]).includes(w))
+      throw new Error(
+        `TOURNIQUET_TEST_KAFKA_CLIENTS: unknown Kafka client ${w} (known: ${KAFKA_CLIENTS.join(', ')})`,
+      );
+  return wanted as KafkaClientName[];
+})();
 
 export const DEFAULT_BOOTSTRAP = '127.0.0.1:19092';
 export const DEFAULT_REGISTRY = 'http://127.0.0.1:18081/apis/ccompat/v7';
