@@ -61,7 +61,7 @@ function flush(): void {
   queue = [];
   try {
     const errors = insertGroup.immediate(group.map((g) => g.items));
-    group.forEach((g, i) => g.done(errors[i]));
+    for (const [i, g] of group.entries()) g.done(errors[i]);
   } catch (err) {
     for (const g of group) g.done(err as Error);
   }

@@ -6,7 +6,7 @@
  * one transaction per request and with group commit. Every answer must be a 202.
  * Env: BENCH_INGEST_SECONDS (per measurement, default 5).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
-import { killHard, REPO_ROOT, type RunningStack, startStackProcess } from '../test/support/cli.ts';
+import { CLI, killHard, REPO_ROOT, type RunningStack, startStackProcess } from '../test/support/cli.ts';
 import { machineLoad } from './lib.ts';
 
 const SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? '5');
@@ -64,7 +64,7 @@ async function drive(url: string, token: string | undefined, load: Load, run: st
   let n = 0;
   let detections = 0;
   const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
+  if (token) headers['x-api-key'] = token;
   const started = performance.now();
   const until = started + SECONDS * 1000;
   const client = async () => {
@@ -152,7 +152,8 @@ async function startFloor(dir: string, shape: { rows: number; bytes: number }, g
   child.stdout!.on('data', (b: Buffer) => {
     out += b.toString();
   });
-  for (let i = 0; i < 600 && !/listening on (\S+)/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 600 && !/listening on (\S+)/.test(out); i++)
+    await new Promise((r) => setTimeout(r, 50));
   const url = /listening on (\S+)/.exec(out)?.[1];
   if (!url) throw new Error(`floor server did not start: ${out}`);
   return { child, url };
@@ -170,8 +171,16 @@ export async function benchIngest(): Promise<Record<string, number | string>> {
   const dir = mkdtempSync(join(tmpdir(), 'tq-bench-ingest-'));
   let stack: RunningStack | undefined;
   try {
+    // A SIEM connector's credential: an API key with the service role, made as an operator would.
+    const key = spawnSync(
+      process.execPath,
+      [CLI, 'auth', 'add-key', '--data-dir', join(dir, 'stack'), '--id', 'siem', '--roles', 'service'],
+      { cwd: REPO_ROOT, encoding: 'utf8' },
+    );
+    const apiKey = key.stdout.split('\n')[0]?.trim();
+    if (key.status !== 0 || !apiKey) throw new Error(`auth add-key failed: ${key.stderr}`);
     stack = await startStackProcess(['--data-dir', join(dir, 'stack'), '--port', '0']);
-    await driveAll('server', stack.url, stack.adminToken, out);
+    await driveAll('server', stack.url, apiKey, out);
     await killHard(stack);
     stack = undefined;
     const shape = rowShape(join(dir, 'stack', 'events.db'));
@@ -188,7 +197,8 @@ export async function benchIngest(): Promise<Record<string, number | string>> {
     for (const load of LOADS) {
       const key = `c${load.concurrency}.batch${load.batch}`;
       const server = out[`server.${key} (detections/s)`] as number;
-      out[`ratio.server/floor.${key}`] = Math.round((server / (out[`floor.${key} (detections/s)`] as number)) * 100) / 100;
+      out[`ratio.server/floor.${key}`] =
+        Math.round((server / (out[`floor.${key} (detections/s)`] as number)) * 100) / 100;
       out[`ratio.server/floorGroup.${key}`] =
         Math.round((server / (out[`floorGroup.${key} (detections/s)`] as number)) * 100) / 100;
     }

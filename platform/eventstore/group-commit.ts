@@ -63,11 +63,6 @@ export class GroupCommitQueue {
     });
   }
 
-  /** Whether appends are waiting for their group. */
-  get pending(): boolean {
-    return this.queue.length > 0;
-  }
-
   /** Writes everything queued now, in one transaction. */
   flush(): void {
     this.scheduled = false;

@@ -11,8 +11,13 @@ import {
   WrongExpectedRevisionError,
 } from '../errors.ts';
 import { catchUpSubscription } from './catch-up.ts';
-import { type GroupCommitOptions, GroupCommitQueue, type GroupOutcome, type StreamBatch } from './group-commit.ts';
 import { ChainGuard, type ChainGuardOptions } from './chain-guard.ts';
+import {
+  type GroupCommitOptions,
+  GroupCommitQueue,
+  type GroupOutcome,
+  type StreamBatch,
+} from './group-commit.ts';
 import { type StoreHealth, StoreHealthTracker, storageFault, storeUnavailable } from './health.ts';
 import type {
   AppendResult,
@@ -234,7 +239,8 @@ export class SqliteEventStore implements EventStore {
     this.afterCommit();
     let last = 0;
     for (const o of outcomes)
-      if ('results' in o && o.results.length > 0) last = Math.max(last, o.results[o.results.length - 1]!.position);
+      if ('results' in o && o.results.length > 0)
+        last = Math.max(last, o.results[o.results.length - 1]!.position);
     if (last > 0) this.appended.emit('append', last);
     return outcomes;
   }

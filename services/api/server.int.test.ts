@@ -233,7 +233,7 @@ describe('reads', () => {
 
   it('finds identities whose id needs URL encoding', async () => {
     const arn = { provider: 'aws', id: 'arn:aws:iam::123456789012:user/ops/bob', type: 'human' as const };
-    await call('POST', '/v1/detections', { as: 'service', body: detection('d-aws', arn) });
+    await call('POST', '/v1/detections?wait=views', { as: 'service', body: detection('d-aws', arn) });
     const r = await call('GET', `/v1/identities/aws/${encodeURIComponent(arn.id)}`, { as: 'analyst' });
     expect(r.status).toBe(200);
     expect(r.json.identity.id).toBe(arn.id);
@@ -883,7 +883,7 @@ describe('ops: live feed, metrics, health, readiness, OpenAPI', () => {
   });
 
   it('serves Prometheus metrics, health and readiness', async () => {
-    await call('POST', '/v1/detections', { as: 'service', body: detection('d-m', CI_BOT) });
+    await call('POST', '/v1/detections?wait=views', { as: 'service', body: detection('d-m', CI_BOT) });
     const m = await call('GET', '/metrics', { as: 'auditor' });
     expect(m.status).toBe(200);
     expect(m.headers['content-type']).toContain('text/plain');

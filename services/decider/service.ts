@@ -114,7 +114,7 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
     pending: readonly number[],
   ): Promise<{ settled: PromiseSettledResult<DecisionResult>[]; committing?: Promise<unknown> }> {
     const before = this.deciding;
-    let release = () => undefined as void;
+    let release: () => void = () => undefined;
     this.deciding = new Promise<void>((resolve) => {
       release = resolve;
     });

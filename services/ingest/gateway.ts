@@ -3,10 +3,7 @@ import { identityKey, type NormalizedDetection } from '../../schemas/detection.t
 import type { IngestGateway, IngestReceipt } from '../../schemas/gateways.ts';
 import type { DetectionMessage, DetectionOutcome } from '../../schemas/messages.ts';
 
-const messagesOf = (
-  detections: readonly NormalizedDetection[],
-  at: string,
-): BusMessage<DetectionMessage>[] =>
+const messagesOf = (detections: readonly NormalizedDetection[], at: string): BusMessage<DetectionMessage>[] =>
   detections.map((detection) => ({ key: identityKey(detection.identity), value: { at, detection } }));
 
 /** A receipt per detection from the decider's outcome for it. */

@@ -75,7 +75,12 @@ describe('approval groups', () => {
         },
       ),
     );
-    const r = await app.inject({ method: 'POST', url: '/v1/detections?wait=views', headers: service, payload });
+    const r = await app.inject({
+      method: 'POST',
+      url: '/v1/detections?wait=views',
+      headers: service,
+      payload,
+    });
     expect(r.statusCode).toBe(202);
   }
 
