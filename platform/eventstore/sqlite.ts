@@ -219,7 +219,9 @@ export class SqliteEventStore implements EventStore {
           return { results: savepoint(bs) };
         } catch (error) {
           this.head = head; // the savepoint's rows are gone: the chain continues from before it
-          if (storageFault(error)) throw error; // the storage failed, not this append: all of it fails
+          // The storage failed, not this append, or SQLite rolled the whole transaction back: the
+          // group fails as a whole (nothing of it is written).
+          if (storageFault(error) || !this.db.inTransaction) throw error;
           return { error };
         }
       });
