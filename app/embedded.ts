@@ -22,7 +22,7 @@ import { DeciderService } from '../services/decider/service.ts';
 import type { Executor } from '../services/executor/executor.ts';
 import { DryRunProvider } from '../services/executor/providers/dry-run.ts';
 import type { IdentityProvider } from '../services/executor/providers/port.ts';
-import { BusIngestGateway } from '../services/ingest/gateway.ts';
+import { DirectIngestGateway } from '../services/ingest/gateway.ts';
 import { Projector } from '../services/projector/projector.ts';
 import { loadCatalogueFile } from './catalogue-file.ts';
 import { startChat } from './chat-config.ts';
@@ -110,6 +110,8 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
   const store = new SqliteEventStore({
     path: storePath,
     durability: opts.durability ?? 'full',
+    // Concurrent requests share a commit (one fsync for all of them; each still whole or nothing).
+    groupCommit: true,
     integrity: {
       log,
       ...(integrity.sweepIntervalMs !== undefined ? { sweepIntervalMs: integrity.sweepIntervalMs } : {}),
@@ -179,7 +181,8 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedStac
   const api = await buildApi({
     store,
     projector,
-    ingest: new BusIngestGateway(bus),
+    // HTTP ingest is handed to the decider directly, concurrently, so that its appends share commits.
+    ingest: new DirectIngestGateway((messages) => decider.handleDetections(messages)),
     decider,
     automation: decider,
     auth,

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark, printed as numbers and ratios against the targets the issues
  * set. Benchmarks that need servers (Kafka, Keycloak) run only when those are reachable.
- * Usage: npm run bench [-- name ...]   (names: store, decider, replay, kafka, executor, console;
+ * Usage: npm run bench [-- name ...]   (names: store, decider, replay, ingest, kafka, executor, console;
  * scale-out and replay-cli, the CLI part of replay alone, run only when named)
  */
 import { existsSync } from 'node:fs';
@@ -69,6 +69,13 @@ const BENCHES: Bench[] = [
       'e2e.raw→decision.normal.2proc (detections/s)': 20_000,
       'e2e.raw→decision.full.2proc (detections/s)': 20_000,
     },
+  },
+  {
+    name: 'ingest',
+    module: './ingest.bench.ts',
+    fn: 'benchIngest',
+    targets: { 'server.c16.batch1 (detections/s)': 5_000, 'ratio.server/floor.c16.batch1': 0.5 },
+    ceilings: { 'server.c16.batch1.p99.ms': 50 },
   },
   { name: 'executor', module: './executor.bench.ts', fn: 'benchExecutor', targets: {} },
   {

@@ -74,7 +74,7 @@ export async function runDemo(opts: {
     const { first, later } = demoDetections(new Date());
     const ingest = await call<{ accepted: number; duplicates: number; receipts: DemoReceipt[] }>(
       'POST',
-      '/v1/detections',
+      '/v1/detections?wait=views',
       service,
       first,
     );
@@ -118,7 +118,7 @@ export async function runDemo(opts: {
     }
     const dup = await call<{ accepted: number; duplicates: number; receipts: DemoReceipt[] }>(
       'POST',
-      '/v1/detections',
+      '/v1/detections?wait=views',
       service,
       later,
     );

@@ -12,6 +12,12 @@ import {
 } from '../errors.ts';
 import { catchUpSubscription } from './catch-up.ts';
 import { ChainGuard, type ChainGuardOptions } from './chain-guard.ts';
+import {
+  type GroupCommitOptions,
+  GroupCommitQueue,
+  type GroupOutcome,
+  type StreamBatch,
+} from './group-commit.ts';
 import { type StoreHealth, StoreHealthTracker, storageFault, storeUnavailable } from './health.ts';
 import type {
   AppendResult,
@@ -53,6 +59,11 @@ export interface SqliteEventStoreOptions {
    * Off by default (tests, replay scratch stores); the embedded stack and `serve` turn it on.
    */
   integrity?: Omit<ChainGuardOptions, 'headFile'> & { headFile?: string | false };
+  /**
+   * Group commit (group-commit.ts): concurrent appends share one transaction and one fsync, each in
+   * its own savepoint. Off by default; the embedded stack turns it on for HTTP ingest.
+   */
+  groupCommit?: boolean | GroupCommitOptions;
 }
 
 /** Bytes a readiness probe writes after a storage fault (the default size limit of `raw`). */
@@ -90,6 +101,8 @@ export class SqliteEventStore implements EventStore {
   private readonly stmts;
   private readonly txAppend;
   private readonly txAppendMany;
+  private readonly txAppendGroups;
+  private readonly commits: GroupCommitQueue | undefined;
   private closed = false;
   private readonly healthTracker: StoreHealthTracker;
   private lastProbe = 0;
@@ -194,6 +207,44 @@ export class SqliteEventStore implements EventStore {
         return bs.map((b) => this.appendTx(b.stream, b.events, b.expected));
       },
     );
+    // Called inside txAppendGroups, a transaction function runs as a savepoint.
+    const savepoint = this.db.transaction((bs: readonly StreamBatch[]) =>
+      bs.map((b) => this.appendTx(b.stream, b.events, b.expected)),
+    );
+    this.txAppendGroups = this.db.transaction((groups: ReadonlyArray<readonly StreamBatch[]>) => {
+      this.head = null;
+      return groups.map((bs): GroupOutcome => {
+        const head = this.head ? { ...this.head } : null;
+        try {
+          return { results: savepoint(bs) };
+        } catch (error) {
+          this.head = head; // the savepoint's rows are gone: the chain continues from before it
+          // The storage failed, not this append, or SQLite rolled the whole transaction back: the
+          // group fails as a whole (nothing of it is written).
+          if (storageFault(error) || !this.db.inTransaction) throw error;
+          return { error };
+        }
+      });
+    });
+    if (opts.groupCommit) {
+      this.commits = new GroupCommitQueue(
+        (groups) => this.commitGroup(groups),
+        opts.groupCommit === true ? {} : opts.groupCommit,
+      );
+    }
+  }
+
+  /** One group-commit transaction: each append in its own savepoint (see group-commit.ts). */
+  private commitGroup(groups: ReadonlyArray<readonly StreamBatch[]>): GroupOutcome[] {
+    if (this.closed) throw this.closedError();
+    const outcomes = this.write(() => this.txAppendGroups.immediate(groups));
+    this.afterCommit();
+    let last = 0;
+    for (const o of outcomes)
+      if ('results' in o && o.results.length > 0)
+        last = Math.max(last, o.results[o.results.length - 1]!.position);
+    if (last > 0) this.appended.emit('append', last);
+    return outcomes;
   }
 
   /** The running chain check, when the store was opened with `integrity`. */
@@ -352,6 +403,7 @@ export class SqliteEventStore implements EventStore {
   ): Promise<AppendResult> {
     this.assertOpen();
     for (const e of events) assertStorable(e, stream);
+    if (this.commits) return (await this.commits.enqueue([{ stream, events, expected }]))[0]!;
     const result = this.write(() => this.txAppend.immediate(stream, events, expected));
     this.afterCommit();
     if (events.length > 0) this.appended.emit('append', result.position);
@@ -370,6 +422,7 @@ export class SqliteEventStore implements EventStore {
   ): Promise<AppendResult[]> {
     this.assertOpen();
     for (const b of batches) for (const e of b.events) assertStorable(e, b.stream);
+    if (this.commits) return this.commits.enqueue(batches);
     const results = this.write(() => this.txAppendMany.immediate(batches));
     this.afterCommit();
     if (results.length > 0) this.appended.emit('append', results[results.length - 1]!.position);
@@ -503,6 +556,7 @@ export class SqliteEventStore implements EventStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.commits?.flush(); // queued appends are written (or fail) before the database closes
     this.closed = true;
     await this.guard?.close();
     this.appended.emit('append', 0);
@@ -510,10 +564,13 @@ export class SqliteEventStore implements EventStore {
   }
 
   private assertOpen(): void {
-    if (this.closed)
-      throw new TourniquetError('STORE_UNAVAILABLE', 'event store is closed', {
-        retriable: false,
-        status: 503,
-      });
+    if (this.closed) throw this.closedError();
+  }
+
+  private closedError(): TourniquetError {
+    return new TourniquetError('STORE_UNAVAILABLE', 'event store is closed', {
+      retriable: false,
+      status: 503,
+    });
   }
 }

@@ -38,13 +38,26 @@ async function call(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, c: C
 }
 
 describe('ingest', () => {
-  it('answers 202 after recording, dedupes, and a GET right after sees the detections', async () => {
+  it('answers 202 once recorded in the event store, and dedupes', async () => {
+    const erin = { provider: 'okta', id: 'erin', type: 'human' as const };
+    const r = await call('POST', '/v1/detections', { as: 'service', body: [detection('d-20', erin)] });
+    expect(r.status).toBe(202);
+    expect(r.json.receipts.map((x: { status: string }) => x.status)).toEqual(['accepted']);
+    const stored = await env.store.readStream(identityStream(erin));
+    expect(stored.filter((e) => e.type === 'DetectionReceived').map((e) => e.id)).toEqual([
+      r.json.receipts[0].eventId,
+    ]);
+    const again = await call('POST', '/v1/detections', { as: 'service', body: detection('d-20', erin) });
+    expect(again.json).toMatchObject({ accepted: 0, duplicates: 1 });
+  });
+
+  it('with ?wait=views answers once the views include the detections: a GET right after sees them', async () => {
     const dave = { provider: 'okta', id: 'dave', type: 'human' as const };
     const batch = [
       detection('d-10', dave),
       detection('d-11', dave, { kind: 'mfa_fatigue', confidence: 0.7 }),
     ];
-    const r = await call('POST', '/v1/detections', { as: 'service', body: batch });
+    const r = await call('POST', '/v1/detections?wait=views', { as: 'service', body: batch });
     expect(r.status).toBe(202);
     expect(r.json).toMatchObject({ accepted: 2, duplicates: 0 });
     expect(r.json.receipts.map((x: { status: string }) => x.status)).toEqual(['accepted', 'accepted']);
@@ -220,7 +233,7 @@ describe('reads', () => {
 
   it('finds identities whose id needs URL encoding', async () => {
     const arn = { provider: 'aws', id: 'arn:aws:iam::123456789012:user/ops/bob', type: 'human' as const };
-    await call('POST', '/v1/detections', { as: 'service', body: detection('d-aws', arn) });
+    await call('POST', '/v1/detections?wait=views', { as: 'service', body: detection('d-aws', arn) });
     const r = await call('GET', `/v1/identities/aws/${encodeURIComponent(arn.id)}`, { as: 'analyst' });
     expect(r.status).toBe(200);
     expect(r.json.identity.id).toBe(arn.id);
@@ -869,7 +882,7 @@ describe('ops: live feed, metrics, health, readiness, OpenAPI', () => {
   });
 
   it('serves Prometheus metrics, health and readiness', async () => {
-    await call('POST', '/v1/detections', { as: 'service', body: detection('d-m', CI_BOT) });
+    await call('POST', '/v1/detections?wait=views', { as: 'service', body: detection('d-m', CI_BOT) });
     const m = await call('GET', '/metrics', { as: 'auditor' });
     expect(m.status).toBe(200);
     expect(m.headers['content-type']).toContain('text/plain');

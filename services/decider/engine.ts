@@ -57,6 +57,8 @@ export class DeciderEngine {
 
   /** Identity states kept in memory; beyond this the least recently used are dropped and re-read on demand. */
   private readonly maxCached: number;
+  /** Detections staged by units not yet written (source NUL id), for requests decided meanwhile. */
+  private readonly staging = new Map<string, { detection: NormalizedDetection; unit: AppendUnit }>();
 
   constructor(opts: {
     store: EventStore;
@@ -266,7 +268,25 @@ export class DeciderEngine {
       if (this.cache.get(key) === cached) this.cache.delete(key);
       for (let i = events.length - 1; i >= 0; i--) this.ledger.unrecord(events[i]!);
     });
+    for (const e of events) if (e.type === 'DetectionReceived') this.trackStaged(e.data.detection, unit);
     return { input, events };
+  }
+
+  /** Remembers a staged detection until its unit is written or dropped (see `staging`). */
+  private trackStaged(d: NormalizedDetection, unit: AppendUnit): void {
+    const k = `${d.source}\u0000${d.id}`;
+    this.staging.set(k, { detection: d, unit });
+    void unit.settled.then(() => {
+      if (this.staging.get(k)?.unit === unit) this.staging.delete(k);
+    });
+  }
+
+  /** A detection another unit staged under the same key: this unit then relies on that one. */
+  private stagedElsewhere(d: NormalizedDetection, unit: AppendUnit): NormalizedDetection | undefined {
+    const held = this.staging.get(`${d.source}\u0000${d.id}`);
+    if (!held || held.unit === unit) return undefined;
+    unit.relyOn(held.unit);
+    return held.detection;
   }
 
   /**
@@ -274,7 +294,10 @@ export class DeciderEngine {
    * other content under the same `source` + `id` is refused, never dropped silently.
    */
   private async assertSameContent(d: NormalizedDetection, stream: string, unit?: AppendUnit): Promise<void> {
-    const recorded = unit?.stagedDetection(d.source, d.id) ?? (await this.recordedDetection(d, stream));
+    const recorded =
+      unit?.stagedDetection(d.source, d.id) ??
+      (unit ? this.stagedElsewhere(d, unit) : undefined) ??
+      (await this.recordedDetection(d, stream));
     if (!recorded || canonicalJson(recorded) === canonicalJson(d)) return;
     throw new DuplicateConflictError({
       source: d.source,

@@ -41,6 +41,8 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
   private readonly scheduler: SchedulerLike | undefined;
   private readonly tickMs: number | undefined;
   private readonly wholeBatches: boolean;
+  /** The batch being decided (decideUnit): the next one waits for it. */
+  private deciding: Promise<void> = Promise.resolve();
 
   constructor(opts: {
     /**
@@ -101,15 +103,23 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
   }
 
   /**
-   * Decides a batch of detections and appends it whole, in one transaction (AppendUnit): nothing of
-   * it is written unless all of it is. A conflicting duplicate is recorded for the auditor and then
-   * refuses the batch (wholeBatches) or just itself; a batch whose identities moved on meanwhile is
-   * decided again.
+   * Decides one batch's detections into a unit and starts its commit, one batch at a time: batches
+   * handled concurrently are decided one after the other (deciding is CPU work, nothing to wait for)
+   * and their commits queued in that same order, so a batch built on an earlier one's staged
+   * decisions is written after it, in the same group commit where the store has one. The next batch
+   * is decided while this one's commit waits for the disk.
    */
-  async handleDetections(messages: ReadonlyArray<BusMessage<DetectionMessage>>): Promise<DetectionOutcome[]> {
-    const outcomes: DetectionOutcome[] = messages.map(() => ({ status: 'conflict' }));
-    let pending = messages.map((_, i) => i);
-    for (let attempt = 1; ; attempt++) {
+  private async decideUnit(
+    messages: ReadonlyArray<BusMessage<DetectionMessage>>,
+    pending: readonly number[],
+  ): Promise<{ settled: PromiseSettledResult<DecisionResult>[]; committing?: Promise<unknown> }> {
+    const before = this.deciding;
+    let release: () => void = () => undefined;
+    this.deciding = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await before;
+    try {
       if (!this.pipeline) throw new Error('decider service is not started');
       const pipeline = this.pipeline;
       const unit = new AppendUnit();
@@ -119,20 +129,40 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
           return pipeline.submit({ type: 'detection', at: m.at, detection: m.detection }, unit);
         }),
       );
+      if (settled.some((r) => r.status === 'rejected')) {
+        unit.abort();
+        return { settled };
+      }
+      const committing = unit.commit(this.store);
+      committing.catch(() => undefined); // awaited by the caller; this only keeps it from being "unhandled" meanwhile
+      return { settled, committing };
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Decides a batch of detections and appends it whole, in one transaction (AppendUnit): nothing of
+   * it is written unless all of it is. A conflicting duplicate is recorded for the auditor and then
+   * refuses the batch (wholeBatches) or just itself; a batch whose identities moved on meanwhile is
+   * decided again.
+   */
+  async handleDetections(messages: ReadonlyArray<BusMessage<DetectionMessage>>): Promise<DetectionOutcome[]> {
+    const outcomes: DetectionOutcome[] = messages.map(() => ({ status: 'conflict' }));
+    let pending = messages.map((_, i) => i);
+    for (let attempt = 1; ; attempt++) {
+      const { settled, committing } = await this.decideUnit(messages, pending);
       const failed = settled.find(
         (r): r is PromiseRejectedResult =>
           r.status === 'rejected' && !(r.reason instanceof DuplicateConflictError),
       );
-      if (failed) {
-        unit.abort();
-        throw failed.reason;
-      }
+      if (failed) throw failed.reason;
       let conflicts = settled.flatMap((r, k) =>
         r.status === 'rejected' ? [{ index: pending[k]!, err: r.reason as DuplicateConflictError }] : [],
       );
-      if (conflicts.length === 0) {
+      if (committing) {
         try {
-          await unit.commit(this.store);
+          await committing;
           for (const [k, r] of settled.entries()) {
             const received = (r as PromiseFulfilledResult<DecisionResult>).value.events.find(
               (e) => e.type === 'DetectionReceived',
@@ -153,7 +183,7 @@ export class DeciderService implements DeciderGateway, AutomationGateway {
             .map((index) => ({ index, err }));
           if (conflicts.length === 0) throw err;
         }
-      } else unit.abort();
+      }
       await this.recordConflicts(
         conflicts.map((c) => ({ detection: messages[c.index]!.value.detection, err: c.err })),
       );

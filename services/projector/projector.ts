@@ -187,6 +187,9 @@ export class Projector {
   private sub: Subscription | undefined;
   private starting: Promise<void> | undefined;
   private failure: unknown;
+  /** Live events not yet applied: applied together, one transaction per turn of the event loop. */
+  private liveEvents: RecordedEvent[] = [];
+  private liveFlush: NodeJS.Immediate | undefined;
   private readonly waiters = new Set<Waiter>();
   private readonly liveListeners = new Set<LiveEventListener>();
   private appliedErrors = 0;
@@ -347,14 +350,14 @@ export class Projector {
         {
           after: this.checkpoint,
           pageSize: this.pageSize,
-          onError: (err) => {
-            this.failure = err;
-            this.sub = undefined;
-            this.log?.error({ err }, 'projector subscription stopped');
-          },
+          onError: (err) => this.failed(err),
         },
         (e) => {
-          this.applyEvents([e], { live: true });
+          // One transaction per event costs a commit per event: under ingest load the views' commits
+          // would take more time than the appends. Events that arrive together are applied together.
+          this.liveEvents.push(e);
+          if (this.liveEvents.length >= this.pageSize) this.flushLive();
+          else this.liveFlush ??= setImmediate(() => this.flushLive());
         },
       );
     })().finally(() => {
@@ -368,6 +371,31 @@ export class Projector {
     const sub = this.sub;
     this.sub = undefined;
     await sub?.stop();
+    this.flushLive();
+  }
+
+  /** Applies the live events received so far (see start). */
+  private flushLive(): void {
+    if (this.liveFlush) clearImmediate(this.liveFlush);
+    this.liveFlush = undefined;
+    const events = this.liveEvents;
+    this.liveEvents = [];
+    if (events.length === 0 || !this.db.open) return;
+    try {
+      this.applyEvents(events, { live: true });
+    } catch (err) {
+      this.liveEvents = [];
+      const sub = this.sub;
+      this.failed(err);
+      void sub?.stop();
+    }
+  }
+
+  /** The live subscription stopped on an error: the projector is not live until started again. */
+  private failed(err: unknown): void {
+    this.failure = err;
+    this.sub = undefined;
+    this.log?.error({ err }, 'projector subscription stopped');
   }
 
   /** Stops, closes the views' database and fails pending waiters. */

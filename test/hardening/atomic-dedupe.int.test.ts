@@ -59,6 +59,7 @@ describe('atomic requests', () => {
     // not "duplicate": the failed attempt left nothing behind in the decider either
     expect(ok.json).toMatchObject({ accepted: 2, duplicates: 0 });
     expect(await received()).toEqual(['good-1', 'poison-2']);
+    await env.views();
     const cases = await env.get('/v1/cases');
     expect(cases.json.items).toHaveLength(2);
     expect(env.verify().ok).toBe(true);
@@ -100,6 +101,7 @@ describe('dedupe across the system', () => {
       ['DetectionConflicted', expect.objectContaining({ id: 'k-1', reason: 'other_identity' })],
     ]);
     // visible to the auditor
+    await env.views();
     const audit = await env.get('/v1/audit/events?type=DetectionConflicted');
     expect(audit.json.items).toHaveLength(1);
     expect(env.verify().ok).toBe(true);

@@ -57,12 +57,12 @@ export async function startConsoleStack(opts: { port?: number } = {}): Promise<C
   return { stack, url: stack.url, keys, close: () => stack.close() };
 }
 
-/** Sends detections as the forwarder would (service key), answers once they are recorded. */
+/** Sends detections as the forwarder would (service key), answers once they are recorded and in the views. */
 export async function sendDetections(
   cs: ConsoleStack,
   detections: NormalizedDetectionInput[],
 ): Promise<void> {
-  const res = await fetch(`${cs.url}/v1/detections`, {
+  const res = await fetch(`${cs.url}/v1/detections?wait=views`, {
     method: 'POST',
     headers: { 'x-api-key': cs.keys.forwarder, 'content-type': 'application/json' },
     body: JSON.stringify(detections),

@@ -13,6 +13,8 @@ export interface EmbeddedHttp {
   /** Sends `text` as it is (for bodies JSON.stringify cannot write). */
   postText(url: string, text: string, headers?: Record<string, string>): Promise<HttpAnswer>;
   get(url: string, headers?: Record<string, string>): Promise<HttpAnswer>;
+  /** Waits until the views include everything appended so far (a 202 promises the store, not the views). */
+  views(): Promise<void>;
   /** `audit verify` over the store as it is now. */
   verify(): ReturnType<typeof verifyChainDb>;
   close(): Promise<void>;
@@ -60,6 +62,7 @@ export async function embeddedHttp(opts: Partial<EmbeddedOptions> = {}): Promise
     post: (url, body, headers) => send('POST', url, JSON.stringify(body), headers),
     postText: (url, text, headers) => send('POST', url, text, headers),
     get: (url, headers) => send('GET', url, undefined, headers),
+    views: async () => stack.projector.waitFor(await stack.store.headPosition()),
     verify: () => verifyChainDb(stack.store.database),
     async close() {
       await stack.close();

@@ -75,7 +75,12 @@ describe('approval groups', () => {
         },
       ),
     );
-    const r = await app.inject({ method: 'POST', url: '/v1/detections', headers: service, payload });
+    const r = await app.inject({
+      method: 'POST',
+      url: '/v1/detections?wait=views',
+      headers: service,
+      payload,
+    });
     expect(r.statusCode).toBe(202);
   }
 
@@ -141,7 +146,7 @@ describe('approval groups', () => {
     const now = new Date().toISOString();
     await app.inject({
       method: 'POST',
-      url: '/v1/detections',
+      url: '/v1/detections?wait=views',
       headers: service,
       payload: detection(
         'ti-after',
@@ -165,7 +170,7 @@ describe('approval groups', () => {
     for (let i = 0; i < 3; i++) {
       const r = await app.inject({
         method: 'POST',
-        url: '/v1/detections',
+        url: '/v1/detections?wait=views',
         headers: service,
         payload: detection(`mfa-${i}`, mo, {
           kind: 'mfa_fatigue',
@@ -221,7 +226,7 @@ describe('approval groups', () => {
         },
       ),
     );
-    await app.inject({ method: 'POST', url: '/v1/detections', headers: service, payload });
+    await app.inject({ method: 'POST', url: '/v1/detections?wait=views', headers: service, payload });
     const list = (await app.inject({ method: 'GET', url: '/v1/approval-groups', headers: ann })).json();
     const g = (list.items as Array<{ groupId: string; count: number }>).find(
       (x) => x.groupId === 'rule:known-compromise',
