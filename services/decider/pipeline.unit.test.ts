@@ -265,7 +265,8 @@ describe('optimistic concurrency', () => {
     await pipeline.submit(detectionAt(alice, T0, 'd-1', 'other', 0.4));
     // another writer appends to alice's stream behind the decider's back
     await gated.inner.append(identityStream(alice), [foreignEvent(alice, 'foreign-1', T0 + 1)], 'any');
-    const r = await pipeline.submit(detectionAt(alice, T0 + MINUTE, 'd-2', 'other', 0.4));
+    // below the case floor: other reasons than d-1's, so the decision records them (two events)
+    const r = await pipeline.submit(detectionAt(alice, T0 + MINUTE, 'd-2', 'other', 0.2));
     expect(gated.conflicts).toBe(1);
     expect(r.events.map((e) => e.type)).toEqual(['DetectionReceived', 'NoActionTaken']);
     const stream = await streamOf(store, alice);

@@ -129,6 +129,9 @@ export function bindProjectorMetrics(projector: Projector, store: EventStore): (
       recordDecisionWithoutAction('storm', e.data.ruleId);
     } else if (e.type === 'NoActionTaken') {
       recordDecisionWithoutAction('no_action', e.data.reasons[0]!.code);
+    } else if (e.type === 'DetectionReceived' && e.data.noAction) {
+      // the same reasons as the case's latest NoActionTaken, referred to rather than recorded again
+      recordDecisionWithoutAction('no_action', e.data.noAction.code);
     }
   });
   return () => {

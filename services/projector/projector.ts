@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { TourniquetError } from '../../platform/errors.ts';
 import type { EventStore, Subscription } from '../../platform/eventstore/port.ts';
 import { type IdentityRef, identityKey } from '../../schemas/detection.ts';
-import type { Actor, EventType, RecordedEvent } from '../../schemas/events.ts';
+import type { Actor, EventType, NoActionReason, NoActionRef, RecordedEvent } from '../../schemas/events.ts';
 import type { ActionView, AutomationView, CaseView, IdentityView } from './views.ts';
 
 /**
@@ -149,6 +149,18 @@ function later(a: string, b: string): string {
 
 function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
+}
+
+/**
+ * The reasons a detection refers to (DetectionReceived.noAction): its case's latest NoActionTaken,
+ * which is also the case's latest no-action entry (each entry since then repeats its reasons).
+ */
+function sameReasonsAs(c: CaseView, ref: NoActionRef): NoActionReason[] {
+  c.noActions ??= [];
+  const latest = c.noActions.at(-1);
+  if (latest) return latest.reasons;
+  // Only if the NoActionTaken itself could not be applied: say where the reasons are.
+  return [{ code: ref.code, detail: `as recorded in event ${ref.asOf}` }];
 }
 
 /** A view stored as JSON in a `doc` column, when the row exists. */
@@ -760,10 +772,21 @@ export class Projector {
       v.detectionCount += 1;
     });
     if (caseId) {
+      const ref = e.data.noAction;
+      let why = '';
       this.updateCase(e, caseId, (c) => {
         if (!c.detectionIds.includes(d.id)) c.detectionIds.push(d.id);
+        if (ref) {
+          const reasons = sameReasonsAs(c, ref);
+          c.noActions.push({ detectionId: d.id, at: e.occurredAt, reasons });
+          why = `; no automatic action: ${reasons.map((r) => r.detail).join('; ')}`;
+        }
       });
-      this.timeline(caseId, e, `detection ${d.id} (${d.kind}, confidence ${d.confidence}) from ${d.source}`);
+      this.timeline(
+        caseId,
+        e,
+        `detection ${d.id} (${d.kind}, confidence ${d.confidence}) from ${d.source}${why}`,
+      );
     }
   }
 
@@ -1021,7 +1044,11 @@ export class Projector {
     });
   }
 
-  /** Why a detection led to no automatic action: listed on its case and in the timeline. */
+  /**
+   * Why a detection led to no automatic action: listed on its case and in the timeline. Later
+   * detections of the case with the same reasons refer to this event from their DetectionReceived
+   * (see onDetectionReceived).
+   */
   private onNoActionTaken(e: RecordedEvent<'NoActionTaken'>, audit: AuditFields): void {
     const d = e.data;
     audit.caseId = d.caseId;
