@@ -89,25 +89,25 @@ export const NoActionReason = z.object({
 });
 export type NoActionReason = z.infer<typeof NoActionReason>;
 
-/**
- * On a DetectionReceived: the detection joined its case and led to no automatic action for the same
- * reasons as the case's latest NoActionTaken, `asOf` (its event id), so they are not written again.
- * `code` is the first reason's code, for counting without reading that event.
- */
-export const NoActionRef = z.object({ asOf: z.string(), code: z.enum(NO_ACTION_CODES) });
-export type NoActionRef = z.infer<typeof NoActionRef>;
-
 const ActionRef = { actionId: z.string(), caseId: z.string(), identity: IdentityRef };
 
 const EventData = {
-  DetectionReceived: z.object({ detection: NormalizedDetection, noAction: NoActionRef.optional() }),
+  DetectionReceived: z.object({
+    detection: NormalizedDetection,
+    /**
+     * The detection joined an open case and nothing was done automatically: why (as NoActionTaken
+     * says it for a detection that opens a case). Absent when it opened a case, joined none, or
+     * led to an automatic action.
+     */
+    noAction: z.array(NoActionReason).min(1).optional(),
+  }),
   IdentityCatalogued: z.object({ entry: CatalogueEntry, by: Actor }),
   CaseOpened: z.object({ caseId: z.string(), identity: IdentityRef, detectionIds: z.array(z.string()) }),
   /**
-   * A detection opened or joined a case and nothing was done automatically: why (each rule that
-   * could take it, and each guard that held a proposal). Recorded in the same decision, once per case
-   * while the reasons stay the same: a later detection with the same reasons refers to this event
-   * from its DetectionReceived (`noAction`). Stores written before that hold one per detection.
+   * A detection opened a case and nothing was done automatically: why (each rule that could take
+   * it, and each guard that held a proposal). Recorded in the same decision. A detection joining an
+   * open case carries its reasons on its DetectionReceived (`noAction`) instead; stores written
+   * before that hold a NoActionTaken for those too.
    */
   NoActionTaken: z.object({
     caseId: z.string(),

@@ -265,10 +265,11 @@ describe('optimistic concurrency', () => {
     await pipeline.submit(detectionAt(alice, T0, 'd-1', 'other', 0.4));
     // another writer appends to alice's stream behind the decider's back
     await gated.inner.append(identityStream(alice), [foreignEvent(alice, 'foreign-1', T0 + 1)], 'any');
-    // below the case floor: other reasons than d-1's, so the decision records them (two events)
-    const r = await pipeline.submit(detectionAt(alice, T0 + MINUTE, 'd-2', 'other', 0.2));
+    const r = await pipeline.submit(detectionAt(alice, T0 + MINUTE, 'd-2', 'other', 0.4));
     expect(gated.conflicts).toBe(1);
-    expect(r.events.map((e) => e.type)).toEqual(['DetectionReceived', 'NoActionTaken']);
+    // d-2 joins the case: why nothing happened rides on its DetectionReceived
+    expect(r.events.map((e) => e.type)).toEqual(['DetectionReceived']);
+    expect(r.events[0]).toMatchObject({ data: { noAction: [{ code: 'no_rule' }] } });
     const stream = await streamOf(store, alice);
     expect(stream.map((e) => e.id)).toEqual([
       `det-${identityTag(alice)}-okta:d-1`,
@@ -276,7 +277,6 @@ describe('optimistic concurrency', () => {
       `det-${identityTag(alice)}-okta:d-1-no-action`,
       'foreign-1',
       `det-${identityTag(alice)}-okta:d-2`,
-      `det-${identityTag(alice)}-okta:d-2-no-action`,
     ]);
   });
 

@@ -154,27 +154,19 @@ export type Explanation = z.infer<typeof Explanation>;
 const ref = (e: RecordedEvent) => ({ eventId: e.id, position: e.position, at: e.occurredAt });
 
 /**
- * The case's detections that led to no automatic action, and why, in stream order: each
- * NoActionTaken, and each DetectionReceived that refers to one for the same reasons (the event is
- * the one that says so for the detection).
+ * The case's detections that led to no automatic action, and why, in stream order: NoActionTaken
+ * (a detection that opened the case) and DetectionReceived carrying its reasons (one that joined it).
  */
 function caseNoActions(
   events: RecordedEvent[],
   caseId: string,
 ): Array<{ event: RecordedEvent; detectionId: string; reasons: NoActionReason[] }> {
-  const recorded = new Map<string, NoActionReason[]>();
   const out: Array<{ event: RecordedEvent; detectionId: string; reasons: NoActionReason[] }> = [];
   for (const e of events) {
     if (e.type === 'NoActionTaken' && e.data.caseId === caseId) {
-      recorded.set(e.id, e.data.reasons);
       out.push({ event: e, detectionId: e.data.detectionId, reasons: e.data.reasons });
     } else if (e.type === 'DetectionReceived' && e.data.noAction && e.correlationId === caseId) {
-      const ref = e.data.noAction;
-      out.push({
-        event: e,
-        detectionId: e.data.detection.id,
-        reasons: recorded.get(ref.asOf) ?? [{ code: ref.code, detail: `as recorded in event ${ref.asOf}` }],
-      });
+      out.push({ event: e, detectionId: e.data.detection.id, reasons: e.data.noAction });
     }
   }
   return out;

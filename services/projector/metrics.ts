@@ -130,8 +130,8 @@ export function bindProjectorMetrics(projector: Projector, store: EventStore): (
     } else if (e.type === 'NoActionTaken') {
       recordDecisionWithoutAction('no_action', e.data.reasons[0]!.code);
     } else if (e.type === 'DetectionReceived' && e.data.noAction) {
-      // the same reasons as the case's latest NoActionTaken, referred to rather than recorded again
-      recordDecisionWithoutAction('no_action', e.data.noAction.code);
+      // a detection that joined a case carries its reasons instead of a NoActionTaken
+      recordDecisionWithoutAction('no_action', e.data.noAction[0]!.code);
     }
   });
   return () => {

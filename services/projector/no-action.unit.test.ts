@@ -1,8 +1,8 @@
 /**
- * Why nothing happened, as the case view, its timeline and explain show it: a detection whose reasons
- * the decider recorded in full (NoActionTaken) and one that refers to the case's latest record for
- * the same reasons (DetectionReceived.noAction) read the same. A store written before references
- * existed (one NoActionTaken per detection) reads the same too.
+ * Why nothing happened, as the case view, its timeline and explain show it: the reasons of a
+ * detection that opened a case (NoActionTaken) and of one that joined it (carried on its
+ * DetectionReceived) read alike, and a store written before detections carried them (a
+ * NoActionTaken for every such detection) reads the same.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
@@ -17,12 +17,39 @@ afterEach(async () => {
   while (cleanup.length) await cleanup.pop()!();
 });
 
-/** A decider that records every detection's reasons in full, as stores written before references hold. */
-class OneRecordPerDetection extends Scenario {
-  override step(input: Parameters<Scenario['step']>[0]): NewEvent[] {
-    for (const s of this.states.values()) if (s.openCase) s.openCase.lastNoAction = null;
-    return super.step(input);
-  }
+/**
+ * The same decisions as a store written before detections carried their reasons holds them: the
+ * reasons of a detection that joined a case in a NoActionTaken of its own, last in its decision.
+ */
+function oneRecordPerDetection(decisions: NewEvent[][]): NewEvent[][] {
+  return decisions.map((events) =>
+    events
+      .flatMap((e): NewEvent[] => {
+        if (e.type !== 'DetectionReceived' || !e.data.noAction) return [e];
+        const { noAction: reasons, ...data } = e.data;
+        return [{ ...e, data }];
+      })
+      .concat(
+        events.flatMap((e): NewEvent[] =>
+          e.type === 'DetectionReceived' && e.data.noAction
+            ? [
+                {
+                  ...e,
+                  id: `${e.id}-no-action`,
+                  type: 'NoActionTaken',
+                  causationId: e.id,
+                  data: {
+                    caseId: e.correlationId!,
+                    identity: e.data.detection.identity,
+                    detectionId: e.data.detection.id,
+                    reasons: e.data.noAction,
+                  },
+                },
+              ]
+            : [],
+        ),
+      ),
+  );
 }
 
 /** Weak detections on ann's open case, then one an analyst must review (so there is an action to explain). */
@@ -62,8 +89,8 @@ describe('no-action reasons in the case view and explain', () => {
   it('lists every detection without action with its reasons, whether recorded in full or referred to', async () => {
     const { decisions, actionId } = story(new Scenario({ catalogue }));
     const events = decisions.flat();
-    expect(ofType(events, 'NoActionTaken')).toHaveLength(3); // no rule, below floor, approval required
-    expect(ofType(events, 'DetectionReceived').filter((e) => e.data.noAction)).toHaveLength(3);
+    expect(ofType(events, 'NoActionTaken')).toHaveLength(1); // the detection that opened the case
+    expect(ofType(events, 'DetectionReceived').filter((e) => e.data.noAction)).toHaveLength(5);
 
     const { store, projector } = await project(decisions);
     const caseId = ofType(events, 'CaseOpened')[0]!.data.caseId;
@@ -97,9 +124,9 @@ describe('no-action reasons in the case view and explain', () => {
     );
   });
 
-  it('reads a store holding one NoActionTaken per detection the same', async () => {
+  it('reads a store holding a NoActionTaken for every detection the same', async () => {
     const compact = story(new Scenario({ catalogue }));
-    const full = story(new OneRecordPerDetection({ catalogue }));
+    const full = { ...compact, decisions: oneRecordPerDetection(compact.decisions) };
     const fullEvents = full.decisions.flat();
     expect(ofType(fullEvents, 'NoActionTaken')).toHaveLength(6);
     expect(ofType(fullEvents, 'DetectionReceived').filter((e) => e.data.noAction)).toEqual([]);

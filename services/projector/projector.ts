@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { TourniquetError } from '../../platform/errors.ts';
 import type { EventStore, Subscription } from '../../platform/eventstore/port.ts';
 import { type IdentityRef, identityKey } from '../../schemas/detection.ts';
-import type { Actor, EventType, NoActionReason, NoActionRef, RecordedEvent } from '../../schemas/events.ts';
+import type { Actor, EventType, RecordedEvent } from '../../schemas/events.ts';
 import type { ActionView, AutomationView, CaseView, IdentityView } from './views.ts';
 
 /**
@@ -149,18 +149,6 @@ function later(a: string, b: string): string {
 
 function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
-}
-
-/**
- * The reasons a detection refers to (DetectionReceived.noAction): its case's latest NoActionTaken,
- * which is also the case's latest no-action entry (each entry since then repeats its reasons).
- */
-function sameReasonsAs(c: CaseView, ref: NoActionRef): NoActionReason[] {
-  c.noActions ??= [];
-  const latest = c.noActions.at(-1);
-  if (latest) return latest.reasons;
-  // Only if the NoActionTaken itself could not be applied: say where the reasons are.
-  return [{ code: ref.code, detail: `as recorded in event ${ref.asOf}` }];
 }
 
 /** A view stored as JSON in a `doc` column, when the row exists. */
@@ -772,16 +760,16 @@ export class Projector {
       v.detectionCount += 1;
     });
     if (caseId) {
-      const ref = e.data.noAction;
-      let why = '';
+      // Why it led to no automatic action, when it says (a detection joining its case carries it).
+      const reasons = e.data.noAction;
       this.updateCase(e, caseId, (c) => {
         if (!c.detectionIds.includes(d.id)) c.detectionIds.push(d.id);
-        if (ref) {
-          const reasons = sameReasonsAs(c, ref);
+        if (reasons) {
+          c.noActions ??= [];
           c.noActions.push({ detectionId: d.id, at: e.occurredAt, reasons });
-          why = `; no automatic action: ${reasons.map((r) => r.detail).join('; ')}`;
         }
       });
+      const why = reasons ? `; no automatic action: ${reasons.map((r) => r.detail).join('; ')}` : '';
       this.timeline(
         caseId,
         e,
@@ -1045,9 +1033,9 @@ export class Projector {
   }
 
   /**
-   * Why a detection led to no automatic action: listed on its case and in the timeline. Later
-   * detections of the case with the same reasons refer to this event from their DetectionReceived
-   * (see onDetectionReceived).
+   * Why a detection led to no automatic action: listed on its case and in the timeline. Recorded for
+   * a detection that opens a case (one joining a case carries its reasons, see onDetectionReceived),
+   * and for every such detection in stores written before that.
    */
   private onNoActionTaken(e: RecordedEvent<'NoActionTaken'>, audit: AuditFields): void {
     const d = e.data;

@@ -9,7 +9,6 @@ import {
   identityStream,
   type NewEvent,
   type NoActionReason,
-  type NoActionRef,
   SCHEMA_VERSION,
 } from '../../../schemas/events.ts';
 import type { Rule, Stage } from '../policy/schema.ts';
@@ -20,7 +19,7 @@ import { hasSeen } from './dedupe.ts';
 import { identityTag } from './evolve.ts';
 import { GUARDS } from './guards/index.ts';
 import type { DecisionBudget, GuardContext, PlanDraft } from './guards/types.ts';
-import { gathering, heldReasons, sameReasons, stageBlocked, untaken } from './no-action.ts';
+import { gathering, heldReasons, stageBlocked, untaken } from './no-action.ts';
 import { parseTime } from './time.ts';
 import type { ActionState, DeciderInput, EvidenceItem, HumanActor, IdentityState } from './types.ts';
 
@@ -184,9 +183,16 @@ function decideDetection(
   }
 
   const opensCase = !caseId && (d.confidence >= policy.defaults.caseFloor || proposals !== null);
-  if (!opensCase && !caseId) return [detectionReceived(detectionEventId, stream, at, null, d, undefined)];
-  // DetectionReceived comes first; it is built last, once it is known whether it refers to reasons
-  // already recorded in the case.
+  if (!opensCase) {
+    if (!caseId) return [detectionReceived(detectionEventId, stream, at, null, d, undefined)];
+    // The usual detection on an open case: it joins it, nothing to propose; it carries why.
+    if (proposals === null) {
+      const reasons = why ?? untaken(ctx.policy.untaken, policy.defaults.caseFloor, d.kind, d.confidence);
+      return [detectionReceived(detectionEventId, stream, at, caseId, d, reasons)];
+    }
+  }
+  // DetectionReceived comes first; it is built last, once it is known whether it carries the
+  // reasons nothing happened.
   const out = new Emitter(stream, at, [PENDING_DETECTION]);
   const caseNumber = state.caseSeq + (state.openCase ? 0 : 1);
   if (opensCase) {
@@ -220,15 +226,14 @@ function decideDetection(
       why,
     );
   }
-  let noAction: NoActionRef | undefined;
+  let noAction: NoActionReason[] | undefined;
   if (!auto) {
     const reasons =
       why !== null && why.length > 0
         ? why
         : untaken(ctx.policy.untaken, policy.defaults.caseFloor, d.kind, d.confidence);
-    // Reasons already recorded in this case are referred to, not written again.
-    const last = opensCase ? null : state.openCase?.lastNoAction;
-    if (last && sameReasons(last.reasons, reasons)) noAction = last.ref;
+    // A detection joining a case carries its reasons; one opening a case records them with it.
+    if (!opensCase) noAction = reasons;
     else
       out.emit(
         {
@@ -254,7 +259,7 @@ function detectionReceived(
   at: string,
   caseId: string | null,
   d: NormalizedDetection,
-  noAction: NoActionRef | undefined,
+  noAction: NoActionReason[] | undefined,
 ): NewEvent {
   return {
     id,

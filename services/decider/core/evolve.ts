@@ -110,7 +110,6 @@ export function evolve(
         openedAtMs: parseTime(event.occurredAt),
         actions: [],
         shadowedRules: [],
-        lastNoAction: null,
       };
       state.openCaseId = event.data.caseId;
       return state;
@@ -133,12 +132,6 @@ export function evolve(
       });
       return state;
     }
-    case 'NoActionTaken':
-      if (state.openCase?.caseId === event.data.caseId) {
-        const reasons = event.data.reasons;
-        state.openCase.lastNoAction = { reasons, ref: { asOf: event.id, code: reasons[0]!.code } };
-      }
-      return state;
     case 'ActionShadowed':
       if (state.openCase?.caseId === event.data.caseId) state.openCase.shadowedRules.push(event.data.ruleId);
       return state;

@@ -1,20 +1,19 @@
 /**
  * Why nothing happened: every detection that opens or joins a case without an automatic action
- * records NoActionTaken with its reasons, one situation at a time; a later detection of the case
- * with the same reasons refers to that record from its DetectionReceived instead.
+ * records its reasons, one situation at a time: one that opens a case in a NoActionTaken, one that
+ * joins a case on its own DetectionReceived (`noAction`).
  */
 import { describe, expect, it } from 'vitest';
 import type { NewEvent, NoActionReason } from '../../../schemas/events.ts';
 import { autoApprovals, HOUR, MINUTE, ofType, Scenario } from '../../../test/support/decider-testkit.ts';
 
+/** A decision's reasons, wherever they are recorded; exactly one place records them. */
 const reasonsOf = (events: readonly NewEvent[]): NoActionReason[] => {
-  const [e] = ofType(events, 'NoActionTaken');
-  expect(e, 'a NoActionTaken event').toBeDefined();
-  return e!.data.reasons;
+  const recorded = ofType(events, 'NoActionTaken');
+  const carried = ofType(events, 'DetectionReceived')[0]?.data.noAction;
+  expect(recorded.length + (carried ? 1 : 0), 'one record of why nothing happened').toBe(1);
+  return carried ?? recorded[0]!.data.reasons;
 };
-
-/** The DetectionReceived of a decision's reference to earlier reasons, if it has one. */
-const refOf = (events: readonly NewEvent[]) => ofType(events, 'DetectionReceived')[0]?.data.noAction;
 
 describe('NoActionTaken', () => {
   it('below the case floor, joining an open case: recorded only', () => {
@@ -47,6 +46,7 @@ describe('NoActionTaken', () => {
     const third = s.detect('ann', 'mfa_fatigue', 0.7);
     expect(autoApprovals(third)).toHaveLength(1);
     expect(ofType(third, 'NoActionTaken')).toEqual([]);
+    expect(ofType(third, 'DetectionReceived')[0]!.data.noAction).toBeUndefined();
   });
 
   it('cool-down after a rejection', () => {
@@ -141,67 +141,27 @@ rules:
 
   it('nothing is recorded for a detection that neither opens nor joins a case, nor when an action is automatic', () => {
     const s = new Scenario({ catalogue: [{ id: 'ann', tier: 'development' }] });
-    expect(s.detect('ann', 'other', 0.1).map((e) => e.type)).toEqual(['DetectionReceived']);
-    expect(ofType(s.detect('ann', 'known_compromise', 0.95), 'NoActionTaken')).toEqual([]);
+    const recordedOnly = s.detect('ann', 'other', 0.1);
+    expect(recordedOnly.map((e) => e.type)).toEqual(['DetectionReceived']);
+    expect(ofType(recordedOnly, 'DetectionReceived')[0]!.data.noAction).toBeUndefined();
+    const contained = s.detect('ann', 'known_compromise', 0.95);
+    expect(ofType(contained, 'NoActionTaken')).toEqual([]);
+    expect(ofType(contained, 'DetectionReceived')[0]!.data.noAction).toBeUndefined();
   });
 
-  it('the same reasons again in the case are referred to, not recorded again; new reasons are recorded', () => {
+  it('a detection that opens a case records NoActionTaken; one that joins it carries its reasons instead', () => {
     const s = new Scenario({ catalogue: [{ id: 'ann', tier: 'development' }] });
     const opened = s.detect('ann', 'other', 0.4);
-    const [first] = ofType(opened, 'NoActionTaken');
-    expect(first!.data.reasons[0]).toMatchObject({ code: 'no_rule' });
-    expect(refOf(opened)).toBeUndefined();
+    expect(opened.map((e) => e.type)).toEqual(['DetectionReceived', 'CaseOpened', 'NoActionTaken']);
+    expect(ofType(opened, 'DetectionReceived')[0]!.data.noAction).toBeUndefined();
+    const caseId = ofType(opened, 'CaseOpened')[0]!.data.caseId;
 
     s.advance(MINUTE);
-    const same = s.detect('ann', 'other', 0.45);
-    expect(same.map((e) => e.type)).toEqual(['DetectionReceived']);
-    expect(refOf(same)).toEqual({ asOf: first!.id, code: 'no_rule' });
-    expect(same[0]!.correlationId).toBe(first!.data.caseId);
-
-    s.advance(MINUTE);
-    const below = s.detect('ann', 'other', 0.1);
-    expect(reasonsOf(below)).toEqual([
-      { code: 'below_case_floor', detail: 'below the case floor 0.3: recorded only' },
-    ]);
-    expect(refOf(below)).toBeUndefined();
-    s.advance(MINUTE);
-    expect(refOf(s.detect('ann', 'other', 0.2))).toEqual({
-      asOf: ofType(below, 'NoActionTaken')[0]!.id,
-      code: 'below_case_floor',
-    });
-    // back to the first reasons: the latest record says otherwise, so they are recorded again
-    s.advance(MINUTE);
-    const again = s.detect('ann', 'other', 0.4);
-    expect(reasonsOf(again)).toEqual(first!.data.reasons);
-    expect(refOf(again)).toBeUndefined();
-  });
-
-  it('a new case records its reasons in full, even the same as the previous case', () => {
-    const s = new Scenario({ catalogue: [{ id: 'ann', tier: 'development' }] });
-    s.detect('ann', 'other', 0.4);
-    s.advance(MINUTE);
-    s.verdict('ann', 'benign');
-    s.advance(MINUTE);
-    const next = s.detect('ann', 'other', 0.4);
-    expect(ofType(next, 'CaseOpened')).toHaveLength(1);
-    expect(reasonsOf(next)[0]).toMatchObject({ code: 'no_rule' });
-    expect(refOf(next)).toBeUndefined();
-  });
-
-  it("after a rule's progress, other reasons are recorded, then referred to in turn", () => {
-    const s = new Scenario({ catalogue: [{ id: 'ann', tier: 'development' }] });
-    s.detect('ann', 'mfa_fatigue', 0.7); // 1/3
-    s.advance(5 * MINUTE);
-    const second = s.detect('ann', 'mfa_fatigue', 0.7); // 2/3
-    expect(reasonsOf(second)[0]!.detail).toBe('rule mfa-fatigue gathering evidence: 2/3 in 30m');
-    // a weak detection of another kind changes nothing for the rule, whose progress is not asked
-    s.advance(MINUTE);
-    const weak = s.detect('ann', 'other', 0.35);
-    expect(reasonsOf(weak)[0]).toMatchObject({ code: 'no_rule' });
-    s.advance(MINUTE);
-    expect(refOf(s.detect('ann', 'other', 0.36))).toEqual({
-      asOf: ofType(weak, 'NoActionTaken')[0]!.id,
-      code: 'no_rule',
-    });
+    const joined = s.detect('ann', 'other', 0.45);
+    expect(joined.map((e) => e.type)).toEqual(['DetectionReceived']);
+    expect(joined[0]!.correlationId).toBe(caseId);
+    expect(ofType(joined, 'DetectionReceived')[0]!.data.noAction).toEqual(
+      ofType(opened, 'NoActionTaken')[0]!.data.reasons,
+    );
   });
 });

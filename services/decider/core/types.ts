@@ -1,6 +1,6 @@
 import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
 import type { IdentityRef } from '../../../schemas/detection.ts';
-import type { ActionType, ApprovalMode, NoActionReason, NoActionRef } from '../../../schemas/events.ts';
+import type { ActionType, ApprovalMode } from '../../../schemas/events.ts';
 import type { SeenFields } from './dedupe.ts';
 
 // The decider's input is a contract between services (the API submits human commands through it).
@@ -32,11 +32,6 @@ interface CaseState {
   actions: ActionState[];
   /** Rules in monitor mode that already recorded what they would have done in this case. */
   shadowedRules: string[];
-  /**
-   * The case's latest NoActionTaken: a later detection left without action for the same reasons
-   * refers to it (`ref`, on its DetectionReceived) instead of recording them again.
-   */
-  lastNoAction: { reasons: readonly NoActionReason[]; ref: NoActionRef } | null;
 }
 
 export interface EvidenceItem {
