@@ -215,12 +215,23 @@ export function runCoreLoop(
   const stateByKey = statesByKey(seen);
   const ledger = new DecisionLedger();
   const ctx = ledger.context(policy, catalogue);
-  const counts = { events: 0, proposals: 0, autoApproved: 0, cases: 0, guardTrips: 0 };
+  const counts = {
+    events: 0,
+    proposals: 0,
+    autoApproved: 0,
+    cases: 0,
+    guardTrips: 0,
+    noActionTaken: 0,
+    reasonsCarried: 0,
+  };
   const count = (e: NewEvent) => {
-    if (e.type === 'ActionProposed') counts.proposals++;
+    if (e.type === 'DetectionReceived') {
+      if (e.data.noAction) counts.reasonsCarried++;
+    } else if (e.type === 'ActionProposed') counts.proposals++;
     else if (e.type === 'ActionApproved') counts.autoApproved++;
     else if (e.type === 'CaseOpened') counts.cases++;
     else if (e.type === 'GuardTripped') counts.guardTrips++;
+    else if (e.type === 'NoActionTaken') counts.noActionTaken++;
   };
   for (let n = 0; n < inputs.length; n++) {
     const input = inputs[n]!;
@@ -394,6 +405,11 @@ export async function benchDecider(opts: StreamOptions = {}): Promise<Record<str
         'events decided',
         `${c.events.toLocaleString('en-US')} (the same in (a'), (b); ${pipe.result.toLocaleString('en-US')} in (c))`,
       ],
+      ['events per 1M detections', Math.round((c.events / n) * 1_000_000).toLocaleString('en-US')],
+      [
+        'why nothing happened',
+        `${c.noActionTaken.toLocaleString('en-US')} NoActionTaken (detections opening a case), ${c.reasonsCarried.toLocaleString('en-US')} carried on DetectionReceived (joining one)`,
+      ],
       ['cases opened', c.cases],
       ['actions proposed', c.proposals],
       ['auto-approved', c.autoApproved],
@@ -438,6 +454,9 @@ export async function benchDecider(opts: StreamOptions = {}): Promise<Record<str
     detections: n,
     identities: opts.identities ?? 100_000,
     events: c.events,
+    eventsPerMillionDetections: Math.round((c.events / n) * 1_000_000),
+    noActionTaken: c.noActionTaken,
+    reasonsCarried: c.reasonsCarried,
     proposals: c.proposals,
     autoApproved: c.autoApproved,
     floorDetectionsPerSecond: floorRate,

@@ -92,12 +92,22 @@ export type NoActionReason = z.infer<typeof NoActionReason>;
 const ActionRef = { actionId: z.string(), caseId: z.string(), identity: IdentityRef };
 
 const EventData = {
-  DetectionReceived: z.object({ detection: NormalizedDetection }),
+  DetectionReceived: z.object({
+    detection: NormalizedDetection,
+    /**
+     * The detection joined an open case and nothing was done automatically: why (as NoActionTaken
+     * says it for a detection that opens a case). Absent when it opened a case, joined none, or
+     * led to an automatic action.
+     */
+    noAction: z.array(NoActionReason).min(1).optional(),
+  }),
   IdentityCatalogued: z.object({ entry: CatalogueEntry, by: Actor }),
   CaseOpened: z.object({ caseId: z.string(), identity: IdentityRef, detectionIds: z.array(z.string()) }),
   /**
-   * A detection opened or joined a case and nothing was done automatically: why (each rule that
-   * could take it, and each guard that held a proposal). Recorded in the same decision.
+   * A detection opened a case and nothing was done automatically: why (each rule that could take
+   * it, and each guard that held a proposal). Recorded in the same decision. A detection joining an
+   * open case carries its reasons on its DetectionReceived (`noAction`) instead; stores written
+   * before that hold a NoActionTaken for those too.
    */
   NoActionTaken: z.object({
     caseId: z.string(),

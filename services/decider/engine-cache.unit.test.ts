@@ -41,4 +41,27 @@ describe('decider engine state cache', () => {
     expect(engine.cachedIdentities).toBeLessThanOrEqual(2);
     await store.close();
   });
+
+  it('drops a state not read lately before one read since it was loaded (second chance)', async () => {
+    const store = new SqliteEventStore({ path: ':memory:' });
+    const reads: string[] = [];
+    const readStream = store.readStream.bind(store);
+    store.readStream = (stream, ...rest) => {
+      reads.push(stream);
+      return readStream(stream, ...rest);
+    };
+    const engine = new DeciderEngine({ store, policy: loadDefaultPolicy(), maxCachedIdentities: 2 });
+    await engine.start();
+    await engine.handle(detection('alice', 1));
+    await engine.handle(detection('bob', 2));
+    await engine.handle(detection('alice', 3)); // alice read again: bob is now the one not read lately
+    await engine.handle(detection('carol', 4)); // over the bound: bob goes, not alice
+    reads.length = 0;
+    await engine.handle(detection('alice', 5));
+    expect(reads).toEqual([]);
+    await engine.handle(detection('bob', 6));
+    expect(reads).toEqual(['identity-okta:bob']);
+    expect(engine.cachedIdentities).toBeLessThanOrEqual(2);
+    await store.close();
+  });
 });

@@ -30,6 +30,8 @@ interface Cached {
   revision: number | 'no_stream';
   /** The pending-approval deadline last recorded in `deadlines` for this identity, or null. */
   deadline: number | null;
+  /** Read since the eviction sweep last passed it: it gets a second chance (see `evictOne`). */
+  used: boolean;
 }
 
 export interface DecisionResult {
@@ -55,7 +57,7 @@ export class DeciderEngine {
   private paused = false;
   private readonly capabilities: ProviderCapabilities | undefined;
 
-  /** Identity states kept in memory; beyond this the least recently used are dropped and re-read on demand. */
+  /** Identity states kept in memory; beyond this the least recently used (nearly) are dropped and re-read on demand. */
   private readonly maxCached: number;
   /** Detections staged by units not yet written (source NUL id), for requests decided meanwhile. */
   private readonly staging = new Map<string, { detection: NormalizedDetection; unit: AppendUnit }>();
@@ -149,16 +151,34 @@ export class DeciderEngine {
   }
 
   /**
-   * A cached state, moved to the young end of the cache: eviction takes the least recently used, so
-   * an identity under an alert storm stays in memory while a quiet one is reloaded when it speaks.
+   * A cached state, marked as read: eviction passes over it once (see `evictOne`), so an identity
+   * under an alert storm stays in memory while a quiet one is reloaded when it speaks. Marking costs
+   * nothing per decision, where moving the entry to the young end of the map cost a delete and an
+   * insert in a map of up to maxCached identities.
    */
   private touch(key: string): Cached | undefined {
     const hit = this.cache.get(key);
-    if (hit && this.cache.size > 1) {
-      this.cache.delete(key);
-      this.cache.set(key, hit);
-    }
+    if (hit) hit.used = true;
     return hit;
+  }
+
+  /**
+   * Drops one state other than `keep`, nearly the least recently used (second chance): from the
+   * oldest entry on, one read since the sweep last passed it is moved to the young end unmarked, the
+   * first one not read is dropped. Each read is passed over at most once, so this is O(1) amortised.
+   */
+  private evictOne(keep: string): void {
+    for (const [key, cached] of this.cache) {
+      if (key === keep) continue;
+      if (cached.used) {
+        cached.used = false;
+        this.cache.delete(key);
+        this.cache.set(key, cached);
+        continue;
+      }
+      this.cache.delete(key);
+      return;
+    }
   }
 
   private async load(identity: IdentityRef, key = identityKey(identity)): Promise<Cached> {
@@ -171,15 +191,13 @@ export class DeciderEngine {
       state,
       revision: events.length === 0 ? 'no_stream' : events[events.length - 1]!.revision,
       deadline: this.deadlines.get(key)?.at ?? null,
+      used: false,
     };
     this.cache.set(key, loaded);
-    if (this.cache.size > this.maxCached) {
-      // Memory follows the active set: the least recently used state goes (its stream is the truth; a
-      // later input reloads it). An in-flight decision holding it only updates an object nobody reads
-      // again. engine-bound.property.unit.test.ts checks that a bound never changes a decision.
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined && oldest !== key) this.cache.delete(oldest);
-    }
+    // Memory follows the active set: a state not read lately goes (its stream is the truth; a later
+    // input reloads it). An in-flight decision holding it only updates an object nobody reads again.
+    // engine-bound.property.unit.test.ts checks that a bound never changes a decision.
+    if (this.cache.size > this.maxCached) this.evictOne(key);
     return loaded;
   }
 

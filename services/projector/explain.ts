@@ -153,6 +153,25 @@ export type Explanation = z.infer<typeof Explanation>;
 
 const ref = (e: RecordedEvent) => ({ eventId: e.id, position: e.position, at: e.occurredAt });
 
+/**
+ * The case's detections that led to no automatic action, and why, in stream order: NoActionTaken
+ * (a detection that opened the case) and DetectionReceived carrying its reasons (one that joined it).
+ */
+function caseNoActions(
+  events: RecordedEvent[],
+  caseId: string,
+): Array<{ event: RecordedEvent; detectionId: string; reasons: NoActionReason[] }> {
+  const out: Array<{ event: RecordedEvent; detectionId: string; reasons: NoActionReason[] }> = [];
+  for (const e of events) {
+    if (e.type === 'NoActionTaken' && e.data.caseId === caseId) {
+      out.push({ event: e, detectionId: e.data.detectionId, reasons: e.data.reasons });
+    } else if (e.type === 'DetectionReceived' && e.data.noAction && e.correlationId === caseId) {
+      out.push({ event: e, detectionId: e.data.detection.id, reasons: e.data.noAction });
+    }
+  }
+  return out;
+}
+
 function of<T extends RecordedEvent['type']>(
   events: RecordedEvent[],
   type: T,
@@ -185,7 +204,7 @@ export async function explainAction(
     )
     .filter((e): e is Extract<RecordedEvent, { type: 'DetectionReceived' }> => e !== undefined);
   const caseOpened = of(idEvents, 'CaseOpened').find((e) => e.data.caseId === p.caseId);
-  const noActions = of(idEvents, 'NoActionTaken').filter((e) => e.data.caseId === p.caseId);
+  const noActions = caseNoActions(idEvents, p.caseId);
   const tripped = of(idEvents, 'GuardTripped').filter((e) => e.causationId === proposal.id);
   const coordination = of(idEvents, 'CoordinationRequested').find(mine);
   const approvals = of(idEvents, 'ActionApproved').filter(mine);
@@ -247,7 +266,7 @@ export async function explainAction(
   if (caseOpened) narrative.push(`${caseOpened.occurredAt}: case ${p.caseId} opened.`);
   for (const n of noActions)
     narrative.push(
-      `${n.occurredAt}: no automatic action on detection ${n.data.detectionId}: ${n.data.reasons.map((r) => r.detail).join('; ')}.`,
+      `${n.event.occurredAt}: no automatic action on detection ${n.detectionId}: ${n.reasons.map((r) => r.detail).join('; ')}.`,
     );
   narrative.push(
     `${proposal.occurredAt}: ${p.action} proposed by ${proposedBy ? `analyst ${proposedBy}` : `rule ${p.ruleId}`} of policy ${p.policyId} version ${p.policyVersion}, stage ${p.stage}; approval required: ${p.approval.mode} (${p.approval.reason}); argument digest ${p.argsDigest}.`,
@@ -417,9 +436,9 @@ export async function explainAction(
         ? { ...ref(resolution), verdict: resolution.data.verdict, by: resolution.data.by }
         : null,
       noActions: noActions.map((n) => ({
-        ...ref(n),
-        detectionId: n.data.detectionId,
-        reasons: n.data.reasons,
+        ...ref(n.event),
+        detectionId: n.detectionId,
+        reasons: n.reasons,
       })),
     },
     rollback: {

@@ -129,6 +129,9 @@ export function bindProjectorMetrics(projector: Projector, store: EventStore): (
       recordDecisionWithoutAction('storm', e.data.ruleId);
     } else if (e.type === 'NoActionTaken') {
       recordDecisionWithoutAction('no_action', e.data.reasons[0]!.code);
+    } else if (e.type === 'DetectionReceived' && e.data.noAction) {
+      // a detection that joined a case carries its reasons instead of a NoActionTaken
+      recordDecisionWithoutAction('no_action', e.data.noAction[0]!.code);
     }
   });
   return () => {

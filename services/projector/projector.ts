@@ -788,10 +788,21 @@ export class Projector {
       v.detectionCount += 1;
     });
     if (caseId) {
+      // Why it led to no automatic action, when it says (a detection joining its case carries it).
+      const reasons = e.data.noAction;
       this.updateCase(e, caseId, (c) => {
         if (!c.detectionIds.includes(d.id)) c.detectionIds.push(d.id);
+        if (reasons) {
+          c.noActions ??= [];
+          c.noActions.push({ detectionId: d.id, at: e.occurredAt, reasons });
+        }
       });
-      this.timeline(caseId, e, `detection ${d.id} (${d.kind}, confidence ${d.confidence}) from ${d.source}`);
+      const why = reasons ? `; no automatic action: ${reasons.map((r) => r.detail).join('; ')}` : '';
+      this.timeline(
+        caseId,
+        e,
+        `detection ${d.id} (${d.kind}, confidence ${d.confidence}) from ${d.source}${why}`,
+      );
     }
   }
 
@@ -1049,7 +1060,11 @@ export class Projector {
     });
   }
 
-  /** Why a detection led to no automatic action: listed on its case and in the timeline. */
+  /**
+   * Why a detection led to no automatic action: listed on its case and in the timeline. Recorded for
+   * a detection that opens a case (one joining a case carries its reasons, see onDetectionReceived),
+   * and for every such detection in stores written before that.
+   */
   private onNoActionTaken(e: RecordedEvent<'NoActionTaken'>, audit: AuditFields): void {
     const d = e.data;
     audit.caseId = d.caseId;

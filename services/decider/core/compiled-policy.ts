@@ -1,6 +1,7 @@
 import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 import type { Budget, Policy, Rule } from '../policy/schema.ts';
+import { compileUntaken, type Untaken } from './no-action.ts';
 
 /** A policy indexed for the hot path: rules by detection kind, windows in ms. */
 export interface CompiledPolicy {
@@ -16,6 +17,8 @@ export interface CompiledPolicy {
    * a kind no such rule names.
    */
   evidenceFloor: ReadonlyMap<string, number>;
+  /** Why no rule takes a detection, per kind (below the case floor, or no rule at its confidence). */
+  untaken: Untaken;
   /** The budgets an automatic action of this type counts against (rule-scoped ones only for their rules). */
   budgetsFor(action: ActionType, ruleId: string): Budget[];
 }
@@ -49,6 +52,7 @@ export function compilePolicy(policy: Policy, digest: string): CompiledPolicy {
     rulesByKind,
     maxWindowMs,
     evidenceFloor,
+    untaken: compileUntaken(policy, rulesByKind),
     budgetsFor(action, ruleId) {
       const cacheKey = `${action} ${ruleId}`;
       let b = budgetCache.get(cacheKey);

@@ -132,17 +132,6 @@ function decideDetection(
   const policy = ctx.policy.policy;
   const detectionEventId = (state.detectionIdPrefix || `det-${tag}-`) + d.source + ':' + d.id;
   let caseId = state.openCaseId;
-  // Built here rather than through an Emitter: most detections decide nothing more than this event.
-  const received: NewEvent = {
-    id: detectionEventId,
-    type: 'DetectionReceived',
-    stream,
-    occurredAt: at,
-    causationId: null,
-    correlationId: caseId,
-    schemaVersion: SCHEMA_VERSION,
-    data: { detection: d },
-  };
 
   // Most detections fall below every rule's confidence: the catalogue and the evidence item are
   // only looked up and built once a rule could take the detection.
@@ -151,7 +140,8 @@ function decideDetection(
   let item: EvidenceItem | undefined;
   let proposals: Array<{ rule: Rule; stage: number; detectionIds: string[] }> | null = null;
   // Why nothing happens, gathered only for a detection that joins a case or may open one.
-  let why: NoActionReason[] | null = caseId !== null || d.confidence >= policy.defaults.caseFloor ? [] : null;
+  const explains = caseId !== null || d.confidence >= policy.defaults.caseFloor;
+  let why: NoActionReason[] | null = null;
   if (rules) {
     let claimed = false;
     for (const rule of rules) {
@@ -165,7 +155,10 @@ function decideDetection(
       if (!rule.fallback && rule.mode !== 'monitor') claimed = true;
       const next = nextStage(state, rule, atMs, ctx);
       if (next === null) {
-        if (why) why.push(stageBlocked(state, rule, atMs, ctx));
+        if (explains) {
+          why ??= [];
+          why.push(stageBlocked(state, rule, atMs, policy));
+        }
         continue;
       }
       item ??= {
@@ -178,7 +171,10 @@ function decideDetection(
       };
       const matched = matchingEvidence(state.evidence, item, rule, next.freshAfterMs);
       if (!matched) {
-        if (why) why.push(gathering(state.evidence, item, rule, next.freshAfterMs));
+        if (explains) {
+          why ??= [];
+          why.push(gathering(state.evidence, item, rule, next.freshAfterMs));
+        }
         continue;
       }
       proposals ??= [];
@@ -187,8 +183,17 @@ function decideDetection(
   }
 
   const opensCase = !caseId && (d.confidence >= policy.defaults.caseFloor || proposals !== null);
-  if (!opensCase && !caseId) return [received];
-  const out = new Emitter(stream, at, [received]);
+  if (!opensCase) {
+    if (!caseId) return [detectionReceived(detectionEventId, stream, at, null, d, undefined)];
+    // The usual detection on an open case: it joins it, nothing to propose; it carries why.
+    if (proposals === null) {
+      const reasons = why ?? untaken(ctx.policy.untaken, policy.defaults.caseFloor, d.kind, d.confidence);
+      return [detectionReceived(detectionEventId, stream, at, caseId, d, reasons)];
+    }
+  }
+  // DetectionReceived comes first; it is built last, once it is known whether it carries the
+  // reasons nothing happened.
+  const out = new Emitter(stream, at, [PENDING_DETECTION]);
   const caseNumber = state.caseSeq + (state.openCase ? 0 : 1);
   if (opensCase) {
     caseId = `case-${tag}-${caseNumber}`;
@@ -202,28 +207,70 @@ function decideDetection(
       caseId,
     );
   }
-  if (!caseId) return out.events;
+  const joined = caseId!;
+  let auto = false;
   if (proposals !== null && entry) {
     why ??= [];
-    if (
-      proposeAll(out, state, d, proposals, entry, caseId, caseNumber, atMs, item, detectionEventId, ctx, why)
-    ) {
-      return out.events;
-    }
-  }
-  if (why) {
-    if (why.length === 0) why.push(untaken(d.kind, d.confidence, ctx));
-    out.emit(
-      {
-        id: `${detectionEventId}-no-action`,
-        type: 'NoActionTaken',
-        data: { caseId, identity: d.identity, detectionId: d.id, reasons: why },
-        causationId: detectionEventId,
-      },
-      caseId,
+    auto = proposeAll(
+      out,
+      state,
+      d,
+      proposals,
+      entry,
+      joined,
+      caseNumber,
+      atMs,
+      item,
+      detectionEventId,
+      ctx,
+      why,
     );
   }
+  let noAction: NoActionReason[] | undefined;
+  if (!auto) {
+    const reasons =
+      why !== null && why.length > 0
+        ? why
+        : untaken(ctx.policy.untaken, policy.defaults.caseFloor, d.kind, d.confidence);
+    // A detection joining a case carries its reasons; one opening a case records them with it.
+    if (!opensCase) noAction = reasons;
+    else
+      out.emit(
+        {
+          id: `${detectionEventId}-no-action`,
+          type: 'NoActionTaken',
+          data: { caseId: joined, identity: d.identity, detectionId: d.id, reasons },
+          causationId: detectionEventId,
+        },
+        joined,
+      );
+  }
+  out.events[0] = detectionReceived(detectionEventId, stream, at, state.openCaseId, d, noAction);
   return out.events;
+}
+
+/** Holds DetectionReceived's place at the head of a decision's events until it is built. */
+const PENDING_DETECTION = null as unknown as NewEvent;
+
+/** Built directly rather than through an Emitter: most detections decide nothing more than this event. */
+function detectionReceived(
+  id: string,
+  stream: string,
+  at: string,
+  caseId: string | null,
+  d: NormalizedDetection,
+  noAction: NoActionReason[] | undefined,
+): NewEvent {
+  return {
+    id,
+    type: 'DetectionReceived',
+    stream,
+    occurredAt: at,
+    causationId: null,
+    correlationId: caseId,
+    schemaVersion: SCHEMA_VERSION,
+    data: noAction ? { detection: d, noAction } : { detection: d },
+  };
 }
 
 /**

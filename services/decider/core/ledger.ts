@@ -19,6 +19,8 @@ export class DecisionLedger {
   }
 
   record(event: NewEvent): void {
+    // Most events of a run are detections, which neither ledger counts.
+    if (event.type === 'DetectionReceived') return;
     this.budget.record(event);
     this.storms.record(event);
   }

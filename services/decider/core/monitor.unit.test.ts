@@ -50,7 +50,8 @@ describe('monitor mode', () => {
     s.advance(MINUTE);
     const second = s.detect('ann', 'known_compromise', 0.95);
     expect(ofType(second, 'ActionShadowed')).toEqual([]);
-    expect(ofType(second, 'NoActionTaken')[0]!.data.reasons[0]).toMatchObject({
+    // the second detection joins the case: its reasons ride on its DetectionReceived
+    expect(ofType(second, 'DetectionReceived')[0]!.data.noAction?.[0]).toMatchObject({
       code: 'monitor',
       ruleId: 'trial',
     });

@@ -1,14 +1,16 @@
-import type { NoActionReason } from '../../../schemas/events.ts';
+import { DETECTION_KINDS } from '../../../schemas/detection.ts';
+import type { ApprovalMode, GuardNote, NoActionReason } from '../../../schemas/events.ts';
 import { formatDuration } from '../policy/duration.ts';
-import type { Rule } from '../policy/schema.ts';
+import type { Policy, Rule } from '../policy/schema.ts';
 import { DISABLING } from './actions.ts';
-import type { DeciderContext } from './context.ts';
-import type { PlanDraft } from './guards/types.ts';
 import type { EvidenceItem, IdentityState } from './types.ts';
 
 /**
  * Why nothing happened, in words an analyst reads in the case: computed only for detections that
- * open or join a case, never on the path of a detection that does neither.
+ * open or join a case, never on the path of a detection that does neither. The reasons of a
+ * detection no rule takes depend only on the policy and the detection's kind: they are built once
+ * per policy (compilePolicy) and shared by every decision: a detection joining a case carries them
+ * on its DetectionReceived without a single allocation.
  */
 
 const GUARD_CODES: Record<string, NoActionReason['code']> = {
@@ -21,12 +23,7 @@ const GUARD_CODES: Record<string, NoActionReason['code']> = {
 const at = (ms: number) => new Date(ms).toISOString();
 
 /** Why a rule has no stage to propose now (the counterpart of nextStage returning null). */
-export function stageBlocked(
-  state: IdentityState,
-  rule: Rule,
-  atMs: number,
-  ctx: DeciderContext,
-): NoActionReason {
+export function stageBlocked(state: IdentityState, rule: Rule, atMs: number, policy: Policy): NoActionReason {
   const ruleId = rule.id;
   if (rule.mode === 'monitor') {
     return {
@@ -45,7 +42,7 @@ export function stageBlocked(
     };
   }
   if (last.status === 'rejected' || last.status === 'expired') {
-    const until = (last.decidedAtMs ?? last.proposedAtMs) + ctx.policy.policy.defaults.cooldown * 1000;
+    const until = (last.decidedAtMs ?? last.proposedAtMs) + policy.defaults.cooldown * 1000;
     return {
       code: 'cooldown',
       ruleId,
@@ -62,7 +59,7 @@ export function stageBlocked(
   const next = rule.ladder[last.stage]!;
   let afterMs = (next.after ?? 0) * 1000;
   if (DISABLING.has(next.action)) {
-    afterMs = Math.max(afterMs, ctx.policy.policy.guards.stagedContainment.validationWindow * 1000);
+    afterMs = Math.max(afterMs, policy.guards.stagedContainment.validationWindow * 1000);
   }
   const from = (last.decidedAtMs ?? last.proposedAtMs) + afterMs;
   return {
@@ -119,7 +116,10 @@ export function gathering(
 }
 
 /** Why a proposal was not automatic: each guard that held it, or the rule's own approval. */
-export function heldReasons(plan: PlanDraft, ruleId: string): NoActionReason[] {
+export function heldReasons(
+  plan: { action: string; mode: ApprovalMode; guards: readonly GuardNote[] },
+  ruleId: string,
+): NoActionReason[] {
   if (plan.guards.length === 0) {
     return [
       {
@@ -136,22 +136,45 @@ export function heldReasons(plan: PlanDraft, ruleId: string): NoActionReason[] {
   }));
 }
 
-/** A detection no rule took: below the case floor, or no rule acts on its kind at its confidence. */
-export function untaken(kind: string, confidence: number, ctx: DeciderContext): NoActionReason {
-  const floor = ctx.policy.policy.defaults.caseFloor;
-  if (confidence < floor) {
-    return {
-      code: 'below_case_floor',
-      detail: `confidence ${confidence} below the case floor ${floor}: recorded only`,
-    };
+/**
+ * Why no rule took a detection, per kind: below the case floor, or no rule acts on its kind at its
+ * confidence. Built once per policy; the arrays are shared by every decision and never changed.
+ */
+export interface Untaken {
+  belowFloor: NoActionReason[];
+  byKind: ReadonlyMap<string, NoActionReason[]>;
+}
+
+export function compileUntaken(policy: Policy, rulesByKind: ReadonlyMap<string, readonly Rule[]>): Untaken {
+  const byKind = new Map<string, NoActionReason[]>();
+  for (const [kind, rules] of rulesByKind) {
+    const lowest = rules.reduce((m, r) => Math.min(m, r.when.minConfidence), Number.POSITIVE_INFINITY);
+    byKind.set(
+      kind,
+      frozen({
+        code: 'no_rule',
+        detail: `no rule acts on ${kind} at this confidence for this identity (lowest rule minimum ${lowest})`,
+      }),
+    );
   }
-  const rules = ctx.policy.rulesByKind.get(kind) ?? [];
-  const lowest = rules.reduce((m, r) => Math.min(m, r.when.minConfidence), Number.POSITIVE_INFINITY);
+  for (const kind of DETECTION_KINDS) {
+    if (!byKind.has(kind)) byKind.set(kind, frozen({ code: 'no_rule', detail: `no rule acts on ${kind}` }));
+  }
   return {
-    code: 'no_rule',
-    detail:
-      rules.length === 0
-        ? `no rule acts on ${kind}`
-        : `no rule acts on ${kind} at confidence ${confidence} for this identity (lowest rule minimum ${lowest})`,
+    belowFloor: frozen({
+      code: 'below_case_floor',
+      detail: `below the case floor ${policy.defaults.caseFloor}: recorded only`,
+    }),
+    byKind,
   };
+}
+
+/** The reasons of a detection no rule took (shared: never change the array returned). */
+export function untaken(u: Untaken, floor: number, kind: string, confidence: number): NoActionReason[] {
+  if (confidence < floor) return u.belowFloor;
+  return u.byKind.get(kind) ?? frozen({ code: 'no_rule', detail: `no rule acts on ${kind}` });
+}
+
+function frozen(reason: NoActionReason): NoActionReason[] {
+  return Object.freeze([Object.freeze(reason)]) as NoActionReason[];
 }

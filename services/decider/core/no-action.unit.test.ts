@@ -1,15 +1,18 @@
 /**
  * Why nothing happened: every detection that opens or joins a case without an automatic action
- * records NoActionTaken with its reasons, one situation at a time.
+ * records its reasons, one situation at a time: one that opens a case in a NoActionTaken, one that
+ * joins a case on its own DetectionReceived (`noAction`).
  */
 import { describe, expect, it } from 'vitest';
 import type { NewEvent, NoActionReason } from '../../../schemas/events.ts';
 import { autoApprovals, HOUR, MINUTE, ofType, Scenario } from '../../../test/support/decider-testkit.ts';
 
+/** A decision's reasons, wherever they are recorded; exactly one place records them. */
 const reasonsOf = (events: readonly NewEvent[]): NoActionReason[] => {
-  const [e] = ofType(events, 'NoActionTaken');
-  expect(e, 'a NoActionTaken event').toBeDefined();
-  return e!.data.reasons;
+  const recorded = ofType(events, 'NoActionTaken');
+  const carried = ofType(events, 'DetectionReceived')[0]?.data.noAction;
+  expect(recorded.length + (carried ? 1 : 0), 'one record of why nothing happened').toBe(1);
+  return carried ?? recorded[0]!.data.reasons;
 };
 
 describe('NoActionTaken', () => {
@@ -18,7 +21,7 @@ describe('NoActionTaken', () => {
     s.detect('ann', 'other', 0.4); // opens a case (above the floor), no rule
     s.advance(MINUTE);
     expect(reasonsOf(s.detect('ann', 'other', 0.1))).toEqual([
-      { code: 'below_case_floor', detail: 'confidence 0.1 below the case floor 0.3: recorded only' },
+      { code: 'below_case_floor', detail: 'below the case floor 0.3: recorded only' },
     ]);
   });
 
@@ -43,6 +46,7 @@ describe('NoActionTaken', () => {
     const third = s.detect('ann', 'mfa_fatigue', 0.7);
     expect(autoApprovals(third)).toHaveLength(1);
     expect(ofType(third, 'NoActionTaken')).toEqual([]);
+    expect(ofType(third, 'DetectionReceived')[0]!.data.noAction).toBeUndefined();
   });
 
   it('cool-down after a rejection', () => {
@@ -137,7 +141,27 @@ rules:
 
   it('nothing is recorded for a detection that neither opens nor joins a case, nor when an action is automatic', () => {
     const s = new Scenario({ catalogue: [{ id: 'ann', tier: 'development' }] });
-    expect(s.detect('ann', 'other', 0.1).map((e) => e.type)).toEqual(['DetectionReceived']);
-    expect(ofType(s.detect('ann', 'known_compromise', 0.95), 'NoActionTaken')).toEqual([]);
+    const recordedOnly = s.detect('ann', 'other', 0.1);
+    expect(recordedOnly.map((e) => e.type)).toEqual(['DetectionReceived']);
+    expect(ofType(recordedOnly, 'DetectionReceived')[0]!.data.noAction).toBeUndefined();
+    const contained = s.detect('ann', 'known_compromise', 0.95);
+    expect(ofType(contained, 'NoActionTaken')).toEqual([]);
+    expect(ofType(contained, 'DetectionReceived')[0]!.data.noAction).toBeUndefined();
+  });
+
+  it('a detection that opens a case records NoActionTaken; one that joins it carries its reasons instead', () => {
+    const s = new Scenario({ catalogue: [{ id: 'ann', tier: 'development' }] });
+    const opened = s.detect('ann', 'other', 0.4);
+    expect(opened.map((e) => e.type)).toEqual(['DetectionReceived', 'CaseOpened', 'NoActionTaken']);
+    expect(ofType(opened, 'DetectionReceived')[0]!.data.noAction).toBeUndefined();
+    const caseId = ofType(opened, 'CaseOpened')[0]!.data.caseId;
+
+    s.advance(MINUTE);
+    const joined = s.detect('ann', 'other', 0.45);
+    expect(joined.map((e) => e.type)).toEqual(['DetectionReceived']);
+    expect(joined[0]!.correlationId).toBe(caseId);
+    expect(ofType(joined, 'DetectionReceived')[0]!.data.noAction).toEqual(
+      ofType(opened, 'NoActionTaken')[0]!.data.reasons,
+    );
   });
 });

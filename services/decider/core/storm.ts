@@ -9,12 +9,25 @@ interface Firing {
 }
 
 /**
+ * One rule's firings in time order, with a sliding window over them: `counts` holds how often each
+ * identity fires in `list[lo, hi)`. Decisions arrive nearly in time order, so the window a decision
+ * asks about overlaps the previous one and is moved by its edges (each firing enters and leaves it
+ * about once) instead of being recounted per decision.
+ */
+interface RuleFirings {
+  list: Firing[];
+  lo: number;
+  hi: number;
+  counts: Map<string, number>;
+}
+
+/**
  * Which identities each rule proposed actions for, and which rules a storm holds. Like the budget
  * ledger it spans identities and is folded from the decider's own events in decision order
  * (ActionProposed, StormDetected, StormResolved), so replay holds exactly what live held.
  */
 export class StormLedger implements StormView {
-  private readonly firings = new Map<string, Firing[]>();
+  private readonly firings = new Map<string, RuleFirings>();
   private readonly storms = new Map<string, ActiveStorm>();
   private readonly resolved = new Map<string, number>();
   /** The storm each rule's last StormResolved ended, and the resolution before it: to take it back. */
@@ -41,7 +54,7 @@ export class StormLedger implements StormView {
     notBeforeMs: number,
     self: string,
   ): Set<string> {
-    const list = this.firings.get(ruleId) ?? [];
+    const list = this.firings.get(ruleId)?.list ?? [];
     // Firings that can share a window with `atMs`, this decision's identity among them, in time order.
     const from = Math.max(atMs - windowMs, notBeforeMs);
     const lo = firstAfter(list, from);
@@ -88,18 +101,43 @@ export class StormLedger implements StormView {
   }
 
   /**
+   * The size of busiestWindow's answer. With no firing later than `atMs` in the window after it (the
+   * usual case), the answer is the identities firing in (max(atMs - windowMs, notBeforeMs), atMs]
+   * and `self`: the rule's sliding window is moved there and its identity count read, O(1) amortised
+   * per decision in time order. Otherwise the windows are slid exactly as busiestWindow does.
+   */
+  distinctIdentities(
+    ruleId: string,
+    atMs: number,
+    windowMs: number,
+    notBeforeMs: number,
+    self: string,
+  ): number {
+    const r = this.firings.get(ruleId);
+    if (!r) return 1;
+    const list = r.list;
+    const lo = firstAfter(list, Math.max(atMs - windowMs, notBeforeMs));
+    const hi = Math.max(lo, firstAfter(list, atMs));
+    if (hi < list.length && list[hi]!.atMs < atMs + windowMs) {
+      return this.busiestWindow(ruleId, atMs, windowMs, notBeforeMs, self).size;
+    }
+    slideTo(r, lo, hi);
+    return r.counts.size + (r.counts.has(self) ? 0 : 1);
+  }
+
+  /**
    * How many of the rule's firings could share a window with `atMs`: one more than this bounds the
    * distinct identities busiestWindow can find, so a caller may skip it when the bound is too small.
    */
   firingsNear(ruleId: string, atMs: number, windowMs: number, notBeforeMs: number): number {
-    const list = this.firings.get(ruleId);
+    const list = this.firings.get(ruleId)?.list;
     if (!list) return 0;
     const lo = firstAfter(list, Math.max(atMs - windowMs, notBeforeMs));
     return firstAtOrAfter(list, atMs + windowMs, lo) - lo;
   }
 
   proposals(ruleId: string, fromMs: number, toMs: number): number {
-    const list = this.firings.get(ruleId);
+    const list = this.firings.get(ruleId)?.list;
     if (!list) return 0;
     return firstAfter(list, toMs) - firstAfter(list, fromMs);
   }
@@ -140,13 +178,14 @@ export class StormLedger implements StormView {
   unrecord(event: NewEvent): void {
     switch (event.type) {
       case 'ActionProposed': {
-        const list = this.firings.get(event.data.ruleId);
-        if (!list) return;
+        const r = this.firings.get(event.data.ruleId);
+        if (!r) return;
+        const list = r.list;
         const atMs = parseTime(event.occurredAt);
         const identity = identityKey(event.data.identity);
         for (let i = list.length - 1; i >= 0; i--) {
           if (list[i]!.atMs === atMs && list[i]!.identity === identity) {
-            list.splice(i, 1);
+            removeAt(r, i, 1);
             return;
           }
         }
@@ -171,20 +210,60 @@ export class StormLedger implements StormView {
   }
 
   private addFiring(ruleId: string, atMs: number, identity: string): void {
-    let list = this.firings.get(ruleId);
-    if (!list) {
-      list = [];
-      this.firings.set(ruleId, list);
+    let r = this.firings.get(ruleId);
+    if (!r) {
+      r = { list: [], lo: 0, hi: 0, counts: new Map() };
+      this.firings.set(ruleId, r);
     }
+    const list = r.list;
     // Decisions across identities arrive nearly in time order: insert from the end.
     let i = list.length;
     while (i > 0 && list[i - 1]!.atMs > atMs) i--;
-    list.splice(i, 0, { atMs, identity });
-    if (list[0]!.atMs < atMs - this.retainMs) {
-      const keep = firstAfter(list, atMs - this.retainMs - 1);
-      list.splice(0, keep);
+    const firing = { atMs, identity };
+    if (i === list.length) list.push(firing);
+    else list.splice(i, 0, firing);
+    // Keep the window's range on the same firings: one inserted before it shifts it, one inserted
+    // inside it (between two firings it holds) joins it.
+    if (i < r.lo) {
+      r.lo++;
+      r.hi++;
+    } else if (i < r.hi) {
+      r.hi++;
+      count(r.counts, identity, 1);
     }
+    if (list[0]!.atMs < atMs - this.retainMs) removeAt(r, 0, firstAfter(list, atMs - this.retainMs - 1));
   }
+}
+
+function count(counts: Map<string, number>, identity: string, by: 1 | -1): void {
+  const c = (counts.get(identity) ?? 0) + by;
+  if (c === 0) counts.delete(identity);
+  else counts.set(identity, c);
+}
+
+/** Moves a rule's window to list[lo, hi), by its edges when the two overlap. */
+function slideTo(r: RuleFirings, lo: number, hi: number): void {
+  const list = r.list;
+  if (lo >= r.hi || hi <= r.lo) {
+    r.counts.clear();
+    r.lo = lo;
+    r.hi = lo;
+  }
+  while (r.hi < hi) count(r.counts, list[r.hi++]!.identity, 1);
+  while (r.hi > hi) count(r.counts, list[--r.hi]!.identity, -1);
+  while (r.lo < lo) count(r.counts, list[r.lo++]!.identity, -1);
+  while (r.lo > lo) count(r.counts, list[--r.lo]!.identity, 1);
+}
+
+/** Removes `n` firings from index `at`, keeping the window on the firings it held that remain. */
+function removeAt(r: RuleFirings, at: number, n: number): void {
+  if (n <= 0) return;
+  const end = at + n;
+  for (let i = Math.max(at, r.lo); i < Math.min(end, r.hi); i++) count(r.counts, r.list[i]!.identity, -1);
+  const shift = (x: number) => (x <= at ? x : x >= end ? x - n : at);
+  r.lo = shift(r.lo);
+  r.hi = shift(r.hi);
+  r.list.splice(at, n);
 }
 
 /** Index of the first firing strictly after `t` in a time-sorted list. */

@@ -108,6 +108,14 @@ export interface StormView {
     notBeforeMs: number,
     self: string,
   ): Set<string>;
+  /** The size of busiestWindow's answer, without building it: O(1) amortised for decisions in time order. */
+  distinctIdentities(
+    ruleId: string,
+    atMs: number,
+    windowMs: number,
+    notBeforeMs: number,
+    self: string,
+  ): number;
   /** How many firings busiestWindow would look at: one more bounds the identities it can find. */
   firingsNear(ruleId: string, atMs: number, windowMs: number, notBeforeMs: number): number;
   /** Proposals by the rule within (fromMs, toMs]. */

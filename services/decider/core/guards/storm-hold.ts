@@ -21,9 +21,10 @@ export const stormHold: Guard = {
     // Too few firings nearby to reach even the floor: no storm, and nothing to count exactly.
     if (!storm && g.ctx.storms.firingsNear(g.ruleId, g.atMs, windowMs, notBeforeMs) + 1 < cfg.minIdentities)
       return;
-    const recent = g.ctx.storms.busiestWindow(g.ruleId, g.atMs, windowMs, notBeforeMs, identityKey(g.entry));
+    const self = identityKey(g.entry);
+    const recent = g.ctx.storms.distinctIdentities(g.ruleId, g.atMs, windowMs, notBeforeMs, self);
     let subsided: string | null = null;
-    if (storm && recent.size < Math.ceil(storm.threshold / 2)) {
+    if (storm && recent < Math.ceil(storm.threshold / 2)) {
       subsided = storm.stormId;
       storm = undefined;
     }
@@ -33,12 +34,14 @@ export const stormHold: Guard = {
     }
     const baseline = baselineOf(g, windowMs);
     const threshold = Math.max(cfg.minIdentities, Math.ceil(cfg.baselineFactor * baseline));
-    if (recent.size < threshold) {
+    if (recent < threshold) {
       if (subsided) plan.storm = { stormId: subsided, raised: null, subsided };
       return;
     }
     const stormId = `storm-${g.ruleId}-${g.atMs.toString(36)}-${g.state.tag.slice(0, 8)}`;
-    const identities = [...recent].sort().map((key) => {
+    // Raising a storm is rare: only then are the window's identities listed.
+    const members = g.ctx.storms.busiestWindow(g.ruleId, g.atMs, windowMs, notBeforeMs, self);
+    const identities = [...members].sort().map((key) => {
       const cut = key.indexOf(':');
       return { provider: key.slice(0, cut), id: key.slice(cut + 1) };
     });
@@ -47,7 +50,7 @@ export const stormHold: Guard = {
       stormId,
       subsided,
       { identities, windowSeconds: cfg.window, baseline, threshold, source: g.source },
-      `rule ${g.ruleId} fired on ${recent.size} identities within ${cfg.window}s (storm threshold ${threshold}, baseline ${round(baseline)} per window)`,
+      `rule ${g.ruleId} fired on ${recent} identities within ${cfg.window}s (storm threshold ${threshold}, baseline ${round(baseline)} per window)`,
     );
   },
 };
