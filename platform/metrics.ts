@@ -25,7 +25,7 @@ const decisionLatency = new Histogram({
 
 const decisionsHeld = new Counter({
   name: 'tourniquet_decisions_without_action_total',
-  help: 'Decisions that took no automatic action, by what happened: shadowed (a rule in monitor mode, label rule), storm (StormDetected, label rule), or no_action (NoActionTaken, label = its first reason code).',
+  help: 'Decisions that took no automatic action, by what happened: shadowed (a rule in monitor mode, label rule), storm (StormDetected, label rule), or no_action (a detection without an automatic action: a NoActionTaken, or the reasons carried on DetectionReceived; label = the first reason code).',
   labelNames: ['kind', 'label'] as const,
   registers: [metrics],
 });
@@ -142,7 +142,7 @@ export function recordAuthThrottled(scope: 'address' | 'key'): void {
   authThrottled.inc({ scope });
 }
 
-/** Counted by the projector from the decider's events (ActionShadowed, StormDetected, NoActionTaken). */
+/** Counted by the projector from the decider's events (ActionShadowed, StormDetected, NoActionTaken, DetectionReceived.noAction). */
 export function recordDecisionWithoutAction(kind: 'shadowed' | 'storm' | 'no_action', label: string): void {
   decisionsHeld.inc({ kind, label });
 }
