@@ -23,7 +23,7 @@ type Proposal = RecordedEvent<'ActionProposed'>;
 type Outcome = 'ActionRolledBack' | 'ActionFailed';
 
 /** An action's events once its outcome is recorded, and that outcome. */
-export interface ActionOutcome<T extends Outcome> {
+interface ActionOutcome<T extends Outcome> {
   events: RecordedEvent[];
   outcome: RecordedEvent<T>;
 }
