@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import { TourniquetError } from '../platform/errors.ts';
 import type { ChainGuard } from '../platform/eventstore/chain-guard.ts';
 import { type Anchoring, startAnchoring } from '../platform/witness/anchorer.ts';
 import { openWitness } from '../platform/witness/open.ts';
+import { envInteger } from './env.ts';
 
 /**
  * Tamper evidence settings of a running stack (embedded or `serve`): the store's own chain check
@@ -31,17 +31,7 @@ export function integrityFromEnv(
   given: IntegrityOptions = {},
   env: NodeJS.ProcessEnv = process.env,
 ): IntegrityOptions {
-  const int = (name: string): number | undefined => {
-    const v = env[name];
-    if (v === undefined || v === '') return undefined;
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 0)
-      throw new TourniquetError(
-        'CONFIG_INVALID',
-        `${name} must be a whole number of milliseconds, got "${v}"`,
-      );
-    return n;
-  };
+  const int = (name: string) => envInteger(env, name, { min: 0, what: 'a whole number of milliseconds' });
   const headers = env.TOURNIQUET_ANCHOR_HEADERS;
   const brokers = env.TOURNIQUET_KAFKA_BROKERS ?? env.KAFKA_BOOTSTRAP;
   const out: IntegrityOptions = { ...given };

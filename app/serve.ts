@@ -626,196 +626,202 @@ export async function runServe(service: ServiceName, config: ServeConfig, log: L
   mkdirSync(config.store.dataDir, { recursive: true });
   const slog = log.child({ service });
   switch (service) {
-    case 'ingest': {
-      if (config.ingest.rawTopics.length === 0) {
-        throw configInvalid(
-          'ingest needs raw topics: set ingest.rawTopics in the config file or TOURNIQUET_RAW_TOPICS',
-        );
-      }
-      const bus = kafkaBus(config, slog, service);
-      try {
-        await bus.start();
-        const raw = new RawConsumer({
-          bus,
-          topics: config.ingest.rawTopics.map((t) => ({
-            topic: t.topic,
-            format: t.format as FormatName | 'auto',
-            encoding: t.encoding,
-          })),
-          groupId: config.groups.ingest,
-          maxValueBytes: config.ingest.maxValueBytes,
-          log: slog,
-        });
-        await raw.start();
-        slog.info(
-          { rawTopics: config.ingest.rawTopics, detections: config.topics.detections },
-          'ingest serving',
-        );
-        return {
-          service,
-          async stop() {
-            await raw.stop();
-            await bus.close();
-          },
-        };
-      } catch (e) {
+    case 'ingest':
+      return serveIngest(config, slog);
+    case 'decider':
+      return serveDecider(config, slog);
+    case 'executor':
+      return serveExecutor(config, slog);
+    case 'projector':
+      return serveProjector(config, slog);
+  }
+}
+
+/** Reads the raw topics and publishes normalised detections. */
+async function serveIngest(config: ServeConfig, slog: Logger): Promise<ServeHandle> {
+  if (config.ingest.rawTopics.length === 0) {
+    throw configInvalid(
+      'ingest needs raw topics: set ingest.rawTopics in the config file or TOURNIQUET_RAW_TOPICS',
+    );
+  }
+  const bus = kafkaBus(config, slog, 'ingest');
+  try {
+    await bus.start();
+    const raw = new RawConsumer({
+      bus,
+      topics: config.ingest.rawTopics.map((t) => ({
+        topic: t.topic,
+        format: t.format as FormatName | 'auto',
+        encoding: t.encoding,
+      })),
+      groupId: config.groups.ingest,
+      maxValueBytes: config.ingest.maxValueBytes,
+      log: slog,
+    });
+    await raw.start();
+    slog.info({ rawTopics: config.ingest.rawTopics, detections: config.topics.detections }, 'ingest serving');
+    return {
+      service: 'ingest',
+      async stop() {
+        await raw.stop();
         await bus.close();
-        throw e;
-      }
+      },
+    };
+  } catch (e) {
+    await bus.close();
+    throw e;
+  }
+}
+
+/** Activates the policy (and catalogue), then decides detections from the bus. */
+async function serveDecider(config: ServeConfig, slog: Logger): Promise<ServeHandle> {
+  const { store, kind, where } = await openStore(config, slog);
+  const bus = kafkaBus(config, slog, 'decider');
+  try {
+    const policy = config.decider.policy ? loadPolicyFile(config.decider.policy) : loadDefaultPolicy();
+    const now = new Date();
+    await activateOnce(() => activatePolicy(store, policy, `tourniquet serve decider (${hostname()})`, now));
+    const cataloguePath = config.decider.catalogue;
+    if (cataloguePath) {
+      await activateOnce(() => recordCatalogue(store, loadCatalogueFile(cataloguePath), cataloguePath, now));
     }
-    case 'decider': {
-      const { store, kind, where } = await openStore(config, slog);
-      const bus = kafkaBus(config, slog, service);
-      try {
-        const policy = config.decider.policy ? loadPolicyFile(config.decider.policy) : loadDefaultPolicy();
-        const now = new Date();
-        await activateOnce(() =>
-          activatePolicy(store, policy, `tourniquet serve decider (${hostname()})`, now),
-        );
-        const cataloguePath = config.decider.catalogue;
-        if (cataloguePath) {
-          await activateOnce(() =>
-            recordCatalogue(store, loadCatalogueFile(cataloguePath), cataloguePath, now),
-          );
-        }
-        await bus.start();
-        const decider = new DeciderService({
-          store,
-          bus,
-          policy,
-          log: slog,
-          tickMs: config.decider.tickMs,
-          maxCachedIdentities: config.decider.maxCachedIdentities,
-          capabilities: providerCapabilities(config.executor.providersFile),
-        });
-        await decider.start();
-        slog.info(
-          { store: kind, at: where, group: config.groups.decider, topic: config.topics.detections },
-          'decider serving',
-        );
-        return {
-          service,
-          async stop() {
-            await decider.stop();
-            await bus.close();
-            await store.close();
-          },
-        };
-      } catch (e) {
+    await bus.start();
+    const decider = new DeciderService({
+      store,
+      bus,
+      policy,
+      log: slog,
+      tickMs: config.decider.tickMs,
+      maxCachedIdentities: config.decider.maxCachedIdentities,
+      capabilities: providerCapabilities(config.executor.providersFile),
+    });
+    await decider.start();
+    slog.info(
+      { store: kind, at: where, group: config.groups.decider, topic: config.topics.detections },
+      'decider serving',
+    );
+    return {
+      service: 'decider',
+      async stop() {
+        await decider.stop();
         await bus.close();
         await store.close();
-        throw e;
-      }
-    }
-    case 'executor': {
-      const { store, kind, where } = await openStore(config, slog);
-      const journalDir = config.executor.dryRunJournalDir;
-      const { executor, providersFrom, signals } = await startConfiguredExecutor({
-        store,
-        dataDir: config.store.dataDir,
-        providersFile: config.executor.providersFile,
-        dryRun: () =>
-          journalDir
-            ? new SharedDryRunProvider({ dir: journalDir, executorId: config.executor.id, log: slog })
-            : new DryRunProvider({ journalPath: join(config.store.dataDir, 'dry-run-calls.jsonl') }),
-        executorId: config.executor.id,
-        leaseMs: config.executor.leaseMs,
-        log: slog,
-        onStop: 'restart the service',
-      });
-      slog.info(
-        {
-          store: kind,
-          at: where,
-          executorId: config.executor.id,
-          provider: providersFrom,
-          ...(journalDir ? { dryRunJournalDir: journalDir } : {}),
-        },
-        'executor serving',
-      );
-      return {
-        service,
-        async stop() {
-          await executor.stop();
-          await signals?.stop();
-          await store.close();
-        },
-      };
-    }
-    case 'projector': {
-      const { store, kind, where, integrity } = await openStore(config, slog);
-      const projector = new Projector({
-        store,
-        path: join(config.store.dataDir, 'projections.db'),
-        log: slog,
-      });
-      const bus = kafkaBus(config, slog, service);
-      let api: FastifyInstance | undefined;
-      let commands: DeciderService | undefined;
-      let anchoring: Anchoring | undefined;
-      try {
-        await projector.start();
-        const policy = config.decider.policy ? loadPolicyFile(config.decider.policy) : loadDefaultPolicy();
-        // Human commands (approve, reject, verdict, pause) are decided in this process against the shared
-        // store; expected revisions keep it and the Kafka deciders from overwriting each other.
-        commands = new DeciderService({
-          store,
-          bus: new NoDetectionsBus(),
-          policy,
-          log: slog,
-          tickMs: config.decider.tickMs,
-          capabilities: providerCapabilities(config.executor.providersFile),
-        });
-        await commands.start();
-        const auth = loadOrCreateAuthConfig(config.store.dataDir);
-        api = await buildApi({
-          store,
-          projector,
-          ingest: new BusIngestGateway(bus),
-          decider: commands,
-          automation: commands,
-          auth,
-          authFile: authFileOf(config.store.dataDir),
-          log: slog,
-          consoleSessions: consoleSessionsFromEnv(),
-          ...(integrity ? { integrity: () => integrity.status() } : {}),
-        });
-        anchoring = await startConfiguredAnchoring(
-          integrity,
-          { ...config.integrity, brokers: config.kafka.brokers },
-          slog,
-        );
-        const url = await api.listen({ port: config.api.port, host: config.api.host });
-        const { token: adminToken, path: adminTokenFile } = await writeAdminTokenFile(
-          config.store.dataDir,
-          auth,
-        );
-        slog.info({ url, store: kind, at: where }, 'projector and API serving');
-        const started = { api, commands };
-        return {
-          service,
-          url,
-          adminToken,
-          adminTokenFile,
-          async stop() {
-            await started.api.close();
-            await started.commands.stop();
-            await projector.stop();
-            await bus.close();
-            await anchoring?.stop();
-            await store.close();
-          },
-        };
-      } catch (e) {
-        await api?.close();
-        await commands?.stop();
+      },
+    };
+  } catch (e) {
+    await bus.close();
+    await store.close();
+    throw e;
+  }
+}
+
+/** Runs approved actions against the configured providers. */
+async function serveExecutor(config: ServeConfig, slog: Logger): Promise<ServeHandle> {
+  const { store, kind, where } = await openStore(config, slog);
+  const journalDir = config.executor.dryRunJournalDir;
+  const { executor, providersFrom, signals } = await startConfiguredExecutor({
+    store,
+    dataDir: config.store.dataDir,
+    providersFile: config.executor.providersFile,
+    dryRun: () =>
+      journalDir
+        ? new SharedDryRunProvider({ dir: journalDir, executorId: config.executor.id, log: slog })
+        : new DryRunProvider({ journalPath: join(config.store.dataDir, 'dry-run-calls.jsonl') }),
+    executorId: config.executor.id,
+    leaseMs: config.executor.leaseMs,
+    log: slog,
+    onStop: 'restart the service',
+  });
+  slog.info(
+    {
+      store: kind,
+      at: where,
+      executorId: config.executor.id,
+      provider: providersFrom,
+      ...(journalDir ? { dryRunJournalDir: journalDir } : {}),
+    },
+    'executor serving',
+  );
+  return {
+    service: 'executor',
+    async stop() {
+      await executor.stop();
+      await signals?.stop();
+      await store.close();
+    },
+  };
+}
+
+/** Builds the views and serves the API; human commands are decided here. */
+async function serveProjector(config: ServeConfig, slog: Logger): Promise<ServeHandle> {
+  const { store, kind, where, integrity } = await openStore(config, slog);
+  const projector = new Projector({
+    store,
+    path: join(config.store.dataDir, 'projections.db'),
+    log: slog,
+  });
+  const bus = kafkaBus(config, slog, 'projector');
+  let api: FastifyInstance | undefined;
+  let commands: DeciderService | undefined;
+  let anchoring: Anchoring | undefined;
+  try {
+    await projector.start();
+    const policy = config.decider.policy ? loadPolicyFile(config.decider.policy) : loadDefaultPolicy();
+    // Human commands (approve, reject, verdict, pause) are decided in this process against the shared
+    // store; expected revisions keep it and the Kafka deciders from overwriting each other.
+    commands = new DeciderService({
+      store,
+      bus: new NoDetectionsBus(),
+      policy,
+      log: slog,
+      tickMs: config.decider.tickMs,
+      capabilities: providerCapabilities(config.executor.providersFile),
+    });
+    await commands.start();
+    const auth = loadOrCreateAuthConfig(config.store.dataDir);
+    api = await buildApi({
+      store,
+      projector,
+      ingest: new BusIngestGateway(bus),
+      decider: commands,
+      automation: commands,
+      auth,
+      authFile: authFileOf(config.store.dataDir),
+      log: slog,
+      consoleSessions: consoleSessionsFromEnv(),
+      ...(integrity ? { integrity: () => integrity.status() } : {}),
+    });
+    anchoring = await startConfiguredAnchoring(
+      integrity,
+      { ...config.integrity, brokers: config.kafka.brokers },
+      slog,
+    );
+    const url = await api.listen({ port: config.api.port, host: config.api.host });
+    const { token: adminToken, path: adminTokenFile } = await writeAdminTokenFile(config.store.dataDir, auth);
+    slog.info({ url, store: kind, at: where }, 'projector and API serving');
+    const started = { api, commands };
+    return {
+      service: 'projector',
+      url,
+      adminToken,
+      adminTokenFile,
+      async stop() {
+        await started.api.close();
+        await started.commands.stop();
         await projector.stop();
         await bus.close();
         await anchoring?.stop();
         await store.close();
-        throw e;
-      }
-    }
+      },
+    };
+  } catch (e) {
+    await api?.close();
+    await commands?.stop();
+    await projector.stop();
+    await bus.close();
+    await anchoring?.stop();
+    await store.close();
+    throw e;
   }
 }
 

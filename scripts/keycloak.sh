@@ -29,17 +29,14 @@ KC_MGMT_PORT=${KEYCLOAK_MGMT_PORT:-19000}
 KC_ADMIN_USER=${KEYCLOAK_ADMIN_USER:-admin}
 KC_ADMIN_PASSWORD=${KEYCLOAK_ADMIN_PASSWORD:-admin}
 KC_TIMEOUT=${KEYCLOAK_START_TIMEOUT:-180}
-CACHE_DIR=${TOURNIQUET_CACHE:-$HOME/.cache/tourniquet}
-RUN_ROOT=${TOURNIQUET_RUN:-/tmp/tourniquet-infra}
+CACHE_DIR=$TQ_CACHE
+RUN_ROOT=$TQ_RUN
 KC_HOME="$CACHE_DIR/keycloak-$KC_VERSION"
 RUN_DIR="$RUN_ROOT/keycloak"
 PID_FILE="$RUN_DIR/keycloak.pid"
-OWNER_FILE="$RUN_ROOT/keycloak.owner"
 LOG_FILE="$RUN_DIR/keycloak.log"
 URL="http://127.0.0.1:$KC_PORT"
 
-log() { printf '[keycloak] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
 
 # The JDK: Keycloak 26 supports OpenJDK 17, 21 and 25 and recommends the newest.
 java_major() { "$1/bin/java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1; }
@@ -95,19 +92,19 @@ running_pid() {
 
 fetch_dist() {
   if [ -x "$KC_HOME/bin/kc.sh" ] && [ -f "$KC_HOME/.tourniquet-complete" ]; then return 0; fi
-  command -v unzip >/dev/null 2>&1 || die "unzip is required (apt-get install unzip)"
+  command -v unzip >/dev/null 2>&1 || tq_die "unzip is required (apt-get install unzip)"
   mkdir -p "$CACHE_DIR"
   local tmp; tmp=$(mktemp -d "$CACHE_DIR/.keycloak-$KC_VERSION.XXXXXX")
   local zip="$CACHE_DIR/keycloak-quarkus-dist-$KC_VERSION.zip"
   if [ ! -s "$zip" ]; then
-    command -v mvn >/dev/null 2>&1 || die "mvn is required to fetch org.keycloak:keycloak-quarkus-dist from Maven Central"
-    log "fetching org.keycloak:keycloak-quarkus-dist:$KC_VERSION:zip from Maven Central"
+    command -v mvn >/dev/null 2>&1 || tq_die "mvn is required to fetch org.keycloak:keycloak-quarkus-dist from Maven Central"
+    tq_log "fetching org.keycloak:keycloak-quarkus-dist:$KC_VERSION:zip from Maven Central"
     mvn -q -B dependency:copy "-Dartifact=org.keycloak:keycloak-quarkus-dist:$KC_VERSION:zip" \
-      "-DoutputDirectory=$tmp" >"$tmp/mvn.log" 2>&1 || { cat "$tmp/mvn.log" >&2; rm -rf "$tmp"; die "download failed"; }
+      "-DoutputDirectory=$tmp" >"$tmp/mvn.log" 2>&1 || { cat "$tmp/mvn.log" >&2; rm -rf "$tmp"; tq_die "download failed"; }
     mv "$tmp/keycloak-quarkus-dist-$KC_VERSION.zip" "$zip"
   fi
-  log "unpacking into $KC_HOME"
-  unzip -q "$zip" -d "$tmp" || { rm -rf "$tmp"; die "unzip failed"; }
+  tq_log "unpacking into $KC_HOME"
+  unzip -q "$zip" -d "$tmp" || { rm -rf "$tmp"; tq_die "unzip failed"; }
   rm -rf "$KC_HOME"
   mv "$tmp/keycloak-$KC_VERSION" "$KC_HOME"
   rm -rf "$tmp"
@@ -118,32 +115,28 @@ fetch_dist() {
 
 cmd_up() {
   # Two concurrent `up` calls (parallel test files) must not start two servers on one port.
-  mkdir -p "$RUN_ROOT"
-  if command -v flock >/dev/null 2>&1; then
-    exec 9>"$RUN_ROOT/keycloak.lock"
-    flock -w "$((KC_TIMEOUT + 120))" 9 || die "could not take $RUN_ROOT/keycloak.lock"
-  fi
+  tq_lock keycloak "$((KC_TIMEOUT + 120))"
   local pid
   if is_ready; then
     # one owner per server per run: a Keycloak of another run (or anyone's) on our port is not ours
     running_pid >/dev/null ||
-      die "something answers on $URL but it is not this run's Keycloak ($RUN_DIR); set KEYCLOAK_PORT/KEYCLOAK_MGMT_PORT or TOURNIQUET_RUN"
-    log "already up"
+      tq_die "something answers on $URL but it is not this run's Keycloak ($RUN_DIR); set KEYCLOAK_PORT/KEYCLOAK_MGMT_PORT or TOURNIQUET_RUN"
+    tq_log "already up"
     echo "$URL"
     return 0
   fi
   if pid=$(running_pid); then
-    log "process $pid is starting; waiting"
+    tq_log "process $pid is starting; waiting"
   else
     fetch_dist
-    local jh; jh=$(pick_java) || die "no JDK 17, 21 or 25 found (set KEYCLOAK_JAVA_HOME)"
+    local jh; jh=$(pick_java) || tq_die "no JDK 17, 21 or 25 found (set KEYCLOAK_JAVA_HOME)"
     for port in "$KC_PORT" "$KC_MGMT_PORT"; do
       if tq_port_open 127.0.0.1 "$port"; then
-        die "port $port is taken by a process this run did not start (set KEYCLOAK_PORT/KEYCLOAK_MGMT_PORT)"
+        tq_die "port $port is taken by a process this run did not start (set KEYCLOAK_PORT/KEYCLOAK_MGMT_PORT)"
       fi
     done
     mkdir -p "$RUN_DIR/h2"
-    log "starting Keycloak $KC_VERSION on $URL with $("$jh/bin/java" -version 2>&1 | head -1) ($jh)"
+    tq_log "starting Keycloak $KC_VERSION on $URL with $("$jh/bin/java" -version 2>&1 | head -1) ($jh)"
     # start-dev keeps its H2 database under the dist's data/ by default; --db-url puts it in the
     # run directory instead so that `down` can wipe it and the cached dist stays pristine.
     (
@@ -164,58 +157,41 @@ cmd_up() {
     ) &
     pid=$!
     echo "$pid" >"$PID_FILE"
-    printf '%s\n' "${TQ_OWNER:-manual}" >"$OWNER_FILE"
+    tq_record_owner keycloak
   fi
   local start=$SECONDS
   while ! is_ready; do
     if ! kill -0 "$pid" 2>/dev/null; then
-      log "Keycloak exited before it was ready; last log lines:"
+      tq_log "Keycloak exited before it was ready; last log lines:"
       tail -n 60 "$LOG_FILE" >&2 || true
       rm -f "$PID_FILE"
       exit 1
     fi
     if [ $((SECONDS - start)) -ge "$KC_TIMEOUT" ]; then
-      log "not ready after ${KC_TIMEOUT}s; last log lines:"
+      tq_log "not ready after ${KC_TIMEOUT}s; last log lines:"
       tail -n 60 "$LOG_FILE" >&2 || true
       exit 1
     fi
     sleep 1
   done
-  log "ready after $((SECONDS - start))s (admin: $KC_ADMIN_USER)"
+  tq_log "ready after $((SECONDS - start))s (admin: $KC_ADMIN_USER)"
   echo "$URL"
 }
 
 cmd_down() {
   local pid
-  mkdir -p "$RUN_ROOT"
-  if command -v flock >/dev/null 2>&1; then
-    exec 9>"$RUN_ROOT/keycloak.lock"
-    flock -w 300 9 || die "could not take $RUN_ROOT/keycloak.lock"
-  fi
-  if [ -n "${TQ_OWNER:-}" ] && [ "$(cat "$OWNER_FILE" 2>/dev/null || true)" != "$TQ_OWNER" ] && running_pid >/dev/null; then
-    log "this run's Keycloak belongs to $(cat "$OWNER_FILE" 2>/dev/null || echo 'an unrecorded owner'), not to $TQ_OWNER: leaving it running"
-    return 0
-  fi
+  tq_lock keycloak 300
+  if running_pid >/dev/null && ! tq_may_stop keycloak; then return 0; fi
   if pid=$(running_pid); then
-    log "stopping process group $pid"
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 30); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "still alive after 30s: SIGKILL"
-      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-      for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      kill -0 "$pid" 2>/dev/null && die "Keycloak (pid $pid) survived SIGKILL; $RUN_DIR is kept"
-    fi
+    tq_log "stopping process group $pid"
+    tq_terminate keycloak "$pid" 30 group || tq_die "Keycloak (pid $pid) survived SIGKILL; $RUN_DIR is kept"
   elif is_ready; then
-    log "something answers on $URL but it is not this run's Keycloak ($RUN_DIR); leaving it"
+    tq_log "something answers on $URL but it is not this run's Keycloak ($RUN_DIR); leaving it"
   fi
   # the run data goes, but never from under a live process
-  tq_remove_unused "$RUN_DIR" || die "$RUN_DIR is still in use; not removed"
-  rm -f "$OWNER_FILE"
-  log "down"
+  tq_remove_unused "$RUN_DIR" || tq_die "$RUN_DIR is still in use; not removed"
+  rm -f "$(tq_ownerfile keycloak)"
+  tq_log "down"
 }
 
 cmd_status() {
@@ -237,7 +213,7 @@ cmd_status() {
 }
 
 cmd_logs() {
-  [ -f "$LOG_FILE" ] || die "no log at $LOG_FILE"
+  [ -f "$LOG_FILE" ] || tq_die "no log at $LOG_FILE"
   if [ "${1:-}" = "-f" ]; then exec tail -n "${LINES:-200}" -f "$LOG_FILE"; fi
   tail -n "${LINES:-200}" "$LOG_FILE"
 }

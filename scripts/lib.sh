@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shared helpers for scripts/kafka.sh and scripts/registry.sh. Source it; it sets no shell options.
+# Shared helpers for scripts/kafka.sh, registry.sh, keycloak.sh and moto.sh. Source it; it sets no
+# shell options.
 #
 #   TOURNIQUET_CACHE  downloaded servers (default ~/.cache/tourniquet); ~/.m2 caches the artifacts too
 #   TOURNIQUET_RUN    pid files, logs and data dirs (default /tmp/tourniquet-infra)
@@ -96,18 +97,23 @@ tq_may_stop() {
   return 1
 }
 
-# tq_users_of PATH: pids of live processes (other than this script) whose command line names PATH.
-# A run directory is never removed while one of these exists.
+# tq_users_of PATH: pids of live processes (other than this script) whose command line names PATH
+# or whose working directory is PATH or below it (a server that takes no path argument, such as moto,
+# runs in its run directory). A run directory is never removed while one of these exists.
 tq_users_of() {
-  local path=${1%/} d pid cmd
+  local path=${1%/} d pid cmd cwd
   for d in /proc/[0-9]*; do
     pid=${d#/proc/}
     [ "$pid" = "$$" ] && continue
     [ "$pid" = "${BASHPID:-$$}" ] && continue
     cmd=$({ tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null) || continue
+    cwd=$(readlink "$d/cwd" 2>/dev/null || true)
     # the path itself, or a file under it; not a sibling that merely starts with the same name
     case "$cmd" in
-      *"$path/"* | *"$path "* | *"$path;"*) printf '%s\n' "$pid" ;;
+      *"$path/"* | *"$path "* | *"$path;"*) printf '%s\n' "$pid"; continue ;;
+    esac
+    case "$cwd" in
+      "$path" | "$path/"*) printf '%s\n' "$pid" ;;
     esac
   done
 }
@@ -141,12 +147,13 @@ tq_remove_within() {
   rm -rf "$@"
 }
 
-# tq_lock NAME: serialise up/down of NAME in this run (fd 9; a started server closes it).
+# tq_lock NAME [WAIT_S]: serialise up/down of NAME in this run (fd 9; a started server closes it),
+# waiting at most WAIT_S seconds (default 600) for another caller to finish.
 tq_lock() {
   mkdir -p "$TQ_RUN"
   command -v flock >/dev/null 2>&1 || return 0
   exec 9>"$TQ_RUN/$1.lock"
-  flock -w 600 9 || tq_die "could not take $TQ_RUN/$1.lock"
+  flock -w "${2:-600}" 9 || tq_die "could not take $TQ_RUN/$1.lock"
 }
 
 # Print the pid of service NAME: the process of this run that carries our marker (-Dtourniquet.infra=NAME)
@@ -249,24 +256,35 @@ tq_status() {
   return 1
 }
 
-# tq_stop NAME [GRACE_S]: SIGTERM the service, SIGKILL after GRACE_S (default 30), remove pid and
-# owner files. Returns 1 (keeping them) when the process is still alive after the SIGKILL.
+# tq_terminate NAME PID GRACE_S [group]: SIGTERM PID (with `group`, its whole process group: a server
+# started with setsid leads one, and its children go with it), SIGKILL after GRACE_S. Returns 1 when
+# the process is still alive after the SIGKILL.
+tq_terminate() {
+  local name=$1 pid=$2 grace=$3 target=$2 i
+  [ "${4:-}" = group ] && target="-$2"
+  kill -TERM -- "$target" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 $((grace * 5))); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  tq_log "$name (pid $pid) still alive after ${grace}s; sending SIGKILL"
+  kill -KILL -- "$target" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  for i in $(seq 1 25); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  tq_log "$name (pid $pid) survived SIGKILL"
+  return 1
+}
+
+# tq_stop NAME [GRACE_S]: stop the service (tq_terminate, default grace 30 s), remove pid and owner
+# files. Returns 1 (keeping them) when the process is still alive after the SIGKILL.
 tq_stop() {
-  local name=$1 grace=${2:-30} pid i
+  local name=$1 grace=${2:-30} pid
   if pid=$(tq_running_pid "$name"); then
-    kill -TERM "$pid" 2>/dev/null
-    for i in $(seq 1 $((grace * 5))); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.2
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      tq_log "$name (pid $pid) still alive after ${grace}s; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null
-      for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      if kill -0 "$pid" 2>/dev/null; then
-        tq_log "$name (pid $pid) survived SIGKILL; its files are kept"
-        return 1
-      fi
+    if ! tq_terminate "$name" "$pid" "$grace"; then
+      tq_log "$name (pid $pid): its files are kept"
+      return 1
     fi
     tq_log "stopped $name (pid $pid)"
     rm -f "$(tq_pidfile "$name")" "$(tq_ownerfile "$name")"

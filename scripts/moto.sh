@@ -19,21 +19,22 @@
 #   TQ_OWNER            who asks: `up` records it for the server it starts, `down` stops only that
 #                       owner's (scripts/README.md, "Ownership")
 set -euo pipefail
+# shellcheck disable=SC2034 # read by lib.sh
+TQ_NAME=moto
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 MOTO_VERSION=${MOTO_VERSION:-5.2.5}
 MOTO_PORT=${MOTO_PORT:-15000}
 MOTO_TIMEOUT=${MOTO_START_TIMEOUT:-60}
-CACHE_DIR=${TOURNIQUET_CACHE:-$HOME/.cache/tourniquet}
-RUN_ROOT=${TOURNIQUET_RUN:-/tmp/tourniquet-infra}
+CACHE_DIR=$TQ_CACHE
+RUN_ROOT=$TQ_RUN
 VENV="$CACHE_DIR/moto-$MOTO_VERSION"
 RUN_DIR="$RUN_ROOT/moto"
 PID_FILE="$RUN_DIR/moto.pid"
-OWNER_FILE="$RUN_ROOT/moto.owner"
 LOG_FILE="$RUN_DIR/moto.log"
 URL="http://127.0.0.1:$MOTO_PORT"
 
-log() { printf '[moto] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
 
 is_ready() {
   # moto's own management API answers once the server is serving.
@@ -48,15 +49,6 @@ ours() {
     tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF "$VENV/bin/"
 }
 
-# pids of live processes working in the run directory: it is never removed under them
-users_of_run_dir() {
-  local d
-  for d in /proc/[0-9]*; do
-    [ "$(readlink "$d/cwd" 2>/dev/null)" = "$RUN_DIR" ] && printf '%s\n' "${d#/proc/}"
-  done
-  return 0
-}
-
 running_pid() {
   local pid=""
   [ -f "$PID_FILE" ] && pid=$(cat "$PID_FILE" 2>/dev/null || true)
@@ -64,7 +56,7 @@ running_pid() {
     echo "$pid"
     return 0
   fi
-  for pid in $(users_of_run_dir); do
+  for pid in $(tq_users_of "$RUN_DIR"); do
     if ours "$pid"; then
       echo "$pid" >"$PID_FILE"
       echo "$pid"
@@ -77,43 +69,39 @@ running_pid() {
 cmd_fetch() {
   if [ -x "$VENV/bin/moto_server" ] && [ -f "$VENV/.tourniquet-complete" ]; then return 0; fi
   local py=${MOTO_PYTHON:-python3}
-  command -v "$py" >/dev/null 2>&1 || die "python3 is required (Debian: apt-get install python3 python3-venv)"
-  "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' || die "$py is older than 3.9"
+  command -v "$py" >/dev/null 2>&1 || tq_die "python3 is required (Debian: apt-get install python3 python3-venv)"
+  "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' || tq_die "$py is older than 3.9"
   mkdir -p "$CACHE_DIR"
   # The completion marker is written last: an interrupted install is removed and done again.
   rm -rf "$VENV"
-  log "creating $VENV with moto[server]==$MOTO_VERSION from PyPI"
-  "$py" -m venv "$VENV" || { rm -rf "$VENV"; die "python3 -m venv failed (Debian: apt-get install python3-venv)"; }
+  tq_log "creating $VENV with moto[server]==$MOTO_VERSION from PyPI"
+  "$py" -m venv "$VENV" || { rm -rf "$VENV"; tq_die "python3 -m venv failed (Debian: apt-get install python3-venv)"; }
   if ! "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" >"$VENV/pip.log" 2>&1; then
     cat "$VENV/pip.log" >&2
     rm -rf "$VENV"
-    die "pip install moto[server]==$MOTO_VERSION failed"
+    tq_die "pip install moto[server]==$MOTO_VERSION failed"
   fi
-  "$VENV/bin/python" -c 'import moto, flask' || die "moto did not install completely"
+  "$VENV/bin/python" -c 'import moto, flask' || tq_die "moto did not install completely"
   touch "$VENV/.tourniquet-complete"
 }
 
 cmd_up() {
-  mkdir -p "$RUN_ROOT"
   # Two concurrent `up` calls (parallel test files) must not start two servers on one port.
-  if command -v flock >/dev/null 2>&1; then
-    exec 9>"$RUN_ROOT/moto.lock"
-    flock -w "$((MOTO_TIMEOUT + 300))" 9 || die "could not take $RUN_ROOT/moto.lock"
-  fi
+  tq_lock moto "$((MOTO_TIMEOUT + 300))"
   local pid
   if is_ready; then
     # one owner per server per run: a moto of another run (or anyone's) on our port is not ours
-    running_pid >/dev/null || die "something answers on $URL but it is not this run's moto ($RUN_DIR); set MOTO_PORT or TOURNIQUET_RUN"
-    log "already up"
+    running_pid >/dev/null || tq_die "something answers on $URL but it is not this run's moto ($RUN_DIR); set MOTO_PORT or TOURNIQUET_RUN"
+    tq_log "already up"
     echo "MOTO_URL=$URL"
     return 0
   fi
   if pid=$(running_pid); then
-    log "process $pid is starting; waiting"
+    tq_log "process $pid is starting; waiting"
   else
     cmd_fetch
     mkdir -p "$RUN_DIR"
-    log "starting moto $MOTO_VERSION on $URL"
+    tq_log "starting moto $MOTO_VERSION on $URL"
     (
       exec 9>&- # the server must not inherit (and so hold) the start lock
       cd "$RUN_DIR"
@@ -124,67 +112,43 @@ cmd_up() {
     ) &
     pid=$!
     echo "$pid" >"$PID_FILE"
-    printf '%s\n' "${TQ_OWNER:-manual}" >"$OWNER_FILE"
+    tq_record_owner moto
   fi
   local start=$SECONDS
   while ! is_ready; do
     if ! kill -0 "$pid" 2>/dev/null; then
-      log "moto exited before it was ready; last log lines:"
+      tq_log "moto exited before it was ready; last log lines:"
       tail -n 40 "$LOG_FILE" >&2 || true
       rm -f "$PID_FILE"
       exit 1
     fi
     if [ $((SECONDS - start)) -ge "$MOTO_TIMEOUT" ]; then
-      log "not ready after ${MOTO_TIMEOUT}s; last log lines:"
+      tq_log "not ready after ${MOTO_TIMEOUT}s; last log lines:"
       tail -n 40 "$LOG_FILE" >&2 || true
       exit 1
     fi
     sleep 0.5
   done
-  log "ready after $((SECONDS - start))s"
+  tq_log "ready after $((SECONDS - start))s"
   echo "MOTO_URL=$URL"
 }
 
 cmd_down() {
   local pid
-  mkdir -p "$RUN_ROOT"
-  if command -v flock >/dev/null 2>&1; then
-    exec 9>"$RUN_ROOT/moto.lock"
-    flock -w 120 9 || die "could not take $RUN_ROOT/moto.lock"
-  fi
-  if [ -n "${TQ_OWNER:-}" ] && [ "$(cat "$OWNER_FILE" 2>/dev/null || true)" != "$TQ_OWNER" ] && running_pid >/dev/null; then
-    log "this run's moto belongs to $(cat "$OWNER_FILE" 2>/dev/null || echo 'an unrecorded owner'), not to $TQ_OWNER: leaving it running"
-    return 0
-  fi
+  tq_lock moto 120
+  if running_pid >/dev/null && ! tq_may_stop moto; then return 0; fi
   if pid=$(running_pid); then
-    log "stopping process group $pid"
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 20); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.5
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "still alive after 10s: SIGKILL"
-      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-      for _ in $(seq 1 20); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.5
-      done
-    fi
-    if kill -0 "$pid" 2>/dev/null; then
-      # Its log and pid file are the only handle on it: keep them.
-      die "process $pid did not exit; $RUN_DIR left in place"
-    fi
+    tq_log "stopping process group $pid"
+    # Its log and pid file are the only handle on it: keep them.
+    tq_terminate moto "$pid" 10 group || tq_die "process $pid did not exit; $RUN_DIR left in place"
   elif is_ready; then
-    log "something answers on $URL but it is not this run's moto ($RUN_DIR); leaving it"
+    tq_log "something answers on $URL but it is not this run's moto ($RUN_DIR); leaving it"
     return 0
   fi
-  local users
-  users=$(users_of_run_dir | tr '\n' ' ')
-  [ -z "$users" ] || die "$RUN_DIR is still used by pid(s) ${users% }; not removed"
-  rm -rf "$RUN_DIR"
-  rm -f "$OWNER_FILE"
-  log "down"
+  # the run data goes, but never from under a live process
+  tq_remove_unused "$RUN_DIR" || tq_die "$RUN_DIR is still in use; not removed"
+  rm -f "$(tq_ownerfile moto)"
+  tq_log "down"
 }
 
 cmd_status() {
@@ -206,17 +170,13 @@ cmd_status() {
 }
 
 cmd_logs() {
-  [ -f "$LOG_FILE" ] || die "no log at $LOG_FILE"
+  [ -f "$LOG_FILE" ] || tq_die "no log at $LOG_FILE"
   if [ "${1:-}" = "-f" ]; then exec tail -n "${LINES:-200}" -f "$LOG_FILE"; fi
   tail -n "${LINES:-200}" "$LOG_FILE"
 }
 
 locked_fetch() {
-  mkdir -p "$RUN_ROOT"
-  if command -v flock >/dev/null 2>&1; then
-    exec 9>"$RUN_ROOT/moto.lock"
-    flock -w 600 9 || die "could not take $RUN_ROOT/moto.lock"
-  fi
+  tq_lock moto 600
   cmd_fetch
 }
 

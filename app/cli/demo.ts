@@ -43,131 +43,20 @@ export async function runDemo(opts: {
     if (!opts.json) opts.stdout.write(`${line}\n`);
   };
   try {
-    const service = await issueToken(stack.auth, { sub: 'siem-connector', roles: ['service'] });
-    const analyst = await issueToken(stack.auth, { sub: 'dana.analyst', roles: ['analyst'] });
-    const call = async <T>(method: string, path: string, token: string, body?: unknown): Promise<T> => {
-      const res = await fetch(`${stack.url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await res.text();
-      if (!res.ok) throw new Error(`${method} ${path} → ${res.status}: ${text}`);
-      return JSON.parse(text) as T;
-    };
-    const actions = async () =>
-      (await call<{ items: ActionView[] }>('GET', '/v1/actions?limit=1000', analyst)).items;
-    const settled = async (done: (a: ActionView[]) => boolean) => {
-      const deadline = Date.now() + 15_000;
-      for (;;) {
-        const list = await actions();
-        if (done(list) || Date.now() > deadline) return list;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    };
-    const executing = (a: ActionView[]) => a.every((x) => x.status !== 'approved');
-
+    const api = await demoApi(stack);
     say(`Tourniquet demo — embedded stack at ${stack.url}, data in ${opts.dataDir}\n`);
-    const { first, later } = demoDetections(new Date());
-    const ingest = await call<{ accepted: number; duplicates: number; receipts: DemoReceipt[] }>(
-      'POST',
-      '/v1/detections?wait=views',
-      service,
-      first,
-    );
-    say(`1. A SIEM connector posts ${first.length} detections: ${ingest.accepted} accepted.`);
-    let list = await settled(executing);
-
-    const pending = list.filter((a) => a.status === 'proposed');
-    say('2. The decider applied the policy and its guards:');
-    for (const a of list) {
-      const guards = a.guards.map((g) => g.guard).join(', ');
-      say(
-        `   - ${a.identity.id}: ${a.type} (rule ${a.ruleId}) → ${a.approvalMode}${guards ? ` [guards: ${guards}]` : ''} → ${a.status}`,
-      );
-    }
-
-    const bob = pending.find((a) => a.identity.id === 'bob@acme.example');
-    let approval: DemoJson['approval'] = null;
-    if (bob) {
-      const comment = 'travel not on record';
-      await call('POST', `/v1/actions/${encodeURIComponent(bob.id)}/approve`, analyst, {
-        argsDigest: bob.argsDigest,
-        comment,
-      });
-      approval = { actionId: bob.id, by: 'dana.analyst', comment, argsDigest: bob.argsDigest };
-      say(
-        `3. Analyst dana.analyst approves ${bob.type} for ${bob.identity.id} (bound to digest ${bob.argsDigest.slice(0, 19)}…).`,
-      );
-    }
-    list = await settled(executing);
-
-    const carolCase = (await call<{ items: CaseView[] }>('GET', '/v1/cases?limit=1000', analyst)).items.find(
-      (c) => c.identity.id === 'carol@acme.example',
-    );
-    let verdict: DemoJson['verdict'] = null;
-    if (carolCase) {
-      await call('POST', `/v1/cases/${encodeURIComponent(carolCase.id)}/verdict`, analyst, {
-        verdict: 'benign',
-      });
-      verdict = { caseId: carolCase.id, verdict: 'benign', by: 'dana.analyst' };
-      say(`4. Carol's token alert turns out to be her new laptop: verdict benign on ${carolCase.id}.`);
-    }
-    const dup = await call<{ accepted: number; duplicates: number; receipts: DemoReceipt[] }>(
-      'POST',
-      '/v1/detections?wait=views',
-      service,
-      later,
-    );
-    say(
-      `5. The SIEM re-sends an alert it already sent: ${dup.duplicates} duplicate, ${dup.accepted} new — recorded once.`,
-    );
-    list = await settled(
-      (a) =>
-        executing(a) &&
-        a.filter((x) => x.identity.id === 'carol@acme.example' && x.status === 'executed').length === 0,
-    );
-
-    const cases = (await call<{ items: CaseView[] }>('GET', '/v1/cases?limit=1000', analyst)).items;
-    const summary = list.map(demoAction);
-
-    say('\nOutcome:');
-    for (const a of summary) {
-      say(
-        `   ${a.status.padEnd(11)} ${a.type.padEnd(18)} ${`${a.identity.provider}:${a.identity.id}`.padEnd(32)} approval ${a.approval.mode}${a.approval.by ? ` by ${a.approval.by}` : ''}`,
-      );
-      for (const r of a.residue) say(`               residue: ${r}`);
-    }
-    say(`\n${cases.length} cases, ${summary.length} actions. Every step is an event: try`);
-    if (opts.keepData) say(`  npx tourniquet audit verify --data-dir ${opts.dataDir}`);
-    else
-      say(
-        '  npx tourniquet demo --data-dir DIR   (keeps the data), then: npx tourniquet audit verify --data-dir DIR',
-      );
-
-    const auto = summary.some(
-      (a) => a.approval.mode === 'auto' && (a.status === 'executed' || a.status === 'rolled_back'),
-    );
-    const analystGranted = summary.some(
-      (a) => a.approval.mode === 'analyst' && a.status === 'executed' && a.approval.by,
-    );
-    const rolledBack = summary.some((a) => a.status === 'rolled_back');
+    const run = await playScenario(api, say);
+    sayOutcome(run, opts, say);
+    const check = selfCheck(run.summary);
     if (opts.json) {
-      const json = demoJson({ first, ingest, resend: dup, cases, summary, approval, verdict });
-      json.selfCheck = {
-        automaticContainment: auto,
-        analystApproval: analystGranted,
-        benignRollback: rolledBack,
-      };
+      const json = demoJson(run);
+      json.selfCheck = check;
       if (opts.keepData) json.dataDir = opts.dataDir;
       opts.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
     }
-    if (!(auto && analystGranted && rolledBack)) {
+    if (!(check.automaticContainment && check.analystApproval && check.benignRollback)) {
       process.stderr.write(
-        `demo self-check failed: automatic containment ${auto}, analyst approval granted ${analystGranted}, benign rollback ${rolledBack}\n`,
+        `demo self-check failed: automatic containment ${check.automaticContainment}, analyst approval granted ${check.analystApproval}, benign rollback ${check.benignRollback}\n`,
       );
       return 1;
     }
@@ -175,6 +64,139 @@ export async function runDemo(opts: {
   } finally {
     await stack.close();
   }
+}
+
+/** The demo's two callers of the HTTP API: a SIEM connector (service role) and an analyst. */
+interface DemoApi {
+  call<T>(method: string, path: string, as: 'service' | 'analyst', body?: unknown): Promise<T>;
+  /** The action list once `done` holds of it, or as it is after 15 s. */
+  settled(done: (a: ActionView[]) => boolean): Promise<ActionView[]>;
+}
+
+async function demoApi(stack: { url: string; auth: Parameters<typeof issueToken>[0] }): Promise<DemoApi> {
+  const tokens = {
+    service: await issueToken(stack.auth, { sub: 'siem-connector', roles: ['service'] }),
+    analyst: await issueToken(stack.auth, { sub: 'dana.analyst', roles: ['analyst'] }),
+  };
+  const call = async <T>(
+    method: string,
+    path: string,
+    as: 'service' | 'analyst',
+    body?: unknown,
+  ): Promise<T> => {
+    const res = await fetch(`${stack.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${tokens[as]}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path} → ${res.status}: ${text}`);
+    return JSON.parse(text) as T;
+  };
+  const actions = async () =>
+    (await call<{ items: ActionView[] }>('GET', '/v1/actions?limit=1000', 'analyst')).items;
+  const settled = async (done: (a: ActionView[]) => boolean) => {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const list = await actions();
+      if (done(list) || Date.now() > deadline) return list;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  return { call, settled };
+}
+
+type IngestAnswer = { accepted: number; duplicates: number; receipts: DemoReceipt[] };
+type DemoRun = Parameters<typeof demoJson>[0];
+
+const executing = (a: ActionView[]) => a.every((x) => x.status !== 'approved');
+
+/** Posts the detections, approves Bob's action, clears Carol's case and re-sends an alert. */
+async function playScenario(api: DemoApi, say: (line: string) => void): Promise<DemoRun> {
+  const { first, later } = demoDetections(new Date());
+  const ingest = await api.call<IngestAnswer>('POST', '/v1/detections?wait=views', 'service', first);
+  say(`1. A SIEM connector posts ${first.length} detections: ${ingest.accepted} accepted.`);
+  let list = await api.settled(executing);
+
+  const pending = list.filter((a) => a.status === 'proposed');
+  say('2. The decider applied the policy and its guards:');
+  for (const a of list) {
+    const guards = a.guards.map((g) => g.guard).join(', ');
+    say(
+      `   - ${a.identity.id}: ${a.type} (rule ${a.ruleId}) → ${a.approvalMode}${guards ? ` [guards: ${guards}]` : ''} → ${a.status}`,
+    );
+  }
+
+  const bob = pending.find((a) => a.identity.id === 'bob@acme.example');
+  let approval: DemoJson['approval'] = null;
+  if (bob) {
+    const comment = 'travel not on record';
+    await api.call('POST', `/v1/actions/${encodeURIComponent(bob.id)}/approve`, 'analyst', {
+      argsDigest: bob.argsDigest,
+      comment,
+    });
+    approval = { actionId: bob.id, by: 'dana.analyst', comment, argsDigest: bob.argsDigest };
+    say(
+      `3. Analyst dana.analyst approves ${bob.type} for ${bob.identity.id} (bound to digest ${bob.argsDigest.slice(0, 19)}…).`,
+    );
+  }
+  list = await api.settled(executing);
+
+  const carolCase = (
+    await api.call<{ items: CaseView[] }>('GET', '/v1/cases?limit=1000', 'analyst')
+  ).items.find((c) => c.identity.id === 'carol@acme.example');
+  let verdict: DemoJson['verdict'] = null;
+  if (carolCase) {
+    await api.call('POST', `/v1/cases/${encodeURIComponent(carolCase.id)}/verdict`, 'analyst', {
+      verdict: 'benign',
+    });
+    verdict = { caseId: carolCase.id, verdict: 'benign', by: 'dana.analyst' };
+    say(`4. Carol's token alert turns out to be her new laptop: verdict benign on ${carolCase.id}.`);
+  }
+  const resend = await api.call<IngestAnswer>('POST', '/v1/detections?wait=views', 'service', later);
+  say(
+    `5. The SIEM re-sends an alert it already sent: ${resend.duplicates} duplicate, ${resend.accepted} new — recorded once.`,
+  );
+  list = await api.settled(
+    (a) =>
+      executing(a) &&
+      a.filter((x) => x.identity.id === 'carol@acme.example' && x.status === 'executed').length === 0,
+  );
+
+  const cases = (await api.call<{ items: CaseView[] }>('GET', '/v1/cases?limit=1000', 'analyst')).items;
+  return { first, ingest, resend, cases, summary: list.map(demoAction), approval, verdict };
+}
+
+function sayOutcome(run: DemoRun, opts: { dataDir: string; keepData: boolean }, say: (line: string) => void) {
+  say('\nOutcome:');
+  for (const a of run.summary) {
+    say(
+      `   ${a.status.padEnd(11)} ${a.type.padEnd(18)} ${`${a.identity.provider}:${a.identity.id}`.padEnd(32)} approval ${a.approval.mode}${a.approval.by ? ` by ${a.approval.by}` : ''}`,
+    );
+    for (const r of a.residue) say(`               residue: ${r}`);
+  }
+  say(`\n${run.cases.length} cases, ${run.summary.length} actions. Every step is an event: try`);
+  if (opts.keepData) say(`  npx tourniquet audit verify --data-dir ${opts.dataDir}`);
+  else
+    say(
+      '  npx tourniquet demo --data-dir DIR   (keeps the data), then: npx tourniquet audit verify --data-dir DIR',
+    );
+}
+
+/** The three things the demo must show: automatic containment, an analyst's approval, a benign rollback. */
+function selfCheck(summary: DemoAction[]): NonNullable<DemoJson['selfCheck']> {
+  return {
+    automaticContainment: summary.some(
+      (a) => a.approval.mode === 'auto' && (a.status === 'executed' || a.status === 'rolled_back'),
+    ),
+    analystApproval: summary.some(
+      (a) => a.approval.mode === 'analyst' && a.status === 'executed' && a.approval.by,
+    ),
+    benignRollback: summary.some((a) => a.status === 'rolled_back'),
+  };
 }
 
 interface DemoReceipt {

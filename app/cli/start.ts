@@ -1,22 +1,12 @@
 import type { Logger } from 'pino';
-import { TourniquetError } from '../../platform/errors.ts';
 import type { JsonLimits } from '../../schemas/text.ts';
 import { startEmbedded } from '../embedded.ts';
+import { envInteger } from '../env.ts';
 
 /** TOURNIQUET_MAX_JSON_DEPTH / TOURNIQUET_MAX_JSON_BYTES, as `tourniquet serve` reads them too. */
 function jsonLimitsFromEnv(env: NodeJS.ProcessEnv): Partial<JsonLimits> {
   const out: Partial<JsonLimits> = {};
-  const read = (name: string): number | undefined => {
-    const v = env[name];
-    if (v === undefined || v === '') return undefined;
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 1)
-      throw new TourniquetError(
-        'CONFIG_INVALID',
-        `${name} must be a positive integer, got ${JSON.stringify(v)}`,
-      );
-    return n;
-  };
+  const read = (name: string) => envInteger(env, name, { min: 1, what: 'a positive integer' });
   const depth = read('TOURNIQUET_MAX_JSON_DEPTH');
   const bytes = read('TOURNIQUET_MAX_JSON_BYTES');
   if (depth !== undefined) out.maxDepth = depth;

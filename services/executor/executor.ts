@@ -82,6 +82,28 @@ export interface ExecutorOptions {
 type Proposal = EventDataOf<'ActionProposed'>;
 type Claim = RecordedEvent<'ExecutionClaimed'>;
 
+/** One run of execute() for one action: what was read, and what every step of it refers to. */
+interface ExecutionRun {
+  identity: IdentityRef;
+  actionId: string;
+  proposal: Proposal;
+  identityEvents: RecordedEvent[];
+  history: RecordedEvent[];
+  stream: string;
+  ref: { actionId: string; caseId: string; identity: IdentityRef };
+  request: ProviderAction;
+  lastClaim: Claim | undefined;
+  causation: string | null;
+}
+
+/** A claim this executor holds: the prior state it captured, the stream revision after it. */
+interface ClaimHeld {
+  prior: PriorState;
+  revision: number;
+  /** Taken over from an unfinished claim: the effect may already be in place. */
+  reconcile: boolean;
+}
+
 /** Raised inside provider calls once stop() was called: the action is left claimed, for reconciliation. */
 class ExecutorStopping extends Error {
   constructor() {
@@ -641,160 +663,202 @@ export class Executor {
     const stream = actionStream(actionId);
     const history = await this.store.readStream(stream);
     if (history.some((e) => e.type === 'ActionFailed' || e.type === 'ActionRolledBack')) return;
-    const ref = { actionId, caseId: proposal.caseId, identity: proposal.identity };
-    const request: ProviderAction = {
-      actionId,
-      action: proposal.action,
-      identity: proposal.identity,
-      args: proposal.args,
-    };
-    const lastClaim = [...history].reverse().find((e): e is Claim => e.type === 'ExecutionClaimed');
-    const executedBefore = history.find(
-      (e): e is RecordedEvent<'ActionExecuted'> => e.type === 'ActionExecuted',
-    );
-    if (executedBefore) {
-      // Executed but never verified (a crash or a stop between the two): the owner, or whoever takes
-      // over from a dead owner, verifies it now. Probes are reads: no effect is repeated.
-      if (history.some((e) => e.type === 'ActionVerified')) return;
-      if (lastClaim && lastClaim.data.executor !== this.id && !(await this.claimStale(lastClaim))) {
-        this.watch.set(actionId, { identity, caseId: proposal.caseId }); // verify it if its owner dies first
-        return;
-      }
-      const provider = this.providers[identity.provider] ?? this.providers['*'];
-      if (!provider) return;
-      await this.verifyAction(
-        provider,
-        request,
-        executedBefore.data.priorState,
-        executedBefore.data.result,
-        ref,
-        proposal,
-        history[history.length - 1]!.revision,
-      );
-      return;
-    }
     const approval = identityEvents.find(
       (e) => e.type === 'ActionApproved' && e.data.actionId === actionId && e.data.final,
     );
-    const causation = approval?.id ?? null;
+    const run: ExecutionRun = {
+      identity,
+      actionId,
+      proposal,
+      identityEvents,
+      history,
+      stream,
+      ref: { actionId, caseId: proposal.caseId, identity: proposal.identity },
+      request: { actionId, action: proposal.action, identity: proposal.identity, args: proposal.args },
+      lastClaim: [...history].reverse().find((e): e is Claim => e.type === 'ExecutionClaimed'),
+      causation: approval?.id ?? null,
+    };
+    const executedBefore = history.find(
+      (e): e is RecordedEvent<'ActionExecuted'> => e.type === 'ActionExecuted',
+    );
+    if (executedBefore) return this.verifyUnverified(run, executedBefore);
     const digest =
       approvedDigest ?? (approval?.type === 'ActionApproved' ? approval.data.argsDigest : undefined);
 
     let provider: IdentityProvider;
     try {
-      provider = this.providerFor(identity);
-      if (digest !== proposal.argsDigest) {
-        throw new TourniquetError(
-          'APPROVAL_INVALID',
-          `approval digest ${digest} does not match proposal ${proposal.argsDigest}`,
-        );
-      }
-      if (!provider.supports(proposal.action)) {
-        throw new ProviderError(`${provider.name} does not support ${proposal.action}`, {
-          retriable: false,
-          provider: provider.name,
-        });
-      }
-      // An analyst cleared the case before we reached the action (a backlog): acting now would disrupt
-      // a cleared identity and leave residue. Only for unclaimed actions: a claimed one may be in effect.
-      const cleared = identityEvents.find(
-        (e) => e.type === 'CaseResolved' && e.data.caseId === proposal.caseId && e.data.verdict === 'benign',
-      );
-      if (cleared && !lastClaim) {
-        throw new TourniquetError(
-          'APPROVAL_INVALID',
-          `not executed: case ${proposal.caseId} was resolved benign (${cleared.id}) before the executor reached the action; nothing was changed`,
-        );
-      }
+      provider = this.checkedProvider(run, digest);
     } catch (err) {
-      await this.recordFailure(history, ref, proposal, 'n/a', err, 0, 'apply', causation);
+      await this.recordFailure(history, run.ref, proposal, 'n/a', err, 0, 'apply', run.causation);
       return;
     }
+    const claim = await this.claim(run, provider);
+    if (!claim) return;
+    const applied = await this.applyClaimed(run, provider, claim);
+    if (!applied) return;
+    await this.verifyAction(
+      provider,
+      run.request,
+      claim.prior,
+      applied.result,
+      run.ref,
+      proposal,
+      applied.revision,
+    );
+    await this.undoIfClearedMeanwhile(run);
+  }
 
-    let prior: PriorState;
-    let claimRevision: number;
-    let reconcile = false;
-    const counter = { attempts: 0 };
-    if (lastClaim) {
-      const mine = lastClaim.data.executor === this.id;
-      if (!mine && !(await this.claimStale(lastClaim))) {
-        this.watch.set(actionId, { identity, caseId: proposal.caseId });
-        return;
-      }
-      // Our own unfinished claim (we crashed or let go) or an abandoned one: take it over, then reconcile.
-      prior = lastClaim.data.priorState;
-      try {
-        const r = await this.store.append(
-          stream,
-          [
-            this.envelope(
-              'ExecutionClaimed',
-              this.claimId(actionId, lastClaim.data.attempt + 1),
-              {
-                ...ref,
-                action: proposal.action,
-                executor: this.id,
-                attempt: lastClaim.data.attempt + 1,
-                priorState: prior,
-              },
-              causation,
-              proposal.caseId,
-            ),
-          ],
-          history[history.length - 1]!.revision,
-        );
-        claimRevision = r.nextRevision;
-      } catch (err) {
-        if (err instanceof WrongExpectedRevisionError) return;
-        throw err;
-      }
-      reconcile = true;
-      if (!mine) this.log?.warn({ actionId, from: lastClaim.data.executor }, 'took over an abandoned claim');
-    } else {
-      try {
-        prior = await this.call(provider.name, 'apply', () => provider.capture(request), counter);
-      } catch (err) {
-        if (this.interrupted(err)) return;
-        await this.recordFailure(
-          history,
-          ref,
-          proposal,
-          provider.name,
-          err,
-          counter.attempts,
-          'apply',
-          causation,
-        );
-        return;
-      }
-      try {
-        const r = await this.store.append(
-          stream,
-          [
-            this.envelope(
-              'ExecutionClaimed',
-              this.claimId(actionId, 1),
-              { ...ref, action: proposal.action, executor: this.id, attempt: 1, priorState: prior },
-              causation,
-              proposal.caseId,
-            ),
-          ],
-          'no_stream',
-        );
-        claimRevision = r.nextRevision;
-      } catch (err) {
-        if (err instanceof WrongExpectedRevisionError) {
-          // another executor won the claim: watch it, so that we take over if that executor dies first
-          this.watch.set(actionId, { identity, caseId: proposal.caseId });
-          return;
-        }
-        throw err;
-      }
+  /**
+   * Executed but never verified (a crash or a stop between the two): the owner, or whoever takes
+   * over from a dead owner, verifies it now. Probes are reads: no effect is repeated.
+   */
+  private async verifyUnverified(
+    run: ExecutionRun,
+    executedBefore: RecordedEvent<'ActionExecuted'>,
+  ): Promise<void> {
+    const { history, lastClaim, identity, proposal } = run;
+    if (history.some((e) => e.type === 'ActionVerified')) return;
+    if (lastClaim && lastClaim.data.executor !== this.id && !(await this.claimStale(lastClaim))) {
+      this.watchRun(run); // verify it if its owner dies first
+      return;
     }
+    const provider = this.providers[identity.provider] ?? this.providers['*'];
+    if (!provider) return;
+    await this.verifyAction(
+      provider,
+      run.request,
+      executedBefore.data.priorState,
+      executedBefore.data.result,
+      run.ref,
+      proposal,
+      history[history.length - 1]!.revision,
+    );
+  }
 
-    let result: Record<string, unknown>;
-    let already = false;
-    counter.attempts = 0;
+  /** The provider that will act, once the approval, its support and the case allow it; throws why not. */
+  private checkedProvider(run: ExecutionRun, digest: string | undefined): IdentityProvider {
+    const { proposal } = run;
+    const provider = this.providerFor(run.identity);
+    if (digest !== proposal.argsDigest) {
+      throw new TourniquetError(
+        'APPROVAL_INVALID',
+        `approval digest ${digest} does not match proposal ${proposal.argsDigest}`,
+      );
+    }
+    if (!provider.supports(proposal.action)) {
+      throw new ProviderError(`${provider.name} does not support ${proposal.action}`, {
+        retriable: false,
+        provider: provider.name,
+      });
+    }
+    // An analyst cleared the case before we reached the action (a backlog): acting now would disrupt
+    // a cleared identity and leave residue. Only for unclaimed actions: a claimed one may be in effect.
+    const cleared = run.identityEvents.find(
+      (e) => e.type === 'CaseResolved' && e.data.caseId === proposal.caseId && e.data.verdict === 'benign',
+    );
+    if (cleared && !run.lastClaim) {
+      throw new TourniquetError(
+        'APPROVAL_INVALID',
+        `not executed: case ${proposal.caseId} was resolved benign (${cleared.id}) before the executor reached the action; nothing was changed`,
+      );
+    }
+    return provider;
+  }
+
+  /**
+   * Claims the action: takes over our own unfinished claim or an abandoned one (then reconciles), or
+   * captures the prior state and makes the first claim. Undefined when another executor holds it.
+   */
+  private async claim(run: ExecutionRun, provider: IdentityProvider): Promise<ClaimHeld | undefined> {
+    const { lastClaim } = run;
+    if (!lastClaim) return this.firstClaim(run, provider);
+    const mine = lastClaim.data.executor === this.id;
+    if (!mine && !(await this.claimStale(lastClaim))) {
+      this.watchRun(run);
+      return undefined;
+    }
+    const prior = lastClaim.data.priorState;
+    const attempt = lastClaim.data.attempt + 1;
+    let revision: number;
+    try {
+      const r = await this.store.append(
+        run.stream,
+        [this.claimEnvelope(run, attempt, prior)],
+        run.history[run.history.length - 1]!.revision,
+      );
+      revision = r.nextRevision;
+    } catch (err) {
+      if (err instanceof WrongExpectedRevisionError) return undefined;
+      throw err;
+    }
+    if (!mine)
+      this.log?.warn(
+        { actionId: run.actionId, from: lastClaim.data.executor },
+        'took over an abandoned claim',
+      );
+    return { prior, revision, reconcile: true };
+  }
+
+  private async firstClaim(run: ExecutionRun, provider: IdentityProvider): Promise<ClaimHeld | undefined> {
+    const counter = { attempts: 0 };
+    let prior: PriorState;
+    try {
+      prior = await this.call(provider.name, 'apply', () => provider.capture(run.request), counter);
+    } catch (err) {
+      if (this.interrupted(err)) return undefined;
+      await this.recordFailure(
+        run.history,
+        run.ref,
+        run.proposal,
+        provider.name,
+        err,
+        counter.attempts,
+        'apply',
+        run.causation,
+      );
+      return undefined;
+    }
+    try {
+      const r = await this.store.append(run.stream, [this.claimEnvelope(run, 1, prior)], 'no_stream');
+      return { prior, revision: r.nextRevision, reconcile: false };
+    } catch (err) {
+      if (err instanceof WrongExpectedRevisionError) {
+        // another executor won the claim: watch it, so that we take over if that executor dies first
+        this.watchRun(run);
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
+  private claimEnvelope(run: ExecutionRun, attempt: number, prior: PriorState): NewEvent {
+    return this.envelope(
+      'ExecutionClaimed',
+      this.claimId(run.actionId, attempt),
+      {
+        ...run.ref,
+        action: run.proposal.action,
+        executor: this.id,
+        attempt,
+        priorState: prior,
+      },
+      run.causation,
+      run.proposal.caseId,
+    );
+  }
+
+  /**
+   * Applies the claimed action (or, on a takeover, finds its effect already in place) and records
+   * ActionExecuted. Undefined when it stopped short: lease lost, stopped, or failed (recorded).
+   */
+  private async applyClaimed(
+    run: ExecutionRun,
+    provider: IdentityProvider,
+    claim: ClaimHeld,
+  ): Promise<{ result: Record<string, unknown>; revision: number } | undefined> {
+    const { actionId, proposal, identity, request } = run;
+    const { prior } = claim;
+    const counter = { attempts: 0 };
     try {
       if (!this.leaseHeld()) {
         // Our heartbeats are not reaching the store: another executor may take this claim over. Do not
@@ -803,25 +867,20 @@ export class Executor {
           { actionId },
           'lease not held (heartbeats failing): leaving the claim for reconciliation',
         );
-        this.watch.set(actionId, { identity, caseId: proposal.caseId });
-        return;
+        this.watchRun(run);
+        return undefined;
       }
-      already = reconcile
+      const already = claim.reconcile
         ? await this.call(provider.name, 'apply', () => provider.isApplied(request, prior), { attempts: 0 })
         : false;
-      if (already) {
-        result = {
-          reconciled: true,
-          note: 'effect found in place after a restart; provider not called again',
-        };
-      } else {
-        result = await this.call(provider.name, 'apply', () => provider.apply(request, prior), counter);
-      }
+      const result: Record<string, unknown> = already
+        ? { reconciled: true, note: 'effect found in place after a restart; provider not called again' }
+        : await this.call(provider.name, 'apply', () => provider.apply(request, prior), counter);
       const executed = this.envelope(
         'ActionExecuted',
         `${actionId}-executed`,
         {
-          ...ref,
+          ...run.ref,
           action: proposal.action,
           provider: provider.name,
           idempotencyKey: actionId,
@@ -829,41 +888,47 @@ export class Executor {
           priorState: prior,
           reconciled: already,
         },
-        causation,
+        run.causation,
         proposal.caseId,
       );
-      const r = await this.store.append(stream, [executed], claimRevision);
-      claimRevision = r.nextRevision;
+      const r = await this.store.append(run.stream, [executed], claim.revision);
       this.log?.info(
         { actionId, action: proposal.action, identity: `${identity.provider}:${identity.id}` },
         'action executed',
       );
+      return { result, revision: r.nextRevision };
     } catch (err) {
-      if (err instanceof WrongExpectedRevisionError) return;
-      if (this.interrupted(err)) return; // left claimed: reconciled on restart
+      if (err instanceof WrongExpectedRevisionError) return undefined;
+      if (this.interrupted(err)) return undefined; // left claimed: reconciled on restart
       await this.recordFailure(
-        await this.store.readStream(stream),
-        ref,
+        await this.store.readStream(run.stream),
+        run.ref,
         proposal,
         provider.name,
         err,
         Math.max(counter.attempts, 1),
         'apply',
-        causation,
+        run.causation,
       );
-      return;
+      return undefined;
     }
+  }
 
-    await this.verifyAction(provider, request, prior, result, ref, proposal, claimRevision);
-
-    // A benign verdict may have landed while we executed: undo at once rather than leave it in place.
-    const latest = await this.store.readStream(identityStream(identity), {
+  /** A benign verdict may have landed while we executed: undo at once rather than leave it in place. */
+  private async undoIfClearedMeanwhile(run: ExecutionRun): Promise<void> {
+    const { identityEvents, proposal } = run;
+    const latest = await this.store.readStream(identityStream(run.identity), {
       fromRevision: identityEvents.length,
     });
     const benign = [...identityEvents, ...latest].find(
       (e) => e.type === 'CaseResolved' && e.data.caseId === proposal.caseId && e.data.verdict === 'benign',
     );
     if (benign) await this.rollbackAction(proposal, benign.id);
+  }
+
+  /** Watches a claim another executor holds (or that we let go), to take it over if its owner dies. */
+  private watchRun(run: ExecutionRun): void {
+    this.watch.set(run.actionId, { identity: run.identity, caseId: run.proposal.caseId });
   }
 
   /** Probes the effect and records ActionVerified, or ActionFailed(verify) that an analyst sees. */

@@ -179,6 +179,38 @@ function of<T extends RecordedEvent['type']>(
   return events.filter((e): e is Extract<RecordedEvent, { type: T }> => e.type === type);
 }
 
+type Of<T extends RecordedEvent['type']> = Extract<RecordedEvent, { type: T }>;
+
+/** The events of one action's chain, picked out of its identity's and its action's streams. */
+interface ActionChain {
+  actionId: string;
+  proposal: Of<'ActionProposed'>;
+  actEvents: RecordedEvent[];
+  feedback: Of<'ProviderFeedbackSent'> | undefined;
+  detections: Array<Of<'DetectionReceived'>>;
+  caseOpened: Of<'CaseOpened'> | undefined;
+  noActions: ReturnType<typeof caseNoActions>;
+  tripped: Array<Of<'GuardTripped'>>;
+  coordination: Of<'CoordinationRequested'> | undefined;
+  approvals: Array<Of<'ActionApproved'>>;
+  rejection: Of<'ActionRejected'> | undefined;
+  expiry: Of<'ActionExpired'> | undefined;
+  resolution: Of<'CaseResolved'> | undefined;
+  claims: Array<Of<'ExecutionClaimed'>>;
+  executed: Of<'ActionExecuted'> | undefined;
+  failures: Array<Of<'ActionFailed'>>;
+  verified: Of<'ActionVerified'> | undefined;
+  rolledBack: Of<'ActionRolledBack'> | undefined;
+  refusedRollback: Of<'ActionFailed'> | undefined;
+}
+
+/** What is worked out of the chain and shown both in the explanation and in its narrative. */
+interface ChainFacts {
+  key: string;
+  holds: boolean;
+  proposedBy: string | null;
+}
+
 /** Explains one action from the store; undefined when its proposal is not in the identity's stream. */
 export async function explainAction(
   store: EventStore,
@@ -191,57 +223,97 @@ export async function explainAction(
   );
   const proposal = of(idEvents, 'ActionProposed').find((e) => e.data.actionId === actionId);
   if (!proposal) return undefined;
+  const feedback = of(
+    await store.readStream(feedbackStream(proposal.data.caseId)),
+    'ProviderFeedbackSent',
+  ).at(-1);
+  const chain = pickChain(actionId, idEvents, actEvents, proposal, feedback);
+  const events = chainEvents(chain);
   const p = proposal.data;
-  const feedback = of(await store.readStream(feedbackStream(p.caseId)), 'ProviderFeedbackSent').at(-1);
-  const mine = <T extends { data: unknown }>(e: T) =>
+  const facts: ChainFacts = {
+    key: identityKey(p.identity),
+    holds: chain.verified ? chain.verified.data.probes.every((x) => x.ok) : false,
+    proposedBy: p.ruleId === 'manual' && typeof p.args.proposedBy === 'string' ? p.args.proposedBy : null,
+  };
+  return toExplanation(chain, events, actionStatus(events, actionId), facts);
+}
+
+const belongsTo =
+  (actionId: string) =>
+  <T extends { data: unknown }>(e: T) =>
     (e.data as { actionId?: unknown }).actionId === actionId;
 
+/** Picks the action's events out of the streams it was read from. */
+function pickChain(
+  actionId: string,
+  idEvents: RecordedEvent[],
+  actEvents: RecordedEvent[],
+  proposal: Of<'ActionProposed'>,
+  feedback: Of<'ProviderFeedbackSent'> | undefined,
+): ActionChain {
+  const p = proposal.data;
+  const mine = belongsTo(actionId);
   const detections = p.detectionIds
     .map((id) =>
       of(idEvents, 'DetectionReceived')
         .filter((e) => e.data.detection.id === id && e.position <= proposal.position)
         .at(-1),
     )
-    .filter((e): e is Extract<RecordedEvent, { type: 'DetectionReceived' }> => e !== undefined);
-  const caseOpened = of(idEvents, 'CaseOpened').find((e) => e.data.caseId === p.caseId);
-  const noActions = caseNoActions(idEvents, p.caseId);
-  const tripped = of(idEvents, 'GuardTripped').filter((e) => e.causationId === proposal.id);
-  const coordination = of(idEvents, 'CoordinationRequested').find(mine);
-  const approvals = of(idEvents, 'ActionApproved').filter(mine);
-  const rejection = of(idEvents, 'ActionRejected').find(mine);
-  const expiry = of(idEvents, 'ActionExpired').find(mine);
-  const resolution = of(idEvents, 'CaseResolved').find(
-    (e) => e.data.caseId === p.caseId && e.position > proposal.position,
-  );
-  const claims = of(actEvents, 'ExecutionClaimed');
-  const executed = of(actEvents, 'ActionExecuted').at(-1);
+    .filter((e): e is Of<'DetectionReceived'> => e !== undefined);
   const failures = of(actEvents, 'ActionFailed');
-  const verified = of(actEvents, 'ActionVerified').at(-1);
-  const rolledBack = of(actEvents, 'ActionRolledBack').at(-1);
-  const refusedRollback = failures.find(
-    (f) => f.data.phase === 'rollback' && f.data.error.code === 'ROLLBACK_REFUSED',
-  );
-
-  // Status, from the same events and by the same rules as the action view.
-  let status: ActionStatus = 'proposed';
-  const chain: RecordedEvent[] = [
-    ...detections,
-    ...(caseOpened ? [caseOpened] : []),
+  return {
+    actionId,
     proposal,
-    ...tripped,
-    ...(coordination ? [coordination] : []),
-    ...approvals,
-    ...(rejection ? [rejection] : []),
-    ...(expiry ? [expiry] : []),
-    ...(resolution ? [resolution] : []),
-    ...actEvents,
+    actEvents,
+    feedback,
+    detections,
+    caseOpened: of(idEvents, 'CaseOpened').find((e) => e.data.caseId === p.caseId),
+    noActions: caseNoActions(idEvents, p.caseId),
+    tripped: of(idEvents, 'GuardTripped').filter((e) => e.causationId === proposal.id),
+    coordination: of(idEvents, 'CoordinationRequested').find(mine),
+    approvals: of(idEvents, 'ActionApproved').filter(mine),
+    rejection: of(idEvents, 'ActionRejected').find(mine),
+    expiry: of(idEvents, 'ActionExpired').find(mine),
+    resolution: of(idEvents, 'CaseResolved').find(
+      (e) => e.data.caseId === p.caseId && e.position > proposal.position,
+    ),
+    claims: of(actEvents, 'ExecutionClaimed'),
+    executed: of(actEvents, 'ActionExecuted').at(-1),
+    failures,
+    verified: of(actEvents, 'ActionVerified').at(-1),
+    rolledBack: of(actEvents, 'ActionRolledBack').at(-1),
+    refusedRollback: failures.find(
+      (f) => f.data.phase === 'rollback' && f.data.error.code === 'ROLLBACK_REFUSED',
+    ),
+  };
+}
+
+/** Every event of the chain once, in global order. */
+function chainEvents(c: ActionChain): RecordedEvent[] {
+  const chain: RecordedEvent[] = [
+    ...c.detections,
+    ...(c.caseOpened ? [c.caseOpened] : []),
+    c.proposal,
+    ...c.tripped,
+    ...(c.coordination ? [c.coordination] : []),
+    ...c.approvals,
+    ...(c.rejection ? [c.rejection] : []),
+    ...(c.expiry ? [c.expiry] : []),
+    ...(c.resolution ? [c.resolution] : []),
+    ...c.actEvents,
   ].sort((a, b) => a.position - b.position);
   const seen = new Set<string>();
-  const events = chain.filter((e) => {
+  return chain.filter((e) => {
     if (seen.has(e.id)) return false;
     seen.add(e.id);
     return true;
   });
+}
+
+/** Status, from the same events and by the same rules as the action view. */
+function actionStatus(events: RecordedEvent[], actionId: string): ActionStatus {
+  const mine = belongsTo(actionId);
+  let status: ActionStatus = 'proposed';
   for (const e of events) {
     if (!mine(e)) continue;
     if (e.type === 'ActionApproved' && e.data.final && status === 'proposed') status = 'approved';
@@ -251,25 +323,26 @@ export async function explainAction(
     else if (e.type === 'ActionFailed' && e.data.phase !== 'rollback') status = 'failed';
     else if (e.type === 'ActionRolledBack') status = 'rolled_back';
   }
-  const holds = verified ? verified.data.probes.every((x) => x.ok) : false;
-  const proposedBy =
-    p.ruleId === 'manual' && typeof p.args.proposedBy === 'string' ? p.args.proposedBy : null;
+  return status;
+}
 
+/** The chain in sentences, in order: detections, case, proposal, guards and approvals. */
+function narrateDecision(c: ActionChain, facts: ChainFacts): string[] {
   const narrative: string[] = [];
-  const key = identityKey(p.identity);
-  for (const d of detections) {
+  const p = c.proposal.data;
+  for (const d of c.detections) {
     const x = d.data.detection;
     narrative.push(
-      `${d.occurredAt}: detection ${x.id} from ${x.source}: ${x.kind} on ${key}, confidence ${x.confidence}, severity ${x.severity} (event ${d.id}).`,
+      `${d.occurredAt}: detection ${x.id} from ${x.source}: ${x.kind} on ${facts.key}, confidence ${x.confidence}, severity ${x.severity} (event ${d.id}).`,
     );
   }
-  if (caseOpened) narrative.push(`${caseOpened.occurredAt}: case ${p.caseId} opened.`);
-  for (const n of noActions)
+  if (c.caseOpened) narrative.push(`${c.caseOpened.occurredAt}: case ${p.caseId} opened.`);
+  for (const n of c.noActions)
     narrative.push(
       `${n.event.occurredAt}: no automatic action on detection ${n.detectionId}: ${n.reasons.map((r) => r.detail).join('; ')}.`,
     );
   narrative.push(
-    `${proposal.occurredAt}: ${p.action} proposed by ${proposedBy ? `analyst ${proposedBy}` : `rule ${p.ruleId}`} of policy ${p.policyId} version ${p.policyVersion}, stage ${p.stage}; approval required: ${p.approval.mode} (${p.approval.reason}); argument digest ${p.argsDigest}.`,
+    `${c.proposal.occurredAt}: ${p.action} proposed by ${facts.proposedBy ? `analyst ${facts.proposedBy}` : `rule ${p.ruleId}`} of policy ${p.policyId} version ${p.policyVersion}, stage ${p.stage}; approval required: ${p.approval.mode} (${p.approval.reason}); argument digest ${p.argsDigest}.`,
   );
   if (p.reversibility) {
     const r = p.reversibility;
@@ -278,15 +351,15 @@ export async function explainAction(
     );
   }
   for (const g of p.guards) narrative.push(`guard ${g.guard}: ${g.effect} because ${g.reason}.`);
-  for (const t of tripped)
+  for (const t of c.tripped)
     narrative.push(
       `${t.occurredAt}: guard ${t.data.guard} tripped (limit ${t.data.limit} per ${t.data.windowSeconds}s).`,
     );
-  if (coordination)
+  if (c.coordination)
     narrative.push(
-      `${coordination.occurredAt}: coordination requested with ${coordination.data.partner} (grant ${coordination.data.grant}).`,
+      `${c.coordination.occurredAt}: coordination requested with ${c.coordination.data.partner} (grant ${c.coordination.data.grant}).`,
     );
-  for (const a of approvals) {
+  for (const a of c.approvals) {
     const who =
       a.data.by.kind === 'policy'
         ? `pre-authorised by rule ${a.data.by.ruleId} of policy ${a.data.by.policyId}@${a.data.by.policyVersion}`
@@ -297,61 +370,68 @@ export async function explainAction(
         : 'DIGEST MISMATCH with the proposal';
     narrative.push(`${a.occurredAt}: ${who}${a.data.final ? '' : ' (first of two approvals)'}, ${bound}.`);
   }
-  if (rejection)
+  if (c.rejection)
     narrative.push(
-      `${rejection.occurredAt}: rejected by ${actorName(rejection.data.by)}: ${rejection.data.reason}.`,
+      `${c.rejection.occurredAt}: rejected by ${actorName(c.rejection.data.by)}: ${c.rejection.data.reason}.`,
     );
-  if (expiry) narrative.push(`${expiry.occurredAt}: approval window expired at ${expiry.data.expiredAt}.`);
-  for (const c of claims)
+  if (c.expiry)
+    narrative.push(`${c.expiry.occurredAt}: approval window expired at ${c.expiry.data.expiredAt}.`);
+  return narrative;
+}
+
+/** The chain in sentences, in order: execution, verification, resolution, rollback and feedback. */
+function narrateOutcome(c: ActionChain, facts: ChainFacts): string[] {
+  const narrative: string[] = [];
+  const p = c.proposal.data;
+  for (const cl of c.claims)
     narrative.push(
-      `${c.occurredAt}: executor ${c.data.executor} claimed the action (attempt ${c.data.attempt}).`,
+      `${cl.occurredAt}: executor ${cl.data.executor} claimed the action (attempt ${cl.data.attempt}).`,
     );
-  for (const f of failures)
+  for (const f of c.failures)
     narrative.push(
       `${f.occurredAt}: ${f.data.phase} failed on ${f.data.provider}: ${f.data.error.code} ${f.data.error.message}.`,
     );
-  if (executed) {
+  if (c.executed) {
     narrative.push(
-      `${executed.occurredAt}: executed on ${executed.data.provider} (idempotency key ${executed.data.idempotencyKey})${executed.data.reconciled ? ', reconciled after a restart' : ''}; prior state captured for rollback.`,
+      `${c.executed.occurredAt}: executed on ${c.executed.data.provider} (idempotency key ${c.executed.data.idempotencyKey})${c.executed.data.reconciled ? ', reconciled after a restart' : ''}; prior state captured for rollback.`,
     );
   }
-  if (verified) {
+  if (c.verified) {
     narrative.push(
-      `${verified.occurredAt}: verification ${holds ? 'holds' : 'FAILED'}: ${verified.data.probes.map((x) => `${x.probe} ${x.ok ? 'ok' : 'failed'}`).join(', ')}.`,
+      `${c.verified.occurredAt}: verification ${facts.holds ? 'holds' : 'FAILED'}: ${c.verified.data.probes.map((x) => `${x.probe} ${x.ok ? 'ok' : 'failed'}`).join(', ')}.`,
     );
   }
-  if (resolution)
+  if (c.resolution)
     narrative.push(
-      `${resolution.occurredAt}: case resolved ${resolution.data.verdict} by ${actorName(resolution.data.by)}.`,
+      `${c.resolution.occurredAt}: case resolved ${c.resolution.data.verdict} by ${actorName(c.resolution.data.by)}.`,
     );
-  if (rolledBack) {
-    const r = rolledBack.data;
+  if (c.rolledBack) {
+    const r = c.rolledBack.data;
     narrative.push(
-      `${rolledBack.occurredAt}: rolled back${r.complete ? '' : ' incompletely'}; restored: ${r.restored.join('; ') || 'nothing'}; residue (not restorable): ${r.residue.join('; ') || 'none'}.`,
+      `${c.rolledBack.occurredAt}: rolled back${r.complete ? '' : ' incompletely'}; restored: ${r.restored.join('; ') || 'nothing'}; residue (not restorable): ${r.residue.join('; ') || 'none'}.`,
     );
-  } else if (refusedRollback) {
+  } else if (c.refusedRollback) {
     narrative.push(
-      `${refusedRollback.occurredAt}: rollback REFUSED by ${refusedRollback.data.provider}; the action stays in effect: ${refusedRollback.data.error.message}.`,
+      `${c.refusedRollback.occurredAt}: rollback REFUSED by ${c.refusedRollback.data.provider}; the action stays in effect: ${c.refusedRollback.data.error.message}.`,
     );
   } else if (!p.rollback.complete) {
     narrative.push(`if rolled back, the proposal says this would remain: ${p.rollback.notes.join('; ')}.`);
   }
-  if (feedback) {
-    const f = feedback.data;
+  if (c.feedback) {
+    const f = c.feedback.data;
     narrative.push(
-      `${feedback.occurredAt}: verdict ${f.verdict} told to ${f.provider}: ${f.calls.map((c) => `${c.call} ${c.ok ? 'ok' : `FAILED (${c.detail})`}`).join('; ') || 'no call'}.`,
+      `${c.feedback.occurredAt}: verdict ${f.verdict} told to ${f.provider}: ${f.calls.map((call) => `${call.call} ${call.ok ? 'ok' : `FAILED (${call.detail})`}`).join('; ') || 'no call'}.`,
     );
   }
+  return narrative;
+}
 
+/** The detections, decision, guards and approval parts of the explanation. */
+function explainDecision(c: ActionChain, facts: ChainFacts) {
+  const { proposal, tripped, coordination, approvals, rejection, expiry } = c;
+  const p = proposal.data;
   return {
-    actionId,
-    action: p.action,
-    identity: p.identity,
-    identityKey: key,
-    caseId: p.caseId,
-    status,
-    verified: holds,
-    detections: detections.map((d) => ({
+    detections: c.detections.map((d) => ({
       ...ref(d),
       id: d.data.detection.id,
       source: d.data.detection.source,
@@ -367,7 +447,7 @@ export async function explainAction(
       policyId: p.policyId,
       policyVersion: p.policyVersion,
       stage: p.stage,
-      proposedBy,
+      proposedBy: facts.proposedBy,
       args: p.args,
       argsDigest: p.argsDigest,
       blastRadius: p.blastRadius,
@@ -407,8 +487,16 @@ export async function explainAction(
         : null,
       expiry: expiry ? { ...ref(expiry), expiredAt: expiry.data.expiredAt } : null,
     },
+  };
+}
+
+/** The execution, verification, case, rollback and feedback parts of the explanation. */
+function explainOutcome(c: ActionChain, facts: ChainFacts) {
+  const { executed, verified, resolution, refusedRollback, rolledBack, feedback } = c;
+  const p = c.proposal.data;
+  return {
     execution: {
-      claims: claims.map((c) => ({ ...ref(c), executor: c.data.executor, attempt: c.data.attempt })),
+      claims: c.claims.map((cl) => ({ ...ref(cl), executor: cl.data.executor, attempt: cl.data.attempt })),
       executed: executed
         ? {
             ...ref(executed),
@@ -419,7 +507,7 @@ export async function explainAction(
             reconciled: executed.data.reconciled ?? false,
           }
         : null,
-      failures: failures.map((f) => ({
+      failures: c.failures.map((f) => ({
         ...ref(f),
         phase: f.data.phase,
         provider: f.data.provider,
@@ -429,13 +517,13 @@ export async function explainAction(
         attempts: f.data.attempts,
       })),
     },
-    verification: verified ? { ...ref(verified), holds, probes: verified.data.probes } : null,
+    verification: verified ? { ...ref(verified), holds: facts.holds, probes: verified.data.probes } : null,
     case: {
-      openedAt: caseOpened?.occurredAt ?? null,
+      openedAt: c.caseOpened?.occurredAt ?? null,
       resolution: resolution
         ? { ...ref(resolution), verdict: resolution.data.verdict, by: resolution.data.by }
         : null,
-      noActions: noActions.map((n) => ({
+      noActions: c.noActions.map((n) => ({
         ...ref(n.event),
         detectionId: n.detectionId,
         reasons: n.reasons,
@@ -469,6 +557,26 @@ export async function explainAction(
           calls: feedback.data.calls,
         }
       : null,
+  };
+}
+
+function toExplanation(
+  c: ActionChain,
+  events: RecordedEvent[],
+  status: ActionStatus,
+  facts: ChainFacts,
+): Explanation {
+  const p = c.proposal.data;
+  return {
+    actionId: c.actionId,
+    action: p.action,
+    identity: p.identity,
+    identityKey: facts.key,
+    caseId: p.caseId,
+    status,
+    verified: facts.holds,
+    ...explainDecision(c, facts),
+    ...explainOutcome(c, facts),
     events: events.map((e) => ({
       position: e.position,
       id: e.id,
@@ -478,6 +586,6 @@ export async function explainAction(
       recordedAt: e.recordedAt,
       causationId: e.causationId,
     })),
-    narrative,
+    narrative: [...narrateDecision(c, facts), ...narrateOutcome(c, facts)],
   };
 }

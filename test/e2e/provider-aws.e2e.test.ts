@@ -87,24 +87,19 @@ describe.skipIf(unavailable !== null)(
       const keyStatus = async () =>
         (await iam.send(new ListAccessKeysCommand({ UserName: fx.userName }))).AccessKeyMetadata?.[0]?.Status;
       const identity: IdentityRef = { provider: 'aws', id: fx.accessKeyId, type: 'api_key' };
-      await s.detect({
+      const proposed = await s.propose({
         id: `gh-secret-${fx.accessKeyId}`,
         source: 'github',
         kind: 'secret_exposure',
         confidence: 0.95,
         identity,
       });
-      const proposed = await s.proposal(identity);
       expect(proposed.data).toMatchObject({
         action: 'revoke_tokens',
         approval: { mode: 'auto' },
         reversibility: { provider: 'aws', type: 'aws', reversibility: 'reversible', residue: [] },
       });
-      const run = await s.actionEvents(
-        proposed.data.actionId,
-        (t) => t.includes('ActionVerified'),
-        'key deactivated',
-      );
+      const run = await s.verified(proposed, 'key deactivated');
       expect(await keyStatus()).toBe('Inactive');
       const executed = run.find((e) => e.type === 'ActionExecuted') as {
         data: { priorState: Record<string, unknown> };
@@ -112,15 +107,7 @@ describe.skipIf(unavailable !== null)(
       // The key id was resolved once, to its user, and recorded: verify and rollback act on that user's key.
       expect(executed.data.priorState.resolved).toMatchObject({ kind: 'user', userName: fx.userName });
 
-      await s.verdict(proposed.data.caseId, 'benign');
-      const done = await s.actionEvents(
-        proposed.data.actionId,
-        (t) => t.includes('ActionRolledBack'),
-        'rollback',
-      );
-      const rolled = done.find((e) => e.type === 'ActionRolledBack') as {
-        data: { restored: string[]; residue: string[] };
-      };
+      const { outcome: rolled } = await s.afterBenign(proposed, ['ActionRolledBack'], 'rollback');
       expect(rolled.data.restored).toEqual([`access key ${fx.accessKeyId} Active again`]);
       expect(rolled.data.residue).toEqual(proposed.data.rollback.notes); // AWS adds nothing
       expect(await keyStatus()).toBe('Active');
@@ -143,14 +130,13 @@ describe.skipIf(unavailable !== null)(
         id: `arn:aws:sts::123456789012:assumed-role/${fx.roleName}/i-0abc`,
         type: 'workload',
       };
-      await s.detect({
+      const proposed = await s.propose({
         id: `gd-${fx.roleName}`,
         source: 'guardduty',
         kind: 'known_compromise',
         confidence: 0.97,
         identity,
       });
-      const proposed = await s.proposal(identity);
       expect(proposed.data).toMatchObject({
         action: 'revoke_sessions',
         approval: { mode: 'auto' },
@@ -158,18 +144,14 @@ describe.skipIf(unavailable !== null)(
         rollback: { complete: false },
       });
       expect(proposed.data.reversibility?.residue.join()).toContain('revive the stolen sessions');
-      await s.actionEvents(proposed.data.actionId, (t) => t.includes('ActionVerified'), 'sessions revoked');
+      await s.verified(proposed, 'sessions revoked');
       expect((await inline()).length).toBe(1);
 
-      await s.verdict(proposed.data.caseId, 'benign');
-      const done = await s.actionEvents(
-        proposed.data.actionId,
-        (t) => t.includes('ActionFailed'),
+      const { events: done, outcome: refused } = await s.afterBenign(
+        proposed,
+        ['ActionFailed'],
         'refused rollback',
       );
-      const refused = done.find((e) => e.type === 'ActionFailed') as {
-        data: { phase: string; error: { code: string; message: string; retriable: boolean } };
-      };
       expect(refused.data).toMatchObject({
         phase: 'rollback',
         error: { code: 'ROLLBACK_REFUSED', retriable: false },
@@ -198,14 +180,13 @@ describe.skipIf(unavailable !== null)(
           () => false,
         );
       const identity: IdentityRef = { provider: 'aws', id: fx.userArn, type: 'human' };
-      await s.detect({
+      const proposed = await s.propose({
         id: `ct-${fx.userName}`,
         source: 'cloudtrail',
         kind: 'credential_abuse',
         confidence: 0.9,
         identity,
       });
-      const proposed = await s.proposal(identity);
       expect(proposed.data).toMatchObject({
         action: 'disable_account',
         approval: { mode: 'analyst' },
@@ -213,19 +194,11 @@ describe.skipIf(unavailable !== null)(
       });
       expect(await hasProfile()).toBe(true);
       await s.approve(proposed.data.actionId, proposed.data.argsDigest);
-      await s.actionEvents(proposed.data.actionId, (t) => t.includes('ActionVerified'), 'user disabled');
+      await s.verified(proposed, 'user disabled');
       expect(await attached()).toContain(DEFAULT_DENY_ALL);
       expect(await hasProfile()).toBe(false);
 
-      await s.verdict(proposed.data.caseId, 'benign');
-      const done = await s.actionEvents(
-        proposed.data.actionId,
-        (t) => t.includes('ActionRolledBack'),
-        'rollback',
-      );
-      const rolled = done.find((e) => e.type === 'ActionRolledBack') as {
-        data: { residue: string[]; complete: boolean };
-      };
+      const { outcome: rolled } = await s.afterBenign(proposed, ['ActionRolledBack'], 'rollback');
       expect(rolled.data.complete).toBe(false);
       expect(rolled.data.residue.join('\n')).toContain('console password');
       expect(await attached()).not.toContain(DEFAULT_DENY_ALL);

@@ -60,25 +60,18 @@ describe('Entra ID provider on the embedded stack', () => {
   test('sign-in sessions revoked automatically, verified, rolled back naming the token lifetime', async () => {
     const u = g.addUser('alice@acme.example');
     const identity: IdentityRef = { provider: 'entra', id: u.upn, type: 'human' };
-    await s.detect({
+    const proposed = await s.propose({
       id: 'entra-risk-1',
       source: 'entra',
       kind: 'anomalous_token_use',
       confidence: 0.92,
       identity,
     });
-    const proposed = await s.proposal(identity);
     expect(proposed.data).toMatchObject({ action: 'revoke_sessions', approval: { mode: 'auto' } });
-    await s.actionEvents(proposed.data.actionId, (t) => t.includes('ActionVerified'), 'sessions revoked');
+    await s.verified(proposed, 'sessions revoked');
     expect(Date.parse(u.signInSessionsValidFrom)).toBeGreaterThan(Date.parse('2026-06-01T00:00:00Z'));
 
-    await s.verdict(proposed.data.caseId, 'benign');
-    const done = await s.actionEvents(
-      proposed.data.actionId,
-      (t) => t.includes('ActionRolledBack'),
-      'the rollback',
-    );
-    const rolled = done.find((e) => e.type === 'ActionRolledBack');
+    const { outcome: rolled } = await s.afterBenign(proposed, ['ActionRolledBack'], 'the rollback');
     expect((rolled!.data as { residue: string[] }).residue.join('\n')).toMatch(/60-90 min/);
     // The verdict goes back to Identity Protection: the risk dismissed.
     const fb = await s.feedback(proposed.data.caseId);
@@ -97,30 +90,27 @@ describe('Entra ID provider on the embedded stack', () => {
     const sp = g.addSp('billing-sync');
     const leaked = sp.passwordCredentials[0]!.keyId;
     const identity: IdentityRef = { provider: 'entra', id: sp.appId, type: 'service_account' };
-    await s.detect({
+    const proposed = await s.propose({
       id: 'entra-leak-1',
       source: 'github_secret_scanning',
       kind: 'secret_exposure',
       confidence: 0.95,
       identity,
     });
-    const proposed = await s.proposal(identity);
     expect(proposed.data).toMatchObject({
       action: 'rotate_credential',
       approval: { mode: 'analyst' },
       reversibility: { type: 'entra', reversibility: 'irreversible' },
     });
     await s.approve(proposed.data.actionId, proposed.data.argsDigest);
-    await s.actionEvents(proposed.data.actionId, (t) => t.includes('ActionVerified'), 'the secret removed');
+    await s.verified(proposed, 'the secret removed');
     expect(sp.passwordCredentials.map((c) => c.keyId)).not.toContain(leaked);
 
-    await s.verdict(proposed.data.caseId, 'benign');
-    const done = await s.actionEvents(
-      proposed.data.actionId,
-      (t) => t.includes('ActionFailed') || t.includes('ActionRolledBack'),
+    const { outcome: failed } = await s.afterBenign(
+      proposed,
+      ['ActionFailed', 'ActionRolledBack'],
       'the rollback outcome',
     );
-    const failed = done.find((e) => e.type === 'ActionFailed');
     expect((failed!.data as { error: { code: string; message: string } }).error).toMatchObject({
       code: 'ROLLBACK_REFUSED',
       message: expect.stringMatching(/removed client secret or certificate cannot be restored/),
@@ -135,15 +125,14 @@ describe('Entra ID provider on the embedded stack', () => {
   test('a service principal disabled automatically and enabled again on a benign verdict', async () => {
     const sp = g.addSp('etl');
     const identity: IdentityRef = { provider: 'entra', id: sp.appId, type: 'workload' };
-    await s.detect({
+    const proposed = await s.propose({
       id: 'entra-sp-1',
       source: 'sentinel',
       kind: 'suspicious_api_use',
       confidence: 0.9,
       identity,
     });
-    const proposed = await s.proposal(identity);
-    await s.actionEvents(proposed.data.actionId, (t) => t.includes('ActionVerified'), 'disabled');
+    await s.verified(proposed, 'disabled');
     expect(sp.accountEnabled).toBe(false);
     await s.verdict(proposed.data.caseId, 'benign');
     await s.actionEvents(proposed.data.actionId, (t) => t.includes('ActionRolledBack'), 'enabled again');

@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { IdentityRef } from '../../schemas/detection.ts';
+import type { RecordedEvent } from '../../schemas/events.ts';
 import { GitHubFake } from '../support/vendors/github-fake.ts';
 import { policyOf, type SaasStack, startSaasStack } from '../support/vendors/saas-e2e.ts';
 
@@ -49,34 +50,27 @@ describe('GitHub provider on the embedded stack', () => {
       type: 'api_key',
       tenant: 'acme',
     };
-    await s.detect({
+    const proposed = await s.propose({
       id: 'gh-alert-1',
       source: 'github_secret_scanning',
       kind: 'secret_exposure',
       confidence: 0.95,
       identity,
     });
-    const proposed = await s.proposal(identity);
     expect(proposed.data.action).toBe('revoke_tokens');
     // What GitHub can undo was on the proposal before anything ran: nothing, and the rule accepted that.
     expect(proposed.data.reversibility).toMatchObject({ type: 'github', reversibility: 'irreversible' });
     expect(proposed.data.approval.mode).toBe('auto');
-    await s.actionEvents(
-      proposed.data.actionId,
-      (t) => t.includes('ActionVerified'),
-      'the revocation verified',
-    );
+    await s.verified(proposed, 'the revocation verified');
     expect(gh.credentials.get(leak.secret)?.alive).toBe(false);
 
-    await s.verdict(proposed.data.caseId, 'benign');
-    const events = await s.actionEvents(
-      proposed.data.actionId,
-      (t) => t.includes('ActionFailed') || t.includes('ActionRolledBack'),
+    const { outcome } = await s.afterBenign(
+      proposed,
+      ['ActionFailed', 'ActionRolledBack'],
       'the rollback outcome',
     );
-    const refused = events.find((e) => e.type === 'ActionFailed') as
-      | { data: { error: { code: string; message: string } } }
-      | undefined;
+    expect(outcome.type).toBe('ActionFailed');
+    const refused = outcome as RecordedEvent<'ActionFailed'>;
     expect(refused?.data.error.code).toBe('ROLLBACK_REFUSED');
     expect(refused?.data.error.message).toMatch(/cannot reactivate a revoked credential/);
     expect(gh.credentials.get(leak.secret)?.alive, 'a revoked token stays revoked').toBe(false);
@@ -111,32 +105,19 @@ describe('GitHub provider on the embedded stack', () => {
       type: 'workload',
       tenant: 'acme',
     };
-    await s.detect({
+    const proposed = await s.propose({
       id: 'gh-key-1',
       source: 'github_secret_scanning',
       kind: 'secret_exposure',
       confidence: 0.95,
       identity,
     });
-    const proposed = await s.proposal(identity);
     expect(proposed.data.action).toBe('disable_service_account');
     expect(proposed.data.reversibility).toMatchObject({ type: 'github', reversibility: 'partially' });
-    await s.actionEvents(
-      proposed.data.actionId,
-      (t) => t.includes('ActionVerified'),
-      'the deletion verified',
-    );
+    await s.verified(proposed, 'the deletion verified');
     expect(gh.deployKeys.get('acme/infra')).toEqual([]);
 
-    await s.verdict(proposed.data.caseId, 'benign');
-    const events = await s.actionEvents(
-      proposed.data.actionId,
-      (t) => t.includes('ActionRolledBack'),
-      'the rollback',
-    );
-    const rolled = events.find((e) => e.type === 'ActionRolledBack') as {
-      data: { restored: string[]; residue: string[]; complete: boolean };
-    };
+    const { outcome: rolled } = await s.afterBenign(proposed, ['ActionRolledBack'], 'the rollback');
     expect(rolled.data.complete).toBe(false);
     expect(rolled.data.residue.join('\n')).toMatch(new RegExp(`came back as id \\d+ \\(was ${key.id}\\)`));
     expect(gh.deployKeys.get('acme/infra')?.map((k) => k.key)).toEqual([key.key]);

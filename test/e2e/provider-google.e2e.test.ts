@@ -60,30 +60,19 @@ describe('Google Workspace provider on the embedded stack', () => {
   test('signed out with app tokens revoked automatically, verified, rolled back naming the residue', async () => {
     const u = g.addUser('alice@acme.example', ['crm.apps.googleusercontent.example']);
     const identity: IdentityRef = { provider: 'google', id: u.email, type: 'human' };
-    await s.detect({
+    const proposed = await s.propose({
       id: 'gws-alert-1',
       source: 'chronicle',
       kind: 'known_compromise',
       confidence: 0.96,
       identity,
     });
-    const proposed = await s.proposal(identity);
     expect(proposed.data).toMatchObject({ action: 'revoke_sessions', approval: { mode: 'auto' } });
-    await s.actionEvents(
-      proposed.data.actionId,
-      (t) => t.includes('ActionVerified'),
-      'signed out and verified',
-    );
+    await s.verified(proposed, 'signed out and verified');
     expect(u.sessions).toBe(0);
     expect(u.tokens).toEqual([]);
 
-    await s.verdict(proposed.data.caseId, 'benign');
-    const done = await s.actionEvents(
-      proposed.data.actionId,
-      (t) => t.includes('ActionRolledBack'),
-      'the rollback',
-    );
-    const rolled = done.find((e) => e.type === 'ActionRolledBack');
+    const { outcome: rolled } = await s.afterBenign(proposed, ['ActionRolledBack'], 'the rollback');
     expect((rolled!.data as { residue: string[] }).residue.join('\n')).toMatch(/authorize them again/);
     const x = await s.explain(proposed.data.actionId);
     expect(x.verification?.holds).toBe(true);
@@ -94,17 +83,16 @@ describe('Google Workspace provider on the embedded stack', () => {
   test('suspension approved by an analyst, verified, lifted on a benign verdict', async () => {
     const u = g.addUser('bob@acme.example');
     const identity: IdentityRef = { provider: 'google', id: u.id, type: 'human' };
-    await s.detect({
+    const proposed = await s.propose({
       id: 'gws-abuse-1',
       source: 'chronicle',
       kind: 'credential_abuse',
       confidence: 0.9,
       identity,
     });
-    const proposed = await s.proposal(identity);
     expect(proposed.data).toMatchObject({ action: 'disable_account', approval: { mode: 'analyst' } });
     await s.approve(proposed.data.actionId, proposed.data.argsDigest);
-    await s.actionEvents(proposed.data.actionId, (t) => t.includes('ActionVerified'), 'suspended');
+    await s.verified(proposed, 'suspended');
     expect(u.suspended).toBe(true);
     await s.verdict(proposed.data.caseId, 'benign');
     await s.actionEvents(proposed.data.actionId, (t) => t.includes('ActionRolledBack'), 'unsuspended');

@@ -48,34 +48,21 @@ describe('Okta provider on the embedded stack', () => {
   test('sessions revoked automatically, verified, rolled back naming what stays revoked', async () => {
     const alice = okta.addUser('alice@acme.example');
     const identity: IdentityRef = { provider: 'okta', id: 'alice@acme.example', type: 'human' };
-    await s.detect({
+    const proposed = await s.propose({
       id: 'okta-itp-1',
       source: 'okta',
       kind: 'known_compromise',
       confidence: 0.97,
       identity,
     });
-    const proposed = await s.proposal(identity);
     expect(proposed.data).toMatchObject({ action: 'revoke_sessions', approval: { mode: 'auto' } });
-    const run = await s.actionEvents(
-      proposed.data.actionId,
-      (t) => t.includes('ActionVerified'),
-      'sessions revoked and verified',
-    );
+    const run = await s.verified(proposed, 'sessions revoked and verified');
     expect(alice.sessions).toBe(0);
     expect(alice.globallyRevoked).toBe(1);
     const executed = run.find((e) => e.type === 'ActionExecuted');
     expect((executed!.data as { priorState: Record<string, unknown> }).priorState.resolvedId).toBe(alice.id);
 
-    await s.verdict(proposed.data.caseId, 'benign');
-    const done = await s.actionEvents(
-      proposed.data.actionId,
-      (t) => t.includes('ActionRolledBack'),
-      'the rollback',
-    );
-    const rolled = done.find((e) => e.type === 'ActionRolledBack') as {
-      data: { residue: string[]; complete: boolean };
-    };
+    const { outcome: rolled } = await s.afterBenign(proposed, ['ActionRolledBack'], 'the rollback');
     expect(rolled.data.complete).toBe(false);
     expect(rolled.data.residue.join('\n')).toMatch(/Okta default 1 h/);
 
@@ -99,29 +86,20 @@ describe('Okta provider on the embedded stack', () => {
   test('suspension approved by an analyst, verified, lifted on a benign verdict', async () => {
     const bob = okta.addUser('bob@acme.example');
     const identity: IdentityRef = { provider: 'okta', id: bob.id, type: 'human' };
-    await s.detect({
+    const proposed = await s.propose({
       id: 'okta-abuse-1',
       source: 'okta',
       kind: 'credential_abuse',
       confidence: 0.9,
       identity,
     });
-    const proposed = await s.proposal(identity);
     expect(proposed.data).toMatchObject({ action: 'disable_account', approval: { mode: 'analyst' } });
     expect(bob.status).toBe('ACTIVE');
     await s.approve(proposed.data.actionId, proposed.data.argsDigest);
-    await s.actionEvents(proposed.data.actionId, (t) => t.includes('ActionVerified'), 'suspension verified');
+    await s.verified(proposed, 'suspension verified');
     expect(bob.status).toBe('SUSPENDED');
 
-    await s.verdict(proposed.data.caseId, 'benign');
-    const done = await s.actionEvents(
-      proposed.data.actionId,
-      (t) => t.includes('ActionRolledBack'),
-      'the rollback',
-    );
-    const rolled = done.find((e) => e.type === 'ActionRolledBack') as {
-      data: { residue: string[]; complete: boolean };
-    };
+    const { outcome: rolled } = await s.afterBenign(proposed, ['ActionRolledBack'], 'the rollback');
     // Okta itself leaves nothing behind; what remains is the plan's own note (ended sessions stay ended).
     expect(rolled.data.residue).toEqual(proposed.data.rollback.notes);
     expect(bob.status).toBe('ACTIVE');

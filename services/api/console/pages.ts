@@ -62,18 +62,36 @@ type Handler<Q, P> = (ctx: {
   now: number;
 }) => Promise<{ id: PageId; title: string; body: Html } | Html | undefined>;
 
+type Route = <Q = Record<string, string | undefined>, P = Record<string, string>>(
+  url: string,
+  handler: Handler<Q, P>,
+  kind?: 'page' | 'fragment',
+) => void;
+
 /**
  * Registers the console's pages and fragments. A page needs a console session (the browser is
  * sent to /login otherwise) and one of the console roles; it reads the same views as the JSON API.
  */
 export function registerPages(app: FastifyInstance, deps: PageDeps): void {
-  const { projector, store } = deps;
+  const route = consoleRoute(app, deps);
+  registerQueuePages(route, deps);
+  registerCasePages(route, deps);
+  registerAutomationAndAudit(route, deps);
+  registerActionFragments(route, deps);
 
-  const route = <Q = Record<string, string | undefined>, P = Record<string, string>>(
-    url: string,
-    handler: Handler<Q, P>,
-    kind: 'page' | 'fragment' = 'page',
-  ) => {
+  app.get('/console/summary', async (request, reply) => {
+    if (!consoleSession(request))
+      return reply.status(401).send({ error: { code: 'UNAUTHORIZED', message: 'sign in again' } });
+    await caughtUp(deps.projector, request);
+    reply.header('cache-control', 'no-store');
+    return { pending: pendingCount(deps.projector), automation: deps.projector.automation() };
+  });
+}
+
+/** A GET route that checks the console session and role, then renders the handler's page or fragment. */
+function consoleRoute(app: FastifyInstance, deps: PageDeps): Route {
+  const { projector } = deps;
+  return <Q, P>(url: string, handler: Handler<Q, P>, kind: 'page' | 'fragment' = 'page') => {
     app.get(url, async (request: FastifyRequest<{ Querystring: Q; Params: P }>, reply) => {
       const session = consoleSession(request);
       if (!session) {
@@ -81,7 +99,7 @@ export function registerPages(app: FastifyInstance, deps: PageDeps): void {
           return reply.status(401).send({ error: { code: 'UNAUTHORIZED', message: 'sign in again' } });
         return reply.redirect(`/login?next=${encodeURIComponent(request.url)}`, 303);
       }
-      await caughtUp(request);
+      await caughtUp(projector, request);
       const principal = session.principal;
       if (!principal.roles.some((r) => CONSOLE_ROLES.includes(r)))
         return sendHtml(
@@ -102,26 +120,29 @@ export function registerPages(app: FastifyInstance, deps: PageDeps): void {
       return sendHtml(reply, page({ ...out, ctx: shell }));
     });
   };
+}
 
-  /**
-   * Live updates name the event position they react to (`?after=`): the page is rendered once the
-   * views include it, so a reload never shows the state from just before the event.
-   */
-  const caughtUp = async (request: FastifyRequest) => {
-    const after = Number((request.query as { after?: string } | undefined)?.after);
-    if (!Number.isSafeInteger(after) || after <= 0) return;
-    try {
-      await projector.waitFor(after, 2_000);
-    } catch (err) {
-      request.log.warn({ err, after }, 'console rendered before the views reached the live event');
-    }
-  };
+/**
+ * Live updates name the event position they react to (`?after=`): the page is rendered once the
+ * views include it, so a reload never shows the state from just before the event.
+ */
+async function caughtUp(projector: Projector, request: FastifyRequest): Promise<void> {
+  const after = Number((request.query as { after?: string } | undefined)?.after);
+  if (!Number.isSafeInteger(after) || after <= 0) return;
+  try {
+    await projector.waitFor(after, 2_000);
+  } catch (err) {
+    request.log.warn({ err, after }, 'console rendered before the views reached the live event');
+  }
+}
 
-  const notFound = (reply: FastifyReply, _shell: ShellContext, what: string) => {
-    reply.status(404);
-    return { id: 'cases' as const, title: 'Not found', body: html`<p>${what} was not found.</p>` };
-  };
+function notFound(reply: FastifyReply, what: string) {
+  reply.status(404);
+  return { id: 'cases' as const, title: 'Not found', body: html`<p>${what} was not found.</p>` };
+}
 
+/** The approval queue and the rest of its cards. */
+function registerQueuePages(route: Route, { projector }: PageDeps): void {
   route('/', async ({ shell, now }) => {
     const q = listActions(projector, { status: 'proposed', limit: 1000 });
     // oldest first: the ones closest to expiry are answered first
@@ -170,10 +191,13 @@ export function registerPages(app: FastifyInstance, deps: PageDeps): void {
     },
     'fragment',
   );
+}
 
+/** The case list, a case, and an identity. */
+function registerCasePages(route: Route, { projector, store }: PageDeps): void {
   route<{ status?: string; sort?: string; severity?: string; q?: string }>(
     '/cases',
-    async ({ request, shell, now }) => {
+    async ({ request, now }) => {
       const rq = request.query;
       const q: CaseListQuery = {
         status: rq.status === 'resolved' || rq.status === 'all' ? rq.status : 'open',
@@ -195,28 +219,30 @@ export function registerPages(app: FastifyInstance, deps: PageDeps): void {
         ),
         pendingByCase(projector),
       );
-      void shell;
       return { id: 'cases', title: 'Cases', body: casesBody(filterAndSort(rows, q), q, now) };
     },
   );
 
   route<unknown, { id: string }>('/cases/:id', async ({ request, reply, shell, now }) => {
     const c = getCase(projector, request.params.id);
-    if (!c) return notFound(reply, shell, `Case ${request.params.id}`);
+    if (!c) return notFound(reply, `Case ${request.params.id}`);
     return { id: 'case', title: `Case ${c.id}`, body: caseBody(c, shell.principal, shell.automation, now) };
   });
 
   route<unknown, { provider: string; id: string }>(
     '/identities/:provider/:id',
-    async ({ request, reply, shell, now }) => {
+    async ({ request, reply, now }) => {
       const { provider, id } = request.params;
       const v = getIdentity(projector, provider, id);
-      if (!v) return notFound(reply, shell, `Identity ${provider}:${id}`);
+      if (!v) return notFound(reply, `Identity ${provider}:${id}`);
       const entry = await catalogueEntryOf(projector, store, v.identityKey);
       return { id: 'identity', title: `Identity ${provider}:${id}`, body: identityBody(v, entry, now) };
     },
   );
+}
 
+/** The automation page and the audit search. */
+function registerAutomationAndAudit(route: Route, { projector, store }: PageDeps): void {
   route('/automation', async ({ shell, now }) => {
     const from = new Date(now - 24 * 3600_000).toISOString();
     const recent = listActions(projector, { limit: 1000 }).items;
@@ -229,34 +255,14 @@ export function registerPages(app: FastifyInstance, deps: PageDeps): void {
   });
 
   route<AuditSearch>('/audit', async ({ request, shell }) => {
-    const q: AuditSearch = {};
-    for (const [k, v] of Object.entries(request.query ?? {}))
-      if (
-        typeof v === 'string' &&
-        v.trim() &&
-        ['identity', 'case', 'actor', 'type', 'from', 'to'].includes(k)
-      )
-        q[k as keyof AuditSearch] = v.trim();
-    const filter: AuditFilter = {};
-    let error: string | undefined;
-    if (q.identity) filter.identity = q.identity;
-    if (q.case) filter.caseId = q.case;
-    if (q.actor) filter.actor = q.actor;
-    if (q.type) {
-      if ((EVENT_TYPES as readonly string[]).includes(q.type)) filter.type = q.type as EventType;
-      else error = `type: unknown event type ${q.type}`;
-    }
-    for (const f of ['from', 'to'] as const) {
-      if (!q[f]) continue;
-      if (Number.isNaN(Date.parse(q[f]!))) error = `${f}: not an RFC 3339 time (e.g. 2026-12-06T00:00:00Z)`;
-      else filter[f] = new Date(q[f]!).toISOString();
-    }
+    const { q, filter, error } = auditSearchOf(request.query);
     const result = error ? { error } : await queryAuditEvents(projector, store, filter, { limit: 200 });
     return { id: 'audit', title: 'Audit', body: auditBody(q, result, EVENT_TYPES, shell.principal) };
   });
+}
 
-  // ------------------------------------------------------------ fragments for live updates
-
+/** Fragments for live updates: one approval card, and an action's evidence and explanation. */
+function registerActionFragments(route: Route, { projector, store }: PageDeps): void {
   route<unknown, { id: string }>(
     '/console/actions/:id/card',
     async ({ request, reply, shell, now }) => {
@@ -290,12 +296,31 @@ export function registerPages(app: FastifyInstance, deps: PageDeps): void {
     },
     'fragment',
   );
+}
 
-  app.get('/console/summary', async (request, reply) => {
-    if (!consoleSession(request))
-      return reply.status(401).send({ error: { code: 'UNAUTHORIZED', message: 'sign in again' } });
-    await caughtUp(request);
-    reply.header('cache-control', 'no-store');
-    return { pending: pendingCount(projector), automation: projector.automation() };
-  });
+/** The audit search as typed into the form, and the store filter it means (or what is wrong with it). */
+function auditSearchOf(query: AuditSearch | undefined): {
+  q: AuditSearch;
+  filter: AuditFilter;
+  error: string | undefined;
+} {
+  const q: AuditSearch = {};
+  for (const [k, v] of Object.entries(query ?? {}))
+    if (typeof v === 'string' && v.trim() && ['identity', 'case', 'actor', 'type', 'from', 'to'].includes(k))
+      q[k as keyof AuditSearch] = v.trim();
+  const filter: AuditFilter = {};
+  let error: string | undefined;
+  if (q.identity) filter.identity = q.identity;
+  if (q.case) filter.caseId = q.case;
+  if (q.actor) filter.actor = q.actor;
+  if (q.type) {
+    if ((EVENT_TYPES as readonly string[]).includes(q.type)) filter.type = q.type as EventType;
+    else error = `type: unknown event type ${q.type}`;
+  }
+  for (const f of ['from', 'to'] as const) {
+    if (!q[f]) continue;
+    if (Number.isNaN(Date.parse(q[f]!))) error = `${f}: not an RFC 3339 time (e.g. 2026-12-06T00:00:00Z)`;
+    else filter[f] = new Date(q[f]!).toISOString();
+  }
+  return { q, filter, error };
 }

@@ -4,11 +4,12 @@
  * verify → revert, the password reset's long-running operation, client credentials, error classification
  * and risky-user feedback batched into one call.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { type ProviderError, RollbackRefusedError } from '../../../platform/errors.ts';
 import type { IdentityType } from '../../../schemas/detection.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 import { EntraFake } from '../../../test/support/vendors/entra-fake.ts';
+import { failureOf, useLocalVendor } from '../../../test/support/vendors/provider-kit.ts';
 import { EntraConfigSchema, type EntraPrior, EntraProvider } from './entra.ts';
 import type { ProviderAction } from './port.ts';
 
@@ -40,18 +41,14 @@ const action = (
   identity: { provider: 'entra', id, type },
   args,
 });
-const failure = (p: Promise<unknown>) =>
-  p.then(
-    () => null,
-    (e: unknown) => e,
-  );
 
-beforeAll(async () => {
-  g = new EntraFake();
-  url = await g.start();
-});
-afterAll(() => g.stop());
-afterEach(() => g.fake.assertNoDeviations());
+useLocalVendor(
+  () => new EntraFake(),
+  (vendor, u) => {
+    g = vendor;
+    url = u;
+  },
+);
 
 test('a request that deviates from Graph’s description fails: a property users do not have', async () => {
   const u = g.addUser('dev@acme.example');
@@ -109,7 +106,7 @@ describe('users', () => {
     expect(g.fake.callsOf('authentication.operations.get')).toHaveLength(2);
     expect(await p.isApplied(a, prior)).toBe(true);
     expect(JSON.stringify(res)).not.toMatch(/newPassword/);
-    const refused = (await failure(p.revert(a, prior, res))) as RollbackRefusedError;
+    const refused = (await failureOf(p.revert(a, prior, res))) as RollbackRefusedError;
     expect(refused).toBeInstanceOf(RollbackRefusedError);
     expect(refused.reason).toMatch(/reset password cannot be restored/);
   });
@@ -132,7 +129,7 @@ describe('service principals', () => {
   test('rotate_credential removes the leaked client secret; several secrets need args.keyId; a certificate needs a proof', async () => {
     const sp = g.addSp('ci', 2);
     const p = provider();
-    expect(await failure(p.capture(action('rotate_credential', sp.appId, 'workload')))).toMatchObject({
+    expect(await failureOf(p.capture(action('rotate_credential', sp.appId, 'workload')))).toMatchObject({
       retriable: false,
     });
     const leaked = sp.passwordCredentials[1]!.keyId;
@@ -142,9 +139,9 @@ describe('service principals', () => {
     expect(sp.passwordCredentials.map((c) => c.keyId)).not.toContain(leaked);
     expect(sp.passwordCredentials).toHaveLength(1);
     expect((await p.verify(a, prior, res))[0]!.ok).toBe(true);
-    expect(await failure(p.revert(a, prior, res))).toBeInstanceOf(RollbackRefusedError);
+    expect(await failureOf(p.revert(a, prior, res))).toBeInstanceOf(RollbackRefusedError);
     const cert = action('rotate_credential', sp.appId, 'workload', { keyId: sp.keyCredentials[0]!.keyId });
-    expect(await failure(p.capture(cert))).toMatchObject({ retriable: false });
+    expect(await failureOf(p.capture(cert))).toMatchObject({ retriable: false });
   });
 });
 
@@ -152,20 +149,20 @@ describe('errors and feedback', () => {
   test('429 with Retry-After retriable; 404 permanent; a wrong client secret permanent; 5xx retriable', async () => {
     const u = g.addUser('dan@acme.example');
     g.fake.failNext('user.get', { status: 429, retryAfterSeconds: 9 });
-    expect(await failure(provider().capture(action('disable_account', u.id)))).toMatchObject({
+    expect(await failureOf(provider().capture(action('disable_account', u.id)))).toMatchObject({
       retriable: true,
       retryAfterMs: 9000,
     });
     g.fake.failNext('user.get', { status: 503 });
-    expect(await failure(provider().capture(action('disable_account', u.id)))).toMatchObject({
+    expect(await failureOf(provider().capture(action('disable_account', u.id)))).toMatchObject({
       retriable: true,
     });
-    const missing = (await failure(
+    const missing = (await failureOf(
       provider().capture(action('disable_account', 'nobody@acme.example')),
     )) as ProviderError;
     expect(missing.retriable).toBe(false);
     expect(missing.message).toMatch(/Request_ResourceNotFound/);
-    const badSecret = (await failure(
+    const badSecret = (await failureOf(
       provider({ clientSecret: 'wrong' }).capture(action('disable_account', u.id)),
     )) as ProviderError;
     expect(badSecret.retriable).toBe(false);
@@ -194,10 +191,10 @@ describe('errors and feedback', () => {
 test('identity types the action does not fit are refused before any change', async () => {
   const sp = g.addSp('x');
   expect(
-    await failure(provider().capture(action('revoke_sessions', sp.appId, 'service_account'))),
+    await failureOf(provider().capture(action('revoke_sessions', sp.appId, 'service_account'))),
   ).toMatchObject({ retriable: false });
   const type: ActionType = 'disable_service_account';
-  expect(await failure(provider().capture(action(type, 'someone@acme.example')))).toMatchObject({
+  expect(await failureOf(provider().capture(action(type, 'someone@acme.example')))).toMatchObject({
     retriable: false,
   });
 });

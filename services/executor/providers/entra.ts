@@ -15,7 +15,7 @@ import type {
   RevertResult,
   Verdict,
 } from './port.ts';
-import { refuseIrreversibleRollback } from './refuse.ts';
+import { effectProbe, refuseIrreversibleRollback } from './refuse.ts';
 import { requireSecret } from './secrets.ts';
 import { Batcher, permanent, VendorHttp } from './vendor-http.ts';
 
@@ -361,7 +361,7 @@ export class EntraProvider implements IdentityProvider {
           ? 'lastPasswordChangeDateTime moved past the captured value'
           : `credential ${p.credential?.keyId} absent`,
     };
-    return [{ probe: probe[a.action]!, ok, detail: `${p.label}: ${ok ? 'holds' : 'does not hold'}` }];
+    return effectProbe(probe[a.action]!, p.label, ok);
   }
 
   async revert(a: ProviderAction, prior: PriorState, _result?: ApplyResult): Promise<RevertResult> {

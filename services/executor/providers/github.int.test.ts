@@ -4,11 +4,12 @@
  * batching and the revocation budget, error classification and identity resolution.
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { ProviderError, RollbackRefusedError } from '../../../platform/errors.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 import { openApiOperations, USED } from '../../../test/support/vendors/extract-descriptions.ts';
 import { GitHubFake } from '../../../test/support/vendors/github-fake.ts';
+import { failureOf, useLocalVendor } from '../../../test/support/vendors/provider-kit.ts';
 import { loadDescription } from '../../../test/support/vendors/vendor-fake.ts';
 import { GitHubConfigSchema, GitHubProvider, githubProvider, sshFingerprint } from './github.ts';
 import type { ProviderAction } from './port.ts';
@@ -37,19 +38,15 @@ const action = (act: ActionType, id: string, extra: Partial<ProviderAction> = {}
   args: {},
   ...extra,
 });
-const failure = (p: Promise<unknown>) =>
-  p.then(
-    () => null,
-    (e: unknown) => e,
-  );
 
-beforeAll(async () => {
-  gh = new GitHubFake();
-  url = await gh.start();
-  appSecret = gh.addApp(CLIENT);
-});
-afterAll(() => gh.stop());
-afterEach(() => gh.fake.assertNoDeviations());
+useLocalVendor(
+  () => new GitHubFake(),
+  (vendor, u) => {
+    gh = vendor;
+    url = u;
+    appSecret = gh.addApp(CLIENT);
+  },
+);
 
 describe('requests are checked against GitHub’s description', () => {
   test('a request with a wrong body field is refused and recorded as a deviation', async () => {
@@ -105,7 +102,7 @@ describe('leaked credential (revoke_tokens)', () => {
     expect(await provider().isApplied(a, prior)).toBe(true);
     expect(await p.verify(a, prior, res)).toEqual([expect.objectContaining({ ok: true })]);
     expect(await p.apply(a, prior)).toMatchObject({ noop: true });
-    const refused = await failure(p.revert(a, prior, res));
+    const refused = await failureOf(p.revert(a, prior, res));
     expect(refused).toBeInstanceOf(RollbackRefusedError);
     expect((refused as RollbackRefusedError).reason).toMatch(/cannot reactivate/);
     // The revocation call is unauthenticated (GitHub refuses it otherwise): the fake would have said 403.
@@ -139,7 +136,7 @@ describe('leaked credential (revoke_tokens)', () => {
       const second = action('revoke_tokens', gh.leak().identityId);
       const prior = await p.capture(second);
       const before = gh.fake.callsOf('credentials/revoke').length;
-      const err = await failure(p.apply(second, prior));
+      const err = await failureOf(p.apply(second, prior));
       expect(err).toBeInstanceOf(ProviderError);
       expect((err as ProviderError).retriable).toBe(true);
       expect((err as ProviderError).retryAfterMs).toBeGreaterThan(3_500_000);
@@ -156,7 +153,7 @@ describe('leaked credential (revoke_tokens)', () => {
     const prior = await p.capture(a);
     const key = leak.identityId.split(':')[1]!;
     gh.alerts.get(key)!.secret = 'ghp_someoneelse';
-    const err = await failure(p.apply(a, prior));
+    const err = await failureOf(p.apply(a, prior));
     expect((err as ProviderError).retriable).toBe(false);
     expect(gh.credentials.get(leak.secret)?.alive).toBe(true);
   });
@@ -166,23 +163,23 @@ describe('error classification', () => {
   test('429 with Retry-After is retriable with retryAfterMs; 404 and 401 are permanent; 5xx retriable', async () => {
     const a = action('revoke_tokens', gh.leak().identityId);
     gh.fake.failNext('secret-scanning/get-alert', { status: 429, retryAfterSeconds: 7 });
-    const limited = (await failure(provider().capture(a))) as ProviderError;
+    const limited = (await failureOf(provider().capture(a))) as ProviderError;
     expect(limited).toMatchObject({ retriable: true, retryAfterMs: 7000 });
 
     gh.fake.failNext('secret-scanning/get-alert', { status: 502 });
-    expect(await failure(provider().capture(a))).toMatchObject({ retriable: true });
+    expect(await failureOf(provider().capture(a))).toMatchObject({ retriable: true });
 
-    const missing = (await failure(
+    const missing = (await failureOf(
       provider().capture(action('revoke_tokens', 'github_personal_access_token:acme/app#9999')),
     )) as ProviderError;
     expect(missing).toMatchObject({ retriable: false });
     expect(missing.message).toMatch(/404/);
 
-    const badToken = (await failure(provider({ token: 'ghs_wrong' }).capture(a))) as ProviderError;
+    const badToken = (await failureOf(provider({ token: 'ghs_wrong' }).capture(a))) as ProviderError;
     expect(badToken).toMatchObject({ retriable: false });
     expect(badToken.message).toMatch(/401: Bad credentials/);
 
-    const unreachable = await failure(
+    const unreachable = await failureOf(
       new GitHubProvider(GitHubConfigSchema.parse({ baseUrl: 'http://127.0.0.1:9', token: 'x' }), {
         now: Date.now,
       }).capture(a),
@@ -191,7 +188,7 @@ describe('error classification', () => {
   });
 
   test('an identity in no known form is a permanent error naming the forms', async () => {
-    const err = (await failure(provider().capture(action('revoke_tokens', 'octocat')))) as ProviderError;
+    const err = (await failureOf(provider().capture(action('revoke_tokens', 'octocat')))) as ProviderError;
     expect(err.retriable).toBe(false);
     expect(err.message).toMatch(/<secret_type>:<owner>\/<repo>#<number>/);
   });
@@ -245,7 +242,7 @@ describe('organization fine-grained token (revoke_tokens, pat:<id>)', () => {
     expect(gh.orgPats.get('acme')?.some((x) => x.id === g.id)).toBe(false);
     expect((await p.verify(a, prior, res))[0]).toMatchObject({ ok: true });
     expect(await p.apply(a, prior)).toMatchObject({ noop: true });
-    expect(await failure(p.revert(a, prior, res))).toBeInstanceOf(RollbackRefusedError);
+    expect(await failureOf(p.revert(a, prior, res))).toBeInstanceOf(RollbackRefusedError);
   });
 });
 
@@ -267,14 +264,14 @@ describe('OAuth app grant (revoke_oauth_grant)', () => {
     expect(gh.credentials.get(leak.secret)?.alive).toBe(false);
     expect(gh.credentials.get(sibling.secret)?.alive).toBe(false);
     expect((await p.verify(a, prior, res))[0]).toMatchObject({ ok: true });
-    expect(await failure(p.revert(a, prior, res))).toBeInstanceOf(RollbackRefusedError);
+    expect(await failureOf(p.revert(a, prior, res))).toBeInstanceOf(RollbackRefusedError);
   });
 
   test('an app that is not configured is a permanent error', async () => {
     const a = action('revoke_oauth_grant', gh.leak({ clientId: 'Iv1.other' }).identityId, {
       args: { clientId: 'Iv1.other' },
     });
-    expect(await failure(provider().capture(a))).toMatchObject({ retriable: false });
+    expect(await failureOf(provider().capture(a))).toMatchObject({ retriable: false });
   });
 });
 

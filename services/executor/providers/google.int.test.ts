@@ -3,10 +3,11 @@
  * Google's discovery document, and a token endpoint that verifies the service account's signed JWT:
  * each action's capture → apply → isApplied → verify → revert, identity resolution, error classification.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { type ProviderError, RollbackRefusedError } from '../../../platform/errors.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 import { GoogleFake } from '../../../test/support/vendors/google-fake.ts';
+import { failureOf, useLocalVendor } from '../../../test/support/vendors/provider-kit.ts';
 import { GoogleConfigSchema, type GooglePrior, GoogleProvider } from './google.ts';
 import type { ProviderAction } from './port.ts';
 
@@ -31,18 +32,14 @@ const action = (act: ActionType, id: string, args: Record<string, unknown> = {})
   identity: { provider: 'google', id, type: 'human' },
   args,
 });
-const failure = (p: Promise<unknown>) =>
-  p.then(
-    () => null,
-    (e: unknown) => e,
-  );
 
-beforeAll(async () => {
-  g = new GoogleFake();
-  url = await g.start();
-});
-afterAll(() => g.stop());
-afterEach(() => g.fake.assertNoDeviations());
+useLocalVendor(
+  () => new GoogleFake(),
+  (vendor, u) => {
+    g = vendor;
+    url = u;
+  },
+);
 
 test('a request that deviates from the discovery document fails: a field users do not have', async () => {
   const u = g.addUser('dev@acme.example');
@@ -106,7 +103,7 @@ describe('actions', () => {
     const res = await p.apply(a, prior);
     expect(u.codes).toEqual([]);
     expect((await p.verify(a, prior, res))[0]!.ok).toBe(true);
-    expect(await failure(p.revert(a, prior, res))).toBeInstanceOf(RollbackRefusedError);
+    expect(await failureOf(p.revert(a, prior, res))).toBeInstanceOf(RollbackRefusedError);
   });
 
   test('revoke_oauth_grant for one app leaves the others', async () => {
@@ -118,7 +115,7 @@ describe('actions', () => {
     await p.apply(a, prior);
     expect(u.tokens).toEqual(['app-a']);
     expect(await p.apply(a, prior)).toMatchObject({ noop: true });
-    expect(await failure(p.capture(action('revoke_oauth_grant', u.email)))).toMatchObject({
+    expect(await failureOf(p.capture(action('revoke_oauth_grant', u.email)))).toMatchObject({
       retriable: false,
     });
   });
@@ -128,21 +125,21 @@ describe('errors', () => {
   test('429 retriable with Retry-After; 404 permanent; a JWT signed with another key permanent; 5xx retriable', async () => {
     const u = g.addUser('fay@acme.example');
     g.fake.failNext('directory.users.get', { status: 429, retryAfterSeconds: 8 });
-    expect(await failure(provider().capture(action('disable_account', u.id)))).toMatchObject({
+    expect(await failureOf(provider().capture(action('disable_account', u.id)))).toMatchObject({
       retriable: true,
       retryAfterMs: 8000,
     });
     g.fake.failNext('directory.users.get', { status: 503 });
-    expect(await failure(provider().capture(action('disable_account', u.id)))).toMatchObject({
+    expect(await failureOf(provider().capture(action('disable_account', u.id)))).toMatchObject({
       retriable: true,
     });
-    const missing = (await failure(
+    const missing = (await failureOf(
       provider().capture(action('disable_account', 'nobody@acme.example')),
     )) as ProviderError;
     expect(missing.retriable).toBe(false);
     expect(missing.message).toMatch(/notFound/);
     const other = new GoogleFake();
-    const wrongKey = (await failure(
+    const wrongKey = (await failureOf(
       provider({ privateKey: other.privateKeyPem }).capture(action('disable_account', u.id)),
     )) as ProviderError;
     expect(wrongKey.retriable).toBe(false);

@@ -13,7 +13,7 @@ import type {
   ProviderDeps,
   RevertResult,
 } from './port.ts';
-import { refuseIrreversibleRollback } from './refuse.ts';
+import { effectProbe, refuseIrreversibleRollback } from './refuse.ts';
 import { readSecret } from './secrets.ts';
 import { permanent, VendorHttp } from './vendor-http.ts';
 
@@ -266,7 +266,7 @@ export class GoogleProvider implements IdentityProvider {
       rotate_credential: 'no backup code from capture is valid (verificationCodes.list)',
       disable_account: 'user suspended',
     };
-    return [{ probe: probe[a.action]!, ok, detail: `${p.email}: ${ok ? 'holds' : 'does not hold'}` }];
+    return effectProbe(probe[a.action]!, p.email, ok);
   }
 
   async revert(a: ProviderAction, prior: PriorState, _result?: ApplyResult): Promise<RevertResult> {

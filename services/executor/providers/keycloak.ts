@@ -271,28 +271,7 @@ export class KeycloakProvider implements IdentityProvider {
       case 'revoke_tokens':
       case 'revoke_oauth_grant': {
         if (await this.isApplied(a, prior)) return result();
-        const consentsRevoked: string[] = [];
-        if (target.kind === 'user') {
-          for (const c of await this.consentsInScope(a, realm, target.userId)) {
-            await this.revokeConsent(realm, target.userId, c.clientId);
-            consentsRevoked.push(c.clientId);
-          }
-          if (consentsRevoked.length)
-            changes.push(`revoked consents and offline tokens for ${consentsRevoked.join(', ')}`);
-        } else {
-          const offline = (await this.admin(
-            'GET',
-            `${r}/clients/${seg(target.clientUuid)}/offline-sessions?max=10000`,
-          )) as SessionRep[];
-          const users = [...new Set(offline.map((s) => s.userId))];
-          for (const u of users) await this.revokeConsent(realm, u, target.clientId);
-          if (users.length) {
-            consentsRevoked.push(target.clientId);
-            changes.push(
-              `revoked ${users.length} user(s)' consent and offline tokens for client ${target.clientId}`,
-            );
-          }
-        }
+        const consentsRevoked = await this.revokeGrants(a, prior, changes);
         const revokedSessionIds = await this.revokeSessions(prior, changes);
         return result({ revokedSessionIds, consentsRevoked });
       }
@@ -348,74 +327,118 @@ export class KeycloakProvider implements IdentityProvider {
         return result({ revokedSessionIds });
       }
       case 'quarantine': {
-        const userId = subjectUserId(target);
-        const q = prior.quarantine ?? {};
-        if (!userId) throw this.permanent(`quarantine: ${describe(target)} has no user`);
-        if (q.role) {
-          const mapped = (await this.admin(
-            'GET',
-            `${r}/users/${seg(userId)}/role-mappings/realm`,
-          )) as RoleRep[];
-          const hit = mapped.find((x) => x.name === q.role?.name);
-          if (hit) {
-            await this.admin('DELETE', `${r}/users/${seg(userId)}/role-mappings/realm`, [hit]);
-            changes.push(`realm role ${hit.name} removed`);
-          }
-        }
-        if (q.group) {
-          const groups = (await this.admin('GET', `${r}/users/${seg(userId)}/groups`)) as GroupRep[];
-          if (groups.some((g) => g.id === q.group?.id)) {
-            await this.admin('DELETE', `${r}/users/${seg(userId)}/groups/${seg(q.group.id)}`);
-            changes.push(`removed from group ${q.group.path}`);
-          }
-        }
+        await this.removeQuarantined(prior, changes);
         return result();
       }
       case 'jit_reissue': {
-        if (target.kind === 'user') {
-          const now = await this.getUser(realm, target.userId);
-          const patch: Record<string, unknown> = {};
-          if (now.enabled === false) patch.enabled = true;
-          const actions = now.requiredActions ?? [];
-          if (!actions.includes('UPDATE_PASSWORD')) patch.requiredActions = [...actions, 'UPDATE_PASSWORD'];
-          if (Object.keys(patch).length) {
-            await this.admin('PUT', `${r}/users/${seg(target.userId)}`, patch);
-            if (patch.enabled) changes.push(`user ${target.username} enabled`);
-            if (patch.requiredActions)
-              changes.push(`UPDATE_PASSWORD required: a fresh password at next sign-in`);
-          }
-          return result();
-        }
-        const rep = await this.getClient(realm, target.clientUuid);
-        if (
-          rep.publicClient ||
-          rep.bearerOnly ||
-          (rep.clientAuthenticatorType ?? 'client-secret') !== 'client-secret'
-        ) {
-          throw this.permanent(
-            `jit_reissue: client ${target.clientId} does not authenticate with a client secret`,
-          );
-        }
-        let secretFp: string | undefined;
-        if (!(await this.rotatedAlready(a, prior, target))) {
-          secretFp = await this.rotateSecret(a, realm, target);
-          changes.push(`client ${target.clientId} issued a fresh secret (${secretFp})`);
-        }
-        if (rep.enabled === false) {
-          await this.admin('PUT', `${r}/clients/${seg(target.clientUuid)}`, { enabled: true });
-          changes.push(`client ${target.clientId} enabled`);
-        }
-        if (target.saUserId) {
-          const sa = await this.getUser(realm, target.saUserId);
-          if (sa.enabled === false) {
-            await this.admin('PUT', `${r}/users/${seg(target.saUserId)}`, { enabled: true });
-            changes.push(`service-account user ${sa.username} enabled`);
-          }
-        }
+        const secretFp = await this.reissue(a, prior, changes);
         return result(secretFp ? { secretFingerprint: secretFp } : {});
       }
     }
     throw this.permanent(`unsupported action ${String(a.action)}`);
+  }
+
+  /** Revokes the consents and offline tokens in scope; the clients whose grants were revoked. */
+  private async revokeGrants(a: ProviderAction, prior: KeycloakPrior, changes: string[]): Promise<string[]> {
+    const { realm, target } = prior;
+    const r = realmPath(realm);
+    const consentsRevoked: string[] = [];
+    if (target.kind === 'user') {
+      for (const c of await this.consentsInScope(a, realm, target.userId)) {
+        await this.revokeConsent(realm, target.userId, c.clientId);
+        consentsRevoked.push(c.clientId);
+      }
+      if (consentsRevoked.length)
+        changes.push(`revoked consents and offline tokens for ${consentsRevoked.join(', ')}`);
+    } else {
+      const offline = (await this.admin(
+        'GET',
+        `${r}/clients/${seg(target.clientUuid)}/offline-sessions?max=10000`,
+      )) as SessionRep[];
+      const users = [...new Set(offline.map((s) => s.userId))];
+      for (const u of users) await this.revokeConsent(realm, u, target.clientId);
+      if (users.length) {
+        consentsRevoked.push(target.clientId);
+        changes.push(
+          `revoked ${users.length} user(s)' consent and offline tokens for client ${target.clientId}`,
+        );
+      }
+    }
+    return consentsRevoked;
+  }
+
+  /** Takes the quarantined role and group away (those the user still has). */
+  private async removeQuarantined(prior: KeycloakPrior, changes: string[]): Promise<void> {
+    const { realm, target } = prior;
+    const r = realmPath(realm);
+    const userId = subjectUserId(target);
+    const q = prior.quarantine ?? {};
+    if (!userId) throw this.permanent(`quarantine: ${describe(target)} has no user`);
+    if (q.role) {
+      const mapped = (await this.admin('GET', `${r}/users/${seg(userId)}/role-mappings/realm`)) as RoleRep[];
+      const hit = mapped.find((x) => x.name === q.role?.name);
+      if (hit) {
+        await this.admin('DELETE', `${r}/users/${seg(userId)}/role-mappings/realm`, [hit]);
+        changes.push(`realm role ${hit.name} removed`);
+      }
+    }
+    if (q.group) {
+      const groups = (await this.admin('GET', `${r}/users/${seg(userId)}/groups`)) as GroupRep[];
+      if (groups.some((g) => g.id === q.group?.id)) {
+        await this.admin('DELETE', `${r}/users/${seg(userId)}/groups/${seg(q.group.id)}`);
+        changes.push(`removed from group ${q.group.path}`);
+      }
+    }
+  }
+
+  /** Re-enables the identity with fresh credentials; the new secret's fingerprint for a client. */
+  private async reissue(
+    a: ProviderAction,
+    prior: KeycloakPrior,
+    changes: string[],
+  ): Promise<string | undefined> {
+    const { realm, target } = prior;
+    const r = realmPath(realm);
+    if (target.kind === 'user') {
+      const now = await this.getUser(realm, target.userId);
+      const patch: Record<string, unknown> = {};
+      if (now.enabled === false) patch.enabled = true;
+      const actions = now.requiredActions ?? [];
+      if (!actions.includes('UPDATE_PASSWORD')) patch.requiredActions = [...actions, 'UPDATE_PASSWORD'];
+      if (Object.keys(patch).length) {
+        await this.admin('PUT', `${r}/users/${seg(target.userId)}`, patch);
+        if (patch.enabled) changes.push(`user ${target.username} enabled`);
+        if (patch.requiredActions) changes.push(`UPDATE_PASSWORD required: a fresh password at next sign-in`);
+      }
+      return undefined;
+    }
+    const rep = await this.getClient(realm, target.clientUuid);
+    if (
+      rep.publicClient ||
+      rep.bearerOnly ||
+      (rep.clientAuthenticatorType ?? 'client-secret') !== 'client-secret'
+    ) {
+      throw this.permanent(
+        `jit_reissue: client ${target.clientId} does not authenticate with a client secret`,
+      );
+    }
+    let secretFp: string | undefined;
+    if (!(await this.rotatedAlready(a, prior, target))) {
+      secretFp = await this.rotateSecret(a, realm, target);
+      changes.push(`client ${target.clientId} issued a fresh secret (${secretFp})`);
+    }
+    if (rep.enabled === false) {
+      await this.admin('PUT', `${r}/clients/${seg(target.clientUuid)}`, { enabled: true });
+      changes.push(`client ${target.clientId} enabled`);
+    }
+    if (target.saUserId) {
+      const sa = await this.getUser(realm, target.saUserId);
+      if (sa.enabled === false) {
+        await this.admin('PUT', `${r}/users/${seg(target.saUserId)}`, { enabled: true });
+        changes.push(`service-account user ${sa.username} enabled`);
+      }
+    }
+    return secretFp;
   }
 
   // ---------------------------------------------------------------- isApplied
@@ -491,10 +514,120 @@ export class KeycloakProvider implements IdentityProvider {
 
   async verify(a: ProviderAction, priorState: PriorState, resultState: ApplyResult): Promise<Probe[]> {
     const prior = this.prior(priorState);
-    const res = resultState as Partial<KeycloakResult>;
+    const { realm, target } = prior;
+    const probes: Probe[] = [];
+    const userId = subjectUserId(target);
+    const {
+      sessionsProbe,
+      notBeforeProbe,
+      refreshProbe,
+      userEnabledProbe,
+      clientEnabledProbe,
+      clientCredentialsProbe,
+    } = this.probesOf(a, prior, resultState as Partial<KeycloakResult>, probes);
+
+    switch (a.action) {
+      case 'revoke_sessions':
+        await sessionsProbe();
+        await notBeforeProbe();
+        await refreshProbe();
+        break;
+      case 'revoke_tokens':
+      case 'revoke_oauth_grant': {
+        if (target.kind === 'user') {
+          const left = (await this.consentsInScope(a, realm, target.userId)).map((c) => c.clientId);
+          probes.push({
+            probe: 'consents_revoked',
+            ok: left.length === 0,
+            detail: left.length
+              ? `grants remain for ${left.join(', ')}`
+              : 'no consent or offline token remains',
+          });
+        } else {
+          const count = await this.offlineSessionCount(realm, target.clientUuid);
+          probes.push({
+            probe: 'offline_sessions_revoked',
+            ok: count === 0,
+            detail: `${count} offline session(s) remain for client ${target.clientId}`,
+          });
+        }
+        await sessionsProbe();
+        await notBeforeProbe();
+        await refreshProbe();
+        break;
+      }
+      case 'disable_account':
+        await userEnabledProbe(false);
+        await clientEnabledProbe(false);
+        await sessionsProbe();
+        await refreshProbe();
+        break;
+      case 'disable_service_account':
+        await clientEnabledProbe(false);
+        await userEnabledProbe(false);
+        await clientCredentialsProbe(false);
+        await refreshProbe();
+        break;
+      case 'rotate_credential': {
+        const t = this.clientTarget(target, a.action);
+        const fp = await this.currentFingerprint(realm, t.clientUuid);
+        probes.push({
+          probe: 'secret_rotated',
+          ok: fp !== prior.client?.secretFingerprint,
+          detail: `secret fingerprint ${fp} (was ${prior.client?.secretFingerprint ?? 'none'})`,
+        });
+        const c = await this.getClient(realm, t.clientUuid);
+        if (c.enabled !== false) await clientCredentialsProbe(true);
+        break;
+      }
+      case 'force_step_up': {
+        const ra = prior.requiredAction ?? stepUpAction(a);
+        const u = await this.getUser(realm, this.userTarget(target, a.action).userId);
+        probes.push({
+          probe: 'step_up_required',
+          ok: (u.requiredActions ?? []).includes(ra),
+          detail: `required actions: ${(u.requiredActions ?? []).join(', ') || 'none'}`,
+        });
+        await sessionsProbe();
+        await refreshProbe();
+        break;
+      }
+      case 'quarantine': {
+        if (userId) probes.push(...(await this.quarantineProbes(prior, userId)));
+        break;
+      }
+      case 'jit_reissue': {
+        await userEnabledProbe(true);
+        await clientEnabledProbe(true);
+        if (target.kind === 'client') {
+          const fp = await this.currentFingerprint(realm, target.clientUuid);
+          probes.push({
+            probe: 'secret_reissued',
+            ok: fp !== prior.client?.secretFingerprint,
+            detail: `secret fingerprint ${fp} (was ${prior.client?.secretFingerprint ?? 'none'})`,
+          });
+          await clientCredentialsProbe(true);
+        } else {
+          const u = await this.getUser(realm, target.userId);
+          probes.push({
+            probe: 'fresh_password_required',
+            ok: (u.requiredActions ?? []).includes('UPDATE_PASSWORD'),
+            detail: `required actions: ${(u.requiredActions ?? []).join(', ') || 'none'}`,
+          });
+        }
+        break;
+      }
+    }
+    return probes;
+  }
+
+  /**
+   * The probes verify() runs, each pushing its finding onto `probes`: sessions, not-before, the
+   * pre-action refresh token, enabled flags and client credentials.
+   */
+  private probesOf(a: ProviderAction, prior: KeycloakPrior, res: Partial<KeycloakResult>, probes: Probe[]) {
     const { realm, target } = prior;
     const r = realmPath(realm);
-    const probes: Probe[] = [];
     const userId = subjectUserId(target);
 
     const sessionsProbe = async () => {
@@ -594,131 +727,49 @@ export class KeycloakProvider implements IdentityProvider {
           : `client_credentials with the current secret refused (${reply.status} ${oauthError(reply.text)})`,
       });
     };
+    return {
+      sessionsProbe,
+      notBeforeProbe,
+      refreshProbe,
+      userEnabledProbe,
+      clientEnabledProbe,
+      clientCredentialsProbe,
+    };
+  }
 
-    switch (a.action) {
-      case 'revoke_sessions':
-        await sessionsProbe();
-        await notBeforeProbe();
-        await refreshProbe();
-        break;
-      case 'revoke_tokens':
-      case 'revoke_oauth_grant': {
-        if (target.kind === 'user') {
-          const left = (await this.consentsInScope(a, realm, target.userId)).map((c) => c.clientId);
-          probes.push({
-            probe: 'consents_revoked',
-            ok: left.length === 0,
-            detail: left.length
-              ? `grants remain for ${left.join(', ')}`
-              : 'no consent or offline token remains',
-          });
-        } else {
-          const count = await this.offlineSessionCount(realm, target.clientUuid);
-          probes.push({
-            probe: 'offline_sessions_revoked',
-            ok: count === 0,
-            detail: `${count} offline session(s) remain for client ${target.clientId}`,
-          });
-        }
-        await sessionsProbe();
-        await notBeforeProbe();
-        await refreshProbe();
-        break;
-      }
-      case 'disable_account':
-        await userEnabledProbe(false);
-        await clientEnabledProbe(false);
-        await sessionsProbe();
-        await refreshProbe();
-        break;
-      case 'disable_service_account':
-        await clientEnabledProbe(false);
-        await userEnabledProbe(false);
-        await clientCredentialsProbe(false);
-        await refreshProbe();
-        break;
-      case 'rotate_credential': {
-        const t = this.clientTarget(target, a.action);
-        const fp = await this.currentFingerprint(realm, t.clientUuid);
-        probes.push({
-          probe: 'secret_rotated',
-          ok: fp !== prior.client?.secretFingerprint,
-          detail: `secret fingerprint ${fp} (was ${prior.client?.secretFingerprint ?? 'none'})`,
-        });
-        const c = await this.getClient(realm, t.clientUuid);
-        if (c.enabled !== false) await clientCredentialsProbe(true);
-        break;
-      }
-      case 'force_step_up': {
-        const ra = prior.requiredAction ?? stepUpAction(a);
-        const u = await this.getUser(realm, this.userTarget(target, a.action).userId);
-        probes.push({
-          probe: 'step_up_required',
-          ok: (u.requiredActions ?? []).includes(ra),
-          detail: `required actions: ${(u.requiredActions ?? []).join(', ') || 'none'}`,
-        });
-        await sessionsProbe();
-        await refreshProbe();
-        break;
-      }
-      case 'quarantine': {
-        if (!userId) break;
-        const q = prior.quarantine ?? {};
-        if (q.role) {
-          const direct = (await this.admin(
-            'GET',
-            `${r}/users/${seg(userId)}/role-mappings/realm`,
-          )) as RoleRep[];
-          const effective = (await this.admin(
-            'GET',
-            `${r}/users/${seg(userId)}/role-mappings/realm/composite`,
-          )) as RoleRep[];
-          const d = direct.some((x) => x.name === q.role?.name);
-          const e = effective.some((x) => x.name === q.role?.name);
-          probes.push({
-            probe: 'role_removed',
-            ok: !d && !e,
-            detail: d
-              ? `realm role ${q.role.name} still mapped`
-              : e
-                ? `realm role ${q.role.name} still granted through a group or composite role`
-                : `realm role ${q.role.name} no longer granted`,
-          });
-        }
-        if (q.group) {
-          const groups = (await this.admin('GET', `${r}/users/${seg(userId)}/groups`)) as GroupRep[];
-          const member = groups.some((g) => g.id === q.group?.id);
-          probes.push({
-            probe: 'group_removed',
-            ok: !member,
-            detail: member ? `still a member of ${q.group.path}` : `not a member of ${q.group.path}`,
-          });
-        }
-        break;
-      }
-      case 'jit_reissue': {
-        await userEnabledProbe(true);
-        await clientEnabledProbe(true);
-        if (target.kind === 'client') {
-          const fp = await this.currentFingerprint(realm, target.clientUuid);
-          probes.push({
-            probe: 'secret_reissued',
-            ok: fp !== prior.client?.secretFingerprint,
-            detail: `secret fingerprint ${fp} (was ${prior.client?.secretFingerprint ?? 'none'})`,
-          });
-          await clientCredentialsProbe(true);
-        } else {
-          const u = await this.getUser(realm, target.userId);
-          probes.push({
-            probe: 'fresh_password_required',
-            ok: (u.requiredActions ?? []).includes('UPDATE_PASSWORD'),
-            detail: `required actions: ${(u.requiredActions ?? []).join(', ') || 'none'}`,
-          });
-        }
-        break;
-      }
+  /** Whether the quarantined role and group are gone, directly and through groups or composites. */
+  private async quarantineProbes(prior: KeycloakPrior, userId: string): Promise<Probe[]> {
+    const r = realmPath(prior.realm);
+    const out: Probe[] = [];
+    const q = prior.quarantine ?? {};
+    if (q.role) {
+      const direct = (await this.admin('GET', `${r}/users/${seg(userId)}/role-mappings/realm`)) as RoleRep[];
+      const effective = (await this.admin(
+        'GET',
+        `${r}/users/${seg(userId)}/role-mappings/realm/composite`,
+      )) as RoleRep[];
+      const d = direct.some((x) => x.name === q.role?.name);
+      const e = effective.some((x) => x.name === q.role?.name);
+      out.push({
+        probe: 'role_removed',
+        ok: !d && !e,
+        detail: d
+          ? `realm role ${q.role.name} still mapped`
+          : e
+            ? `realm role ${q.role.name} still granted through a group or composite role`
+            : `realm role ${q.role.name} no longer granted`,
+      });
     }
-    return probes;
+    if (q.group) {
+      const groups = (await this.admin('GET', `${r}/users/${seg(userId)}/groups`)) as GroupRep[];
+      const member = groups.some((g) => g.id === q.group?.id);
+      out.push({
+        probe: 'group_removed',
+        ok: !member,
+        detail: member ? `still a member of ${q.group.path}` : `not a member of ${q.group.path}`,
+      });
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- revert
@@ -727,29 +778,14 @@ export class KeycloakProvider implements IdentityProvider {
     const prior = this.prior(priorState);
     const res = resultState as Partial<KeycloakResult>;
     const { realm, target } = prior;
-    const r = realmPath(realm);
     const restored: string[] = [];
     const residue: string[] = [];
     const tokens = `access tokens issued before the action stay valid until expiry (realm accessTokenLifespan=${prior.accessTokenLifespan}s)`;
     const sessions = 'sessions cannot be restored; users must sign in again';
     const userId = subjectUserId(target);
 
-    const restoreUserEnabled = async () => {
-      if (!userId || !prior.user) return;
-      const u = await this.getUser(realm, userId);
-      if ((u.enabled !== false) !== prior.user.enabled) {
-        await this.admin('PUT', `${r}/users/${seg(userId)}`, { enabled: prior.user.enabled });
-      }
-      restored.push(`user ${u.username} enabled=${prior.user.enabled}`);
-    };
-    const restoreClientEnabled = async () => {
-      if (target.kind !== 'client' || !prior.client) return;
-      const c = await this.getClient(realm, target.clientUuid);
-      if ((c.enabled !== false) !== prior.client.enabled) {
-        await this.admin('PUT', `${r}/clients/${seg(target.clientUuid)}`, { enabled: prior.client.enabled });
-      }
-      restored.push(`client ${target.clientId} enabled=${prior.client.enabled}`);
-    };
+    const restoreUserEnabled = () => this.restoreUserEnabled(prior, restored);
+    const restoreClientEnabled = () => this.restoreClientEnabled(prior, restored);
 
     switch (a.action) {
       case 'revoke_sessions':
@@ -786,42 +822,13 @@ export class KeycloakProvider implements IdentityProvider {
           reason: `rotated client secret cannot be restored (was ${prior.client?.secretFingerprint ?? 'none'}, now ${res.secretFingerprint ?? 'unknown'}); consumers need the new secret`,
         });
       case 'force_step_up': {
-        const u = this.userTarget(target, a.action);
-        const ra = prior.requiredAction ?? stepUpAction(a);
-        const before = prior.user?.requiredActions ?? [];
-        if (!before.includes(ra)) {
-          const rep = await this.getUser(realm, u.userId);
-          const now = rep.requiredActions ?? [];
-          if (now.includes(ra)) {
-            await this.admin('PUT', `${r}/users/${seg(u.userId)}`, {
-              requiredActions: now.filter((x) => x !== ra),
-            });
-          }
-          restored.push(`required action ${ra} removed from ${u.username}`);
-        } else {
-          restored.push(`required action ${ra} left in place: it was already required before the action`);
-        }
+        restored.push(await this.withdrawStepUp(a, prior));
         residue.push(sessions, tokens);
         break;
       }
       case 'quarantine': {
-        const q = prior.quarantine ?? {};
         if (!userId) break;
-        if (q.role?.had) {
-          const mapped = (await this.admin(
-            'GET',
-            `${r}/users/${seg(userId)}/role-mappings/realm`,
-          )) as RoleRep[];
-          if (!mapped.some((x) => x.name === q.role?.name)) {
-            const role = (await this.admin('GET', `${r}/roles/${seg(q.role.name)}`)) as RoleRep;
-            await this.admin('POST', `${r}/users/${seg(userId)}/role-mappings/realm`, [role]);
-          }
-          restored.push(`realm role ${q.role.name} granted again`);
-        }
-        if (q.group?.had) {
-          await this.admin('PUT', `${r}/users/${seg(userId)}/groups/${seg(q.group.id)}`);
-          restored.push(`member of ${q.group.path} again`);
-        }
+        await this.restoreQuarantined(prior, userId, restored);
         residue.push('tokens issued while quarantined lack the role until they are refreshed');
         break;
       }
@@ -830,13 +837,7 @@ export class KeycloakProvider implements IdentityProvider {
           await restoreUserEnabled();
           const before = prior.user?.requiredActions ?? [];
           if (!before.includes('UPDATE_PASSWORD')) {
-            const rep = await this.getUser(realm, target.userId);
-            const now = rep.requiredActions ?? [];
-            if (now.includes('UPDATE_PASSWORD')) {
-              await this.admin('PUT', `${r}/users/${seg(target.userId)}`, {
-                requiredActions: now.filter((x) => x !== 'UPDATE_PASSWORD'),
-              });
-            }
+            await this.dropRequiredAction(realm, target.userId, 'UPDATE_PASSWORD');
             restored.push('UPDATE_PASSWORD requirement removed');
           }
           residue.push('a password changed at sign-in in the meantime cannot be restored');
@@ -864,6 +865,71 @@ export class KeycloakProvider implements IdentityProvider {
       );
     }
     return { restored, residue };
+  }
+
+  private async restoreUserEnabled(prior: KeycloakPrior, restored: string[]): Promise<void> {
+    const userId = subjectUserId(prior.target);
+    if (!userId || !prior.user) return;
+    const u = await this.getUser(prior.realm, userId);
+    if ((u.enabled !== false) !== prior.user.enabled) {
+      await this.admin('PUT', `${realmPath(prior.realm)}/users/${seg(userId)}`, {
+        enabled: prior.user.enabled,
+      });
+    }
+    restored.push(`user ${u.username} enabled=${prior.user.enabled}`);
+  }
+
+  private async restoreClientEnabled(prior: KeycloakPrior, restored: string[]): Promise<void> {
+    const { realm, target } = prior;
+    if (target.kind !== 'client' || !prior.client) return;
+    const c = await this.getClient(realm, target.clientUuid);
+    if ((c.enabled !== false) !== prior.client.enabled) {
+      await this.admin('PUT', `${realmPath(realm)}/clients/${seg(target.clientUuid)}`, {
+        enabled: prior.client.enabled,
+      });
+    }
+    restored.push(`client ${target.clientId} enabled=${prior.client.enabled}`);
+  }
+
+  /** Takes a required action off the user, if it is there. */
+  private async dropRequiredAction(realm: string, userId: string, requiredAction: string): Promise<void> {
+    const now = (await this.getUser(realm, userId)).requiredActions ?? [];
+    if (now.includes(requiredAction)) {
+      await this.admin('PUT', `${realmPath(realm)}/users/${seg(userId)}`, {
+        requiredActions: now.filter((x) => x !== requiredAction),
+      });
+    }
+  }
+
+  /** Removes the step-up required action, unless it was already required before the action. */
+  private async withdrawStepUp(a: ProviderAction, prior: KeycloakPrior): Promise<string> {
+    const { target } = prior;
+    const u = this.userTarget(target, a.action);
+    const ra = prior.requiredAction ?? stepUpAction(a);
+    const before = prior.user?.requiredActions ?? [];
+    if (!before.includes(ra)) {
+      await this.dropRequiredAction(prior.realm, u.userId, ra);
+      return `required action ${ra} removed from ${u.username}`;
+    }
+    return `required action ${ra} left in place: it was already required before the action`;
+  }
+
+  /** Grants the quarantined role and group membership again (those the user had). */
+  private async restoreQuarantined(prior: KeycloakPrior, userId: string, restored: string[]): Promise<void> {
+    const r = realmPath(prior.realm);
+    const q = prior.quarantine ?? {};
+    if (q.role?.had) {
+      const mapped = (await this.admin('GET', `${r}/users/${seg(userId)}/role-mappings/realm`)) as RoleRep[];
+      if (!mapped.some((x) => x.name === q.role?.name)) {
+        const role = (await this.admin('GET', `${r}/roles/${seg(q.role.name)}`)) as RoleRep;
+        await this.admin('POST', `${r}/users/${seg(userId)}/role-mappings/realm`, [role]);
+      }
+      restored.push(`realm role ${q.role.name} granted again`);
+    }
+    if (q.group?.had) {
+      await this.admin('PUT', `${r}/users/${seg(userId)}/groups/${seg(q.group.id)}`);
+      restored.push(`member of ${q.group.path} again`);
+    }
   }
 
   // ---------------------------------------------------------------- helpers: actions

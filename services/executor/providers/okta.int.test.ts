@@ -3,10 +3,11 @@
  * Management/OAuth description: each action's capture → apply → isApplied → verify → revert, identity
  * resolution, error classification (Okta's 429 with X-Rate-Limit-Reset), feedback as user risk.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { type ProviderError, RollbackRefusedError } from '../../../platform/errors.ts';
 import type { ActionType } from '../../../schemas/events.ts';
 import { OktaFake } from '../../../test/support/vendors/okta-fake.ts';
+import { failureOf, useLocalVendor } from '../../../test/support/vendors/provider-kit.ts';
 import { OktaConfigSchema, type OktaPrior, OktaProvider } from './okta.ts';
 import type { ProviderAction } from './port.ts';
 
@@ -26,18 +27,14 @@ const action = (act: ActionType, id: string, args: Record<string, unknown> = {})
   identity: { provider: 'okta', id, type: 'human' },
   args,
 });
-const failure = (p: Promise<unknown>) =>
-  p.then(
-    () => null,
-    (e: unknown) => e,
-  );
 
-beforeAll(async () => {
-  okta = new OktaFake();
-  url = await okta.start();
-});
-afterAll(() => okta.stop());
-afterEach(() => okta.fake.assertNoDeviations());
+useLocalVendor(
+  () => new OktaFake(),
+  (vendor, u) => {
+    okta = vendor;
+    url = u;
+  },
+);
 
 test('a request that deviates from Okta’s description fails: a wrong risk body field', async () => {
   const u = okta.addUser('dev@acme.example');
@@ -133,8 +130,8 @@ describe('actions', () => {
     const gr = await p.apply(g, gp);
     expect(u.clients.get('0oaCRM')!.grants[0]!.status).toBe('REVOKED');
     expect((await p.verify(g, gp, gr))[0]!.ok).toBe(true);
-    expect(await failure(p.revert(g, gp, gr))).toBeInstanceOf(RollbackRefusedError);
-    expect(await failure(p.capture(action('revoke_oauth_grant', u.login)))).toMatchObject({
+    expect(await failureOf(p.revert(g, gp, gr))).toBeInstanceOf(RollbackRefusedError);
+    expect(await failureOf(p.capture(action('revoke_oauth_grant', u.login)))).toMatchObject({
       retriable: false,
     });
   });
@@ -146,7 +143,7 @@ describe('actions', () => {
     const sp = await p.capture(s);
     await p.apply(s, sp);
     expect(u.status).toBe('PASSWORD_EXPIRED');
-    expect(await failure(p.revert(s, sp, {}))).toBeInstanceOf(RollbackRefusedError);
+    expect(await failureOf(p.revert(s, sp, {}))).toBeInstanceOf(RollbackRefusedError);
 
     const v = okta.addUser('frank@acme.example');
     const r = action('rotate_credential', v.login);
@@ -156,7 +153,7 @@ describe('actions', () => {
     expect(res).toMatchObject({ factorsReset: ['push', 'token:software:totp'] });
     expect(v.factors.every((f) => f.status === 'NOT_SETUP')).toBe(true);
     expect((await p.verify(r, rp, res))[0]!.ok).toBe(true);
-    const refused = (await failure(p.revert(r, rp, res))) as RollbackRefusedError;
+    const refused = (await failureOf(p.revert(r, rp, res))) as RollbackRefusedError;
     expect(refused.reason).toMatch(/enrols every factor again/);
   });
 });
@@ -165,18 +162,18 @@ describe('errors and feedback', () => {
   test('429 with X-Rate-Limit-Reset is retriable with retryAfterMs; 404 and 401 permanent; 5xx retriable', async () => {
     const u = okta.addUser('gina@acme.example');
     okta.fake.failNext('getUser', { status: 429, retryAfterSeconds: 5 });
-    const limited = (await failure(provider().capture(action('disable_account', u.id)))) as ProviderError;
+    const limited = (await failureOf(provider().capture(action('disable_account', u.id)))) as ProviderError;
     expect(limited).toMatchObject({ retriable: true, retryAfterMs: 5000 });
     okta.fake.failNext('getUser', { status: 503 });
-    expect(await failure(provider().capture(action('disable_account', u.id)))).toMatchObject({
+    expect(await failureOf(provider().capture(action('disable_account', u.id)))).toMatchObject({
       retriable: true,
     });
-    const missing = (await failure(
+    const missing = (await failureOf(
       provider().capture(action('disable_account', 'nobody@acme.example')),
     )) as ProviderError;
     expect(missing.retriable).toBe(false);
     expect(missing.message).toMatch(/E0000007/);
-    const bad = (await failure(
+    const bad = (await failureOf(
       provider({ apiToken: 'wrong' }).capture(action('disable_account', u.id)),
     )) as ProviderError;
     expect(bad.retriable).toBe(false);
@@ -189,7 +186,7 @@ describe('errors and feedback', () => {
       status: 'ACTIVE',
       capturedAt: new Date().toISOString(),
     };
-    expect(await failure(provider().apply(action('disable_account', u.id), stale))).toMatchObject({
+    expect(await failureOf(provider().apply(action('disable_account', u.id), stale))).toMatchObject({
       retriable: false,
     });
   });

@@ -1,6 +1,6 @@
 import { RollbackRefusedError } from '../../../platform/errors.ts';
 import type { ActionType } from '../../../schemas/events.ts';
-import type { ActionCapability } from './port.ts';
+import type { ActionCapability, Probe } from './port.ts';
 
 /**
  * Refuses the rollback of an action the provider declares irreversible, naming its residue as the
@@ -14,4 +14,12 @@ export function refuseIrreversibleRollback(
   const cap = capabilities[action];
   if (cap?.reversibility === 'irreversible')
     throw new RollbackRefusedError({ provider, action, reason: cap.residue.join('; ') });
+}
+
+/**
+ * The one probe of a provider whose verification is "the effect is in place now" (its isApplied
+ * check run again), named by what it looked at and said of the identity's label.
+ */
+export function effectProbe(probe: string, label: string, ok: boolean): Probe[] {
+  return [{ probe, ok, detail: `${label}: ${ok ? 'holds' : 'does not hold'}` }];
 }

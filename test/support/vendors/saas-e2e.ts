@@ -15,13 +15,31 @@ import { actionStream, feedbackStream, identityStream, type RecordedEvent } from
 import { issueToken } from '../../../services/api/auth.ts';
 import type { Explanation } from '../../../services/projector/explain.ts';
 
+type Detection = Omit<NormalizedDetectionInput, 'occurredAt' | 'severity'> & {
+  severity?: NormalizedDetectionInput['severity'];
+};
+type Proposal = RecordedEvent<'ActionProposed'>;
+
+type Outcome = 'ActionRolledBack' | 'ActionFailed';
+
+/** An action's events once its outcome is recorded, and that outcome. */
+interface ActionOutcome<T extends Outcome> {
+  events: RecordedEvent[];
+  outcome: RecordedEvent<T>;
+}
+
 export interface SaasStack {
   stack: EmbeddedStack;
-  detect(
-    d: Omit<NormalizedDetectionInput, 'occurredAt' | 'severity'> & {
-      severity?: NormalizedDetectionInput['severity'];
-    },
-  ): Promise<void>;
+  detect(d: Detection): Promise<void>;
+  /** Sends the detection and waits for the first action proposed for its identity. */
+  propose(d: Detection): Promise<Proposal>;
+  /** The action's events once its effect is verified (waits). */
+  verified(p: Proposal, what: string): Promise<RecordedEvent[]>;
+  /**
+   * A benign verdict on the proposal's case, then the action's events once one of `until` is
+   * recorded (the rollback, or its refusal as ActionFailed).
+   */
+  afterBenign<T extends Outcome>(p: Proposal, until: T[], what: string): Promise<ActionOutcome<T>>;
   /** The first action proposed for the identity (waits for it). */
   proposal(identity: IdentityRef): Promise<RecordedEvent<'ActionProposed'>>;
   /** Every event of the action's stream once `done` holds for it (waits). */
@@ -104,6 +122,17 @@ export async function startSaasStack(opts: {
         { severity: 'critical', occurredAt: new Date(Date.now() - 1000 + seq++).toISOString(), ...d },
         service,
       );
+    },
+    async propose(d) {
+      await s.detect(d);
+      return s.proposal(d.identity);
+    },
+    verified: (p, what) => s.actionEvents(p.data.actionId, (t) => t.includes('ActionVerified'), what),
+    async afterBenign<T extends Outcome>(p: Proposal, until: T[], what: string) {
+      await s.verdict(p.data.caseId, 'benign');
+      const events = await s.actionEvents(p.data.actionId, (t) => until.some((u) => t.includes(u)), what);
+      const outcome = events.find((e) => (until as string[]).includes(e.type)) as RecordedEvent<T>;
+      return { events, outcome };
     },
     identityEvents: (identity) => stack.store.readStream(identityStream(identity)),
     proposal: (identity) =>
