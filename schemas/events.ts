@@ -91,8 +91,20 @@ export type NoActionReason = z.infer<typeof NoActionReason>;
 
 const ActionRef = { actionId: z.string(), caseId: z.string(), identity: IdentityRef };
 
+/**
+ * Where a detection's raw vendor record is kept once it is recorded: in the event store's
+ * content-addressed raw records, named by the SHA-256 of its JSON text (hex) and sized in UTF-8 bytes.
+ */
+export const RawRecordRef = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int() });
+export type RawRecordRef = z.infer<typeof RawRecordRef>;
+
 const EventData = {
-  DetectionReceived: z.object({ detection: NormalizedDetection }),
+  /**
+   * As appended, the detection carries its `raw` record inline. As recorded, the store keeps the raw
+   * record apart (stored once, content-addressed) and the event carries `rawRecord` in its place;
+   * events recorded before that carry `raw` inline (platform/eventstore/raw-records.ts reads both).
+   */
+  DetectionReceived: z.object({ detection: NormalizedDetection, rawRecord: RawRecordRef.optional() }),
   IdentityCatalogued: z.object({ entry: CatalogueEntry, by: Actor }),
   CaseOpened: z.object({ caseId: z.string(), identity: IdentityRef, detectionIds: z.array(z.string()) }),
   /**

@@ -13,3 +13,36 @@ export function rememberJsonText(value: unknown, text: string): void {
 export function rememberedJsonText(value: unknown): string | undefined {
   return typeof value === 'object' && value !== null ? texts.get(value) : undefined;
 }
+
+/**
+ * A JSON value kept as its text, parsed only when something reads it (`value`, or JSON.stringify and
+ * canonicalJson through `toJSON`). The decider's consumer keeps a detection's `raw` record so: nothing
+ * on the decision path reads it, and the event store stores and digests the text as it came.
+ * Build one only from text already checked to be JSON within the limits (schemas/json-scan.ts).
+ */
+export class JsonText {
+  readonly text: string;
+  private parsed: unknown;
+  private isParsed = false;
+
+  constructor(text: string) {
+    this.text = text;
+  }
+
+  get value(): unknown {
+    if (!this.isParsed) {
+      this.parsed = JSON.parse(this.text);
+      this.isParsed = true;
+    }
+    return this.parsed;
+  }
+
+  toJSON(): unknown {
+    return this.value;
+  }
+}
+
+/** The JSON text of a value when it is known without serializing (kept or remembered), else undefined. */
+export function knownJsonText(value: unknown): string | undefined {
+  return value instanceof JsonText ? value.text : rememberedJsonText(value);
+}
