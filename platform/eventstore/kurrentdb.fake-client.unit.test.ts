@@ -13,7 +13,6 @@ import { safeParseDetection } from '../../schemas/detection.ts';
 import { eventStoreContract, sampleEvent } from '../../test/contract/eventstore.contract.ts';
 import { hostileDetection, receivedEvent } from '../../test/support/hostile-input.ts';
 import { TourniquetError, WrongExpectedRevisionError } from '../errors.ts';
-import { detectionWithRaw } from './raw-records.ts';
 import {
   CHECKPOINT_EVENT_TYPE,
   type KdbEventData,
@@ -26,6 +25,7 @@ import {
   type KurrentDbClientLike,
   KurrentDbEventStore,
 } from './kurrentdb.ts';
+import { detectionWithRaw } from './raw-records.ts';
 
 interface Rec {
   position: number;
@@ -305,6 +305,13 @@ const shared = new FakeKurrentDb();
 eventStoreContract(
   'kurrentdb adapter over an in-process fake client',
   async () => new KurrentDbEventStore(shared),
+  {
+    async alter(_store, sha256, body) {
+      const rec = shared.streams.get(`raw-record-${sha256}`)?.[0];
+      if (!rec) throw new Error(`no raw record ${sha256} in the fake`);
+      rec.data = { body };
+    },
+  },
 );
 
 describe('KurrentDbEventStore over the fake client', () => {
