@@ -18,7 +18,8 @@ export function rememberedJsonText(value: unknown): string | undefined {
  * A JSON value kept as its text, parsed only when something reads it (`value`, or JSON.stringify and
  * canonicalJson through `toJSON`). The decider's consumer keeps a detection's `raw` record so: nothing
  * on the decision path reads it, and the event store stores and digests the text as it came.
- * Build one only from text already checked to be JSON within the limits (schemas/json-scan.ts).
+ * Checked text is vouched for (`checkedJsonText` in schemas/text.ts): the limits check counts its size
+ * without scanning it again; an unvouched one is scanned when checked.
  */
 export class JsonText {
   readonly text: string;
@@ -45,4 +46,17 @@ export class JsonText {
 /** The JSON text of a value when it is known without serializing (kept or remembered), else undefined. */
 export function knownJsonText(value: unknown): string | undefined {
   return value instanceof JsonText ? value.text : rememberedJsonText(value);
+}
+
+const vouched = new WeakSet<JsonText>();
+
+/** A JsonText over text just checked against the limits (only schemas/text.ts calls this). */
+export function vouchedJsonText(text: string): JsonText {
+  const t = new JsonText(text);
+  vouched.add(t);
+  return t;
+}
+
+export function isVouched(t: JsonText): boolean {
+  return vouched.has(t);
 }

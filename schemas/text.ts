@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { scanJsonText } from './json-scan.ts';
+import { isVouched, JsonText, vouchedJsonText } from './json-text.ts';
 
 /**
  * Canonical text and bounded JSON at the boundary. Every entry point (HTTP ingest, the Kafka raw and
@@ -164,7 +166,14 @@ export function jsonValueProblem(
   const stack: Array<{ v: unknown; depth: number; at: string }> = [{ v: value, depth: 1, at: path }];
   while (stack.length > 0) {
     const { v, depth, at } = stack.pop()!;
-    if (typeof v === 'string') {
+    if (v instanceof JsonText) {
+      // JSON kept as text: checked when it was made (vouched), else scanned here
+      if (!isVouched(v) || depth > 1) {
+        const p = jsonTextFault(v.text, at, { ...lim, maxDepth: lim.maxDepth - depth + 1 });
+        if (p) return p;
+      }
+      bytes += utf8Length(v.text);
+    } else if (typeof v === 'string') {
       if (!v.isWellFormed())
         return {
           kind: 'text',
@@ -213,6 +222,28 @@ export function jsonValueProblem(
     }
   }
   return undefined;
+}
+
+/** A JsonText's problem against the limits, as a JsonProblem at `path`. */
+function jsonTextFault(text: string, path: string, lim: Readonly<JsonLimits>): JsonProblem | undefined {
+  const f = scanJsonText(text, lim.maxDepth, lim.maxBytes);
+  if (!f) return undefined;
+  if (f.kind === 'depth' || f.kind === 'size')
+    return {
+      kind: f.kind,
+      path,
+      message: f.message,
+      limit: f.kind === 'depth' ? lim.maxDepth : lim.maxBytes,
+    };
+  return { kind: f.kind === 'syntax' ? 'value' : f.kind, path, message: f.message };
+}
+
+/**
+ * JSON text checked against the limits without parsing it (schemas/json-scan.ts): a JsonText that
+ * parses only when read, or the problem. For a value nothing on the way reads (the decider's `raw`).
+ */
+export function checkedJsonText(text: string, path: string): JsonText | JsonProblem {
+  return jsonTextFault(text, path, limits) ?? vouchedJsonText(text);
 }
 
 /** Issue params zod carries for a JSON limit, so the HTTP layer can answer 413 for size. */
