@@ -299,9 +299,9 @@ export async function benchKafka(): Promise<Record<string, number>> {
     await waitFor(async () => (await stage.received()) >= N, 600_000, 'decider stage', 50);
     const stageSeconds = (performance.now() - t0) / 1000;
     results['decider.detections→appended.normal (detections/s)'] = N / stageSeconds;
-    await stage.close();
     // the same rows, in the same transactions, by bare better-sqlite3 inserts, in this same run
     const floor = sqliteFloor(stage.sqlite, stage.startPosition, stage.transactions, dir, 'normal');
+    await stage.close();
     const stageUs = (stageSeconds * 1e6) / N;
     const floorUs = (floor.seconds * 1e6) / floor.detections;
     results['decider.stage (µs/detection)'] = stageUs;

@@ -87,7 +87,7 @@ export function assertRawRecord(sha256: string, body: string | undefined): strin
     throw new TourniquetError(
       'CHAIN_BROKEN',
       `raw record ${sha256} no longer matches its digest: it was altered after it was recorded (tourniquet audit verify)`,
-      { status: 500, retriable: false, details: { sha256 } },
+      { status: 503, retriable: false, details: { sha256 } },
     );
   }
   return body;
