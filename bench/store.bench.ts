@@ -60,7 +60,10 @@ function detectionOf(e: NewEvent) {
  * (~2.5 KB of JSON), and for every other one a CaseOpened and an ActionProposed too, to the identity's
  * stream (5,000 identities); the appends of a consumer batch go in as one appendMany of 800.
  */
-async function measureDeciderShaped(durability: Durability, detections: number): Promise<number> {
+async function measureDeciderShaped(
+  durability: Durability,
+  detections: number,
+): Promise<{ eventsPerSecond: number; bytesPerEvent: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'tq-bench-store-'));
   const store = new SqliteEventStore({ path: join(dir, 'e.db'), durability });
   const raws = Array.from({ length: 64 }, (_, i) =>
@@ -111,19 +114,40 @@ async function measureDeciderShaped(durability: Durability, detections: number):
     );
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const bytesPerEvent = storedBytes(store) / events;
   await store.close();
   rmSync(dir, { recursive: true, force: true });
-  return events / seconds;
+  return { eventsPerSecond: events / seconds, bytesPerEvent };
+}
+
+/** Bytes of stored event data and raw records (a store from before raw records were kept apart has none). */
+function storedBytes(store: SqliteEventStore): number {
+  const db = store.database;
+  const data = db
+    .prepare<[], { n: number }>('SELECT SUM(LENGTH(CAST(data AS BLOB))) AS n FROM events')
+    .get()!.n;
+  const hasRaw = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'raw_records'")
+    .get();
+  const raw = hasRaw
+    ? (db
+        .prepare<[], { n: number | null }>('SELECT SUM(LENGTH(CAST(body AS BLOB))) AS n FROM raw_records')
+        .get()!.n ?? 0)
+    : 0;
+  return data + raw;
 }
 
 /** SQLite append throughput: single-event and batched appends, durable (FULL) and NORMAL. */
 export async function benchStore(): Promise<Record<string, number>> {
-  const results = {
+  const results: Record<string, number> = {
     'store.append.single.full (events/s)': await measure('full', 1, 3000),
     'store.append.batch100.full (events/s)': await measure('full', 100, 200_000),
     'store.append.single.normal (events/s)': await measure('normal', 1, 20_000),
     'store.append.batch100.normal (events/s)': await measure('normal', 100, 200_000),
-    'store.appendMany.deciderShaped.normal (events/s)': await measureDeciderShaped('normal', 40_000),
   };
+  const shaped = await measureDeciderShaped('normal', 40_000);
+  results['store.appendMany.deciderShaped.normal (events/s)'] = shaped.eventsPerSecond;
+  results['store.appendMany.deciderShaped.normal (µs/event)'] = 1e6 / shaped.eventsPerSecond;
+  results['store.appendMany.deciderShaped (stored bytes/event: data + raw records)'] = shaped.bytesPerEvent;
   return results;
 }
