@@ -10,7 +10,7 @@ export function rememberJsonText(value: unknown, text: string): void {
   if (typeof value === 'object' && value !== null) texts.set(value, text);
 }
 
-export function rememberedJsonText(value: unknown): string | undefined {
+function rememberedJsonText(value: unknown): string | undefined {
   return typeof value === 'object' && value !== null ? texts.get(value) : undefined;
 }
 

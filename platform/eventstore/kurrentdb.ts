@@ -437,7 +437,7 @@ export class KnownPositions {
 
 export const CHECKPOINT_EVENT_TYPE = '$tq-checkpoint';
 /** The event type of a raw record in its content-addressed stream. */
-export const RAW_RECORD_EVENT_TYPE = '$tq-raw-record';
+const RAW_RECORD_EVENT_TYPE = '$tq-raw-record';
 const rawRecordStream = (sha256: string) => `raw-record-${sha256}`;
 
 export interface KurrentDbEventStoreOptions {

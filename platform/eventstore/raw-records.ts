@@ -20,7 +20,7 @@ export interface StoredForm {
 }
 
 /** SHA-256 (hex) of a raw record's JSON text, as UTF-8. */
-export function rawRecordDigest(text: string): string {
+function rawRecordDigest(text: string): string {
   return hash('sha256', text);
 }
 
