@@ -29,22 +29,15 @@ class ScanFailure {
   }
 }
 
-/** UTF-8 bytes of well-formed text. */
-function utf8Bytes(s: string): number {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x80) n += c >= 0x800 && !(c >= 0xd800 && c <= 0xdfff) ? 2 : 1;
-  }
-  return n;
-}
-
 /** The index after the 4 hex digits of `\u` at `i` (the backslash), and their value. */
 function unicodeEscape(t: string, i: number): number {
   if (t.charCodeAt(i + 1) !== 0x75) return -1;
   for (let k = i + 2; k < i + 6; k++) if (!HEX(t.charCodeAt(k))) return -1;
   return Number.parseInt(t.slice(i + 2, i + 6), 16);
 }
+
+/** UTF-8 bytes beyond one per UTF-16 unit, counted by scanString (only strings hold non-ASCII text). */
+let extraBytes = 0;
 
 /** Scans the string starting at the quote at `i`; returns the index after its closing quote. */
 function scanString(t: string, i: number): number {
@@ -55,6 +48,8 @@ function scanString(t: string, i: number): number {
     if (c === 0x22) return j + 1;
     if (c < 0x20) throw new ScanFailure('syntax', `unescaped control character at ${j}`);
     if (c !== 0x5c) {
+      // each half of a surrogate pair counts 2: 4 for the pair
+      if (c >= 0x80) extraBytes += c >= 0x800 && !(c >= 0xd800 && c <= 0xdfff) ? 2 : 1;
       j++;
       continue;
     }
@@ -188,17 +183,25 @@ export interface JsonTextFault {
   message: string;
 }
 
-/** The first problem of JSON text within `maxDepth` levels and `maxBytes` UTF-8 bytes (as it is), or undefined. */
-export function scanJsonText(text: string, maxDepth: number, maxBytes: number): JsonTextFault | undefined {
+/**
+ * The first problem of JSON text within `maxDepth` levels and `maxBytes` UTF-8 bytes (as it is), or
+ * its size in UTF-8 bytes when it has none.
+ */
+export function scanJsonText(text: string, maxDepth: number, maxBytes: number): JsonTextFault | number {
   if (!text.isWellFormed())
     return { kind: 'text', message: 'is not well-formed Unicode (it holds a lone UTF-16 surrogate)' };
-  if (text.length > maxBytes || utf8Bytes(text) > maxBytes)
-    return { kind: 'size', message: `is larger than the limit of ${maxBytes} bytes of JSON` };
+  const tooLarge = {
+    kind: 'size',
+    message: `is larger than the limit of ${maxBytes} bytes of JSON`,
+  } as const;
+  if (text.length > maxBytes) return tooLarge; // every UTF-16 unit is at least one byte
+  extraBytes = 0;
   try {
     scan(text, maxDepth);
   } catch (e) {
     if (!(e instanceof ScanFailure)) throw e;
     return { kind: e.kind, message: e.kind === 'syntax' ? `is not valid JSON: ${e.message}` : e.message };
   }
-  return undefined;
+  const bytes = text.length + extraBytes;
+  return bytes > maxBytes ? tooLarge : bytes;
 }

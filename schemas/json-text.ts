@@ -48,15 +48,17 @@ export function knownJsonText(value: unknown): string | undefined {
   return value instanceof JsonText ? value.text : rememberedJsonText(value);
 }
 
-const vouched = new WeakSet<JsonText>();
+/** Checked JsonTexts and their size in UTF-8 bytes. */
+const vouched = new WeakMap<JsonText, number>();
 
-/** A JsonText over text just checked against the limits (only schemas/text.ts calls this). */
-export function vouchedJsonText(text: string): JsonText {
+/** A JsonText over text just checked against the limits, `bytes` long (only schemas/text.ts calls this). */
+export function vouchedJsonText(text: string, bytes: number): JsonText {
   const t = new JsonText(text);
-  vouched.add(t);
+  vouched.set(t, bytes);
   return t;
 }
 
-export function isVouched(t: JsonText): boolean {
-  return vouched.has(t);
+/** The UTF-8 size of a checked JsonText; undefined for one never checked. */
+export function vouchedBytes(t: JsonText): number | undefined {
+  return vouched.get(t);
 }
