@@ -57,7 +57,13 @@ export function sqliteFloor(
   sizes: readonly number[],
   dir: string,
   durability: Durability,
-): { seconds: number; events: number; detections: number; bytesPerEvent: number } {
+): {
+  seconds: number;
+  events: number;
+  detections: number;
+  dataBytesPerEvent: number;
+  rawBytesPerDetection: number;
+} {
   // a store from before link formats and raw records (to measure the same floor under it) has neither
   const has = (sql: string) => source.database.prepare(sql).get() !== undefined;
   const rawApart = has("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'raw_records'");
@@ -130,15 +136,18 @@ export function sqliteFloor(
   const start = process.hrtime.bigint();
   for (const b of batches) write.immediate(b);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const dataBytes = rows.reduce((sum, r) => sum + Buffer.byteLength(r.data), 0);
   const bytes = rows.reduce(
     (sum, r) => sum + Buffer.byteLength(r.data) + (r.raw_body ? Buffer.byteLength(r.raw_body) : 0),
     0,
   );
   db.close();
+  const detections = rows.filter((r) => r.type === 'DetectionReceived').length;
   return {
     seconds,
     events: rows.length,
-    detections: rows.filter((r) => r.type === 'DetectionReceived').length,
-    bytesPerEvent: bytes / Math.max(1, rows.length),
+    detections,
+    dataBytesPerEvent: dataBytes / Math.max(1, rows.length),
+    rawBytesPerDetection: (bytes - dataBytes) / Math.max(1, detections),
   };
 }
