@@ -88,6 +88,30 @@ export class StormLedger implements StormView {
   }
 
   /**
+   * `busiestWindow(…).size`, counted only up to `stopAt` (the answer is min(size, stopAt)). A guard
+   * comparing the count with a threshold needs no more, and under a storm the window holds thousands of
+   * firings: in the usual time-ordered case this stops after `stopAt` distinct identities.
+   */
+  busiestCount(
+    ruleId: string,
+    atMs: number,
+    windowMs: number,
+    notBeforeMs: number,
+    self: string,
+    stopAt: number,
+  ): number {
+    const list = this.firings.get(ruleId) ?? [];
+    const lo = firstAfter(list, Math.max(atMs - windowMs, notBeforeMs));
+    const hi = firstAtOrAfter(list, atMs + windowMs, lo);
+    if (firstAfter(list, atMs) < hi)
+      return Math.min(stopAt, this.busiestWindow(ruleId, atMs, windowMs, notBeforeMs, self).size);
+    // time-ordered: the answer is the distinct identities of list[lo, hi) and self (see busiestWindow)
+    const seen = new Set<string>([self]);
+    for (let i = lo; i < hi && seen.size < stopAt; i++) seen.add(list[i]!.identity);
+    return Math.min(stopAt, seen.size);
+  }
+
+  /**
    * How many of the rule's firings could share a window with `atMs`: one more than this bounds the
    * distinct identities busiestWindow can find, so a caller may skip it when the bound is too small.
    */

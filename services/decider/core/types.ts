@@ -108,6 +108,15 @@ export interface StormView {
     notBeforeMs: number,
     self: string,
   ): Set<string>;
+  /** `busiestWindow(…).size`, counted no further than `stopAt`: min(size, stopAt). */
+  busiestCount(
+    ruleId: string,
+    atMs: number,
+    windowMs: number,
+    notBeforeMs: number,
+    self: string,
+    stopAt: number,
+  ): number;
   /** How many firings busiestWindow would look at: one more bounds the identities it can find. */
   firingsNear(ruleId: string, atMs: number, windowMs: number, notBeforeMs: number): number;
   /** Proposals by the rule within (fromMs, toMs]. */

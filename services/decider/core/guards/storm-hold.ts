@@ -21,9 +21,21 @@ export const stormHold: Guard = {
     // Too few firings nearby to reach even the floor: no storm, and nothing to count exactly.
     if (!storm && g.ctx.storms.firingsNear(g.ruleId, g.atMs, windowMs, notBeforeMs) + 1 < cfg.minIdentities)
       return;
-    const recent = g.ctx.storms.busiestWindow(g.ruleId, g.atMs, windowMs, notBeforeMs, identityKey(g.entry));
+    const self = identityKey(g.entry);
+    const baseline = baselineOf(g, windowMs);
+    const threshold = Math.max(cfg.minIdentities, Math.ceil(cfg.baselineFactor * baseline));
+    // Only compared with thresholds until a storm is raised: counted no further than they need (the
+    // identities themselves are listed only for a storm raised, below).
+    const count = g.ctx.storms.busiestCount(
+      g.ruleId,
+      g.atMs,
+      windowMs,
+      notBeforeMs,
+      self,
+      Math.max(threshold, storm ? Math.ceil(storm.threshold / 2) : 0),
+    );
     let subsided: string | null = null;
-    if (storm && recent.size < Math.ceil(storm.threshold / 2)) {
+    if (storm && count < Math.ceil(storm.threshold / 2)) {
       subsided = storm.stormId;
       storm = undefined;
     }
@@ -31,12 +43,11 @@ export const stormHold: Guard = {
       hold(plan, storm.stormId, subsided, null, `rule ${g.ruleId} is held by storm ${storm.stormId}`);
       return;
     }
-    const baseline = baselineOf(g, windowMs);
-    const threshold = Math.max(cfg.minIdentities, Math.ceil(cfg.baselineFactor * baseline));
-    if (recent.size < threshold) {
+    if (count < threshold) {
       if (subsided) plan.storm = { stormId: subsided, raised: null, subsided };
       return;
     }
+    const recent = g.ctx.storms.busiestWindow(g.ruleId, g.atMs, windowMs, notBeforeMs, self);
     const stormId = `storm-${g.ruleId}-${g.atMs.toString(36)}-${g.state.tag.slice(0, 8)}`;
     const identities = [...recent].sort().map((key) => {
       const cut = key.indexOf(':');
