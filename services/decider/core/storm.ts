@@ -103,12 +103,38 @@ export class StormLedger implements StormView {
     const list = this.firings.get(ruleId) ?? [];
     const lo = firstAfter(list, Math.max(atMs - windowMs, notBeforeMs));
     const hi = firstAtOrAfter(list, atMs + windowMs, lo);
-    if (firstAfter(list, atMs) < hi)
-      return Math.min(stopAt, this.busiestWindow(ruleId, atMs, windowMs, notBeforeMs, self).size);
-    // time-ordered: the answer is the distinct identities of list[lo, hi) and self (see busiestWindow)
-    const seen = new Set<string>([self]);
-    for (let i = lo; i < hi && seen.size < stopAt; i++) seen.add(list[i]!.identity);
-    return Math.min(stopAt, seen.size);
+    const after = Math.max(lo, firstAfter(list, atMs));
+    if (after >= hi) {
+      // time-ordered: the answer is the distinct identities of list[lo, hi) and self (see busiestWindow)
+      const seen = new Set<string>([self]);
+      for (let i = lo; i < hi && seen.size < stopAt; i++) seen.add(list[i]!.identity);
+      return Math.min(stopAt, seen.size);
+    }
+    // busiestWindow's slide over the same sequence (self placed at atMs among the firings), read in
+    // place instead of copied, stopping as soon as one window holds stopAt identities
+    const selfAt = after - lo;
+    const length = hi - lo + 1;
+    const timeAt = (k: number) =>
+      k < selfAt ? list[lo + k]!.atMs : k === selfAt ? atMs : list[lo + k - 1]!.atMs;
+    const idAt = (k: number) =>
+      k < selfAt ? list[lo + k]!.identity : k === selfAt ? self : list[lo + k - 1]!.identity;
+    const counts = new Map<string, number>();
+    let best = 0;
+    let end = 0;
+    for (let i = 0; i < length && timeAt(i) <= atMs; i++) {
+      const limit = timeAt(i) + windowMs;
+      while (end < length && timeAt(end) < limit) {
+        const id = idAt(end++);
+        counts.set(id, (counts.get(id) ?? 0) + 1);
+        if (counts.size >= stopAt) return stopAt;
+      }
+      if (counts.size > best) best = counts.size;
+      const id = idAt(i);
+      const c = counts.get(id)! - 1;
+      if (c === 0) counts.delete(id);
+      else counts.set(id, c);
+    }
+    return Math.min(stopAt, best);
   }
 
   /**
