@@ -5,7 +5,9 @@
  *     discipline) over pre-produced ~300-byte messages: messages/s;
  * (b) KafkaBus.subscribe over the detections topic: the same plus Avro decode and zod validation;
  * (c) ingest alone: raw JSON records (OCSF, Okta, GuardDuty) → normalized → Avro on the detections topic;
- * (d) decider alone: detections topic → DeciderService → SQLite appended;
+ * (d) decider alone: detections topic → DeciderService → SQLite appended; beside it the floor: the rows it
+ *     wrote, written again by bare better-sqlite3 inserts in transactions of the same sizes
+ *     (bench/sqlite-floor.ts), and the ratio of the two per detection;
  * (e) end to end, pipelined: raw topic → ingest → detections → decider → decision appended; first both
  *     services in this one process (one JavaScript thread for both), then as in distributed mode with
  *     `serve ingest` in a child process and the decider here.
@@ -48,6 +50,7 @@ import {
   uniqueName,
   waitFor,
 } from '../test/support/kafka.ts';
+import { recordTransactions, sqliteFloor } from './sqlite-floor.ts';
 
 const N = Number(process.env.TQ_BENCH_KAFKA_N ?? 40_000);
 const IDENTITIES = 5000;
@@ -235,11 +238,16 @@ export async function deciderStack(
   const store = new CoalescingEventStore(sqlite);
   const policy = loadDefaultPolicy();
   await activatePolicy(store, policy, 'bench', new Date());
+  // the floor below writes the same rows in transactions of the same sizes
+  const startPosition = await sqlite.headPosition();
+  const transactions = recordTransactions(sqlite);
   const bus = createKafkaBus(client, busOptions(bootstrap, registryUrl, run, 'decider'));
   await bus.start();
   const decider = new DeciderService({ store, bus, policy });
   return {
     sqlite,
+    startPosition,
+    transactions,
     start: () => decider.start(),
     received: () => countReceived(sqlite),
     async close() {
@@ -422,8 +430,19 @@ export async function benchKafka(): Promise<Record<string, number | string>> {
     t0 = performance.now();
     await stage.start();
     await waitFor(async () => (await stage.received()) >= N, 600_000, 'decider stage', 50);
-    results['decider.detections→appended.normal (detections/s)'] = N / ((performance.now() - t0) / 1000);
+    const stageSeconds = (performance.now() - t0) / 1000;
+    results['decider.detections→appended.normal (detections/s)'] = N / stageSeconds;
+    // the same rows, in the same transactions, by bare better-sqlite3 inserts, in this same run
+    const floor = sqliteFloor(stage.sqlite, stage.startPosition, stage.transactions, dir, 'normal');
     await stage.close();
+    const stageUs = (stageSeconds * 1e6) / N;
+    const floorUs = (floor.seconds * 1e6) / floor.detections;
+    results['decider.stage (µs/detection)'] = stageUs;
+    results['floor: plain better-sqlite3, same rows and transactions (µs/detection)'] = floorUs;
+    results['decider.stage ÷ floor (×)'] = stageUs / floorUs;
+    results['store: event data bytes per event (the chained row)'] = floor.dataBytesPerEvent;
+    results['store: raw record bytes per detection (kept apart)'] = floor.rawBytesPerDetection;
+    results['store: events per detection'] = floor.events / floor.detections;
 
     // (e) end to end, pipelined: ingest and decider in this process (one JavaScript thread for both),
     // then as in distributed mode: `serve ingest` in a child process, the decider here

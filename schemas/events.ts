@@ -91,9 +91,22 @@ export type NoActionReason = z.infer<typeof NoActionReason>;
 
 const ActionRef = { actionId: z.string(), caseId: z.string(), identity: IdentityRef };
 
+/**
+ * Where a detection's raw vendor record is kept once it is recorded: in the event store's
+ * content-addressed raw records, named by the SHA-256 of its JSON text (hex) and sized in UTF-8 bytes.
+ */
+export const RawRecordRef = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int() });
+export type RawRecordRef = z.infer<typeof RawRecordRef>;
+
 const EventData = {
+  /**
+   * As appended, the detection carries its `raw` record inline. As recorded, the store keeps the raw
+   * record apart (stored once, content-addressed) and the event carries `rawRecord` in its place;
+   * events recorded before that carry `raw` inline (platform/eventstore/raw-records.ts reads both).
+   */
   DetectionReceived: z.object({
     detection: NormalizedDetection,
+    rawRecord: RawRecordRef.optional(),
     /**
      * The detection joined an open case and nothing was done automatically: why (as NoActionTaken
      * says it for a detection that opens a case). Absent when it opened a case, joined none, or

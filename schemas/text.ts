@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { scanJsonText } from './json-scan.ts';
+import { JsonText, vouchedBytes, vouchedJsonText } from './json-text.ts';
 
 /**
  * Canonical text and bounded JSON at the boundary. Every entry point (HTTP ingest, the Kafka raw and
@@ -148,6 +150,22 @@ function quotedLength(s: string): number {
   return n;
 }
 
+interface WalkEntry {
+  v: unknown;
+  depth: number;
+  parent: WalkEntry | null;
+  key: string | number;
+}
+
+/** `root.key1.key2…` of a walked entry. */
+function pathOf(entry: WalkEntry, root: string): string {
+  const keys: Array<string | number> = [];
+  for (let e: WalkEntry | null = entry; e?.parent; e = e.parent) keys.push(e.key);
+  let out = root;
+  for (let i = keys.length - 1; i >= 0; i--) out = `${out}.${keys[i]}`;
+  return out;
+}
+
 /**
  * Checks a JSON value against the limits without recursion (a 100,000-deep value is refused, not a
  * stack overflow): nesting, the size of its JSON text (as JSON.stringify writes it, in UTF-8 bytes),
@@ -161,20 +179,31 @@ export function jsonValueProblem(
   lim: Readonly<JsonLimits> = limits,
 ): JsonProblem | undefined {
   let bytes = 0;
-  // Entries: a value, its depth and its path (built only when a problem is reported, from parts).
-  const stack: Array<{ v: unknown; depth: number; at: string }> = [{ v: value, depth: 1, at: path }];
+  // Entries: a value, its depth and where it sits (its path is built only when a problem is reported).
+  const stack: WalkEntry[] = [{ v: value, depth: 1, parent: null, key: '' }];
   while (stack.length > 0) {
-    const { v, depth, at } = stack.pop()!;
-    if (typeof v === 'string') {
+    const entry = stack.pop()!;
+    const { v, depth } = entry;
+    if (v instanceof JsonText) {
+      // JSON kept as text: checked when it was made (vouched), else scanned here
+      let size = depth === 1 ? vouchedBytes(v) : undefined;
+      if (size === undefined) {
+        const f = jsonTextFault(v.text, pathOf(entry, path), { ...lim, maxDepth: lim.maxDepth - depth + 1 });
+        if (typeof f !== 'number') return f;
+        size = f;
+      }
+      bytes += size;
+    } else if (typeof v === 'string') {
       if (!v.isWellFormed())
         return {
           kind: 'text',
-          path: at,
+          path: pathOf(entry, path),
           message: 'is not well-formed Unicode (it holds a lone UTF-16 surrogate)',
         };
       bytes += quotedLength(v);
     } else if (typeof v === 'number') {
-      if (!Number.isFinite(v)) return { kind: 'value', path: at, message: 'must be a finite number' };
+      if (!Number.isFinite(v))
+        return { kind: 'value', path: pathOf(entry, path), message: 'must be a finite number' };
       bytes += String(v).length;
     } else if (typeof v === 'boolean') bytes += v ? 4 : 5;
     else if (v === null) bytes += 4;
@@ -182,27 +211,36 @@ export function jsonValueProblem(
       if (depth > lim.maxDepth) {
         return {
           kind: 'depth',
-          path: at,
+          path: pathOf(entry, path),
           message: `nesting exceeds the limit of ${lim.maxDepth} levels`,
           limit: lim.maxDepth,
         };
       }
       if (Array.isArray(v)) {
         bytes += 2 + Math.max(0, v.length - 1);
-        for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], depth: depth + 1, at: `${at}.${i}` });
+        for (let i = v.length - 1; i >= 0; i--)
+          stack.push({ v: v[i], depth: depth + 1, parent: entry, key: i });
       } else {
         const keys = Object.keys(v);
         bytes += 2 + Math.max(0, keys.length - 1);
         for (let i = keys.length - 1; i >= 0; i--) {
           const k = keys[i]!;
           if (!k.isWellFormed())
-            return { kind: 'text', path: at, message: 'has a key that is not well-formed Unicode' };
+            return {
+              kind: 'text',
+              path: pathOf(entry, path),
+              message: 'has a key that is not well-formed Unicode',
+            };
           bytes += quotedLength(k) + 1;
-          stack.push({ v: (v as Record<string, unknown>)[k], depth: depth + 1, at: `${at}.${k}` });
+          stack.push({ v: (v as Record<string, unknown>)[k], depth: depth + 1, parent: entry, key: k });
         }
       }
     } else if (v !== undefined) {
-      return { kind: 'value', path: at, message: `holds a ${typeof v}, which JSON cannot carry` };
+      return {
+        kind: 'value',
+        path: pathOf(entry, path),
+        message: `holds a ${typeof v}, which JSON cannot carry`,
+      };
     }
     if (bytes > lim.maxBytes) {
       return {
@@ -214,6 +252,29 @@ export function jsonValueProblem(
     }
   }
   return undefined;
+}
+
+/** JSON text's problem against the limits as a JsonProblem at `path`, or its size in UTF-8 bytes. */
+function jsonTextFault(text: string, path: string, lim: Readonly<JsonLimits>): JsonProblem | number {
+  const f = scanJsonText(text, lim.maxDepth, lim.maxBytes);
+  if (typeof f === 'number') return f;
+  if (f.kind === 'depth' || f.kind === 'size')
+    return {
+      kind: f.kind,
+      path,
+      message: f.message,
+      limit: f.kind === 'depth' ? lim.maxDepth : lim.maxBytes,
+    };
+  return { kind: f.kind === 'syntax' ? 'value' : f.kind, path, message: f.message };
+}
+
+/**
+ * JSON text checked against the limits without parsing it (schemas/json-scan.ts): a JsonText that
+ * parses only when read, or the problem. For a value nothing on the way reads (the decider's `raw`).
+ */
+export function checkedJsonText(text: string, path: string): JsonText | JsonProblem {
+  const f = jsonTextFault(text, path, limits);
+  return typeof f === 'number' ? vouchedJsonText(text, f) : f;
 }
 
 /** Issue params zod carries for a JSON limit, so the HTTP layer can answer 413 for size. */

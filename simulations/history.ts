@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { canonicalJson } from '../platform/digest.ts';
 import { TourniquetError } from '../platform/errors.ts';
 import type { EventStore } from '../platform/eventstore/port.ts';
+import { detectionWithRaw } from '../platform/eventstore/raw-records.ts';
 import { CatalogueEntry } from '../schemas/catalogue.ts';
 import {
   type IdentityRef,
@@ -704,7 +705,11 @@ export async function* storeHistoryLines(store: EventStore, pageSize = 5000): As
   for (;;) {
     const page = await store.readAll({ after, limit: pageSize, types: STORE_TYPES });
     for (const e of page) {
-      const line = historyLineOf(e);
+      // a detection's raw record kept apart by the store comes back inline, as it was received
+      const line =
+        e.type === 'DetectionReceived' && e.data.rawRecord
+          ? historyLineOf({ ...e, data: { detection: await detectionWithRaw(store, e.data) } })
+          : historyLineOf(e);
       if (line) yield line;
     }
     if (page.length < pageSize) return;

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { TourniquetError } from '../platform/errors.ts';
+import { SqliteEventStore } from '../platform/eventstore/sqlite.ts';
+import { detectionEvent } from '../test/contract/eventstore.contract.ts';
 import {
   type HistoryLine,
   historyFromLines,
@@ -11,6 +13,7 @@ import {
   parseHistoryLine,
   readHistory,
   splitLines,
+  storeHistoryLines,
   toHistoryLine,
 } from './history.ts';
 
@@ -197,5 +200,22 @@ describe('history reader', () => {
       parseHistoryLine(l, 1),
     );
     for (const r of lines) expect(parseHistoryLine(JSON.stringify(toHistoryLine(r)), 1)).toEqual(r);
+  });
+});
+
+describe('history from an event store', () => {
+  it('gives detections back with their raw records, kept apart by the store or inline in older events', async () => {
+    const store = new SqliteEventStore({ path: ':memory:' });
+    try {
+      const raw = { vendor: 'okta', uuid: 'evt-1', outcome: { result: 'SUCCESS' } };
+      await store.append('identity-okta:h', [detectionEvent('identity-okta:h', 0, 'h', raw)], 'no_stream');
+      const [recorded] = await store.readStream('identity-okta:h');
+      expect(recorded?.type === 'DetectionReceived' && recorded.data.rawRecord).toBeTruthy();
+      const lines = [];
+      for await (const l of storeHistoryLines(store)) lines.push(l);
+      expect(lines).toEqual([expect.objectContaining({ type: 'detection', id: 'h-d0', raw })]);
+    } finally {
+      await store.close();
+    }
   });
 });

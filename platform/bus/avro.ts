@@ -11,7 +11,8 @@ import {
   type NormalizedDetectionInput,
   safeParseDetection,
 } from '../../schemas/detection.ts';
-import { rememberedJsonText } from '../../schemas/json-text.ts';
+import { knownJsonText } from '../../schemas/json-text.ts';
+import { checkedJsonText } from '../../schemas/text.ts';
 import { issuesFromZod, TourniquetError } from '../errors.ts';
 
 /** The schema text as registered (subject `tourniquet.detections-value`). */
@@ -47,7 +48,7 @@ function decodeFailed(
 
 /** JSON.stringify that refuses what JSON cannot carry back (undefined, functions, symbols, bigint). */
 function jsonText(value: unknown, field: string): string {
-  let text = rememberedJsonText(value); // a raw record ingest parsed from this very text
+  let text = knownJsonText(value); // a raw record ingest parsed from this very text, or kept as text
   if (text !== undefined) return text;
   try {
     text = JSON.stringify(value);
@@ -121,10 +122,33 @@ function parseJsonField(text: string, field: string): unknown {
 }
 
 /**
+ * `raw` checked as JSON text within the limits and kept as text (a JsonText that parses only when
+ * read), for consumers that pass it through unread: the decider's.
+ */
+function rawAsText(text: string): unknown {
+  const checked = checkedJsonText(text, 'raw');
+  if (!('kind' in checked)) return checked;
+  if (checked.kind === 'value' && checked.message.startsWith('is not valid JSON'))
+    throw decodeFailed('invalid_json_field', `raw ${checked.message}`, { field: 'raw' });
+  const issues = [{ path: 'raw', message: checked.message }];
+  throw decodeFailed('schema_validation', `decoded detection is invalid: raw: ${checked.message}`, {
+    issues,
+  });
+}
+
+export interface AvroReadOptions {
+  /**
+   * Keep `raw` as its JSON text (checked, not parsed: schemas/json-scan.ts) instead of a parsed value.
+   * It still reads as JSON (`toJSON`, canonicalJson) and the event store stores the text as it came.
+   */
+  rawAsText?: boolean;
+}
+
+/**
  * An Avro record (as avsc decodes it) → the zod-validated detection. Throws TourniquetError
  * DECODE_FAILED with `details.reason` ('avro_shape', 'invalid_json_field' or 'schema_validation').
  */
-export function fromAvro(record: unknown): NormalizedDetection {
+export function fromAvro(record: unknown, opts: AvroReadOptions = {}): NormalizedDetection {
   const paths: string[] = [];
   if (!detectionAvroType.isValid(record, { errorHook: (path) => paths.push(path.join('.') || '(root)') })) {
     throw decodeFailed('avro_shape', `not a NormalizedDetection Avro record (invalid: ${paths.join(', ')})`, {
@@ -150,7 +174,7 @@ export function fromAvro(record: unknown): NormalizedDetection {
     evidence: parseJsonField(r.evidence, 'evidence'),
   };
   if (r.title !== null) candidate.title = r.title;
-  if (r.raw !== null) candidate.raw = parseJsonField(r.raw, 'raw');
+  if (r.raw !== null) candidate.raw = opts.rawAsText ? rawAsText(r.raw) : parseJsonField(r.raw, 'raw');
   const parsed = safeParseDetection(candidate);
   if (!parsed.success) {
     const issues = issuesFromZod(parsed.error.issues);
@@ -178,6 +202,7 @@ export function encodeDetectionAvro(
 export function decodeDetectionAvro(
   payload: Buffer,
   resolver?: avro.Resolver,
+  opts: AvroReadOptions = {},
 ): { detection: NormalizedDetection; receivedAt: string | null } {
   let record: unknown;
   try {
@@ -190,6 +215,6 @@ export function decodeDetectionAvro(
       `Avro payload does not decode as NormalizedDetection: ${(e as Error).message}`,
     );
   }
-  const detection = fromAvro(record);
+  const detection = fromAvro(record, opts);
   return { detection, receivedAt: (record as DetectionAvro).receivedAt };
 }

@@ -454,7 +454,8 @@ export class DetectionAvroCodec implements MessageCodec<DetectionMessage> {
   async decode(value: Buffer, ctx: MessageContext): Promise<DetectionMessage> {
     const { schemaId, payload } = unframeConfluent(value);
     const resolver = schemaId === this.schemaId ? undefined : await this.resolver(schemaId);
-    const { detection, receivedAt } = decodeDetectionAvro(payload, resolver);
+    // `raw` is passed through unread (the decider never looks at it): checked as JSON text, not parsed
+    const { detection, receivedAt } = decodeDetectionAvro(payload, resolver, { rawAsText: true });
     const ts = Number(ctx.timestamp);
     return {
       at: receivedAt ?? (Number.isFinite(ts) ? new Date(ts).toISOString() : detection.occurredAt),

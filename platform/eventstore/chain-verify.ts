@@ -2,18 +2,21 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import { type ChainContent, chainHash, GENESIS } from './chain-hash.ts';
 import type { ChainAnchor, ChainBreak, ChainVerdict } from './port.ts';
+import { rawRecordProblem, rawRecordRefOf } from './raw-records.ts';
 
 /**
- * Verification of the SQLite store's hash chain. Every row carries
- * `hash = sha256(previous hash, "\n", JSON of [position, id, stream, revision, type, occurred_at,
- * recorded_at, causation_id, correlation_id, schema_version, data])`, starting from 64 zeros.
+ * Verification of the SQLite store's hash chain. Every row carries its link `hash` over the previous
+ * hash and its own content, in the format its `link` column names (chain-hash.ts), starting from 64
+ * zeros; a DetectionReceived whose raw record is kept apart names it by digest in its chained data,
+ * and the record's text must still have that digest (raw-records.ts).
  * The walk recomputes every link and reports EVERY link that does not hold (a first problem never
  * hides a later one):
  *  - `missing`: a position is absent (a row was deleted), including at the tail (the position
  *    sequence is ahead of the last row);
  *  - `reordered`: the row's stored hash is a valid link, but for another position (rows moved or swapped);
  *  - `altered`: the row's content no longer matches its stored hash (or the row before it was
- *    rewritten together with its own hash);
+ *    rewritten together with its own hash), or the raw record it names no longer has its digest;
+ *  - `missing` also: the raw record a row names is gone;
  * and, against anchors (heads recorded earlier outside the database):
  *  - `truncated`: an anchored position is past the last row (the tail was cut, even with the
  *    position sequence put back);
@@ -50,10 +53,17 @@ class ChainWalker {
   private readonly hashAt = new Map<number, string>();
 
   private readonly anchors: readonly ChainAnchor[];
+  /** The text of a raw record by digest (undefined: not in the store). */
+  private readonly rawBody: (sha256: string) => string | undefined;
+  /** Raw records already found intact in this walk (many events may name one). */
+  private readonly rawIntact = new Set<string>();
+  private readonly rawProblems: ChainBreak[] = [];
+  private rawProblemCount = 0;
 
-  constructor(anchors: readonly ChainAnchor[]) {
+  constructor(anchors: readonly ChainAnchor[], rawBody: (sha256: string) => string | undefined) {
     this.anchors = anchors;
     this.anchorPositions = new Set(anchors.map((a) => a.position));
+    this.rawBody = rawBody;
   }
 
   get lastPosition(): number {
@@ -75,8 +85,34 @@ class ChainWalker {
         this.intact = false;
       }
     }
+    if (!this.rawRecordIntact(row)) this.intact = false;
     this.prev = { position: row.position, hash: row.hash };
     if (this.intact) this.intactHead = { position: row.position, hash: row.hash };
+  }
+
+  /** The raw record a row names (if any) still has the digest the chained row holds. */
+  private rawRecordIntact(row: EventRow): boolean {
+    const ref = rawRecordRefOf(row.type, row.data);
+    if (!ref || this.rawIntact.has(ref.sha256)) return true;
+    const problem = rawRecordProblem(ref, this.rawBody(ref.sha256));
+    if (!problem) {
+      this.rawIntact.add(ref.sha256);
+      return true;
+    }
+    this.rawProblemCount += 1;
+    if (this.rawProblems.length < MAX_REPORTED)
+      this.rawProblems.push({
+        position: row.position,
+        id: row.id,
+        problem,
+        detail:
+          problem === 'missing'
+            ? `event ${row.id} (${row.type}, stream ${row.stream} revision ${row.revision}) names raw record ${ref.sha256}, which is gone`
+            : `event ${row.id} (${row.type}, stream ${row.stream} revision ${row.revision}) names raw record ${ref.sha256}, whose text no longer has that digest (${ref.bytes} bytes recorded)`,
+        stream: row.stream,
+        revision: row.revision,
+      });
+    return false;
   }
 
   finish(db: Database.Database): ChainVerdict {
@@ -94,6 +130,8 @@ class ChainWalker {
     const linkProblems = classifyBadLinks(db, this.badLinks);
     problems.push(...linkProblems.problems);
     extra += this.badLinkCount - this.badLinks.length;
+    problems.push(...this.rawProblems);
+    extra += this.rawProblemCount - this.rawProblems.length;
     // One statement, one snapshot: rows appended by another writer meanwhile are not mistaken for a gap.
     const tail = db
       .prepare<[], { seq: number | null; max: number | null }>(
@@ -128,7 +166,7 @@ class ChainWalker {
 
 /** Verifies the whole chain in one synchronous walk (the CLI, the API, `projections rebuild`). */
 export function verifyChainDb(db: Database.Database, opts: VerifyOptions = {}): ChainVerdict {
-  const walker = new ChainWalker(opts.anchors ?? []);
+  const walker = new ChainWalker(opts.anchors ?? [], rawBodies(db));
   for (const row of db.prepare<[], EventRow>('SELECT * FROM events ORDER BY position').iterate())
     walker.feed(row);
   return walker.finish(db);
@@ -142,7 +180,7 @@ export async function verifyChainPaged(
   db: Database.Database,
   opts: VerifyOptions & { pageSize?: number; isOpen?: () => boolean } = {},
 ): Promise<ChainVerdict | undefined> {
-  const walker = new ChainWalker(opts.anchors ?? []);
+  const walker = new ChainWalker(opts.anchors ?? [], rawBodies(db));
   const page = db.prepare<[number, number], EventRow>(
     'SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?',
   );
@@ -156,6 +194,16 @@ export async function verifyChainPaged(
   }
   if (opts.isOpen && !opts.isOpen()) return undefined;
   return walker.finish(db);
+}
+
+/** Raw record texts by digest (a database from before raw records were kept apart has none). */
+function rawBodies(db: Database.Database): (sha256: string) => string | undefined {
+  const exists = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'raw_records'")
+    .get();
+  if (!exists) return () => undefined;
+  const stmt = db.prepare<[string], { body: string }>('SELECT body FROM raw_records WHERE sha256 = ?');
+  return (sha256) => stmt.get(sha256)?.body;
 }
 
 function anchorProblem(a: ChainAnchor, found: string | undefined, last: number): ChainBreak | undefined {

@@ -130,6 +130,10 @@ export class CoalescingEventStore implements EventStore {
   subscribeAll(opts: SubscribeOptions, handler: EventHandler): Subscription {
     return this.inner.subscribeAll(opts, handler);
   }
+  readRawRecord(sha256: string): Promise<string | undefined> {
+    return this.inner.readRawRecord ? this.inner.readRawRecord(sha256) : Promise.resolve(undefined);
+  }
+
   findDetection(source: string, id: string): Promise<RecordedEvent<'DetectionReceived'> | undefined> {
     return this.inner.findDetection ? this.inner.findDetection(source, id) : Promise.resolve(undefined);
   }

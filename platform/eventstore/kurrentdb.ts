@@ -47,6 +47,9 @@
  * recognised by KurrentDB's idempotency check, which is exact for a numeric or 'no_stream' expected
  * revision and best effort (a server-side cache) for 'any'; an event id reused in another stream is
  * not rejected (SQLite's ids are globally unique); there is no hash chain (audit verify is SQLite-only).
+ * - Raw records: a DetectionReceived's raw vendor record is kept apart, as in SQLite (raw-records.ts,
+ *   the same stored form and digest), in a content-addressed stream `raw-record-<sha256>` holding one
+ *   `$tq-raw-record` event, appended before the event that names it (no multi-stream transaction).
  *
  * The client package is loaded lazily (KurrentDbEventStore.connect) so the rest of Tourniquet, and
  * the embedded mode, need neither it nor its native bridge.
@@ -64,6 +67,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from './port.ts';
+import { assertRawRecord, withRawApart } from './raw-records.ts';
 import { assertStorable } from './storable.ts';
 
 // ---------------------------------------------------------------------------------------------------
@@ -240,8 +244,11 @@ interface EnvelopeMetadata {
   $causationId?: string;
 }
 
-/** A Tourniquet event → the client's JSON event (deterministic UUID, envelope in metadata). */
-export function toEventData(e: NewEvent): KdbEventData {
+/**
+ * A Tourniquet event → the client's JSON event (deterministic UUID, envelope in metadata); `data` is
+ * the event's data as recorded (raw-records.ts: a detection's raw record apart), by default as appended.
+ */
+export function toEventData(e: NewEvent, data: object = e.data): KdbEventData {
   const metadata: EnvelopeMetadata = {
     tqId: e.id,
     occurredAt: e.occurredAt,
@@ -255,7 +262,7 @@ export function toEventData(e: NewEvent): KdbEventData {
     id: eventUuid(e.id),
     contentType: 'application/json',
     type: e.type,
-    data: e.data as Record<string, unknown>,
+    data: data as Record<string, unknown>,
     metadata: metadata as unknown as Record<string, unknown>,
   };
 }
@@ -429,6 +436,9 @@ export class KnownPositions {
 // The adapter
 
 export const CHECKPOINT_EVENT_TYPE = '$tq-checkpoint';
+/** The event type of a raw record in its content-addressed stream. */
+const RAW_RECORD_EVENT_TYPE = '$tq-raw-record';
+const rawRecordStream = (sha256: string) => `raw-record-${sha256}`;
 
 export interface KurrentDbEventStoreOptions {
   /** Bytes per batch-append request (client default 3 MiB). */
@@ -503,12 +513,20 @@ export class KurrentDbEventStore implements EventStore {
     for (const e of events) assertStorable(e, stream);
     const streamState = toStreamState(expected);
     if (events.length === 0) return this.emptyAppend(stream, expected);
+    const recorded = events.map(withRawApart);
+    // Raw records first, each in its own content-addressed stream: an event never names a record that
+    // is not there (a record whose event then fails to append is an unreferenced orphan, harmless).
+    for (const { raw } of recorded) if (raw) await this.storeRawRecord(raw.ref.sha256, raw.text);
     let res: Awaited<ReturnType<KurrentDbClientLike['appendToStream']>>;
     try {
-      res = await this.client.appendToStream(stream, events.map(toEventData), {
-        streamState,
-        ...(this.batchAppendSize ? { batchAppendSize: this.batchAppendSize } : {}),
-      });
+      res = await this.client.appendToStream(
+        stream,
+        events.map((e, i) => toEventData(e, recorded[i]!.data)),
+        {
+          streamState,
+          ...(this.batchAppendSize ? { batchAppendSize: this.batchAppendSize } : {}),
+        },
+      );
     } catch (err) {
       throw mapClientError(err, { stream, expected });
     }
@@ -523,6 +541,49 @@ export class KurrentDbEventStore implements EventStore {
     if (position === undefined) position = await this.positionOfRevision(stream, nextRevision);
     this.known.add(position);
     return { nextRevision, position };
+  }
+
+  /**
+   * A raw record in its content-addressed stream `raw-record-<sha256>` (a `$`-typed event, so it stays
+   * out of readAll and subscriptions like checkpoints). The event id derives from the digest: appending
+   * the same record again is recognised by KurrentDB's idempotency check.
+   */
+  private async storeRawRecord(sha256: string, text: string): Promise<void> {
+    const stream = rawRecordStream(sha256);
+    try {
+      await this.client.appendToStream(
+        stream,
+        [
+          {
+            id: eventUuid(stream),
+            contentType: 'application/json',
+            type: RAW_RECORD_EVENT_TYPE,
+            data: { body: text },
+            metadata: {},
+          },
+        ],
+        { streamState: 'any' },
+      );
+    } catch (err) {
+      throw mapClientError(err, { stream });
+    }
+  }
+
+  /** A raw record's JSON text by digest, checked against it (raw-records.ts). */
+  async readRawRecord(sha256: string): Promise<string | undefined> {
+    this.assertOpen();
+    if (!/^[0-9a-f]{64}$/.test(sha256)) return undefined;
+    const stream = rawRecordStream(sha256);
+    try {
+      for await (const r of this.client.readStream(stream, { fromRevision: 'start', maxCount: 1 })) {
+        const body = (r.event?.data as { body?: unknown } | undefined)?.body;
+        return assertRawRecord(sha256, typeof body === 'string' ? body : '');
+      }
+      return undefined;
+    } catch (err) {
+      if (clientErrorType(err) === 'stream-not-found') return undefined;
+      throw mapClientError(err, { stream });
+    }
   }
 
   /** Sequential appends, in order, stopping at the first failure (no multi-stream transaction). */

@@ -71,6 +71,12 @@ export interface EventStore {
    * where the store keeps an index of them (SQLite). Without it, callers look in the identity's stream.
    */
   findDetection?(source: string, id: string): Promise<RecordedEvent<'DetectionReceived'> | undefined>;
+  /**
+   * A raw vendor record's JSON text by its SHA-256 (raw-records.ts): a recorded DetectionReceived names
+   * it in `rawRecord` instead of carrying it. Checked against the digest as it is read (CHAIN_BROKEN
+   * when it no longer matches); undefined when the store holds no such record.
+   */
+  readRawRecord?(sha256: string): Promise<string | undefined>;
   /** Whether writes succeed now, and the storage faults seen (stores that track it: SQLite). */
   health?(): StoreHealth;
   /** After a fault, tries a small write so that health recovers without client traffic. */

@@ -30,7 +30,8 @@ import type {
   SubscribeOptions,
   Subscription,
 } from './port.ts';
-import { chainHash, type EventRow, GENESIS, verifySqliteChain } from './sqlite-chain.ts';
+import { assertRawRecord, storedForm } from './raw-records.ts';
+import { CURRENT_LINK, chainHash, type EventRow, GENESIS, verifySqliteChain } from './sqlite-chain.ts';
 import { assertStorable } from './storable.ts';
 
 /**
@@ -91,6 +92,21 @@ function toRecorded(r: EventRow): RecordedEvent {
   } as RecordedEvent;
 }
 
+/**
+ * Rows written before link formats were numbered are format 1 (chain-hash.ts): a database created by
+ * an earlier version gets the column with that default, and its rows keep verifying as they were.
+ */
+function addLinkColumn(db: Database.Database): void {
+  const columns = db.prepare<[], { name: string }>('PRAGMA table_info(events)').all();
+  if (columns.some((c) => c.name === 'link')) return;
+  try {
+    db.exec('ALTER TABLE events ADD COLUMN link INTEGER NOT NULL DEFAULT 1');
+  } catch (err) {
+    // another process opening the same file added it first
+    if (!/duplicate column name/i.test((err as Error).message)) throw err;
+  }
+}
+
 export class SqliteEventStore implements EventStore {
   readonly name = 'sqlite';
   readonly path: string;
@@ -139,12 +155,15 @@ export class SqliteEventStore implements EventStore {
         schema_version INTEGER NOT NULL,
         data TEXT NOT NULL,
         hash TEXT NOT NULL,
+        link INTEGER NOT NULL DEFAULT 1,
         UNIQUE (stream, revision)
       );
       CREATE INDEX IF NOT EXISTS events_type ON events (type, position);
       CREATE TABLE IF NOT EXISTS streams (stream TEXT PRIMARY KEY, revision INTEGER NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL, updated_at TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS raw_records (sha256 TEXT PRIMARY KEY, body TEXT NOT NULL);
     `);
+    addLinkColumn(this.db);
     this.createDetectionIndex();
     this.now = opts.now ?? (() => new Date());
     this.healthTracker = new StoreHealthTracker(this.now);
@@ -164,9 +183,13 @@ export class SqliteEventStore implements EventStore {
         "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
       ),
       insert: this.db.prepare(
-        `INSERT INTO events (position, id, stream, revision, type, occurred_at, recorded_at, causation_id, correlation_id, schema_version, data, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO events (position, id, stream, revision, type, occurred_at, recorded_at, causation_id, correlation_id, schema_version, data, hash, link)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ${CURRENT_LINK})`,
       ),
+      insertRaw: this.db.prepare<[string, string]>(
+        'INSERT INTO raw_records (sha256, body) VALUES (?, ?) ON CONFLICT DO NOTHING',
+      ),
+      rawRecord: this.db.prepare<[string], { body: string }>('SELECT body FROM raw_records WHERE sha256 = ?'),
       byId: this.db.prepare<[string], { stream: string; revision: number; position: number }>(
         'SELECT stream, revision, position FROM events WHERE id = ?',
       ),
@@ -303,6 +326,8 @@ export class SqliteEventStore implements EventStore {
     for (const e of events) {
       position += 1;
       revision += 1;
+      // serialized once: the same text is stored and hashed
+      const stored = storedForm(e);
       const row = {
         position,
         id: e.id,
@@ -314,9 +339,11 @@ export class SqliteEventStore implements EventStore {
         causation_id: e.causationId,
         correlation_id: e.correlationId,
         schema_version: e.schemaVersion,
-        data: JSON.stringify(e.data),
+        data: stored.data,
+        link: CURRENT_LINK,
       };
       const hash = chainHash(prevHash, row);
+      if (stored.raw) this.stmts.insertRaw.run(stored.raw.ref.sha256, stored.raw.text);
       this.stmts.insert.run(
         position,
         e.id,
@@ -387,6 +414,12 @@ export class SqliteEventStore implements EventStore {
       refused,
       reason: held?.stream === stream ? 'different_content' : 'other_identity',
     });
+  }
+
+  /** A raw record's JSON text by its SHA-256 (raw-records.ts), checked against it. */
+  async readRawRecord(sha256: string): Promise<string | undefined> {
+    this.assertOpen();
+    return assertRawRecord(sha256, this.stmts.rawRecord.get(sha256)?.body);
   }
 
   /** The recorded DetectionReceived holding `source` + `id`, if any. */

@@ -4,15 +4,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { eventStoreContract, sampleEvent } from '../../test/contract/eventstore.contract.ts';
+import {
+  eventStoreContract,
+  type RawRecordTamper,
+  sampleEvent,
+} from '../../test/contract/eventstore.contract.ts';
 import { SqliteEventStore } from './sqlite.ts';
 import { chainHash, verifySqliteChain as verifyChain } from './sqlite-chain.ts';
 
-eventStoreContract('sqlite (file, durable)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tq-store-'));
-  return new SqliteEventStore({ path: join(dir, 'events.db') });
-});
-eventStoreContract('sqlite (memory)', async () => new SqliteEventStore({ path: ':memory:' }));
+const sqliteTamper: RawRecordTamper = {
+  async alter(store, sha256, body) {
+    (store as SqliteEventStore).database
+      .prepare('UPDATE raw_records SET body = ? WHERE sha256 = ?')
+      .run(body, sha256);
+  },
+};
+eventStoreContract(
+  'sqlite (file, durable)',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tq-store-'));
+    return new SqliteEventStore({ path: join(dir, 'events.db') });
+  },
+  sqliteTamper,
+);
+eventStoreContract('sqlite (memory)', async () => new SqliteEventStore({ path: ':memory:' }), sqliteTamper);
 
 describe('SqliteEventStore specifics', () => {
   it('chain hash: sha256 over prev, a newline and the JSON row (the format verifyChain checks)', () => {

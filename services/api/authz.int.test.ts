@@ -72,6 +72,12 @@ const ENDPOINTS: Endpoint[] = [
   { key: 'GET /v1/audit/events', url: '/v1/audit/events?case=case-alice-1', ok: 200 },
   { key: 'GET /v1/audit/export', url: '/v1/audit/export?format=csv', ok: 200 },
   { key: 'GET /v1/audit/verify', url: '/v1/audit/verify', ok: 200 },
+  {
+    // No such record: the matrix checks who may ask.
+    key: 'GET /v1/audit/raw-records/:sha256',
+    url: `/v1/audit/raw-records/${'0'.repeat(64)}`,
+    ok: 404,
+  },
   { key: 'GET /v1/stream', url: '/v1/stream?after=0', ok: 200, sse: true },
   { key: 'GET /v1/signals', url: '/v1/signals', ok: 200 },
   { key: 'GET /v1/signals/jwks', url: '/v1/signals/jwks', ok: 200 },

@@ -32,6 +32,7 @@ export const ROUTE_ROLES: Record<string, readonly Role[] | 'public'> = {
   'GET /v1/audit/events': READ,
   'GET /v1/audit/export': AUDIT,
   'GET /v1/audit/verify': AUDIT,
+  'GET /v1/audit/raw-records/:sha256': READ,
   'GET /v1/stream': READ,
   'GET /v1/signals': READ,
   'GET /v1/signals/jwks': 'public',

@@ -354,6 +354,50 @@ describe('explain and audit', () => {
     expect(rows.at(-1)).toContain('"{""actionId"":""act-alice-1-1""');
   });
 
+  it("serves a detection's raw record by the digest its event names, re-sent as a duplicate, and refuses it once altered", async () => {
+    const erin = { provider: 'okta', id: 'erin', type: 'human' as const };
+    const raw = {
+      uuid: 'okta-evt-77',
+      eventType: 'user.session.start',
+      client: { ipAddress: '203.0.113.9' },
+    };
+    const sent = { ...detection('d-raw-1', erin), raw };
+    expect((await call('POST', '/v1/detections', { as: 'service', body: sent })).status).toBe(202);
+    // the same detection again (raw re-serialized with other key order) is a duplicate, not a conflict
+    const reordered = {
+      ...detection('d-raw-1', erin),
+      raw: { client: raw.client, eventType: raw.eventType, uuid: raw.uuid },
+    };
+    expect((await call('POST', '/v1/detections', { as: 'service', body: reordered })).json).toMatchObject({
+      duplicates: 1,
+    });
+    const events = await call('GET', '/v1/audit/events?identity=okta:erin&type=DetectionReceived', {
+      as: 'analyst',
+    });
+    const ref = events.json.items[0].data.rawRecord as { sha256: string; bytes: number };
+    expect(events.json.items[0].data.detection.raw).toBeUndefined();
+    const got = await call('GET', `/v1/audit/raw-records/${ref.sha256}`, { as: 'analyst' });
+    expect(got.status).toBe(200);
+    expect(got.json).toEqual({ sha256: ref.sha256, bytes: ref.bytes, record: raw });
+    expect((await call('GET', `/v1/audit/raw-records/${'1'.repeat(64)}`, { as: 'analyst' })).status).toBe(
+      404,
+    );
+    expect((await call('GET', '/v1/audit/raw-records/nothex', { as: 'analyst' })).status).toBe(400);
+    env.store.database
+      .prepare("UPDATE raw_records SET body = replace(body, '203.0.113.9', '198.51.100.1') WHERE sha256 = ?")
+      .run(ref.sha256);
+    const refused = await call('GET', `/v1/audit/raw-records/${ref.sha256}`, { as: 'analyst' });
+    expect(refused.status).toBe(503);
+    expect(refused.json.error).toMatchObject({ code: 'CHAIN_BROKEN' });
+    const verdict = await call('GET', '/v1/audit/verify', { as: 'auditor' });
+    expect(verdict.json.problems).toContainEqual(expect.objectContaining({ problem: 'altered' }));
+    // put back, so the verify test below starts from an intact chain
+    env.store.database
+      .prepare('UPDATE raw_records SET body = ? WHERE sha256 = ?')
+      .run(JSON.stringify(raw), ref.sha256);
+    expect((await call('GET', '/v1/audit/verify', { as: 'auditor' })).json.ok).toBe(true);
+  });
+
   it('verify reports ok, then the first tampered event', async () => {
     const ok = await call('GET', '/v1/audit/verify', { as: 'auditor' });
     expect(ok.json).toMatchObject({ ok: true, checked: await env.store.headPosition() });

@@ -1,12 +1,13 @@
 import type { Logger } from 'pino';
-import { canonicalJson } from '../../platform/digest.ts';
 import { DuplicateConflictError, WrongExpectedRevisionError } from '../../platform/errors.ts';
 import type { EventStore } from '../../platform/eventstore/port.ts';
+import { sameDetectionContent } from '../../platform/eventstore/raw-records.ts';
 import type { ProviderCapabilities } from '../../schemas/capabilities.ts';
 import { type IdentityRef, identityKey, type NormalizedDetection } from '../../schemas/detection.ts';
 import {
   CATALOGUE_STREAM,
   CONTROL_STREAM,
+  type EventDataOf,
   identityStream,
   type NewEvent,
   type RecordedEvent,
@@ -312,15 +313,13 @@ export class DeciderEngine {
    * other content under the same `source` + `id` is refused, never dropped silently.
    */
   private async assertSameContent(d: NormalizedDetection, stream: string, unit?: AppendUnit): Promise<void> {
-    const recorded =
-      unit?.stagedDetection(d.source, d.id) ??
-      (unit ? this.stagedElsewhere(d, unit) : undefined) ??
-      (await this.recordedDetection(d, stream));
-    if (!recorded || canonicalJson(recorded) === canonicalJson(d)) return;
+    const staged = unit?.stagedDetection(d.source, d.id) ?? (unit ? this.stagedElsewhere(d, unit) : undefined);
+    const recorded = staged ? { detection: staged } : await this.recordedDetection(d, stream);
+    if (!recorded || (await sameDetectionContent(this.store, recorded, d))) return;
     throw new DuplicateConflictError({
       source: d.source,
       id: d.id,
-      recorded: { identity: recorded.identity, stream },
+      recorded: { identity: recorded.detection.identity, stream },
       refused: { identity: d.identity, stream },
       reason: 'different_content',
     });
@@ -330,15 +329,15 @@ export class DeciderEngine {
   private async recordedDetection(
     d: NormalizedDetection,
     stream: string,
-  ): Promise<NormalizedDetection | undefined> {
-    if (this.store.findDetection) return (await this.store.findDetection(d.source, d.id))?.data.detection;
+  ): Promise<EventDataOf<'DetectionReceived'> | undefined> {
+    if (this.store.findDetection) return (await this.store.findDetection(d.source, d.id))?.data;
     for (const e of await this.store.readStream(stream || identityStream(d.identity))) {
       if (
         e.type === 'DetectionReceived' &&
         e.data.detection.source === d.source &&
         e.data.detection.id === d.id
       )
-        return e.data.detection;
+        return e.data;
     }
     return undefined;
   }

@@ -12,6 +12,7 @@ import {
   GuardNote,
   identityStream,
   NoActionReason,
+  RawRecordRef,
   type RecordedEvent,
 } from '../../schemas/events.ts';
 import { actorName } from './projector.ts';
@@ -42,6 +43,8 @@ export const Explanation = z.object({
       severity: z.string(),
       occurredAt: z.string(),
       title: z.string().nullable(),
+      /** The raw vendor record's digest and size (GET /v1/audit/raw-records/:sha256); null when none was kept apart. */
+      rawRecord: RawRecordRef.nullable(),
     }),
   ),
   decision: Ref.extend({
@@ -440,6 +443,7 @@ function explainDecision(c: ActionChain, facts: ChainFacts) {
       severity: d.data.detection.severity,
       occurredAt: d.data.detection.occurredAt,
       title: d.data.detection.title ?? null,
+      rawRecord: d.data.rawRecord ?? null,
     })),
     decision: {
       ...ref(proposal),

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WrongExpectedRevisionError } from '../../platform/errors.ts';
 import type { EventStore } from '../../platform/eventstore/port.ts';
+import { detectionWithRaw, readRawRecordText } from '../../platform/eventstore/raw-records.ts';
 import type { NewEvent, RecordedEvent } from '../../schemas/events.ts';
 
 /** A minimal valid event for the contract: the store must not care about payload shape. */
@@ -29,11 +31,47 @@ function waitFor(pred: () => boolean, timeoutMs = 5000): Promise<void> {
   });
 }
 
+/** A DetectionReceived carrying a raw vendor record, for the raw-record cases of the contract. */
+export function detectionEvent(stream: string, n: number, runId: string, raw: unknown): NewEvent {
+  return {
+    id: `${runId}-${stream}-det-${n}`,
+    type: 'DetectionReceived',
+    stream,
+    occurredAt: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
+    causationId: null,
+    correlationId: null,
+    schemaVersion: 1,
+    data: {
+      detection: {
+        id: `${runId}-d${n}`,
+        source: 'contract',
+        kind: 'anomalous_token_use',
+        confidence: 0.9,
+        severity: 'high',
+        identity: { provider: 'okta', id: `${runId}-u`, type: 'human' },
+        occurredAt: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
+        evidence: { ip: '203.0.113.7' },
+        raw,
+      },
+    },
+  };
+}
+
+/** What an adapter's test gives the contract to alter a stored raw record as an attacker would. */
+export interface RawRecordTamper {
+  /** Replaces the stored text of the raw record with this digest. */
+  alter(store: EventStore, sha256: string, body: string): Promise<void>;
+}
+
 /**
  * The EventStore contract. Every adapter runs exactly this suite; `factory` returns a fresh, empty
  * store (or a store whose prior content is isolated by the unique stream names used here).
  */
-export function eventStoreContract(adapter: string, factory: () => Promise<EventStore>): void {
+export function eventStoreContract(
+  adapter: string,
+  factory: () => Promise<EventStore>,
+  tamper?: RawRecordTamper,
+): void {
   describe(`EventStore contract: ${adapter}`, () => {
     let store: EventStore;
     let run: string;
@@ -209,6 +247,47 @@ export function eventStoreContract(adapter: string, factory: () => Promise<Event
       expect((error as Error).message).toBe('handler broke');
       expect(sub.position).toBe(first.position);
       expect(handled).toEqual([first.id]);
+    });
+
+    it('keeps the raw record of a detection apart: stored once by digest, named in the event, read back whole', async () => {
+      const stream = s('raw');
+      const raw = { vendor: 'okta', eventType: 'user.session.start', nested: { list: [1, 'two', null] } };
+      await store.append(
+        stream,
+        [detectionEvent(stream, 0, run, raw), detectionEvent(stream, 1, run, raw)],
+        'no_stream',
+      );
+      const read = await store.readStream(stream);
+      const text = JSON.stringify(raw);
+      const sha256 = createHash('sha256').update(text, 'utf8').digest('hex');
+      for (const e of read) {
+        expect(e.type).toBe('DetectionReceived');
+        if (e.type !== 'DetectionReceived') continue;
+        expect('raw' in e.data.detection).toBe(false);
+        expect(e.data.rawRecord).toEqual({ sha256, bytes: Buffer.byteLength(text) });
+        expect(await detectionWithRaw(store, e.data)).toEqual({ ...e.data.detection, raw });
+      }
+      expect(await store.readRawRecord?.(sha256)).toBe(text);
+      expect(await store.readRawRecord?.('0'.repeat(64))).toBeUndefined();
+      await expect(readRawRecordText(store, '0'.repeat(64))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      // a detection without raw names no record
+      const bare = detectionEvent(stream, 2, run, undefined);
+      delete (bare.data as { detection: { raw?: unknown } }).detection.raw;
+      await store.append(stream, [bare], 1);
+      const last = (await store.readStream(stream, { fromRevision: 2 }))[0]!;
+      expect(last.type === 'DetectionReceived' && last.data.rawRecord).toBeUndefined();
+    });
+
+    it.skipIf(!tamper)('refuses to hand out a raw record altered after it was recorded', async () => {
+      const stream = s('raw-tamper');
+      const raw = { vendor: 'guardduty', finding: `f-${run}` };
+      await store.append(stream, [detectionEvent(stream, 0, run, raw)], 'no_stream');
+      const sha256 = createHash('sha256').update(JSON.stringify(raw), 'utf8').digest('hex');
+      await tamper!.alter(store, sha256, JSON.stringify({ ...raw, finding: 'benign' }));
+      await expect(store.readRawRecord!(sha256)).rejects.toMatchObject({ code: 'CHAIN_BROKEN' });
+      const [e] = await store.readStream(stream);
+      if (e?.type !== 'DetectionReceived') throw new Error('expected the detection back');
+      await expect(detectionWithRaw(store, e.data)).rejects.toMatchObject({ code: 'CHAIN_BROKEN' });
     });
 
     it('stores and reads checkpoints', async () => {

@@ -1,5 +1,6 @@
 /**
- * The tamper table: each way someone with write access to the database file can alter the record,
+ * The tamper table: each way someone with write access to the database file can alter the record
+ * (the events and the raw vendor records they name by digest),
  * done to a live embedded stack with anchoring on, must be noticed by the running server (/readyz
  * false, writes refused with CHAIN_BROKEN), by a restart on the altered store, and by
  * `tourniquet audit verify --anchor <witness>`.
@@ -97,6 +98,24 @@ const TAMPERS: Tamper[] = [
     expect: ['reordered'],
   },
   {
+    name: 'raw record edit (the vendor record a chained detection names by digest)',
+    apply: (db) => {
+      db.prepare(
+        "UPDATE raw_records SET body = replace(body, 'evt-', 'EVT-') WHERE sha256 = (SELECT sha256 FROM raw_records ORDER BY rowid LIMIT 1 OFFSET 4)",
+      ).run();
+    },
+    expect: ['altered'],
+  },
+  {
+    name: 'raw record delete',
+    apply: (db) => {
+      db.prepare(
+        'DELETE FROM raw_records WHERE sha256 = (SELECT sha256 FROM raw_records ORDER BY rowid LIMIT 1 OFFSET 4)',
+      ).run();
+    },
+    expect: ['missing'],
+  },
+  {
     name: 'tail truncation with the position sequence fixed up (and the head file forged)',
     apply: (db, storePath) => {
       const cut = lastPosition(db) - 3;
@@ -127,6 +146,11 @@ function detection(n: number) {
     severity: 'critical',
     identity: { provider: 'okta', id: `user-${n % 4}@acme.example`, type: 'human' },
     occurredAt: new Date(Date.UTC(2026, 11, 6, 1, 0, n)).toISOString(),
+    raw: {
+      vendor: 'okta',
+      uuid: `evt-${n}`,
+      eventType: 'user.account.report_suspicious_activity_by_enduser',
+    },
   };
 }
 

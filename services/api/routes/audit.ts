@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { NotFoundError, TourniquetError } from '../../../platform/errors.ts';
 import { CHAIN_PROBLEMS } from '../../../platform/eventstore/port.ts';
+import { readRawRecordText } from '../../../platform/eventstore/raw-records.ts';
 import type { EventType } from '../../../schemas/events.ts';
 import { Explanation, explainAction } from '../../projector/explain.ts';
 import { type AuditFilter, getAction, queryAuditEvents, streamAuditEvents } from '../../projector/queries.ts';
@@ -78,6 +79,10 @@ function auditFilter(q: z.output<typeof AuditExportQuery> | z.output<typeof Audi
   return f;
 }
 
+const RawRecordParams = z.strictObject({
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in lowercase hex (64 characters)'),
+});
+
 /** Audit: why an action happened, event queries and exports, tamper evidence. */
 const ChainBreakBody = z.object({
   position: z.number().int(),
@@ -150,6 +155,26 @@ export const auditRoutes: ApiRoutes = async (app, { ctx }) => {
         .header('content-type', csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson')
         .header('content-disposition', `attachment; filename="tourniquet-audit.${csv ? 'csv' : 'ndjson'}"`);
       return reply.send(Readable.from(lines()));
+    },
+  });
+
+  addRoute(app, ctx.auth, {
+    method: 'GET',
+    url: '/v1/audit/raw-records/:sha256',
+    roles: rolesFor('GET /v1/audit/raw-records/:sha256'),
+    summary: "A detection's raw vendor record, by the SHA-256 its DetectionReceived event names",
+    description:
+      'A recorded DetectionReceived carries `rawRecord: {sha256, bytes}` instead of the vendor record; the store keeps the record once, content-addressed, and checks it against its digest as it is read (a record altered since is refused with CHAIN_BROKEN). `record` is the JSON as received.',
+    tags: ['audit'],
+    params: RawRecordParams,
+    response: {
+      200: z.object({ sha256: z.string(), bytes: z.number().int(), record: z.unknown() }),
+      ...COMMON_ERRORS,
+      404: ErrorBody,
+    },
+    handler: async ({ params }) => {
+      const text = await readRawRecordText(ctx.store, params.sha256);
+      return { sha256: params.sha256, bytes: Buffer.byteLength(text), record: JSON.parse(text) as unknown };
     },
   });
 
