@@ -98,7 +98,11 @@ async function steadyLatency(
   const base = loadDefaultPolicy();
   // a steady load of distinct identities from one rule is what is measured, not a misfiring rule: no
   // budgets and no storm hold (which would hold the rule from its 10th identity on)
-  const guards = { ...base.policy.guards, budgets: [], storm: { ...base.policy.guards.storm, enabled: false } };
+  const guards = {
+    ...base.policy.guards,
+    budgets: [],
+    storm: { ...base.policy.guards.storm, enabled: false },
+  };
   const policy = { ...base, policy: { ...base.policy, guards } };
   const decider = new DeciderService({ store, bus, policy });
   await decider.start();

@@ -313,7 +313,8 @@ export class DeciderEngine {
    * other content under the same `source` + `id` is refused, never dropped silently.
    */
   private async assertSameContent(d: NormalizedDetection, stream: string, unit?: AppendUnit): Promise<void> {
-    const staged = unit?.stagedDetection(d.source, d.id) ?? (unit ? this.stagedElsewhere(d, unit) : undefined);
+    const staged =
+      unit?.stagedDetection(d.source, d.id) ?? (unit ? this.stagedElsewhere(d, unit) : undefined);
     const recorded = staged ? { detection: staged } : await this.recordedDetection(d, stream);
     if (!recorded || (await sameDetectionContent(this.store, recorded, d))) return;
     throw new DuplicateConflictError({
