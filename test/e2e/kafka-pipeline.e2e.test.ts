@@ -9,6 +9,7 @@ import { createKafka, ensureTopics, frameConfluent, SchemaRegistryClient } from 
 import { createKafkaBus } from '../../platform/bus/kafka-clients.ts';
 import type { KafkaClientBus } from '../../platform/bus/kafka-common.ts';
 import { TOPICS } from '../../platform/bus/port.ts';
+import { detectionWithRaw } from '../../platform/eventstore/raw-records.ts';
 import { SqliteEventStore } from '../../platform/eventstore/sqlite.ts';
 import { identityKey, type NormalizedDetection } from '../../schemas/detection.ts';
 import { activatePolicy } from '../../services/decider/activation.ts';
@@ -150,7 +151,10 @@ describe.each(E2E_KAFKA_CLIENTS)(
       for (const e of received) {
         if (e.type !== 'DetectionReceived') continue;
         const want = expected.find((d) => d.id === e.data.detection.id)!;
-        expect(e.data.detection).toStrictEqual(JSON.parse(JSON.stringify(want)));
+        // the raw vendor record is kept apart, named by its digest, and reads back whole
+        expect(e.data.detection.raw).toBeUndefined();
+        expect(e.data.rawRecord?.sha256).toMatch(/^[0-9a-f]{64}$/);
+        expect(await detectionWithRaw(store, e.data)).toStrictEqual(JSON.parse(JSON.stringify(want)));
       }
 
       // …and alice's stolen token was revoked: proposed, auto-approved, executed by the executor
