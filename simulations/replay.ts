@@ -113,7 +113,6 @@ export interface ReplayRun {
   firstDetectionMs: Map<string, number>;
   /** Identity key → ground truth; malicious wins over benign when an identity has both. */
   truth: Map<string, 'malicious' | 'benign'>;
-  names: Map<string, { provider: string; id: string }>;
   /** First and last input time (ms) over timed inputs; the virtual clock stops at the last. */
   startMs: number;
   endMs: number;
@@ -190,6 +189,8 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
 
   // Which identities have recorded answers (for 'both'), and whether any exist (for the default).
   let hasApprovals = false;
+  // Approvals naming an action but no identity find the identity by the action id's tag.
+  let approvalsByTag = false;
   const coveredKeys = new Set<string>();
   const coveredTags = new Set<string>();
   let startMs = Number.POSITIVE_INFINITY;
@@ -202,6 +203,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     if (r.type !== 'approval') continue;
     hasApprovals = true;
     if (r.ix >= 0) coveredKeys.add(history.identities[r.ix]!);
+    else if (r.actionRef) approvalsByTag = true;
     if (r.actionRef) coveredTags.add(tagOfAction(r.actionRef));
   }
   const source: ApprovalSource =
@@ -217,7 +219,6 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   const slotsByTag = new Map<string, Slot>();
   const actions = new Map<string, SimAction>();
   const truth = new Map<string, 'malicious' | 'benign'>();
-  const names = new Map<string, { provider: string; id: string }>();
   const ticks = new TimedHeap<TickItem>();
   const answers = new TimedHeap<AnswerItem>();
   let seq = 0;
@@ -233,18 +234,15 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   const slotFor = (ix: number, identity: IdentityRef): Slot => {
     let slot = slots[ix];
     if (!slot) {
-      const key = keys[ix]!;
-      const name = names.get(key) ?? { provider: identity.provider, id: identity.id };
       slot = {
-        key,
-        name,
+        key: keys[ix]!,
+        name: { provider: identity.provider, id: identity.id },
         state: initialState(identity, seenTable ?? NO_REPEATS),
         firstDetectionMs: Number.NaN,
         deadlineMs: Number.NaN,
       };
       slots[ix] = slot;
-      slotsByTag.set(slot.state.tag, slot);
-      names.set(key, name);
+      if (approvalsByTag) slotsByTag.set(slot.state.tag, slot);
     }
     return slot;
   };
@@ -274,8 +272,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
         deadlineMs: Number.NaN,
       };
       aliasSlots.set(key, slot);
-      slotsByTag.set(slot.state.tag, slot);
-      names.set(key, name);
+      if (approvalsByTag) slotsByTag.set(slot.state.tag, slot);
     }
     return slot;
   };
@@ -448,7 +445,6 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   const onVerdict = (r: Extract<HistoryRecord, { type: 'verdict' }>): void => {
     const key = keys[r.ix]!;
     if (truth.get(key) !== 'malicious') truth.set(key, r.verdict);
-    if (!names.has(key)) names.set(key, { provider: r.identity.provider, id: r.identity.id });
     const slot = slots[r.ix];
     const open = slot?.state.openCase;
     if (!slot || !open || !slot.state.identity) {
@@ -592,7 +588,6 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     stormIdentities,
     firstDetectionMs,
     truth,
-    names,
     startMs: Number.isFinite(startMs) ? startMs : 0,
     endMs: Number.isFinite(endMs) ? endMs : 0,
     inputs: total + (history.repeatsRemoved ?? 0) + (history.conflictsRemoved ?? 0),
