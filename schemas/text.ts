@@ -161,20 +161,23 @@ export function jsonValueProblem(
   lim: Readonly<JsonLimits> = limits,
 ): JsonProblem | undefined {
   let bytes = 0;
-  // Entries: a value, its depth and its path (built only when a problem is reported, from parts).
-  const stack: Array<{ v: unknown; depth: number; at: string }> = [{ v: value, depth: 1, at: path }];
+  // Entries: a value, its depth and how it was reached (its parent and key); the path string is
+  // built only when a problem is reported, so a clean value costs no string per member.
+  const stack: PendingValue[] = [{ v: value, depth: 1, parent: undefined, key: '' }];
   while (stack.length > 0) {
-    const { v, depth, at } = stack.pop()!;
+    const entry = stack.pop()!;
+    const { v, depth } = entry;
     if (typeof v === 'string') {
       if (!v.isWellFormed())
         return {
           kind: 'text',
-          path: at,
+          path: pathOf(entry, path),
           message: 'is not well-formed Unicode (it holds a lone UTF-16 surrogate)',
         };
       bytes += quotedLength(v);
     } else if (typeof v === 'number') {
-      if (!Number.isFinite(v)) return { kind: 'value', path: at, message: 'must be a finite number' };
+      if (!Number.isFinite(v))
+        return { kind: 'value', path: pathOf(entry, path), message: 'must be a finite number' };
       bytes += String(v).length;
     } else if (typeof v === 'boolean') bytes += v ? 4 : 5;
     else if (v === null) bytes += 4;
@@ -182,27 +185,36 @@ export function jsonValueProblem(
       if (depth > lim.maxDepth) {
         return {
           kind: 'depth',
-          path: at,
+          path: pathOf(entry, path),
           message: `nesting exceeds the limit of ${lim.maxDepth} levels`,
           limit: lim.maxDepth,
         };
       }
       if (Array.isArray(v)) {
         bytes += 2 + Math.max(0, v.length - 1);
-        for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], depth: depth + 1, at: `${at}.${i}` });
+        for (let i = v.length - 1; i >= 0; i--)
+          stack.push({ v: v[i], depth: depth + 1, parent: entry, key: i });
       } else {
         const keys = Object.keys(v);
         bytes += 2 + Math.max(0, keys.length - 1);
         for (let i = keys.length - 1; i >= 0; i--) {
           const k = keys[i]!;
           if (!k.isWellFormed())
-            return { kind: 'text', path: at, message: 'has a key that is not well-formed Unicode' };
+            return {
+              kind: 'text',
+              path: pathOf(entry, path),
+              message: 'has a key that is not well-formed Unicode',
+            };
           bytes += quotedLength(k) + 1;
-          stack.push({ v: (v as Record<string, unknown>)[k], depth: depth + 1, at: `${at}.${k}` });
+          stack.push({ v: (v as Record<string, unknown>)[k], depth: depth + 1, parent: entry, key: k });
         }
       }
     } else if (v !== undefined) {
-      return { kind: 'value', path: at, message: `holds a ${typeof v}, which JSON cannot carry` };
+      return {
+        kind: 'value',
+        path: pathOf(entry, path),
+        message: `holds a ${typeof v}, which JSON cannot carry`,
+      };
     }
     if (bytes > lim.maxBytes) {
       return {
@@ -214,6 +226,23 @@ export function jsonValueProblem(
     }
   }
   return undefined;
+}
+
+/** A value still to be checked by jsonValueProblem, and how it was reached from the root. */
+interface PendingValue {
+  v: unknown;
+  depth: number;
+  parent: PendingValue | undefined;
+  key: string | number;
+}
+
+/** The path of a pending value: the root's path, then `.key` for each step down to it. */
+function pathOf(entry: PendingValue, rootPath: string): string {
+  const keys: Array<string | number> = [];
+  for (let e: PendingValue | undefined = entry; e?.parent !== undefined; e = e.parent) keys.push(e.key);
+  let at = rootPath;
+  for (let i = keys.length - 1; i >= 0; i--) at = `${at}.${keys[i]}`;
+  return at;
 }
 
 /** Issue params zod carries for a JSON limit, so the HTTP layer can answer 413 for size. */
