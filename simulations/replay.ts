@@ -142,6 +142,19 @@ interface Slot {
   deadlineMs: number;
   /** The identity's catalogue timeline once it has one (see SlotCatalogue). */
   timeline: Timeline | undefined;
+  /**
+   * The actions proposed for this identity, oldest first: its events name only its own actions, so
+   * they are found here (newest first) rather than in a map of every action of the run.
+   */
+  actions: SimAction[] | undefined;
+}
+
+/** One of the identity's actions by id, searched from the newest (the ones events name). */
+function actionOf(slot: Slot, actionId: string): SimAction | undefined {
+  const list = slot.actions;
+  if (!list) return undefined;
+  for (let i = list.length - 1; i >= 0; i--) if (list[i]!.id === actionId) return list[i];
+  return undefined;
 }
 
 /**
@@ -247,7 +260,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   // identity); a history without re-deliveries (withoutRepeatedDetections) needs none.
   const seenTable = history.repeatsRemoved === undefined ? new DedupeTable(history.records.length) : null;
   const slotsByTag = new Map<string, Slot>();
-  const actions = new Map<string, SimAction>();
+  const actions: SimAction[] = [];
   const truth = new Map<string, 'malicious' | 'benign'>();
   const ticks = new TimedHeap<TickItem>();
   const answers = new TimedHeap<AnswerItem>();
@@ -271,6 +284,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
         firstDetectionMs: Number.NaN,
         deadlineMs: Number.NaN,
         timeline: undefined,
+        actions: undefined,
       };
       slots[ix] = slot;
       if (approvalsByTag) slotsByTag.set(slot.state.tag, slot);
@@ -302,6 +316,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
         firstDetectionMs: Number.NaN,
         deadlineMs: Number.NaN,
         timeline: undefined,
+        actions: undefined,
       };
       aliasSlots.set(key, slot);
       if (approvalsByTag) slotsByTag.set(slot.state.tag, slot);
@@ -344,7 +359,9 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
           group: d.group ?? null,
           guards: d.guards.map((g) => g.guard),
         };
-        actions.set(a.id, a);
+        actions.push(a);
+        if (slot.actions) slot.actions.push(a);
+        else slot.actions = [a];
         if (a.mode !== 'auto' && a.mode !== 'never' && needsAssumption(slot)) {
           const approve = keyedUniform(a.id, assumption.seed) < assumption.rate;
           answers.push({
@@ -358,7 +375,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
         return;
       }
       case 'ActionApproved': {
-        const a = actions.get(e.data.actionId);
+        const a = actionOf(slot, e.data.actionId);
         if (!a) return;
         const by = e.data.by;
         a.approvers.push(by.kind === 'policy' ? 'policy' : by.id);
@@ -371,7 +388,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
       }
       case 'ActionRejected':
       case 'ActionExpired': {
-        const a = actions.get(e.data.actionId);
+        const a = actionOf(slot, e.data.actionId);
         if (a) {
           a.status = e.type === 'ActionRejected' ? 'rejected' : 'expired';
           a.decidedAtMs = atMs;
@@ -395,7 +412,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
         if (e.data.verdict !== 'benign') return;
         // The simulated executor rolls back what ran; what was approved but not yet run never runs.
         for (const s of slot.state.openCase?.actions ?? []) {
-          const a = actions.get(s.actionId);
+          const a = actionOf(slot, s.actionId);
           if (!a || a.executedAtMs === null || a.rolledBackAtMs !== null) continue;
           if (a.executedAtMs <= atMs) a.rolledBackAtMs = atMs;
           else a.executedAtMs = null;
@@ -599,7 +616,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   if (Number.isFinite(horizonMs)) drain(horizonMs, true);
   onProgress?.(total, total);
 
-  const list = [...actions.values()];
+  const list = actions;
   for (const a of list) {
     if (a.executedAtMs !== null && a.executedAtMs > horizonMs) a.executedAtMs = null;
   }
