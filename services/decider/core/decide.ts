@@ -1,4 +1,4 @@
-import { digestOf } from '../../../platform/digest.ts';
+import { canonicalJson, sha256Hex } from '../../../platform/digest.ts';
 import { ApprovalError, NotFoundError } from '../../../platform/errors.ts';
 import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
 import { type IdentityRef, identityKey, type NormalizedDetection } from '../../../schemas/detection.ts';
@@ -441,6 +441,27 @@ function planAction(
   return { ...plan, rollbackComplete };
 }
 
+/**
+ * digestOf({actionId, action, identity: {provider, id}, args, stage, ruleId, policyVersion}): the
+ * same canonical text, written in its sorted key order directly instead of by the generic walk
+ * (every proposal is digested; a unit test holds the two equal).
+ */
+export function proposalDigest(
+  actionId: string,
+  action: string,
+  identity: Pick<IdentityRef, 'provider' | 'id'>,
+  args: Record<string, unknown>,
+  stage: number,
+  ruleId: string,
+  policyVersion: string,
+): string {
+  const text =
+    `{"action":${canonicalJson(action)},"actionId":${canonicalJson(actionId)},"args":${canonicalJson(args)}` +
+    `,"identity":{"id":${canonicalJson(identity.id)},"provider":${canonicalJson(identity.provider)}}` +
+    `,"policyVersion":${canonicalJson(policyVersion)},"ruleId":${canonicalJson(ruleId)},"stage":${canonicalJson(stage)}}`;
+  return `sha256:${sha256Hex(text)}`;
+}
+
 function emitProposal(
   out: Emitter,
   p: {
@@ -461,15 +482,15 @@ function emitProposal(
   },
 ): void {
   const { policy } = p.ctx.policy;
-  const argsDigest = digestOf({
-    actionId: p.actionId,
-    action: p.action,
-    identity: { provider: p.identity.provider, id: p.identity.id },
-    args: p.args,
-    stage: p.stage,
-    ruleId: p.ruleId,
-    policyVersion: policy.version,
-  });
+  const argsDigest = proposalDigest(
+    p.actionId,
+    p.action,
+    p.identity,
+    p.args,
+    p.stage,
+    p.ruleId,
+    policy.version,
+  );
   const proposalId = `${p.actionId}-proposed`;
   const ref = { actionId: p.actionId, caseId: p.caseId, identity: p.identity };
   const storm = p.plan.storm;
