@@ -697,6 +697,21 @@ function nextStage(
 }
 
 /** Ids of the detections that satisfy a rule's thresholds (window, count, distinct sources), or null. */
+/**
+ * Whether an evidence item can count toward the rule's window around `latest`. A function of its
+ * own, not a closure: a closure would be created (and, as the CLI loads sources, named) per call.
+ */
+function countsFor(
+  e: EvidenceItem,
+  latest: EvidenceItem,
+  w: Rule['when'],
+  windowMs: number,
+  freshAfterMs: number,
+): boolean {
+  if (e.atMs <= freshAfterMs || Math.abs(e.atMs - latest.atMs) > windowMs) return false;
+  return !(e.confidence < w.minConfidence) && w.kinds.includes(e.kind as never);
+}
+
 function matchingEvidence(
   evidence: EvidenceItem[],
   latest: EvidenceItem,
@@ -711,13 +726,8 @@ function matchingEvidence(
   // of `window` that contains the latest detection, not only the span ending at it.
   const windowMs = w.window * 1000;
   const candidates: EvidenceItem[] = [];
-  const consider = (e: EvidenceItem) => {
-    if (e.atMs <= freshAfterMs || Math.abs(e.atMs - latest.atMs) > windowMs) return;
-    if (e.confidence < w.minConfidence || !w.kinds.includes(e.kind as never)) return;
-    candidates.push(e);
-  };
-  for (const e of evidence) consider(e);
-  consider(latest);
+  for (const e of evidence) if (countsFor(e, latest, w, windowMs, freshAfterMs)) candidates.push(e);
+  if (countsFor(latest, latest, w, windowMs, freshAfterMs)) candidates.push(latest);
   if (candidates.length < w.count) return null;
   candidates.sort((a, b) => a.atMs - b.atMs); // stable: ties keep arrival order
   // Every maximal window containing `latest` starts at a candidate no later than it.
