@@ -130,3 +130,14 @@ describe('strict detections (the HTTP API)', () => {
     expect(safeParseDetection({ ...base, extra: 1 }).success).toBe(true);
   });
 });
+
+describe('jsonValueProblem paths', () => {
+  it('names the member at fault through arrays and objects', () => {
+    const v = { a: [1, { b: 'ok', c: Number.NaN }], d: 'x' };
+    expect(jsonValueProblem(v, 'raw')?.path).toBe('raw.a.1.c');
+    expect(jsonValueProblem({ s: [`x${'\uD800'}`] }, '')?.path).toBe('.s.0');
+    expect(jsonValueProblem({ x: { y: () => 1 } }, 'evidence')?.message).toMatch(/function/);
+    expect(jsonValueProblem({ x: { y: () => 1 } }, 'evidence')?.path).toBe('evidence.x.y');
+    expect(jsonValueProblem(v, 'raw', { maxDepth: 2, maxBytes: 1e6 })?.path).toBe('raw.a.1');
+  });
+});

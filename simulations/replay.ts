@@ -2,7 +2,7 @@ import { ApprovalError, NotFoundError, TourniquetError } from '../platform/error
 import type { ProviderCapabilities, Reversibility } from '../schemas/capabilities.ts';
 import type { IdentityRef } from '../schemas/detection.ts';
 import type { ActionType, ApprovalMode, NewEvent } from '../schemas/events.ts';
-import { CatalogueIndex } from '../services/decider/core/catalogue.ts';
+import { CatalogueIndex, entryAt, type Timeline } from '../services/decider/core/catalogue.ts';
 import { compilePolicy } from '../services/decider/core/compiled-policy.ts';
 import type { DeciderContext } from '../services/decider/core/decide.ts';
 import { DedupeTable, NO_REPEATS } from '../services/decider/core/dedupe.ts';
@@ -10,7 +10,12 @@ import { initialState } from '../services/decider/core/evolve.ts';
 import { DecisionLedger } from '../services/decider/core/ledger.ts';
 import { resolveIdentity } from '../services/decider/core/resolve.ts';
 import { step } from '../services/decider/core/step.ts';
-import type { DeciderInput, HumanActor, IdentityState } from '../services/decider/core/types.ts';
+import type {
+  CatalogueView,
+  DeciderInput,
+  HumanActor,
+  IdentityState,
+} from '../services/decider/core/types.ts';
 import type { Policy } from '../services/decider/policy/schema.ts';
 import { TimedHeap } from './heap.ts';
 import { type History, type HistoryRecord, mergeOrder } from './history.ts';
@@ -113,7 +118,6 @@ export interface ReplayRun {
   firstDetectionMs: Map<string, number>;
   /** Identity key → ground truth; malicious wins over benign when an identity has both. */
   truth: Map<string, 'malicious' | 'benign'>;
-  names: Map<string, { provider: string; id: string }>;
   /** First and last input time (ms) over timed inputs; the virtual clock stops at the last. */
   startMs: number;
   endMs: number;
@@ -136,6 +140,43 @@ interface Slot {
   firstDetectionMs: number;
   /** The deadline currently queued for this identity (NaN when none). */
   deadlineMs: number;
+  /** The identity's catalogue timeline once it has one (see SlotCatalogue). */
+  timeline: Timeline | undefined;
+  /**
+   * The actions proposed for this identity, oldest first: its events name only its own actions, so
+   * they are found here (newest first) rather than in a map of every action of the run.
+   */
+  actions: SimAction[] | undefined;
+}
+
+/** One of the identity's actions by id, searched from the newest (the ones events name). */
+function actionOf(slot: Slot, actionId: string): SimAction | undefined {
+  const list = slot.actions;
+  if (!list) return undefined;
+  for (let i = list.length - 1; i >= 0; i--) if (list[i]!.id === actionId) return list[i];
+  return undefined;
+}
+
+/**
+ * The catalogue as the replayed decider reads it: the identity being decided is answered from the
+ * timeline its slot keeps (found once, then extended in place by later entries) instead of by two
+ * lookups in maps of every identity per decision, which miss the CPU caches on a large history.
+ * Any other identity, or one not yet catalogued, is looked up in the index as before.
+ */
+class SlotCatalogue implements CatalogueView {
+  current: Slot | undefined;
+  private readonly index: CatalogueIndex;
+  constructor(index: CatalogueIndex) {
+    this.index = index;
+  }
+
+  lookup(identity: Pick<IdentityRef, 'provider' | 'id'>, atMs: number) {
+    const slot = this.current;
+    if (!slot || identity.id !== slot.name.id || identity.provider !== slot.name.provider)
+      return this.index.lookup(identity, atMs);
+    slot.timeline ??= this.index.timeline(identity);
+    return slot.timeline ? entryAt(slot.timeline, atMs) : undefined;
+  }
 }
 
 interface TickItem {
@@ -159,9 +200,10 @@ const ASSUMED = ['assumed', 'assumed-2'];
 export function replayHistory(history: History, policy: ReplayPolicy, opts: ReplayOptions = {}): ReplayRun {
   const compiled = compilePolicy(policy.policy, policy.digest);
   const catalogue = new CatalogueIndex();
+  const slotCatalogue = new SlotCatalogue(catalogue);
   const ledger = new DecisionLedger();
   const ctx: DeciderContext = {
-    ...ledger.context(compiled, catalogue),
+    ...ledger.context(compiled, slotCatalogue),
     ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
   };
   const records = history.records;
@@ -190,6 +232,8 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
 
   // Which identities have recorded answers (for 'both'), and whether any exist (for the default).
   let hasApprovals = false;
+  // Approvals naming an action but no identity find the identity by the action id's tag.
+  let approvalsByTag = false;
   const coveredKeys = new Set<string>();
   const coveredTags = new Set<string>();
   let startMs = Number.POSITIVE_INFINITY;
@@ -202,6 +246,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     if (r.type !== 'approval') continue;
     hasApprovals = true;
     if (r.ix >= 0) coveredKeys.add(history.identities[r.ix]!);
+    else if (r.actionRef) approvalsByTag = true;
     if (r.actionRef) coveredTags.add(tagOfAction(r.actionRef));
   }
   const source: ApprovalSource =
@@ -215,9 +260,8 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   // identity); a history without re-deliveries (withoutRepeatedDetections) needs none.
   const seenTable = history.repeatsRemoved === undefined ? new DedupeTable(history.records.length) : null;
   const slotsByTag = new Map<string, Slot>();
-  const actions = new Map<string, SimAction>();
+  const actions: SimAction[] = [];
   const truth = new Map<string, 'malicious' | 'benign'>();
-  const names = new Map<string, { provider: string; id: string }>();
   const ticks = new TimedHeap<TickItem>();
   const answers = new TimedHeap<AnswerItem>();
   let seq = 0;
@@ -233,18 +277,17 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   const slotFor = (ix: number, identity: IdentityRef): Slot => {
     let slot = slots[ix];
     if (!slot) {
-      const key = keys[ix]!;
-      const name = names.get(key) ?? { provider: identity.provider, id: identity.id };
       slot = {
-        key,
-        name,
+        key: keys[ix]!,
+        name: { provider: identity.provider, id: identity.id },
         state: initialState(identity, seenTable ?? NO_REPEATS),
         firstDetectionMs: Number.NaN,
         deadlineMs: Number.NaN,
+        timeline: undefined,
+        actions: undefined,
       };
       slots[ix] = slot;
-      slotsByTag.set(slot.state.tag, slot);
-      names.set(key, name);
+      if (approvalsByTag) slotsByTag.set(slot.state.tag, slot);
     }
     return slot;
   };
@@ -272,10 +315,11 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
         state: initialState(identity, seenTable ?? NO_REPEATS),
         firstDetectionMs: Number.NaN,
         deadlineMs: Number.NaN,
+        timeline: undefined,
+        actions: undefined,
       };
       aliasSlots.set(key, slot);
-      slotsByTag.set(slot.state.tag, slot);
-      names.set(key, name);
+      if (approvalsByTag) slotsByTag.set(slot.state.tag, slot);
     }
     return slot;
   };
@@ -315,7 +359,9 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
           group: d.group ?? null,
           guards: d.guards.map((g) => g.guard),
         };
-        actions.set(a.id, a);
+        actions.push(a);
+        if (slot.actions) slot.actions.push(a);
+        else slot.actions = [a];
         if (a.mode !== 'auto' && a.mode !== 'never' && needsAssumption(slot)) {
           const approve = keyedUniform(a.id, assumption.seed) < assumption.rate;
           answers.push({
@@ -329,7 +375,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
         return;
       }
       case 'ActionApproved': {
-        const a = actions.get(e.data.actionId);
+        const a = actionOf(slot, e.data.actionId);
         if (!a) return;
         const by = e.data.by;
         a.approvers.push(by.kind === 'policy' ? 'policy' : by.id);
@@ -342,7 +388,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
       }
       case 'ActionRejected':
       case 'ActionExpired': {
-        const a = actions.get(e.data.actionId);
+        const a = actionOf(slot, e.data.actionId);
         if (a) {
           a.status = e.type === 'ActionRejected' ? 'rejected' : 'expired';
           a.decidedAtMs = atMs;
@@ -366,7 +412,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
         if (e.data.verdict !== 'benign') return;
         // The simulated executor rolls back what ran; what was approved but not yet run never runs.
         for (const s of slot.state.openCase?.actions ?? []) {
-          const a = actions.get(s.actionId);
+          const a = actionOf(slot, s.actionId);
           if (!a || a.executedAtMs === null || a.rolledBackAtMs !== null) continue;
           if (a.executedAtMs <= atMs) a.rolledBackAtMs = atMs;
           else a.executedAtMs = null;
@@ -391,6 +437,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   const apply = (slot: Slot, input: DeciderInput, atMs: number): number | null => {
     // As the live engine folds a decision: the ledger sees every event, then the state does.
     // (`observe` reads the state before the fold: a resolved case's actions are still there.)
+    slotCatalogue.current = slot;
     const { events, deadline } = step(slot.state, input, ctx, ledger, compiled, (e) => {
       observe(slot, e, atMs);
       if (onEvent) onEvent(e);
@@ -448,7 +495,6 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   const onVerdict = (r: Extract<HistoryRecord, { type: 'verdict' }>): void => {
     const key = keys[r.ix]!;
     if (truth.get(key) !== 'malicious') truth.set(key, r.verdict);
-    if (!names.has(key)) names.set(key, { provider: r.identity.provider, id: r.identity.id });
     const slot = slots[r.ix];
     const open = slot?.state.openCase;
     if (!slot || !open || !slot.state.identity) {
@@ -543,7 +589,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
         if (input === r) {
           apply(slots[r.ix] ?? slotFor(r.ix, r.detection.identity), r, r.atMs);
           if (catalogued[r.ix] === 0) {
-            if (catalogue.lookup(r.detection.identity, r.atMs)) catalogued[r.ix] = 1;
+            if (slotCatalogue.lookup(r.detection.identity, r.atMs)) catalogued[r.ix] = 1;
             else {
               catalogued[r.ix] = 2;
               unresolved++;
@@ -570,7 +616,7 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
   if (Number.isFinite(horizonMs)) drain(horizonMs, true);
   onProgress?.(total, total);
 
-  const list = [...actions.values()];
+  const list = actions;
   for (const a of list) {
     if (a.executedAtMs !== null && a.executedAtMs > horizonMs) a.executedAtMs = null;
   }
@@ -592,7 +638,6 @@ export function replayHistory(history: History, policy: ReplayPolicy, opts: Repl
     stormIdentities,
     firstDetectionMs,
     truth,
-    names,
     startMs: Number.isFinite(startMs) ? startMs : 0,
     endMs: Number.isFinite(endMs) ? endMs : 0,
     inputs: total + (history.repeatsRemoved ?? 0) + (history.conflictsRemoved ?? 0),

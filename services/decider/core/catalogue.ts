@@ -2,7 +2,17 @@ import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
 import type { IdentityRef } from '../../../schemas/detection.ts';
 import type { CatalogueView } from './types.ts';
 
-type Timeline = Array<{ atMs: number; entry: CatalogueEntry }>;
+/** An identity's entries in effect order; kept as the same array as entries are added. */
+export type Timeline = Array<{ atMs: number; entry: CatalogueEntry }>;
+
+/** The entry in effect at `atMs` on a timeline (the latest one not after it). */
+export function entryAt(list: Timeline, atMs: number): CatalogueEntry | undefined {
+  for (let i = list.length - 1; i >= 0; i--) {
+    const item = list[i]!;
+    if (item.atMs <= atMs) return item.entry;
+  }
+  return undefined;
+}
 
 /**
  * The identity catalogue as of any event time: later entries for an identity supersede earlier ones
@@ -52,12 +62,16 @@ export class CatalogueIndex implements CatalogueView {
 
   lookup(identity: Pick<IdentityRef, 'provider' | 'id'>, atMs: number): CatalogueEntry | undefined {
     const list = this.byProvider.get(identity.provider)?.get(identity.id);
-    if (!list) return undefined;
-    for (let i = list.length - 1; i >= 0; i--) {
-      const item = list[i]!;
-      if (item.atMs <= atMs) return item.entry;
-    }
-    return undefined;
+    return list ? entryAt(list, atMs) : undefined;
+  }
+
+  /**
+   * The identity's timeline, or undefined when it has no entry yet. Later entries for it are added
+   * to this same array, so a caller may keep it (and read it with entryAt) instead of looking the
+   * identity up again in maps of every identity.
+   */
+  timeline(identity: Pick<IdentityRef, 'provider' | 'id'>): Timeline | undefined {
+    return this.byProvider.get(identity.provider)?.get(identity.id);
   }
 
   get size(): number {

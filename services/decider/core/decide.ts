@@ -1,4 +1,4 @@
-import { digestOf } from '../../../platform/digest.ts';
+import { canonicalJson, sha256Hex } from '../../../platform/digest.ts';
 import { ApprovalError, NotFoundError } from '../../../platform/errors.ts';
 import type { CatalogueEntry } from '../../../schemas/catalogue.ts';
 import { type IdentityRef, identityKey, type NormalizedDetection } from '../../../schemas/detection.ts';
@@ -441,6 +441,27 @@ function planAction(
   return { ...plan, rollbackComplete };
 }
 
+/**
+ * digestOf({actionId, action, identity: {provider, id}, args, stage, ruleId, policyVersion}): the
+ * same canonical text, written in its sorted key order directly instead of by the generic walk
+ * (every proposal is digested; a unit test holds the two equal).
+ */
+export function proposalDigest(
+  actionId: string,
+  action: string,
+  identity: Pick<IdentityRef, 'provider' | 'id'>,
+  args: Record<string, unknown>,
+  stage: number,
+  ruleId: string,
+  policyVersion: string,
+): string {
+  const text =
+    `{"action":${canonicalJson(action)},"actionId":${canonicalJson(actionId)},"args":${canonicalJson(args)}` +
+    `,"identity":{"id":${canonicalJson(identity.id)},"provider":${canonicalJson(identity.provider)}}` +
+    `,"policyVersion":${canonicalJson(policyVersion)},"ruleId":${canonicalJson(ruleId)},"stage":${canonicalJson(stage)}}`;
+  return `sha256:${sha256Hex(text)}`;
+}
+
 function emitProposal(
   out: Emitter,
   p: {
@@ -461,15 +482,15 @@ function emitProposal(
   },
 ): void {
   const { policy } = p.ctx.policy;
-  const argsDigest = digestOf({
-    actionId: p.actionId,
-    action: p.action,
-    identity: { provider: p.identity.provider, id: p.identity.id },
-    args: p.args,
-    stage: p.stage,
-    ruleId: p.ruleId,
-    policyVersion: policy.version,
-  });
+  const argsDigest = proposalDigest(
+    p.actionId,
+    p.action,
+    p.identity,
+    p.args,
+    p.stage,
+    p.ruleId,
+    policy.version,
+  );
   const proposalId = `${p.actionId}-proposed`;
   const ref = { actionId: p.actionId, caseId: p.caseId, identity: p.identity };
   const storm = p.plan.storm;
@@ -676,6 +697,21 @@ function nextStage(
 }
 
 /** Ids of the detections that satisfy a rule's thresholds (window, count, distinct sources), or null. */
+/**
+ * Whether an evidence item can count toward the rule's window around `latest`. A function of its
+ * own, not a closure: a closure would be created (and, as the CLI loads sources, named) per call.
+ */
+function countsFor(
+  e: EvidenceItem,
+  latest: EvidenceItem,
+  w: Rule['when'],
+  windowMs: number,
+  freshAfterMs: number,
+): boolean {
+  if (e.atMs <= freshAfterMs || Math.abs(e.atMs - latest.atMs) > windowMs) return false;
+  return !(e.confidence < w.minConfidence) && w.kinds.includes(e.kind as never);
+}
+
 function matchingEvidence(
   evidence: EvidenceItem[],
   latest: EvidenceItem,
@@ -690,13 +726,8 @@ function matchingEvidence(
   // of `window` that contains the latest detection, not only the span ending at it.
   const windowMs = w.window * 1000;
   const candidates: EvidenceItem[] = [];
-  const consider = (e: EvidenceItem) => {
-    if (e.atMs <= freshAfterMs || Math.abs(e.atMs - latest.atMs) > windowMs) return;
-    if (e.confidence < w.minConfidence || !w.kinds.includes(e.kind as never)) return;
-    candidates.push(e);
-  };
-  for (const e of evidence) consider(e);
-  consider(latest);
+  for (const e of evidence) if (countsFor(e, latest, w, windowMs, freshAfterMs)) candidates.push(e);
+  if (countsFor(latest, latest, w, windowMs, freshAfterMs)) candidates.push(latest);
   if (candidates.length < w.count) return null;
   candidates.sort((a, b) => a.atMs - b.atMs); // stable: ties keep arrival order
   // Every maximal window containing `latest` starts at a candidate no later than it.
