@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import type { ChainContent } from '../platform/eventstore/chain-hash.ts';
 import type { Durability, SqliteEventStore } from '../platform/eventstore/sqlite.ts';
 
 /** Counts the events of every transaction the store commits (one per append or appendMany). */
@@ -27,18 +28,8 @@ export function recordTransactions(store: SqliteEventStore): number[] {
   return sizes;
 }
 
-interface Row {
-  position: number;
-  id: string;
-  stream: string;
-  revision: number;
-  type: string;
-  occurred_at: string;
-  recorded_at: string;
-  causation_id: string | null;
-  correlation_id: string | null;
-  schema_version: number;
-  data: string;
+/** An events row (the chained fields, as the store writes them) with what the floor copies beside it. */
+interface Row extends ChainContent {
   hash: string;
   link: number;
   source: string | null;
