@@ -501,13 +501,8 @@ export function withoutConflictingDetections(history: History): History {
       first.set(key, at);
       continue;
     }
-    const original = records[held] as Extract<HistoryRecord, { type: 'detection' }>;
-    const reason =
-      original.ix !== r.ix
-        ? 'other_identity'
-        : canonicalJson(original.detection) !== canonicalJson(r.detection)
-          ? 'different_content'
-          : undefined;
+    const original = records[held] as DetectionRecord;
+    const reason = conflictReason(original, r);
     if (!reason) continue;
     refused[at] = 1;
     removed++;
@@ -572,13 +567,8 @@ function withoutConflictsAndRepeats(history: History, removeRepeats: boolean): H
       first.set(id, ri);
       continue;
     }
-    const original = records[held] as Extract<HistoryRecord, { type: 'detection' }>;
-    const reason =
-      original.ix !== r.ix
-        ? 'other_identity'
-        : canonicalJson(original.detection) !== canonicalJson(r.detection)
-          ? 'different_content'
-          : undefined;
+    const original = records[held] as DetectionRecord;
+    const reason = conflictReason(original, r);
     if (!reason) {
       drop[ri] = 2;
       repeats++;
@@ -771,4 +761,17 @@ export async function writeHistoryLines(
     await once(stream, 'finish');
   }
   return n;
+}
+
+type DetectionRecord = Extract<HistoryRecord, { type: 'detection' }>;
+
+/** Why a second detection with an earlier one's `source` + `id` is refused, or undefined for a re-delivery. */
+function conflictReason(
+  original: DetectionRecord,
+  again: DetectionRecord,
+): 'other_identity' | 'different_content' | undefined {
+  if (original.ix !== again.ix) return 'other_identity';
+  return canonicalJson(original.detection) !== canonicalJson(again.detection)
+    ? 'different_content'
+    : undefined;
 }
